@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// KeyBytes is the key size of generated records, as in gensort.
+const KeyBytes = 10
+
+// recordGen makes gensort-like records: a 10-byte random key, then the
+// record's number in hex and a filler of repeated letters, so values
+// compress a little, as real data does. Deterministic for a seed.
+type recordGen struct {
+	rng     *rand.Rand
+	row     uint64
+	buf     []byte
+	pattern []byte
+}
+
+func newRecordGen(seed, stream uint64, firstRow uint64, recordBytes int) *recordGen {
+	g := &recordGen{
+		rng: rand.New(rand.NewPCG(seed, stream)),
+		row: firstRow,
+		buf: make([]byte, recordBytes),
+	}
+	for i := 0; len(g.pattern) < 26*4+recordBytes; i++ {
+		g.pattern = append(g.pattern, byte('A'+(i/4)%26))
+	}
+	return g
+}
+
+// next returns the next record as (key, value), valid until the next call.
+func (g *recordGen) next() (key, value []byte) {
+	b := g.buf
+	var k [16]byte
+	binary.BigEndian.PutUint64(k[0:], g.rng.Uint64())
+	binary.BigEndian.PutUint64(k[8:], g.rng.Uint64())
+	n := copy(b, k[:KeyBytes])
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < 16 && n < len(b); i++ {
+		b[n] = hex[(g.row>>(60-4*i))&0xf]
+		n++
+	}
+	off := int(g.row%26) * 4
+	copy(b[n:], g.pattern[off:])
+	g.row++
+	return b[:KeyBytes], b[KeyBytes:]
+}
+
+// partitionOf maps a random key uniformly onto [0, r) by its leading bytes.
+func partitionOf(key []byte, r int) int {
+	var k [8]byte
+	copy(k[:], key)
+	hi, _ := bits.Mul64(binary.BigEndian.Uint64(k[:]), uint64(r))
+	return int(hi)
+}
+
+// Digest is an order-independent digest of a multiset of records: their
+// count and the wrapping sums of two mixes of each record's 64-bit hash.
+// Two digests are equal when the same records arrived, each exactly once
+// (a lost record and a duplicated one would have to have equal hashes to
+// cancel out).
+type Digest struct {
+	Count uint64
+	Sum   uint64
+	Mix   uint64
+	h     xxhash.Digest
+}
+
+// Add adds one record.
+func (d *Digest) Add(key, value []byte) {
+	d.h.Reset()
+	d.h.Write(key)
+	d.h.Write(value)
+	x := d.h.Sum64()
+	d.Count++
+	d.Sum += x
+	d.Mix += bits.RotateLeft64(x*0x9e3779b97f4a7c15, 31) ^ x
+}
+
+// Merge adds the records of o.
+func (d *Digest) Merge(o *Digest) {
+	d.Count += o.Count
+	d.Sum += o.Sum
+	d.Mix += o.Mix
+}
+
+// String renders the digest as count-sum-mix in hex.
+func (d *Digest) String() string {
+	return fmt.Sprintf("%d-%016x-%016x", d.Count, d.Sum, d.Mix)
+}

@@ -1,0 +1,375 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"shoal/internal/nodeproc"
+	"shoal/shuffleservice"
+)
+
+// ShuffleConfig is one run of the shuffle benchmark.
+type ShuffleConfig struct {
+	Mode        shuffleservice.Mode
+	Codec       shuffleservice.Codec
+	Maps        int   // map tasks (M)
+	Reduces     int   // reduce partitions (R)
+	Records     int64 // records in all
+	RecordBytes int   // bytes per record, key included (at least KeyBytes)
+	Nodes       int   // node-service processes (K), default 1
+	// MemoryLimit is each writer's buffer limit; 0 means the default.
+	MemoryLimit int
+	// Parallelism is the number of map (then reduce) tasks run at once;
+	// default GOMAXPROCS, as a worker with that many slots would.
+	Parallelism int
+	// RemoteOnly fetches every block through the node service, even from
+	// the reducer's own node.
+	RemoteOnly bool
+	// Binary is the shoal binary that runs the node services; default the
+	// running executable.
+	Binary string
+	// Dir holds the node services' directories; default a temporary
+	// directory, removed afterwards.
+	Dir  string
+	Seed uint64
+	// NodeStderr receives the node services' logs; default discarded.
+	NodeStderr io.Writer
+}
+
+// ShuffleResult is what one run measured. Field names are the JSON
+// contract of `shoal bench shuffle --json`.
+type ShuffleResult struct {
+	Mode             string  `json:"mode"`
+	Codec            string  `json:"codec"`
+	Maps             int     `json:"maps"`
+	Reduces          int     `json:"reduces"`
+	Nodes            int     `json:"nodes"`
+	RecordBytes      int     `json:"record_bytes"`
+	RecordsWritten   int64   `json:"records_written"`
+	RecordsRead      int64   `json:"records_read"`
+	DataBytes        int64   `json:"data_bytes"`     // records' bytes, key+value
+	BytesWritten     int64   `json:"bytes_written"`  // shuffle files on disk
+	FilesCreated     int     `json:"files_created"`  // shuffle files on disk once all maps committed
+	Spills           int     `json:"spills"`         // sorted runs spilled by all writers
+	FetchRequests    int64   `json:"fetch_requests"` // fetch streams opened by readers
+	LocalBytes       int64   `json:"local_bytes"`    // block bytes read from local files
+	RemoteBytes      int64   `json:"remote_bytes"`   // block bytes fetched from node services
+	WriteSeconds     float64 `json:"write_seconds"`
+	ReadSeconds      float64 `json:"read_seconds"`
+	TotalSeconds     float64 `json:"total_seconds"`
+	MBPerSecond      float64 `json:"mb_per_second"` // data_bytes / total_seconds, MB = 1e6 bytes
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+	NodePeakRSSBytes int64   `json:"node_peak_rss_bytes"` // the largest node service's
+	GCPauseSeconds   float64 `json:"gc_pause_seconds"`
+	DigestWritten    string  `json:"digest_written"`
+	DigestRead       string  `json:"digest_read"`
+}
+
+func (c *ShuffleConfig) ensureDefaults() error {
+	if c.Nodes <= 0 {
+		c.Nodes = 1
+	}
+	if c.Parallelism <= 0 {
+		c.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if c.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		c.Binary = exe
+	}
+	if c.NodeStderr == nil {
+		c.NodeStderr = io.Discard
+	}
+	var errs []error
+	if c.Maps <= 0 {
+		errs = append(errs, fmt.Errorf("maps must be positive, got %d", c.Maps))
+	}
+	if c.Reduces <= 0 || c.Reduces > shuffleservice.MaxPartitions {
+		errs = append(errs, fmt.Errorf("reduces must be in [1, %d], got %d", shuffleservice.MaxPartitions, c.Reduces))
+	}
+	if c.Records < 0 {
+		errs = append(errs, fmt.Errorf("records must not be negative, got %d", c.Records))
+	}
+	if c.RecordBytes < KeyBytes {
+		errs = append(errs, fmt.Errorf("record bytes must be at least %d (the key), got %d", KeyBytes, c.RecordBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// cluster is the node services of one run and a client to each.
+type cluster struct {
+	procs   []*nodeproc.Process
+	clients map[string]*shuffleservice.Client
+	layouts []shuffleservice.Layout
+	dirs    []string
+}
+
+func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster, error) {
+	cl := &cluster{clients: map[string]*shuffleservice.Client{}}
+	for i := range cfg.Nodes {
+		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i))
+		p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: cfg.Binary, Dirs: []string{dir}, Stderr: cfg.NodeStderr})
+		if err != nil {
+			cl.stop()
+			return nil, fmt.Errorf("starting node service %d: %w", i, err)
+		}
+		cl.procs = append(cl.procs, p)
+		cl.dirs = append(cl.dirs, dir)
+		c, err := shuffleservice.Dial(p.Addr())
+		if err != nil {
+			cl.stop()
+			return nil, err
+		}
+		cl.clients[p.Addr()] = c
+		if err := c.RegisterApp(ctx, app, 0); err != nil {
+			cl.stop()
+			return nil, err
+		}
+		layout, err := c.RegisterWorker(ctx, app, "bench", os.Getpid())
+		if err != nil {
+			cl.stop()
+			return nil, err
+		}
+		cl.layouts = append(cl.layouts, layout)
+	}
+	return cl, nil
+}
+
+func (cl *cluster) client(addr string) (*shuffleservice.Client, error) {
+	c, ok := cl.clients[addr]
+	if !ok {
+		return nil, fmt.Errorf("no node service at %s", addr)
+	}
+	return c, nil
+}
+
+func (cl *cluster) stop() {
+	for _, c := range cl.clients {
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, p := range cl.procs {
+		p.Stop(ctx)
+	}
+}
+
+// RunShuffle starts cfg.Nodes node services, writes cfg.Records records
+// through cfg.Maps map writers (map m on node m mod K), reads them back
+// through cfg.Reduces readers (reduce r on node r mod K) and reports what
+// it measured.
+func RunShuffle(ctx context.Context, cfg ShuffleConfig) (*ShuffleResult, error) {
+	if err := cfg.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Dir == "" {
+		dir, err := os.MkdirTemp("", "shoal-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Dir = dir
+	}
+	app := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+	cl, err := startCluster(ctx, &cfg, app)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.stop()
+
+	res := &ShuffleResult{
+		Mode: cfg.Mode.String(), Codec: cfg.Codec.String(), Maps: cfg.Maps, Reduces: cfg.Reduces,
+		Nodes: cfg.Nodes, RecordBytes: cfg.RecordBytes,
+	}
+	var gc0 runtime.MemStats
+	runtime.ReadMemStats(&gc0)
+
+	start := time.Now()
+	locs, written, err := writeMaps(ctx, &cfg, cl, app, res)
+	if err != nil {
+		return nil, err
+	}
+	res.WriteSeconds = time.Since(start).Seconds()
+	if res.FilesCreated, res.BytesWritten, err = countShuffleFiles(cl.dirs, app); err != nil {
+		return nil, err
+	}
+
+	readStart := time.Now()
+	read, err := readReduces(ctx, &cfg, cl, app, locs, res)
+	if err != nil {
+		return nil, err
+	}
+	res.ReadSeconds = time.Since(readStart).Seconds()
+	res.TotalSeconds = time.Since(start).Seconds()
+
+	var gc1 runtime.MemStats
+	runtime.ReadMemStats(&gc1)
+	res.GCPauseSeconds = float64(gc1.PauseTotalNs-gc0.PauseTotalNs) / 1e9
+	res.RecordsWritten, res.RecordsRead = int64(written.Count), int64(read.Count)
+	res.DataBytes = res.RecordsWritten * int64(cfg.RecordBytes)
+	res.MBPerSecond = float64(res.DataBytes) / 1e6 / res.TotalSeconds
+	res.DigestWritten, res.DigestRead = written.String(), read.String()
+	res.PeakRSSBytes = selfPeakRSS()
+	for _, c := range cl.clients {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.NodePeakRSSBytes = max(res.NodePeakRSSBytes, int64(st.PeakRssBytes))
+	}
+	for _, c := range cl.clients {
+		if err := c.RemoveApp(ctx, app); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// writeMaps runs the map tasks and returns where their outputs live and
+// the digest of every record written.
+func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, res *ShuffleResult) ([]shuffleservice.MapLocation, *Digest, error) {
+	locs := make([]shuffleservice.MapLocation, cfg.Maps)
+	var mu sync.Mutex
+	total := &Digest{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.Parallelism)
+	per, extra := cfg.Records/int64(cfg.Maps), cfg.Records%int64(cfg.Maps)
+	var first int64
+	for m := range cfg.Maps {
+		n := per
+		if int64(m) < extra {
+			n++
+		}
+		row := first
+		first += n
+		g.Go(func() error {
+			node := m % cfg.Nodes
+			w, err := shuffleservice.NewWriter(shuffleservice.WriterOptions{
+				Layout: cl.layouts[node], App: app, Shuffle: 0, Map: uint32(m),
+				Partitions: cfg.Reduces, Mode: cfg.Mode, Codec: cfg.Codec, MemoryLimit: cfg.MemoryLimit,
+			})
+			if err != nil {
+				return err
+			}
+			defer w.Discard()
+			gen := newRecordGen(cfg.Seed, uint64(m), uint64(row), cfg.RecordBytes)
+			var d Digest
+			for range n {
+				k, v := gen.next()
+				d.Add(k, v)
+				if err := w.Write(partitionOf(k, cfg.Reduces), k, v); err != nil {
+					return fmt.Errorf("map %d: %w", m, err)
+				}
+			}
+			addr := cl.procs[node].Addr()
+			c, _ := cl.client(addr)
+			out, err := w.Commit(ctx, c)
+			if err != nil {
+				return fmt.Errorf("map %d: %w", m, err)
+			}
+			locs[m] = shuffleservice.MapLocation{Node: addr, Output: out}
+			mu.Lock()
+			total.Merge(&d)
+			res.Spills += w.Stats().Spills
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return locs, total, nil
+}
+
+// readReduces runs the reduce tasks and returns the digest of every record
+// read.
+func readReduces(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, locs []shuffleservice.MapLocation, res *ShuffleResult) (*Digest, error) {
+	var mu sync.Mutex
+	total := &Digest{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.Parallelism)
+	for r := range cfg.Reduces {
+		g.Go(func() error {
+			node := r % cfg.Nodes
+			opts := shuffleservice.ReaderOptions{
+				App: app, Shuffle: 0, ReduceStart: r, ReduceEnd: r + 1, Maps: locs,
+				Clients: cl.client,
+			}
+			if !cfg.RemoteOnly {
+				opts.LocalNode, opts.LocalLayout = cl.procs[node].Addr(), cl.layouts[node]
+			}
+			rd, err := shuffleservice.NewReader(ctx, opts)
+			if err != nil {
+				return err
+			}
+			defer rd.Close()
+			var d Digest
+			for rd.Next() {
+				d.Add(rd.Key(), rd.Value())
+			}
+			if err := rd.Err(); err != nil {
+				return fmt.Errorf("reduce %d: %w", r, err)
+			}
+			st := rd.Stats()
+			mu.Lock()
+			total.Merge(&d)
+			res.FetchRequests += st.FetchRequests
+			res.LocalBytes += st.LocalBytes
+			res.RemoteBytes += st.RemoteBytes
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return total, nil
+}
+
+// countShuffleFiles counts the files and bytes the node services hold for
+// app's shuffles.
+func countShuffleFiles(dirs []string, app string) (files int, bytes int64, err error) {
+	for _, d := range dirs {
+		err := filepath.WalkDir(filepath.Join(d, app), func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.Type().IsRegular() && strings.Contains(path, string(filepath.Separator)+"shuffle-") {
+				info, err := e.Info()
+				if err != nil {
+					return err
+				}
+				files++
+				bytes += info.Size()
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, 0, err
+		}
+	}
+	return files, bytes, nil
+}
+
+// selfPeakRSS is this process's peak resident set size.
+func selfPeakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}

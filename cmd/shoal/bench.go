@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"shoal/bench"
+	"shoal/shuffleservice"
+)
+
+// runBench dispatches `shoal bench KIND`.
+func runBench(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "shuffle" {
+		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle [flags]   ('shoal bench shuffle -h' lists them)")
+		return flag.ErrHelp
+	}
+	return runBenchShuffle(ctx, args[1:])
+}
+
+// benchShuffleConfig holds the flags of `shoal bench shuffle`.
+type benchShuffleConfig struct {
+	mode, codec   string
+	maps, reduces int
+	records       int64
+	recordBytes   int
+	nodes         int
+	memoryLimit   int
+	parallelism   int
+	remoteOnly    bool
+	dir           string
+	json          bool
+	verbose       bool
+}
+
+func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.mode, "mode", "sort", "shuffle writer: sort, bypass or hash")
+	fs.StringVar(&c.codec, "codec", shuffleservice.DefaultCodec.String(), "block compression: zstd, s2 or none")
+	fs.IntVar(&c.maps, "maps", 16, "map tasks (M)")
+	fs.IntVar(&c.reduces, "reduces", 256, "reduce partitions (R)")
+	fs.Int64Var(&c.records, "records", 1_000_000, "records in all")
+	fs.IntVar(&c.recordBytes, "record-bytes", 100, "bytes per record, 10-byte key included")
+	fs.IntVar(&c.nodes, "nodes", 1, "node-service processes to start")
+	fs.IntVar(&c.memoryLimit, "memory-limit", shuffleservice.DefaultMemoryLimit, "each writer's buffer limit in bytes (small values force spills)")
+	fs.IntVar(&c.parallelism, "parallelism", 0, "tasks run at once (default GOMAXPROCS)")
+	fs.BoolVar(&c.remoteOnly, "remote-only", false, "fetch every block through the node service, even same-node ones")
+	fs.StringVar(&c.dir, "dir", "", "directory for the node services' files (default a temporary directory, removed)")
+	fs.BoolVar(&c.json, "json", false, "print one JSON object instead of a table")
+	fs.BoolVar(&c.verbose, "v", false, "show the node services' logs")
+}
+
+func runBenchShuffle(ctx context.Context, args []string) error {
+	var c benchShuffleConfig
+	fs := flag.NewFlagSet("shoal bench shuffle", flag.ContinueOnError)
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mode, err1 := shuffleservice.ParseMode(c.mode)
+	codec, err2 := shuffleservice.ParseCodec(c.codec)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	cfg := bench.ShuffleConfig{
+		Mode: mode, Codec: codec, Maps: c.maps, Reduces: c.reduces, Records: c.records,
+		RecordBytes: c.recordBytes, Nodes: c.nodes, MemoryLimit: c.memoryLimit,
+		Parallelism: c.parallelism, RemoteOnly: c.remoteOnly, Dir: c.dir, Seed: 1,
+	}
+	if c.verbose {
+		cfg.NodeStderr = os.Stderr
+	}
+	res, err := bench.RunShuffle(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		enc := json.NewEncoder(os.Stdout)
+		return enc.Encode(res)
+	}
+	printShuffleResult(os.Stdout, res)
+	if res.DigestWritten != res.DigestRead {
+		return fmt.Errorf("records read differ from records written (digest %s, want %s)", res.DigestRead, res.DigestWritten)
+	}
+	return nil
+}
+
+func printShuffleResult(w io.Writer, r *bench.ShuffleResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, format string, v ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, v...)...) }
+	row("mode", "%s (codec %s)", r.Mode, r.Codec)
+	row("maps × reduces", "%d × %d on %d node(s)", r.Maps, r.Reduces, r.Nodes)
+	row("records", "%d written, %d read, %d bytes each", r.RecordsWritten, r.RecordsRead, r.RecordBytes)
+	row("data", "%.1f MB", float64(r.DataBytes)/1e6)
+	row("on disk", "%.1f MB in %d files (%d spills)", float64(r.BytesWritten)/1e6, r.FilesCreated, r.Spills)
+	row("read", "%.1f MB local, %.1f MB fetched in %d requests", float64(r.LocalBytes)/1e6, float64(r.RemoteBytes)/1e6, r.FetchRequests)
+	row("time", "write %.2fs + read %.2fs = %.2fs", r.WriteSeconds, r.ReadSeconds, r.TotalSeconds)
+	row("throughput", "%.0f MB/s of records", r.MBPerSecond)
+	row("peak RSS", "%.0f MiB (bench), %.0f MiB (largest node)", float64(r.PeakRSSBytes)/(1<<20), float64(r.NodePeakRSSBytes)/(1<<20))
+	row("GC pauses", "%.3fs", r.GCPauseSeconds)
+	ok := "equal"
+	if r.DigestRead != r.DigestWritten {
+		ok = "DIFFERENT"
+	}
+	row("digest", "%s (%s)", r.DigestRead, ok)
+	tw.Flush()
+}

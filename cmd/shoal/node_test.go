@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"shoal/shuffleservice"
+)
+
+func TestNodeFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--dir is required"},
+		{[]string{"--dir", t.TempDir(), "extra"}, "unexpected arguments"},
+		{[]string{"--dir", t.TempDir(), "--log-level", "loud"}, "log-level"},
+		{[]string{"--dir", t.TempDir(), "--listen", "256.0.0.1:1"}, "listen on"},
+	}
+	for _, tc := range tests {
+		err := nodeMain(context.Background(), tc.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("shoal node %q: %v, want an error about %s", tc.args, err, tc.want)
+		}
+	}
+	if err := nodeMain(context.Background(), []string{"-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}
+
+// TestNodeServesUntilCancelled runs the node in-process: it prints its
+// line, serves, and returns nil when its context ends.
+func TestNodeServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, w := io.Pipe()
+	done := make(chan error, 1)
+	dirs := t.TempDir() + "/a," + t.TempDir() + "/b"
+	go func() {
+		done <- nodeMain(ctx, []string{"--listen", "127.0.0.1:0", "--dir", dirs, "--app-ttl", "1m", "--log-level", "warn"}, w, t.Output())
+		w.Close()
+	}()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no line on stdout: %v", err)
+	}
+	m := regexp.MustCompile(`^shoal node listening on (127\.0\.0\.1:\d+) pid (\d+)\n$`).FindStringSubmatch(line)
+	if m == nil || m[2] != fmt.Sprint(os.Getpid()) {
+		t.Fatalf("stdout line %q", line)
+	}
+	go io.Copy(io.Discard, r)
+	c, err := shuffleservice.Dial(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.RegisterApp(ctx, "app", 0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Addr != m[1] || len(st.Dirs) != 2 {
+		t.Fatalf("status %v, %v", st, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("node returned %v after its context ended", err)
+		}
+	case <-time.After(2 * nodeShutdownTimeout):
+		t.Fatal("node did not stop after its context ended")
+	}
+}

@@ -1,0 +1,91 @@
+package nodeproc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildShoal builds the shoal binary into a temporary directory.
+func buildShoal(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the shoal binary")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build shoal with")
+	}
+	bin := filepath.Join(t.TempDir(), "shoal")
+	cmd := exec.Command(goBin, "build", "-o", bin, "shoal/cmd/shoal")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build shoal/cmd/shoal: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestStartStopKill(t *testing.T) {
+	bin := buildShoal(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	p, err := Start(ctx, Options{Binary: bin, Dirs: []string{dir}, Stderr: t.Output()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.Addr(), "127.0.0.1:") || strings.HasSuffix(p.Addr(), ":0") || p.Pid() != p.pid {
+		t.Fatalf("addr %q pid %d (printed %d)", p.Addr(), p.Pid(), p.pid)
+	}
+	if rss := p.PeakRSS(); rss <= 0 {
+		t.Errorf("PeakRSS of a running node = %d", rss)
+	}
+	if err := p.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if !p.cmd.ProcessState.Success() {
+		t.Fatalf("node exited with %v after SIGTERM", p.cmd.ProcessState)
+	}
+
+	// A second node on the same directory, killed.
+	p, err = Start(ctx, Options{Binary: bin, Dirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatalf("second Kill: %v", err)
+	}
+}
+
+func TestStartFailures(t *testing.T) {
+	bin := buildShoal(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := Start(ctx, Options{Binary: bin, Dirs: []string{t.TempDir()}, Args: []string{"--no-such-flag"}})
+	if err == nil || !strings.Contains(err.Error(), "exited before listening") || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Fatalf("bad flag: %v", err)
+	}
+
+	// A child that never prints its line is killed when ctx ends.
+	script := filepath.Join(t.TempDir(), "silent")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer scancel()
+	_, err = Start(sctx, Options{Binary: script, Dirs: []string{"x"}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("silent child: %v", err)
+	}
+	if _, err := Start(ctx, Options{Dirs: []string{"x"}}); err == nil {
+		t.Fatal("Start without a binary succeeded")
+	}
+}

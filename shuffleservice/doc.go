@@ -1,0 +1,164 @@
+// Package shuffleservice is shoal's shuffle: the writers that turn a map
+// task's records into map-output files, the node service that owns those
+// files once committed and serves their blocks, and the reader that fetches
+// a reduce partition's blocks from every node (DESIGN.md §3, §6).
+//
+// # What the node service owns
+//
+// One node service (`shoal node`, Server) runs per machine. It owns the map
+// outputs written in its local directories (Options.Dirs), so they outlive
+// the worker processes that wrote them: a worker may die right after its
+// commit and its output is still served. The node keeps a durable catalogue
+// of applications, their workers and their committed outputs, and removes
+// an application (and its files) when it stops heartbeating.
+//
+// # Files
+//
+// Layout (layout.go) derives every path; no path travels over the wire:
+//
+//	DIR/APP/shuffle-S/map-M-A.data        sorted data (sort, bypass-merge)
+//	DIR/APP/shuffle-S/map-M-A.index       its R+1 offsets
+//	DIR/APP/shuffle-S/map-M-A.r-R.data    hash output, one file per reduce R
+//
+// DIR is one of Dirs, chosen by a hash of (APP, S, M). A temporary file has
+// ".tmp-" and a suffix after its final name. Dirs[0]/.catalog holds the
+// catalogue, DIR/.trash holds directories being deleted; neither can clash
+// with an application, whose ID never starts with a dot (ValidateID).
+//
+// A block is a sequence of frames (frame.go): a 13-byte header (stored
+// length, raw length, codec, CRC32-C of header and payload) and a payload
+// of whole records, compressed with s2 or zstd or stored raw. An index file
+// (index.go) is "SHIX", a version, R, the R+1 little-endian offsets (block
+// r is bytes [off[r], off[r+1]) of the data file) and a CRC32-C.
+//
+// # Writers
+//
+// A Writer (writer.go) writes one map task's output. ModeSort buffers
+// serialized records in a bounded arena, sorts (partition, key prefix,
+// offset) entries, spills sorted runs when the arena is full and k-way
+// merges the runs into one data file and its index. ModeBypass keeps one
+// buffer per reduce partition and concatenates them into the same data and
+// index pair, without sorting. ModeHash writes one file per reduce
+// partition (M×R files). Every writer follows commit.go's protocol.
+//
+// # Write, commit, fetch
+//
+//  1. The driver registers the application with every node (RegisterApp,
+//     with a TTL) and keeps it alive with Heartbeat. A worker registers
+//     (RegisterWorker) and gets the node's directories, hence its Layout.
+//  2. A map task writes its files under temporary names in its node's
+//     directories, then renames them to their final names.
+//  3. It commits (CommitMapOutput) its kind, attempt, epoch and R block
+//     lengths. The node checks that the final files exist with exactly those
+//     sizes, and that a sorted output's index decodes to offsetsOf(lengths);
+//     a mismatch is ErrInvalidArgument (ErrCorrupt for an index that does
+//     not decode), naming the file. It then writes the output to the
+//     catalogue, synced, and only then acknowledges. Contents are not read
+//     at commit: frames are verified when served.
+//  4. A reducer fetches (Fetch) ranges of blocks [reduce_start, reduce_end)
+//     of several map outputs in one stream. The node checks the whole
+//     request first (IDs, ranges against R, at most MaxBlocksPerRequest
+//     blocks, every output committed), then for each block reads the
+//     file in windows of ChunkSize bytes, cuts whole frames, verifies each
+//     frame's CRC (nextFrame, without decompressing) and sends them as
+//     FetchChunks of at most ChunkSize bytes (a larger frame goes alone);
+//     the last chunk of a block has end set, and an empty block is one
+//     empty chunk with end set. A frame that fails its checksum, or a file
+//     shorter than its committed size, stops the stream with ErrCorrupt
+//     (codes.DataLoss) naming app, shuffle, map, attempt, reduce and file:
+//     a corrupt frame is never sent. The reader reports a corrupt output
+//     on disk as a FetchFailedError, so that the driver recomputes it; a
+//     frame that was intact at the node but fails its checksum on arrival
+//     was damaged in flight, and the reader fetches it again.
+//  5. When the driver no longer needs a shuffle it calls RemoveShuffle;
+//     at the end, RemoveApp. Both delete catalogue entries first (synced),
+//     then the files.
+//
+// # Idempotence and epochs
+//
+// A commit for (app, shuffle, map) that is already committed:
+//
+//   - with the same attempt is an idempotent retry and returns the
+//     committed output (its lengths and kind must match);
+//   - with another attempt and an epoch <= the committed epoch keeps the
+//     committed output and returns it with reused set; the writer then
+//     deletes its own files;
+//   - with a higher epoch replaces it: the catalogue is updated (synced),
+//     then the old attempt's files are deleted. A fetch that had already
+//     looked up the old output finishes each block it opened from the old
+//     file and takes the remaining blocks from the new one, so every block
+//     is whole from one attempt.
+//
+// The driver raises the epoch when it declares a node lost, so output from
+// before the loss is never mixed with its recomputation. Client retries
+// commits on retryable errors: the commit is idempotent.
+//
+// # Catalogue and restart
+//
+// The catalogue (catalog.go) is a pebble database in Dirs[0]/.catalog.
+// Open loads all of it into memory; Fetch never reads pebble. On open the
+// node also:
+//
+//   - gives every application a fresh TTL (heartbeats are not persisted);
+//   - drops committed outputs whose files are missing or have the wrong
+//     size (a crash of the machine: writers do not fsync), with a warning;
+//   - sweeps every DIR/APP/shuffle-S/ of every file that is not a final
+//     file of a committed output: temporary files, finals never committed,
+//     attempts that lost; it deletes DIR/.trash and the directories of
+//     unknown applications (only if they hold nothing but shuffle-N
+//     directories);
+//   - refuses to start if Dirs differ from those the catalogue was made
+//     with, since every output would then be looked for in the wrong place.
+//
+// A worker writing while its node restarts may lose its temporary files to
+// the sweep; its task fails and is retried.
+//
+// # TTL janitor
+//
+// Every JanitorInterval a goroutine removes the applications whose last
+// heartbeat (or registration, or worker registration) is older than their
+// TTL (RegisterApp's, or Options.AppTTL), exactly as RemoveApp would. It
+// ends with Close.
+//
+// # Index cache
+//
+// Fetch gets a sorted output's offsets from a ristretto cache bounded by
+// IndexCacheBytes (cost 8×(R+1) per entry). A miss reads the index file,
+// decodes it (checksum) and checks it against the catalogue's lengths; a
+// corrupt or truncated index is ErrCorrupt. The key is the output's
+// in-memory serial number, unique to one installed (app, shuffle, map,
+// attempt), so an entry can never describe a replaced or removed output.
+//
+// # Errors
+//
+// Handlers return the sentinels of errors.go, wrapped with what happened
+// to what; toStatus (status.go) is the one place they become gRPC statuses
+// (a code plus an ErrorInfo reason) and fromStatus turns them back in the
+// Client, so errors.Is works across the wire:
+//
+//	ErrInvalidArgument  InvalidArgument   bad ID ("../x"), bad range, too many blocks, files that disagree with a commit
+//	ErrUnknownApp       NotFound          never registered, removed, or expired
+//	ErrNoMapOutput      NotFound          no committed output for (shuffle, map)
+//	ErrOutOfRange       OutOfRange        reduce partition >= R
+//	ErrCorrupt          DataLoss          checksum, truncation, unreadable index
+//	ErrClosed           Unavailable       the server is closed
+//
+// A panic in a handler (a bug: no input should cause one) is recovered by
+// an interceptor, logged, and returned as Internal.
+//
+// # Concurrency and lock order
+//
+// Server locks, in the order they are taken:
+//
+//  1. catMu (RWMutex): held shared by RegisterApp, RegisterWorker and
+//     commits, exclusively by RemoveShuffle, RemoveApp, expiry and Close.
+//     So an application cannot be removed in the middle of a commit, and
+//     the catalogue is never used after Close.
+//  2. one of stripes (Mutex): serialises commits of one (app, shuffle,
+//     map), and registrations of one app. At most one is held.
+//  3. mu (RWMutex): the in-memory maps. Held briefly, never across I/O.
+//
+// Fetch takes only mu, briefly, to look outputs up; it holds no lock while
+// it reads files or sends. Removals move directories to DIR/.trash under
+// catMu (a rename) and delete them after releasing it.
+package shuffleservice

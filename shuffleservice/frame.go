@@ -1,0 +1,305 @@
+package shuffleservice
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec is the compression of a frame's payload.
+type Codec uint8
+
+const (
+	CodecNone Codec = 0
+	CodecS2   Codec = 1
+	CodecZstd Codec = 2
+)
+
+// DefaultCodec is s2: it compresses at memory speed, so a shuffle is bound
+// by disk and network rather than by the codec.
+const DefaultCodec = CodecS2
+
+func (c Codec) String() string {
+	switch c {
+	case CodecNone:
+		return "none"
+	case CodecS2:
+		return "s2"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// ParseCodec parses "none", "s2" or "zstd".
+func ParseCodec(s string) (Codec, error) {
+	switch s {
+	case "none":
+		return CodecNone, nil
+	case "s2":
+		return CodecS2, nil
+	case "zstd":
+		return CodecZstd, nil
+	}
+	return 0, fmt.Errorf("%w: codec %q (want none, s2 or zstd)", ErrInvalidArgument, s)
+}
+
+// A block is a sequence of frames. A frame is
+//
+//	0  uint32  payload length n (as stored)
+//	4  uint32  raw length (after decompression)
+//	8  uint8   codec of the payload
+//	9  uint32  CRC32-C of bytes [0, 9) and of the payload
+//	13 payload, n bytes
+//
+// all little endian. A frame's raw payload holds whole records (record.go).
+// A frame whose compressed form would not be smaller is stored with
+// CodecNone, so incompressible data costs no decompression.
+const (
+	frameHeaderSize = 13
+	// DefaultFrameSize is the raw size at which a writer closes a frame.
+	DefaultFrameSize = 64 << 10
+	// MaxFrameRaw bounds a frame's raw size and so the largest record.
+	MaxFrameRaw = 16 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// frameHeader is a parsed, not yet verified, frame header.
+type frameHeader struct {
+	n, raw int
+	codec  Codec
+	crc    uint32
+}
+
+func parseFrameHeader(b []byte) (frameHeader, error) {
+	if len(b) < frameHeaderSize {
+		return frameHeader{}, corruptf("frame header truncated (%d bytes)", len(b))
+	}
+	h := frameHeader{
+		n:     int(binary.LittleEndian.Uint32(b[0:4])),
+		raw:   int(binary.LittleEndian.Uint32(b[4:8])),
+		codec: Codec(b[8]),
+		crc:   binary.LittleEndian.Uint32(b[9:13]),
+	}
+	switch {
+	case h.codec > CodecZstd:
+		return h, corruptf("frame codec %d unknown", h.codec)
+	case h.raw > MaxFrameRaw:
+		return h, corruptf("frame raw length %d exceeds %d", h.raw, MaxFrameRaw)
+	case h.n > h.raw:
+		// A payload that would not shrink is stored raw (CodecNone).
+		return h, corruptf("frame payload length %d exceeds raw length %d", h.n, h.raw)
+	case h.codec == CodecNone && h.n != h.raw:
+		return h, corruptf("uncompressed frame has payload %d != raw %d", h.n, h.raw)
+	}
+	return h, nil
+}
+
+func (h frameHeader) check(header, payload []byte) error {
+	c := crc32.Update(crc32.Checksum(header[:9], castagnoli), castagnoli, payload)
+	if c != h.crc {
+		return corruptf("frame checksum mismatch (stored %08x, computed %08x)", h.crc, c)
+	}
+	return nil
+}
+
+// nextFrame splits the first whole frame off b and verifies its checksum,
+// without decompressing it. The node service uses it to serve only frames
+// that are intact on disk and to cut chunks at frame boundaries.
+func nextFrame(b []byte) (frame, rest []byte, err error) {
+	h, err := parseFrameHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	end := frameHeaderSize + h.n
+	if len(b) < end {
+		return nil, nil, corruptf("frame truncated: %d of %d bytes", len(b), end)
+	}
+	if err := h.check(b[:frameHeaderSize], b[frameHeaderSize:end]); err != nil {
+		return nil, nil, err
+	}
+	return b[:end], b[end:], nil
+}
+
+// VerifyFrames reports whether b is a sequence of whole, intact frames.
+func VerifyFrames(b []byte) error {
+	for len(b) > 0 {
+		var err error
+		if _, b, err = nextFrame(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// frameEncoder compresses frames. Its buffers and zstd encoder are reused,
+// so encoding allocates nothing once warm. Not safe for concurrent use.
+type frameEncoder struct {
+	codec Codec
+	zenc  *zstd.Encoder
+	out   []byte
+}
+
+func newFrameEncoder(c Codec) (*frameEncoder, error) {
+	e := &frameEncoder{codec: c}
+	if c == CodecZstd {
+		var err error
+		e.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// encode returns raw as one frame. The result is valid until the next call.
+func (e *frameEncoder) encode(raw []byte) ([]byte, error) {
+	if len(raw) > MaxFrameRaw {
+		return nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrInvalidArgument, len(raw), MaxFrameRaw)
+	}
+	need := frameHeaderSize + s2.MaxEncodedLen(len(raw))
+	if cap(e.out) < need {
+		e.out = make([]byte, need)
+	}
+	out := e.out[:frameHeaderSize]
+	codec := e.codec
+	switch codec {
+	case CodecS2:
+		enc := s2.Encode(out[frameHeaderSize:cap(out)], raw)
+		out = out[:frameHeaderSize+len(enc)]
+	case CodecZstd:
+		out = e.zenc.EncodeAll(raw, out)
+	}
+	if codec == CodecNone || len(out)-frameHeaderSize >= len(raw) {
+		codec = CodecNone
+		out = append(out[:frameHeaderSize], raw...)
+	}
+	binary.LittleEndian.PutUint32(out[0:4], uint32(len(out)-frameHeaderSize))
+	binary.LittleEndian.PutUint32(out[4:8], uint32(len(raw)))
+	out[8] = byte(codec)
+	crc := crc32.Update(crc32.Checksum(out[:9], castagnoli), castagnoli, out[frameHeaderSize:])
+	binary.LittleEndian.PutUint32(out[9:13], crc)
+	e.out = out[:0]
+	return out, nil
+}
+
+func (e *frameEncoder) close() {
+	if e.zenc != nil {
+		e.zenc.Close()
+	}
+}
+
+// frameDecoder verifies and decompresses frames, reusing its buffers.
+// Not safe for concurrent use.
+type frameDecoder struct {
+	zdec *zstd.Decoder
+	buf  []byte
+}
+
+// decode verifies the first frame of b and returns its raw payload (valid
+// until the next call) and the bytes after it.
+func (d *frameDecoder) decode(b []byte) (raw, rest []byte, err error) {
+	frame, rest, err := nextFrame(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, _ := parseFrameHeader(frame)
+	raw, err = d.decompress(h, frame[frameHeaderSize:])
+	return raw, rest, err
+}
+
+func (d *frameDecoder) decompress(h frameHeader, payload []byte) ([]byte, error) {
+	switch h.codec {
+	case CodecNone:
+		return payload, nil
+	case CodecS2:
+		if n, err := s2.DecodedLen(payload); err != nil || n != h.raw {
+			return nil, corruptf("s2 frame: decoded length %d, header says %d (%v)", n, h.raw, err)
+		}
+		if cap(d.buf) < h.raw {
+			d.buf = make([]byte, h.raw)
+		}
+		out, err := s2.Decode(d.buf[:h.raw], payload)
+		if err != nil {
+			return nil, corruptf("s2 frame: %v", err)
+		}
+		return out, nil
+	default: // CodecZstd; parseFrameHeader rejected anything else
+		if d.zdec == nil {
+			var err error
+			d.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxFrameRaw))
+			if err != nil {
+				return nil, err
+			}
+		}
+		if cap(d.buf) < h.raw {
+			d.buf = make([]byte, h.raw)
+		}
+		out, err := d.zdec.DecodeAll(payload, d.buf[:0])
+		if err != nil || len(out) != h.raw {
+			return nil, corruptf("zstd frame: %d bytes, header says %d (%v)", len(out), h.raw, err)
+		}
+		d.buf = out
+		return out, nil
+	}
+}
+
+func (d *frameDecoder) close() {
+	if d.zdec != nil {
+		d.zdec.Close()
+	}
+}
+
+// frameReader reads frames from a stream (a spill run, a local block).
+type frameReader struct {
+	r   *bufio.Reader
+	dec frameDecoder
+	buf []byte
+}
+
+func newFrameReader(r io.Reader, bufSize int) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, bufSize)}
+}
+
+// next returns the raw payload of the next frame, or io.EOF at a clean end
+// of the stream. A stream that ends inside a frame is corrupt.
+func (f *frameReader) next() ([]byte, error) {
+	var hdr [frameHeaderSize]byte
+	if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, corruptf("frame header truncated")
+		}
+		return nil, err
+	}
+	h, err := parseFrameHeader(hdr[:])
+	if err != nil {
+		return nil, err
+	}
+	if cap(f.buf) < h.n {
+		f.buf = make([]byte, h.n)
+	}
+	payload := f.buf[:h.n]
+	if _, err := io.ReadFull(f.r, payload); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+			return nil, corruptf("frame payload truncated")
+		}
+		return nil, err
+	}
+	if err := h.check(hdr[:], payload); err != nil {
+		return nil, err
+	}
+	return f.dec.decompress(h, payload)
+}
+
+func (f *frameReader) close() { f.dec.close() }

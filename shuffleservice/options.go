@@ -1,0 +1,128 @@
+package shuffleservice
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Defaults of Options.
+const (
+	DefaultIndexCacheBytes     = 64 << 20
+	DefaultAppTTL              = 2 * time.Minute
+	DefaultMaxBlocksPerRequest = 65536
+	DefaultChunkSize           = 1 << 20
+
+	// maxMessageSize bounds a gRPC message in either direction, on the
+	// server and in the client.
+	maxMessageSize = 32 << 20
+	// maxChunkSize keeps a chunk plus one maximal frame under
+	// maxMessageSize.
+	maxChunkSize = 8 << 20
+)
+
+// Options configure a node service (Open). The zero value of every field
+// but Dirs is replaced by its default in EnsureDefaults.
+type Options struct {
+	// Dirs are the node's local directories, where map outputs are written
+	// (one per disk, say). Required. The durable catalogue lives in
+	// Dirs[0]/.catalog. A directory must not be shared with anything else:
+	// at startup the node deletes what it does not recognise in it.
+	Dirs []string
+	// IndexCacheBytes bounds the memory held by decoded index files
+	// (8 bytes per offset). Default 64 MiB.
+	IndexCacheBytes int64
+	// AppTTL is how long an application registered without its own TTL
+	// lives without a heartbeat before the node removes it and its files.
+	// Default 2 minutes.
+	AppTTL time.Duration
+	// JanitorInterval is how often expired applications are looked for.
+	// Default AppTTL/4.
+	JanitorInterval time.Duration
+	// MaxBlocksPerRequest bounds the blocks one Fetch may ask for.
+	// Default 65536.
+	MaxBlocksPerRequest int
+	// ChunkSize is the most bytes of whole frames that one FetchChunk
+	// carries; a single frame larger than ChunkSize goes alone. Default
+	// 1 MiB, at most 8 MiB.
+	ChunkSize int
+	// Logger receives the node's log; it is given component=shuffle.
+	// Default: discard.
+	Logger *slog.Logger
+	// CatalogFS is the file system of the pebble catalogue. Default
+	// vfs.Default (the OS); tests may pass vfs.NewMem().
+	CatalogFS vfs.FS
+	// Addr is the node's advertised address, reported by Status only. If
+	// empty, Serve fills in its listener's address.
+	Addr string
+}
+
+// EnsureDefaults replaces zero fields by their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.IndexCacheBytes == 0 {
+		o.IndexCacheBytes = DefaultIndexCacheBytes
+	}
+	if o.AppTTL == 0 {
+		o.AppTTL = DefaultAppTTL
+	}
+	if o.JanitorInterval == 0 {
+		o.JanitorInterval = o.AppTTL / 4
+		if o.JanitorInterval <= 0 {
+			o.JanitorInterval = time.Millisecond
+		}
+	}
+	if o.MaxBlocksPerRequest == 0 {
+		o.MaxBlocksPerRequest = DefaultMaxBlocksPerRequest
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.CatalogFS == nil {
+		o.CatalogFS = vfs.Default
+	}
+}
+
+// Validate reports every problem of o at once. Call it after
+// EnsureDefaults (Open does both).
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: options: "+format, append([]any{ErrInvalidArgument}, args...)...))
+	}
+	if len(o.Dirs) == 0 {
+		bad("Dirs is empty (give at least one local directory, e.g. --dir /var/lib/shoal)")
+	}
+	seen := make(map[string]bool, len(o.Dirs))
+	for i, d := range o.Dirs {
+		switch {
+		case d == "":
+			bad("Dirs[%d] is empty", i)
+		case seen[d]:
+			bad("Dirs[%d] %q is listed twice", i, d)
+		}
+		seen[d] = true
+	}
+	if o.IndexCacheBytes < 0 {
+		bad("IndexCacheBytes %d is negative", o.IndexCacheBytes)
+	}
+	if o.AppTTL < 0 {
+		bad("AppTTL %v is negative", o.AppTTL)
+	}
+	if o.JanitorInterval < 0 {
+		bad("JanitorInterval %v is negative", o.JanitorInterval)
+	}
+	if o.MaxBlocksPerRequest < 0 {
+		bad("MaxBlocksPerRequest %d is negative", o.MaxBlocksPerRequest)
+	}
+	if o.ChunkSize < 0 || o.ChunkSize > maxChunkSize {
+		bad("ChunkSize %d is outside [1, %d]", o.ChunkSize, maxChunkSize)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,148 @@
+package shuffleservice
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"shoal/internal/nodeproc"
+	"shoal/shuffleservice/shufflepb"
+)
+
+// buildShoal builds the shoal binary into a temporary directory.
+func buildShoal(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the shoal binary")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build shoal with")
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		root = parent
+	}
+	bin := filepath.Join(t.TempDir(), "shoal")
+	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/shoal")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/shoal: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startNode starts `shoal node` on dirs and dials it; both are ended by
+// t.Cleanup (the process with SIGKILL, if still running).
+func startNode(t *testing.T, bin string, dirs []string) (*nodeproc.Process, *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: dirs, Args: []string{"--log-level=warn"}, Stderr: t.Output()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	c, err := Dial(p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return p, c
+}
+
+// TestRestartRecovery commits map outputs to a real node process, kills
+// it with SIGKILL, starts another on the same directories, and fetches
+// every block again, byte for byte.
+func TestRestartRecovery(t *testing.T) {
+	bin := buildShoal(t)
+	root := t.TempDir()
+	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
+	ctx := context.Background()
+
+	p1, c1 := startNode(t, bin, dirs)
+	if err := c1.RegisterApp(ctx, "job-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := c1.RegisterWorker(ctx, "job-1", "w0", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const R = 17
+	want := map[uint32]map[blockID][]byte{}
+	var ranges = map[uint32][]*shufflepb.BlockRange{}
+	for shuffle := uint32(0); shuffle < 2; shuffle++ {
+		want[shuffle] = map[blockID][]byte{}
+		for m := uint32(0); m < 5; m++ {
+			write := writeSortedOutput
+			if m >= 3 {
+				write = writeHashOutput
+			}
+			out, blocks := write(t, layout, "job-1", shuffle, m, 0, genFixtureBlocks(uint64(10*shuffle+m), R))
+			mustCommit(t, c1, "job-1", out)
+			for r, b := range blocks {
+				want[shuffle][blockID{m, uint32(r)}] = b
+			}
+			ranges[shuffle] = append(ranges[shuffle], &shufflepb.BlockRange{Map: m, ReduceEnd: R})
+		}
+	}
+	check := func(c *Client) {
+		t.Helper()
+		for shuffle, rs := range ranges {
+			got, err := fetchBlocks(t, c, "job-1", shuffle, DefaultChunkSize, rs...)
+			if err != nil {
+				t.Fatalf("fetch shuffle %d from %s: %v", shuffle, c.Addr(), err)
+			}
+			if len(got) != len(want[shuffle]) {
+				t.Fatalf("shuffle %d: %d blocks, want %d", shuffle, len(got), len(want[shuffle]))
+			}
+			for id, b := range want[shuffle] {
+				if !bytes.Equal(got[id], b) {
+					t.Fatalf("shuffle %d block %v: %d bytes differ from the %d written", shuffle, id, len(got[id]), len(b))
+				}
+			}
+		}
+	}
+	check(c1)
+	if err := p1.Kill(); err != nil {
+		t.Fatal(err)
+	}
+
+	p2, c2 := startNode(t, bin, dirs)
+	if p2.Pid() == p1.Pid() {
+		t.Fatal("same process")
+	}
+	check(c2)
+	st, err := c2.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Apps != 1 || st.MapOutputs != 10 || st.Pid != int64(p2.Pid()) {
+		t.Fatalf("status after restart: %v", st)
+	}
+	if err := c2.Heartbeat(ctx, "job-1"); err != nil {
+		t.Fatalf("the app did not survive the restart: %v", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p2.Stop(sctx); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if p2.PeakRSS() <= 0 {
+		t.Errorf("PeakRSS = %d", p2.PeakRSS())
+	}
+}

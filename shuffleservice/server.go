@@ -1,0 +1,624 @@
+package shuffleservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/ristretto/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"shoal/shuffleservice/shufflepb"
+)
+
+// maxTTL bounds an application's TTL.
+const maxTTL = 365 * 24 * time.Hour
+
+// Server is a node service: it owns the map outputs written in its local
+// directories, records their commits in its catalogue and serves their
+// blocks. See doc.go for the protocol and the lock order.
+type Server struct {
+	shufflepb.UnimplementedShuffleServer
+
+	opts   Options
+	log    *slog.Logger
+	layout Layout
+	cat    *catalog
+	cache  *ristretto.Cache[uint64, []uint64]
+
+	// catMu orders catalogue mutations against removals and Close:
+	// registrations and commits hold it shared, RemoveShuffle, RemoveApp,
+	// expiry and Close hold it exclusively. closed is guarded by it.
+	catMu  sync.RWMutex
+	closed bool
+	// stripes serialise commits of the same (app, shuffle, map) and
+	// registrations of the same app. A goroutine holds at most one.
+	stripes [64]sync.Mutex
+	// mu guards the in-memory state below. Never held across I/O.
+	mu          sync.RWMutex
+	apps        map[string]*appState
+	nOutputs    int
+	bytesOnDisk int64
+
+	isClosed   atomic.Bool
+	nextSerial atomic.Uint64
+	trashSeq   atomic.Uint64
+	bufs       sync.Pool // *[]byte read buffers of Fetch
+
+	janitorStop chan struct{}
+	janitorDone chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
+
+	grpcMu   sync.Mutex
+	grpc     *grpc.Server
+	stopping bool // Shutdown was called: Serve returns at once
+	addr     string
+
+	m counters
+}
+
+// appState is an application in memory.
+type appState struct {
+	ttl        time.Duration
+	registered time.Time
+	lastBeat   atomic.Int64 // unix nanoseconds of the last sign of life
+	workers    map[string]workerRecord
+	outputs    map[outputKey]*output
+}
+
+func (a *appState) touch(now time.Time) { a.lastBeat.Store(now.UnixNano()) }
+
+func (a *appState) expired(now time.Time) bool {
+	return now.Sub(time.Unix(0, a.lastBeat.Load())) > a.ttl
+}
+
+type outputKey struct{ shuffle, mapID uint32 }
+
+// output is a committed map output. Immutable once installed.
+type output struct {
+	pb *shufflepb.MapOutput
+	// serial is unique among every output installed by this process; it
+	// keys the index cache, so an entry can never describe another
+	// incarnation of the same (app, shuffle, map, attempt).
+	serial uint64
+	size   int64 // bytes on disk, index file included
+}
+
+func (o *output) partitions() int { return len(o.pb.Lengths) }
+
+type counters struct {
+	blocksServed, bytesServed, fetchRequests atomic.Uint64
+	cacheHits, cacheMisses                   atomic.Uint64
+	commits, reused, replaced                atomic.Uint64
+	expired, corrupt                         atomic.Uint64
+}
+
+// Metrics is a snapshot of a node's state and counters.
+type Metrics struct {
+	Apps             int
+	MapOutputs       int
+	BytesOnDisk      int64 // committed data and index files
+	IndexCacheHits   uint64
+	IndexCacheMisses uint64
+	FetchRequests    uint64
+	BlocksServed     uint64
+	BytesServed      uint64
+	Commits          uint64 // outputs installed (first commits and replacements)
+	CommitsReused    uint64 // commits answered with an earlier attempt's output
+	CommitsReplaced  uint64 // outputs replaced by a higher epoch
+	AppsExpired      uint64
+	CorruptReads     uint64 // fetches stopped by corrupt files
+}
+
+// Open opens the node service on opts.Dirs: it loads the catalogue,
+// sweeps what is not committed from the directories and starts the TTL
+// janitor. It does not listen; see Serve.
+func Open(opts Options) (*Server, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.Dirs = slices.Clone(opts.Dirs)
+	log := opts.Logger.With("component", "shuffle")
+	for _, d := range opts.Dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("shuffle: create local directory: %w", err)
+		}
+	}
+	cat, err := openCatalog(opts.CatalogFS, filepath.Join(opts.Dirs[0], catalogDirName), opts.Dirs, log)
+	if err != nil {
+		return nil, err
+	}
+	contents, err := cat.load(log)
+	if err != nil {
+		cat.close()
+		return nil, err
+	}
+	counters := opts.IndexCacheBytes / 64
+	cache, err := ristretto.NewCache(&ristretto.Config[uint64, []uint64]{
+		NumCounters:        max(counters, 1000),
+		MaxCost:            max(opts.IndexCacheBytes, 1),
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		cat.close()
+		return nil, fmt.Errorf("shuffle: index cache: %w", err)
+	}
+	s := &Server{
+		opts:        opts,
+		log:         log,
+		layout:      Layout{Dirs: opts.Dirs},
+		cat:         cat,
+		cache:       cache,
+		apps:        map[string]*appState{},
+		addr:        opts.Addr,
+		janitorStop: make(chan struct{}),
+		janitorDone: make(chan struct{}),
+	}
+	if err := s.recover(contents); err != nil {
+		cache.Close()
+		cat.close()
+		return nil, err
+	}
+	go s.janitor()
+	s.log.Info("node service open", "dirs", opts.Dirs, "apps", len(s.apps), "map_outputs", s.nOutputs)
+	return s, nil
+}
+
+// Layout returns the layout of the node's files.
+func (s *Server) Layout() Layout { return s.layout }
+
+// Serve serves the Shuffle gRPC service on lis until Shutdown or Close,
+// and then returns nil. Call it at most once. Serve called after Shutdown
+// closes lis and returns nil at once.
+func (s *Server) Serve(lis net.Listener) error {
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxMessageSize),
+		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.ChainUnaryInterceptor(s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream),
+	)
+	shufflepb.RegisterShuffleServer(gs, s)
+	s.grpcMu.Lock()
+	switch {
+	case s.isClosed.Load():
+		s.grpcMu.Unlock()
+		lis.Close()
+		return ErrClosed
+	case s.stopping:
+		s.grpcMu.Unlock()
+		lis.Close()
+		return nil
+	case s.grpc != nil:
+		s.grpcMu.Unlock()
+		return fmt.Errorf("shuffle: Serve called twice")
+	}
+	s.grpc = gs
+	if s.addr == "" {
+		s.addr = lis.Addr().String()
+	}
+	s.grpcMu.Unlock()
+	return gs.Serve(lis)
+}
+
+// Shutdown stops serving: it stops accepting calls and waits for the
+// running ones, until ctx is done; then it cuts the remaining ones. It
+// does not Close the server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.grpcMu.Lock()
+	gs := s.grpc
+	s.stopping = true
+	s.grpcMu.Unlock()
+	if gs == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		gs.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops serving (abruptly; see Shutdown), stops the janitor and
+// closes the catalogue. Calls after the first return the first's result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.isClosed.Store(true)
+		s.grpcMu.Lock()
+		gs := s.grpc
+		s.grpcMu.Unlock()
+		if gs != nil {
+			gs.Stop()
+		}
+		close(s.janitorStop)
+		<-s.janitorDone
+		s.catMu.Lock()
+		s.closed = true
+		s.closeErr = s.cat.close()
+		s.catMu.Unlock()
+		s.cache.Close()
+		s.log.Info("node service closed")
+	})
+	return s.closeErr
+}
+
+// Metrics returns a snapshot of the node's state and counters.
+func (s *Server) Metrics() Metrics {
+	s.mu.RLock()
+	m := Metrics{Apps: len(s.apps), MapOutputs: s.nOutputs, BytesOnDisk: s.bytesOnDisk}
+	s.mu.RUnlock()
+	m.IndexCacheHits = s.m.cacheHits.Load()
+	m.IndexCacheMisses = s.m.cacheMisses.Load()
+	m.FetchRequests = s.m.fetchRequests.Load()
+	m.BlocksServed = s.m.blocksServed.Load()
+	m.BytesServed = s.m.bytesServed.Load()
+	m.Commits = s.m.commits.Load()
+	m.CommitsReused = s.m.reused.Load()
+	m.CommitsReplaced = s.m.replaced.Load()
+	m.AppsExpired = s.m.expired.Load()
+	m.CorruptReads = s.m.corrupt.Load()
+	return m
+}
+
+// Committer returns an in-process Committer that commits straight into s,
+// without gRPC.
+func (s *Server) Committer() Committer { return serverCommitter{s} }
+
+type serverCommitter struct{ s *Server }
+
+func (c serverCommitter) CommitMapOutput(ctx context.Context, app string, out *shufflepb.MapOutput) (*shufflepb.MapOutput, error) {
+	committed, _, err := c.s.commit(ctx, app, out)
+	if err != nil {
+		return nil, err
+	}
+	return cloneOutput(committed), nil
+}
+
+// recoverUnary and recoverStream turn a panic in a handler into an
+// Internal error. The handlers are written not to panic on any input; this
+// is defence in depth, so one bug does not take every map output down.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer s.recoverPanic(info.FullMethod, &err)
+	return h(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer s.recoverPanic(info.FullMethod, &err)
+	return h(srv, ss)
+}
+
+func (s *Server) recoverPanic(method string, err *error) {
+	if p := recover(); p != nil {
+		s.log.Error("panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "shuffle: internal error in %s: panic: %v (a bug in the node service; please report it with the node's log)", method, p)
+	}
+}
+
+// stripe returns the lock serialising commits of (app, shuffle, mapID).
+func (s *Server) stripe(app string, shuffle, mapID uint32) *sync.Mutex {
+	h := xxhash.Sum64String(app) ^ (uint64(shuffle)<<32|uint64(mapID))*0x9e3779b97f4a7c15
+	return &s.stripes[h%uint64(len(s.stripes))]
+}
+
+// app returns the application's state or ErrUnknownApp.
+func (s *Server) app(name string) (*appState, error) {
+	s.mu.RLock()
+	a := s.apps[name]
+	s.mu.RUnlock()
+	if a == nil {
+		return nil, fmt.Errorf("%w: %q is not registered on this node (register it first; it may have expired after missing heartbeats for its TTL)", ErrUnknownApp, name)
+	}
+	return a, nil
+}
+
+// lockCatalog takes catMu shared and fails if the server is closed.
+func (s *Server) lockCatalog() error {
+	s.catMu.RLock()
+	if s.closed {
+		s.catMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// RegisterApp makes an application known, or refreshes its TTL.
+func (s *Server) RegisterApp(ctx context.Context, req *shufflepb.RegisterAppRequest) (*shufflepb.RegisterAppResponse, error) {
+	return &shufflepb.RegisterAppResponse{}, toStatus(s.registerApp(req.GetApp(), req.GetTtlMs()))
+}
+
+func (s *Server) registerApp(name string, ttlMs uint64) error {
+	if err := ValidateID("application", name); err != nil {
+		return err
+	}
+	ttl := s.opts.AppTTL
+	if ttlMs != 0 {
+		if ttlMs > uint64(maxTTL/time.Millisecond) {
+			return fmt.Errorf("%w: application %q TTL of %d ms exceeds %v", ErrInvalidArgument, name, ttlMs, maxTTL)
+		}
+		ttl = time.Duration(ttlMs) * time.Millisecond
+	}
+	if err := s.lockCatalog(); err != nil {
+		return err
+	}
+	defer s.catMu.RUnlock()
+	l := s.stripe(name, 0, 0)
+	l.Lock()
+	defer l.Unlock()
+	now := time.Now()
+	s.mu.RLock()
+	a := s.apps[name]
+	s.mu.RUnlock()
+	if a != nil && a.ttl == ttl {
+		a.touch(now)
+		return nil
+	}
+	rec := appRecord{ttl: ttl, registered: now}
+	if a != nil {
+		rec.registered = a.registered
+	}
+	for _, d := range s.layout.AppDirs(name) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("shuffle: register application %q: %w", name, err)
+		}
+	}
+	if err := s.cat.putApp(name, rec); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if a = s.apps[name]; a == nil {
+		a = &appState{registered: now, workers: map[string]workerRecord{}, outputs: map[outputKey]*output{}}
+		s.apps[name] = a
+		s.log.Info("application registered", "app", name, "ttl", ttl)
+	}
+	a.ttl = ttl
+	a.touch(now)
+	s.mu.Unlock()
+	return nil
+}
+
+// RegisterWorker records a worker of a registered application and returns
+// the node's directories.
+func (s *Server) RegisterWorker(ctx context.Context, req *shufflepb.RegisterWorkerRequest) (*shufflepb.RegisterWorkerResponse, error) {
+	if err := s.registerWorker(req.GetApp(), req.GetWorker(), req.GetPid()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &shufflepb.RegisterWorkerResponse{Dirs: s.layout.Dirs}, nil
+}
+
+func (s *Server) registerWorker(app, worker string, pid int64) error {
+	if err := errors.Join(ValidateID("application", app), ValidateID("worker", worker)); err != nil {
+		return err
+	}
+	if err := s.lockCatalog(); err != nil {
+		return err
+	}
+	defer s.catMu.RUnlock()
+	a, err := s.app(app)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, d := range s.layout.AppDirs(app) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("shuffle: register worker %q of %q: %w", worker, app, err)
+		}
+	}
+	rec := workerRecord{pid: pid, registered: now}
+	if err := s.cat.putWorker(app, worker, rec); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	a.workers[worker] = rec
+	s.mu.Unlock()
+	a.touch(now)
+	s.log.Debug("worker registered", "app", app, "worker", worker, "pid", pid)
+	return nil
+}
+
+// Heartbeat keeps an application alive.
+func (s *Server) Heartbeat(ctx context.Context, req *shufflepb.HeartbeatRequest) (*shufflepb.HeartbeatResponse, error) {
+	if err := ValidateID("application", req.GetApp()); err != nil {
+		return nil, toStatus(err)
+	}
+	a, err := s.app(req.GetApp())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	a.touch(time.Now())
+	return &shufflepb.HeartbeatResponse{}, nil
+}
+
+// RemoveShuffle deletes a shuffle's catalogue entries and files.
+func (s *Server) RemoveShuffle(ctx context.Context, req *shufflepb.RemoveShuffleRequest) (*shufflepb.RemoveShuffleResponse, error) {
+	if err := s.removeShuffle(req.GetApp(), req.GetShuffle()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &shufflepb.RemoveShuffleResponse{}, nil
+}
+
+func (s *Server) removeShuffle(app string, shuffle uint32) error {
+	if err := ValidateID("application", app); err != nil {
+		return err
+	}
+	s.catMu.Lock()
+	if s.closed {
+		s.catMu.Unlock()
+		return ErrClosed
+	}
+	a, err := s.app(app)
+	if err != nil {
+		s.catMu.Unlock()
+		return err
+	}
+	var serials []uint64
+	s.mu.Lock()
+	for k, o := range a.outputs {
+		if k.shuffle == shuffle {
+			delete(a.outputs, k)
+			s.nOutputs--
+			s.bytesOnDisk -= o.size
+			serials = append(serials, o.serial)
+		}
+	}
+	s.mu.Unlock()
+	err = s.cat.deleteShuffle(app, shuffle)
+	trash := s.trash(s.layout.ShuffleDirs(app, shuffle))
+	s.catMu.Unlock()
+
+	s.emptyTrash(trash)
+	for _, k := range serials {
+		s.cache.Del(k)
+	}
+	s.log.Info("shuffle removed", "app", app, "shuffle", shuffle, "map_outputs", len(serials))
+	return err
+}
+
+// RemoveApp deletes everything the node holds for an application.
+func (s *Server) RemoveApp(ctx context.Context, req *shufflepb.RemoveAppRequest) (*shufflepb.RemoveAppResponse, error) {
+	if err := ValidateID("application", req.GetApp()); err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := s.removeApp(req.GetApp(), time.Time{}); err != nil {
+		return nil, toStatus(err)
+	}
+	return &shufflepb.RemoveAppResponse{}, nil
+}
+
+// removeApp removes an application, or, if expiredAt is not zero, only if
+// it has expired at that time. It reports whether it removed it.
+func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
+	s.catMu.Lock()
+	if s.closed {
+		s.catMu.Unlock()
+		return false, ErrClosed
+	}
+	s.mu.Lock()
+	a := s.apps[name]
+	if a == nil {
+		s.mu.Unlock()
+		s.catMu.Unlock()
+		if !expiredAt.IsZero() {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: %q is not registered on this node (nothing to remove)", ErrUnknownApp, name)
+	}
+	if !expiredAt.IsZero() && !a.expired(expiredAt) {
+		s.mu.Unlock()
+		s.catMu.Unlock()
+		return false, nil
+	}
+	delete(s.apps, name)
+	if !expiredAt.IsZero() {
+		s.m.expired.Add(1)
+	}
+	serials := make([]uint64, 0, len(a.outputs))
+	for _, o := range a.outputs {
+		s.nOutputs--
+		s.bytesOnDisk -= o.size
+		serials = append(serials, o.serial)
+	}
+	// A fetch that looked the app up before now finds no outputs.
+	clear(a.outputs)
+	s.mu.Unlock()
+	err := s.cat.deleteApp(name)
+	trash := s.trash(s.layout.AppDirs(name))
+	s.catMu.Unlock()
+
+	s.emptyTrash(trash)
+	for _, k := range serials {
+		s.cache.Del(k)
+	}
+	s.log.Info("application removed", "app", name, "map_outputs", len(serials), "expired", !expiredAt.IsZero())
+	return true, err
+}
+
+// trash moves directories out of the way, to DIR/.trash, so that they
+// vanish atomically under catMu and can be deleted without holding it.
+// A directory that cannot be moved is deleted in place.
+func (s *Server) trash(dirs []string) []string {
+	var out []string
+	for i, d := range dirs {
+		root := filepath.Join(s.layout.Dirs[i], ".trash")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			s.removeAll(d)
+			continue
+		}
+		to := filepath.Join(root, fmt.Sprintf("%d-%d", os.Getpid(), s.trashSeq.Add(1)))
+		switch err := os.Rename(d, to); {
+		case err == nil:
+			out = append(out, to)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			s.log.Warn("cannot move directory to trash; deleting in place", "dir", d, "err", err)
+			s.removeAll(d)
+		}
+	}
+	return out
+}
+
+func (s *Server) emptyTrash(dirs []string) {
+	for _, d := range dirs {
+		s.removeAll(d)
+	}
+}
+
+func (s *Server) removeAll(d string) {
+	if err := os.RemoveAll(d); err != nil {
+		s.log.Warn("cannot delete directory", "dir", d, "err", err)
+	}
+}
+
+// Status reports what the node holds and has served.
+func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shufflepb.StatusResponse, error) {
+	m := s.Metrics()
+	s.grpcMu.Lock()
+	addr := s.addr
+	s.grpcMu.Unlock()
+	return &shufflepb.StatusResponse{
+		Addr:             addr,
+		Pid:              int64(os.Getpid()),
+		Dirs:             s.layout.Dirs,
+		Apps:             uint64(m.Apps),
+		MapOutputs:       uint64(m.MapOutputs),
+		BytesOnDisk:      uint64(max(m.BytesOnDisk, 0)),
+		IndexCacheHits:   m.IndexCacheHits,
+		IndexCacheMisses: m.IndexCacheMisses,
+		PeakRssBytes:     peakRSS(),
+		BlocksServed:     m.BlocksServed,
+		BytesServed:      m.BytesServed,
+		FetchRequests:    m.FetchRequests,
+	}, nil
+}
+
+// peakRSS is the process's peak resident set size in bytes (Linux reports
+// ru_maxrss in KiB).
+func peakRSS() uint64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return uint64(ru.Maxrss) * 1024
+}
