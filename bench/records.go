@@ -34,6 +34,8 @@ func newRecordGen(seed, stream uint64, firstRow uint64, recordBytes int) *record
 	return g
 }
 
+const hexDigits = "0123456789ABCDEF"
+
 // next returns the next record as (key, value), valid until the next call.
 func (g *recordGen) next() (key, value []byte) {
 	b := g.buf
@@ -41,11 +43,12 @@ func (g *recordGen) next() (key, value []byte) {
 	binary.BigEndian.PutUint64(k[0:], g.rng.Uint64())
 	binary.BigEndian.PutUint64(k[8:], g.rng.Uint64())
 	n := copy(b, k[:KeyBytes])
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < 16 && n < len(b); i++ {
-		b[n] = hex[(g.row>>(60-4*i))&0xf]
-		n++
+	var num [16]byte
+	for i := range 8 {
+		x := byte(g.row >> (56 - 8*i))
+		num[2*i], num[2*i+1] = hexDigits[x>>4], hexDigits[x&0xf]
 	}
+	n += copy(b[n:], num[:])
 	off := int(g.row%26) * 4
 	copy(b[n:], g.pattern[off:])
 	g.row++
@@ -61,23 +64,19 @@ func partitionOf(key []byte, r int) int {
 }
 
 // Digest is an order-independent digest of a multiset of records: their
-// count and the wrapping sums of two mixes of each record's 64-bit hash.
-// Two digests are equal when the same records arrived, each exactly once
-// (a lost record and a duplicated one would have to have equal hashes to
-// cancel out).
+// count and the wrapping sums of two mixes of each record's 64-bit hash
+// (xxhash of the key and of the value, combined). Two digests are equal
+// when the same records arrived, each exactly once: a lost record and a
+// duplicated one would have to have equal hashes to cancel out.
 type Digest struct {
 	Count uint64
 	Sum   uint64
 	Mix   uint64
-	h     xxhash.Digest
 }
 
 // Add adds one record.
 func (d *Digest) Add(key, value []byte) {
-	d.h.Reset()
-	d.h.Write(key)
-	d.h.Write(value)
-	x := d.h.Sum64()
+	x := xxhash.Sum64(key)*0xff51afd7ed558ccd + xxhash.Sum64(value)
 	d.Count++
 	d.Sum += x
 	d.Mix += bits.RotateLeft64(x*0x9e3779b97f4a7c15, 31) ^ x

@@ -247,6 +247,8 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 	total := &Digest{}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Parallelism)
+	// One pool, as a worker with Parallelism slots would have.
+	buffers := shuffleservice.NewBufferPool(cfg.Parallelism)
 	per, extra := cfg.Records/int64(cfg.Maps), cfg.Records%int64(cfg.Maps)
 	var first int64
 	for m := range cfg.Maps {
@@ -261,6 +263,7 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 			w, err := shuffleservice.NewWriter(shuffleservice.WriterOptions{
 				Layout: cl.layouts[node], App: app, Shuffle: 0, Map: uint32(m),
 				Partitions: cfg.Reduces, Mode: cfg.Mode, Codec: cfg.Codec, MemoryLimit: cfg.MemoryLimit,
+				Buffers: buffers,
 			})
 			if err != nil {
 				return err

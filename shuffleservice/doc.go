@@ -41,6 +41,30 @@
 // index pair, without sorting. ModeHash writes one file per reduce
 // partition (M×R files). Every writer follows commit.go's protocol.
 //
+// Memory: a writer's buffered records (and, in sort mode, their 16-byte
+// sort entries) never exceed WriterOptions.MemoryLimit (default 64 MiB);
+// reaching it spills. Spilled runs are framed like data files but stored
+// uncompressed by default (SpillCodec): they live only until the merge and
+// usually stay in the page cache. A BufferPool lets consecutive map tasks
+// of a worker reuse one arena instead of allocating and growing a new one.
+//
+// # Reader
+//
+// A Reader (reader.go) reads reduce partitions [start, end) from every map
+// output of a shuffle, given where each output lives (MapLocation, from the
+// driver's map-output tracker). It groups the non-empty blocks by node into
+// units of about MaxBytesInFlight/5 bytes and runs Fetchers of them at
+// once; a unit's bytes are reserved in a weighted semaphore of
+// MaxBytesInFlight before it starts and released as its blocks are
+// consumed, so memory stays bounded. Blocks of LocalNode are read from the
+// files directly (pread), the rest through Fetch. A block is handed on only
+// when all of it has arrived and every frame passed its checksum. A
+// transient error (Unavailable, DeadlineExceeded, …) or a block damaged in
+// flight is retried, only for the blocks not yet delivered, with doubling
+// backoff, Retries times; then, like any other error (ErrNoMapOutput,
+// ErrCorrupt at the node, a missing local file), it ends the read with a
+// *FetchFailedError naming app, shuffle, map, reduce and node.
+//
 // # Write, commit, fetch
 //
 //  1. The driver registers the application with every node (RegisterApp,

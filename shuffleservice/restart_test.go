@@ -4,47 +4,14 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"shoal/internal/nodeproc"
+	"shoal/internal/testbin"
 	"shoal/shuffleservice/shufflepb"
 )
-
-// buildShoal builds the shoal binary into a temporary directory.
-func buildShoal(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the shoal binary")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build shoal with")
-	}
-	root, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		root = parent
-	}
-	bin := filepath.Join(t.TempDir(), "shoal")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/shoal")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/shoal: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // startNode starts `shoal node` on dirs and dials it; both are ended by
 // t.Cleanup (the process with SIGKILL, if still running).
@@ -69,7 +36,7 @@ func startNode(t *testing.T, bin string, dirs []string) (*nodeproc.Process, *Cli
 // it with SIGKILL, starts another on the same directories, and fetches
 // every block again, byte for byte.
 func TestRestartRecovery(t *testing.T) {
-	bin := buildShoal(t)
+	bin := testbin.Shoal(t)
 	root := t.TempDir()
 	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
 	ctx := context.Background()

@@ -23,6 +23,11 @@ type sorter struct {
 
 	// starts and next are the counting sort's bucket bounds, R+1 each.
 	starts, next []uint32
+
+	// radix is sortEntries' scratch: at most radixScratchLen entries and
+	// 1<<radixMaxBits+1 counts (72 KiB), allocated at the first sort that
+	// needs it and kept; like starts and next, not counted in memory().
+	radix radixScratch
 }
 
 // sortEntry locates one record of the arena.
@@ -44,7 +49,12 @@ const sorterInitArena = 1 << 20
 // rather than 2 copies a third as many bytes on the way to a 64 MiB arena.
 const sorterGrowth = 4
 
-func newSorter(limit int) *sorter {
+func newSorter(limit int, pool *BufferPool) *sorter {
+	if b, ok := pool.get(limit); ok {
+		s := &sorter{limit: limit, arena: b.arena, entries: b.entries}
+		s.notePeak()
+		return s
+	}
 	a, e := sorterInitArena, sorterInitArena/4/sortEntrySize
 	if limit <= sorterInitArena {
 		e = max(1, limit/4/sortEntrySize)
@@ -128,6 +138,12 @@ func (s *sorter) notePeak() {
 	s.peak = max(s.peak, int64(s.memory()))
 }
 
+// release gives the sorter's memory to pool; the sorter is unusable after.
+func (s *sorter) release(pool *BufferPool) {
+	pool.put(sorterBuffers{arena: s.arena, entries: s.entries})
+	s.arena, s.entries = nil, nil
+}
+
 // reset empties the sorter, keeping its memory.
 func (s *sorter) reset() {
 	s.arena = s.arena[:0]
@@ -205,59 +221,212 @@ func (s *sorter) sort(r int) {
 	}
 }
 
-// sortKeys sorts entries of one partition by key: a quicksort on the
-// prefixes, inlined, that falls back to slices.SortFunc past a depth of
-// 2·log2(n) (a degenerate input).
-func (s *sorter) sortKeys(e []sortEntry) {
-	sortEntries(e, s.arena, 2*bits.Len(uint(len(e))))
+// Sorting. The entries are first grouped by partition with an in-place
+// counting sort (bucket), then each partition is sorted by key with an
+// adaptive MSD radix sort on the 8-byte prefixes (sortEntries):
+//
+//   - a range of at most insertionMax entries is insertion sorted with the
+//     full comparison (prefix, then key bytes);
+//   - otherwise the OR of prefix^first over the range gives the highest bit
+//     at which its prefixes differ, and the range is distributed by the w
+//     bits starting there, w chosen so that buckets hold one or two
+//     entries (at most radixMaxBits). If no bucket exceeds insertionMax,
+//     one insertion sort over the whole range finishes it (entries of
+//     different buckets being in order already, it works within buckets);
+//     else every bucket is sorted the same way, its prefixes now agreeing
+//     on all those bits. Skipping the common leading bits matters:
+//     partitions assigned by the key's top bits share them, as do keys
+//     with a common text prefix;
+//   - a range whose prefixes are all equal is sorted by the full keys
+//     (slices.SortFunc, pattern-defeating quicksort: O(n log n) even on
+//     all-equal keys).
+//
+// A range of up to radixScratchLen entries is distributed by a stable
+// counting sort through the sorter's scratch (64 KiB of entries, 8 KiB of
+// counts). A larger one (a huge partition, or the single partition of
+// R = 1) is distributed in place, 8 bits at a time, by an American flag
+// sort whose swaps do not chain (permute), so that their cache misses
+// overlap; its buckets then mostly fit the scratch. bucket groups the
+// partitions the same way.
+//
+// Each level consumes at least 4 bits of the prefix, so the recursion is at
+// most 16 deep and does O(n) work per level.
+
+const (
+	// insertionMax is the largest range sortEntries insertion sorts.
+	insertionMax = 24
+	// radixMaxBits is the widest digit of the out-of-place distribution.
+	radixMaxBits = 11
+	// radixScratchLen is the largest range distributed out of place: 64 KiB
+	// of entries.
+	radixScratchLen = 4096
+)
+
+// radixScratch is the memory of sortEntries' out-of-place distribution.
+type radixScratch struct {
+	buf    []sortEntry
+	counts []uint32
 }
 
-func sortEntries(e []sortEntry, arena []byte, depth int) {
-	for len(e) > 16 {
-		if depth == 0 {
-			slices.SortFunc(e, func(a, b sortEntry) int { return compareEntryKeys(arena, a, b) })
-			return
+// sortKeys sorts entries of one partition by key.
+func (s *sorter) sortKeys(e []sortEntry) {
+	if len(e) <= insertionMax {
+		insertionSort(e, s.arena)
+		return
+	}
+	if n := min(len(s.entries), radixScratchLen); len(s.radix.buf) < n {
+		s.radix.buf = make([]sortEntry, n)
+		s.radix.counts = make([]uint32, 1<<radixMaxBits+1)
+	}
+	sortEntries(e, s.arena, &s.radix)
+}
+
+// sortEntries sorts entries of one partition by key: see above.
+func sortEntries(e []sortEntry, arena []byte, sc *radixScratch) {
+	if len(e) <= insertionMax {
+		insertionSort(e, arena)
+		return
+	}
+	first := e[0].prefix
+	var diff uint64
+	for i := range e {
+		diff |= e[i].prefix ^ first
+	}
+	if diff == 0 {
+		sortFullKeys(e, arena)
+		return
+	}
+	if len(e) > len(sc.buf) {
+		sortLarge(e, arena, sc, diff)
+		return
+	}
+
+	// Distribute by the w bits below the highest differing one, w about
+	// log2(n): one or two entries per bucket on random prefixes.
+	w := min(radixMaxBits, bits.Len(uint(len(e)))-1)
+	shift := uint(max(bits.Len64(diff)-w, 0))
+	mask := uint64(1)<<w - 1
+	counts := sc.counts[:mask+2]
+	clear(counts)
+	for i := range e {
+		counts[e[i].prefix>>shift&mask+1]++
+	}
+	var biggest uint32
+	for d := 1; d < len(counts); d++ {
+		biggest = max(biggest, counts[d])
+		counts[d] += counts[d-1]
+	}
+	buf := sc.buf[:len(e)]
+	for _, x := range e {
+		d := x.prefix >> shift & mask
+		buf[counts[d]] = x
+		counts[d]++
+	}
+	copy(e, buf)
+
+	if biggest <= insertionMax {
+		// Small buckets, the usual case: entries of different buckets
+		// are in order, and one insertion sort over the range sorts
+		// within the buckets, with a comparison per entry in between.
+		insertionSort(e, arena)
+		return
+	}
+	// Sort the buckets, found again by their digits: the scratch is free
+	// for the recursion.
+	for lo := 0; lo < len(e); {
+		d := e[lo].prefix >> shift & mask
+		hi := lo + 1
+		for hi < len(e) && e[hi].prefix>>shift&mask == d {
+			hi++
 		}
-		depth--
-		// Median of three to e[0], then Hoare partition around it.
-		m, l := len(e)/2, len(e)-1
-		if entryLess(arena, e[m], e[0]) {
-			e[m], e[0] = e[0], e[m]
-		}
-		if entryLess(arena, e[l], e[m]) {
-			e[l], e[m] = e[m], e[l]
-			if entryLess(arena, e[m], e[0]) {
-				e[m], e[0] = e[0], e[m]
+		sortBucket(e[lo:hi], arena, sc, shift)
+		lo = hi
+	}
+}
+
+// sortBucket sorts a bucket of sortEntries distributed by the bits from
+// shift up.
+func sortBucket(e []sortEntry, arena []byte, sc *radixScratch, shift uint) {
+	switch {
+	case len(e) <= 1:
+	case len(e) <= insertionMax:
+		insertionSort(e, arena)
+	case shift == 0: // the whole prefixes are equal
+		sortFullKeys(e, arena)
+	default:
+		sortEntries(e, arena, sc)
+	}
+}
+
+// sortLarge is sortEntries for a range larger than the scratch: it
+// distributes the range in place by 8 bits and sorts the buckets.
+func sortLarge(e []sortEntry, arena []byte, sc *radixScratch, diff uint64) {
+	shift := uint(max(bits.Len64(diff)-8, 0))
+	var next, end [256]uint32
+	for i := range e {
+		end[byte(e[i].prefix>>shift)]++
+	}
+	var sum uint32
+	for d := range end {
+		next[d] = sum
+		sum += end[d]
+		end[d] = sum
+	}
+	permute(e, &next, &end, shift)
+	lo := uint32(0)
+	for _, hi := range end {
+		sortBucket(e[lo:hi], arena, sc, shift)
+		lo = hi
+	}
+}
+
+// permute moves every entry of e to its bucket, d = byte(prefix>>shift):
+// bucket d ends at end[d], and next[d] is its first slot holding an entry
+// that is not yet in place (initially, its start). Each pass walks the
+// unplaced slots of each bucket once, sending every entry met to the next
+// free slot of its bucket and taking in the entry found there; an entry
+// taken in waits for a later pass. Every swap places one entry for good.
+func permute(e []sortEntry, next, end *[256]uint32, shift uint) {
+	for left := true; left; {
+		left = false
+		for d := range next {
+			i, hi := next[d], end[d]
+			if i >= hi {
+				continue
 			}
-		}
-		e[0], e[m] = e[m], e[0]
-		p := e[0]
-		i, j := 0, len(e)
-		for {
-			for i++; i < len(e) && entryLess(arena, e[i], p); i++ {
+			left = true
+			for ; i < hi; i++ {
+				x := e[i]
+				t := byte(x.prefix >> shift)
+				j := next[t]
+				next[t]++
+				e[i] = e[j]
+				e[j] = x
 			}
-			for j--; entryLess(arena, p, e[j]); j-- {
-			}
-			if i >= j {
-				break
-			}
-			e[i], e[j] = e[j], e[i]
-		}
-		e[0], e[j] = e[j], e[0]
-		// Recurse on the smaller side, loop on the larger.
-		if j < len(e)-j {
-			sortEntries(e[:j], arena, depth)
-			e = e[j+1:]
-		} else {
-			sortEntries(e[j+1:], arena, depth)
-			e = e[:j]
 		}
 	}
+}
+
+// insertionSort sorts a few entries of one partition by key, stably.
+func insertionSort(e []sortEntry, arena []byte) {
 	for i := 1; i < len(e); i++ {
-		for j := i; j > 0 && entryLess(arena, e[j], e[j-1]); j-- {
-			e[j], e[j-1] = e[j-1], e[j]
+		x := e[i]
+		j := i
+		for ; j > 0 && entryLess(arena, x, e[j-1]); j-- {
+			e[j] = e[j-1]
 		}
+		e[j] = x
 	}
+}
+
+// sortFullKeys sorts entries of one partition whose prefixes are all
+// equal by their full keys.
+func sortFullKeys(e []sortEntry, arena []byte) {
+	slices.SortFunc(e, func(a, b sortEntry) int {
+		ka, _ := recordAt(arena, a.off)
+		kb, _ := recordAt(arena, b.off)
+		return bytes.Compare(ka, kb)
+	})
 }
 
 // entryLess orders entries of one partition by key.
@@ -280,8 +449,8 @@ func compareEntryKeys(arena []byte, a, b sortEntry) int {
 	return bytes.Compare(ka, kb)
 }
 
-// bucket orders the entries by partition with an in-place counting sort
-// (American flag sort): starts[p] is where partition p begins.
+// bucket orders the entries by partition with an in-place counting sort,
+// distributing as permute does: starts[p] is where partition p begins.
 func (s *sorter) bucket(r int) {
 	if cap(s.starts) < r+1 {
 		s.starts = make([]uint32, r+1)
@@ -297,17 +466,21 @@ func (s *sorter) bucket(r int) {
 		starts[p] += starts[p-1]
 	}
 	copy(next, starts)
-	for p := range uint32(r) {
-		end := starts[p+1]
-		for i := next[p]; i < end; i = next[p] {
-			x := e[i]
-			for x.part != p {
+	for left := true; left; {
+		left = false
+		for p := range r {
+			i, hi := next[p], starts[p+1]
+			if i >= hi {
+				continue
+			}
+			left = true
+			for ; i < hi; i++ {
+				x := e[i]
 				d := next[x.part]
 				next[x.part]++
-				x, e[d] = e[d], x
+				e[i] = e[d]
+				e[d] = x
 			}
-			e[i] = x
-			next[p]++
 		}
 	}
 }

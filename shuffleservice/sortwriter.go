@@ -18,10 +18,11 @@ import (
 // usable.
 type sortWriter struct {
 	*writerBase
-	s    *sorter
-	fr   *framer
-	comb *combiner // nil without map-side combine
-	runs []spillRun
+	s       *sorter
+	fr      *framer   // the data file's
+	spillFr *framer   // spilled runs', made at the first spill
+	comb    *combiner // nil without map-side combine
+	runs    []spillRun
 
 	touched byte // sink of writeRun's prefetching loads
 }
@@ -29,7 +30,7 @@ type sortWriter struct {
 func newSortWriter(b *writerBase) (*sortWriter, error) {
 	w := &sortWriter{
 		writerBase: b,
-		s:          newSorter(b.opts.MemoryLimit),
+		s:          newSorter(b.opts.MemoryLimit, b.opts.Buffers),
 		fr:         newFramer(b.enc, b.opts.FrameSize),
 	}
 	if b.opts.Combine != nil {
@@ -82,7 +83,7 @@ func (w *sortWriter) Commit(ctx context.Context, c Committer) (*shufflepb.MapOut
 	if err != nil {
 		return nil, w.fail(err)
 	}
-	w.s = nil // the arena is garbage from here on
+	w.releaseMemory()
 	return w.commitSorted(ctx, c, tmp, lengths)
 }
 
@@ -93,7 +94,7 @@ func (w *sortWriter) writeData(ctx context.Context, f *os.File) ([]uint64, error
 	w.fr.reset(f)
 	var err error
 	if len(w.runs) == 0 {
-		w.writeRun(offsets)
+		w.writeRun(w.fr, offsets)
 	} else {
 		err = w.merge(ctx, offsets)
 	}
@@ -124,6 +125,19 @@ func (w *sortWriter) Discard() error {
 			}
 		}
 		w.runs = nil
-		w.s = nil
+		w.releaseMemory()
 	})
+}
+
+// releaseMemory returns the sort memory to the pool once nothing reads it,
+// and closes the spill encoder.
+func (w *sortWriter) releaseMemory() {
+	if w.s != nil {
+		w.s.release(w.opts.Buffers)
+		w.s = nil
+	}
+	if w.spillFr != nil {
+		w.spillFr.enc.close()
+		w.spillFr = nil
+	}
 }

@@ -25,9 +25,17 @@ func (w *sortWriter) spill() error {
 		return err
 	}
 	run := spillRun{path: path, offsets: make([]uint64, w.opts.Partitions+1), f: f}
-	w.fr.reset(f)
-	w.writeRun(run.offsets)
-	if err := w.fr.finish(); err != nil {
+	if w.spillFr == nil {
+		enc, err := newFrameEncoder(w.opts.SpillCodec)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		w.spillFr = newFramer(enc, w.opts.FrameSize)
+	}
+	w.spillFr.reset(f)
+	w.writeRun(w.spillFr, run.offsets)
+	if err := w.spillFr.finish(); err != nil {
 		f.Close()
 		return fmt.Errorf("shuffle: writer: spill of map %d to %s: %w", w.opts.Map, path, err)
 	}
@@ -41,11 +49,11 @@ func (w *sortWriter) spill() error {
 // prefetchDistance is how many records ahead writeRun touches the arena.
 const prefetchDistance = 8
 
-// writeRun writes the sorted records of the sorter to w.fr, one block per
+// writeRun writes the sorted records of the sorter to fr, one block per
 // partition, combining equal keys if asked to; offsets[r+1] is set to the
 // end of block r.
-func (w *sortWriter) writeRun(offsets []uint64) {
-	e, arena, fr := w.s.entries, w.s.arena, w.fr
+func (w *sortWriter) writeRun(fr *framer, offsets []uint64) {
+	e, arena := w.s.entries, w.s.arena
 	i := 0
 	for r := range w.opts.Partitions {
 		end := w.s.partitionEnd(i, uint32(r))

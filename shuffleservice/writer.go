@@ -75,9 +75,17 @@ type WriterOptions struct {
 	// MemoryLimit bounds the bytes of buffered records (and, in sort mode,
 	// their sort entries); default DefaultMemoryLimit. Reaching it spills.
 	MemoryLimit int
+	// SpillCodec compresses the sort writer's spilled runs; default
+	// CodecNone. Runs live only until the merge and usually stay in the
+	// page cache, where compressing them costs more CPU than the bytes it
+	// saves; set it to Codec where disks are slow.
+	SpillCodec Codec
 	// FrameSize is the raw size at which a frame is closed; default
 	// DefaultFrameSize.
 	FrameSize int
+	// Buffers, if set, lends and takes back the sort writer's memory, so
+	// that consecutive map tasks reuse it (see BufferPool).
+	Buffers *BufferPool
 	// Combine, if set, merges the values of equal keys on the map side
 	// (sort mode only).
 	Combine CombineFunc

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 
 	"shoal/bench"
@@ -36,6 +37,7 @@ type benchShuffleConfig struct {
 	dir           string
 	json          bool
 	verbose       bool
+	cpuProfile    string
 }
 
 func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
@@ -52,6 +54,7 @@ func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services' files (default a temporary directory, removed)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object instead of a table")
 	fs.BoolVar(&c.verbose, "v", false, "show the node services' logs")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 }
 
 func runBenchShuffle(ctx context.Context, args []string) error {
@@ -74,6 +77,17 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 	if c.verbose {
 		cfg.NodeStderr = os.Stderr
 	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.RunShuffle(ctx, cfg)
 	if err != nil {
 		return err
@@ -91,7 +105,9 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 
 func printShuffleResult(w io.Writer, r *bench.ShuffleResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(k string, format string, v ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, v...)...) }
+	row := func(k string, format string, v ...any) {
+		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, v...)...)
+	}
 	row("mode", "%s (codec %s)", r.Mode, r.Codec)
 	row("maps × reduces", "%d × %d on %d node(s)", r.Maps, r.Reduces, r.Nodes)
 	row("records", "%d written, %d read, %d bytes each", r.RecordsWritten, r.RecordsRead, r.RecordBytes)

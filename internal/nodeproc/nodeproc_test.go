@@ -4,33 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/internal/testbin"
 )
 
-// buildShoal builds the shoal binary into a temporary directory.
-func buildShoal(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the shoal binary")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build shoal with")
-	}
-	bin := filepath.Join(t.TempDir(), "shoal")
-	cmd := exec.Command(goBin, "build", "-o", bin, "shoal/cmd/shoal")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build shoal/cmd/shoal: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func TestStartStopKill(t *testing.T) {
-	bin := buildShoal(t)
+	bin := testbin.Shoal(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -66,7 +49,7 @@ func TestStartStopKill(t *testing.T) {
 }
 
 func TestStartFailures(t *testing.T) {
-	bin := buildShoal(t)
+	bin := testbin.Shoal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := Start(ctx, Options{Binary: bin, Dirs: []string{t.TempDir()}, Args: []string{"--no-such-flag"}})

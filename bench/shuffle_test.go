@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"shoal/internal/testbin"
+	"shoal/shuffleservice"
+)
+
+// TestRunShuffle runs the benchmark through real node processes in every
+// mode, for 1 to 10,000 reduce partitions, with and without spills forced
+// by a tiny arena, and checks that every record arrived exactly once and
+// that the files on disk are what each mode promises.
+func TestRunShuffle(t *testing.T) {
+	bin := testbin.Shoal(t)
+	type tc struct {
+		mode          shuffleservice.Mode
+		maps, reduces int
+		records       int64
+		nodes         int
+		memoryLimit   int
+		remoteOnly    bool
+		wantSpills    bool
+		codec         shuffleservice.Codec
+	}
+	var cases []tc
+	for _, mode := range []shuffleservice.Mode{shuffleservice.ModeSort, shuffleservice.ModeBypass, shuffleservice.ModeHash} {
+		for _, r := range []int{1, 7, 256, 10_000} {
+			maps := 4
+			if mode == shuffleservice.ModeHash && r == 10_000 {
+				maps = 2 // 20,000 files are enough to make the point
+			}
+			cases = append(cases, tc{mode: mode, maps: maps, reduces: r, records: 40_000, nodes: 2, codec: shuffleservice.CodecS2})
+		}
+	}
+	cases = append(cases,
+		tc{mode: shuffleservice.ModeSort, maps: 3, reduces: 50, records: 60_000, nodes: 1, memoryLimit: 64 << 10, wantSpills: true, codec: shuffleservice.CodecZstd},
+		tc{mode: shuffleservice.ModeSort, maps: 3, reduces: 10_000, records: 60_000, nodes: 2, memoryLimit: 256 << 10, wantSpills: true, codec: shuffleservice.CodecNone},
+		tc{mode: shuffleservice.ModeBypass, maps: 3, reduces: 300, records: 30_000, nodes: 3, memoryLimit: 32 << 10, remoteOnly: true, codec: shuffleservice.CodecZstd},
+	)
+	for _, c := range cases {
+		name := fmt.Sprintf("mode=%s/maps=%d/reduces=%d/nodes=%d/memory=%d/codec=%s", c.mode, c.maps, c.reduces, c.nodes, c.memoryLimit, c.codec)
+		t.Run(name, func(t *testing.T) {
+			res, err := RunShuffle(context.Background(), ShuffleConfig{
+				Mode: c.mode, Codec: c.codec, Maps: c.maps, Reduces: c.reduces, Records: c.records,
+				RecordBytes: 100, Nodes: c.nodes, MemoryLimit: c.memoryLimit, RemoteOnly: c.remoteOnly,
+				Binary: bin, Dir: t.TempDir(), Seed: 7, NodeStderr: t.Output(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RecordsWritten != c.records || res.RecordsRead != c.records {
+				t.Fatalf("wrote %d, read %d records, want %d", res.RecordsWritten, res.RecordsRead, c.records)
+			}
+			if res.DigestRead != res.DigestWritten {
+				t.Fatalf("digest read %s != written %s", res.DigestRead, res.DigestWritten)
+			}
+			wantFiles := 2 * c.maps
+			if c.mode == shuffleservice.ModeHash {
+				wantFiles = c.maps * c.reduces
+			}
+			if res.FilesCreated != wantFiles {
+				t.Fatalf("files created %d, want %d", res.FilesCreated, wantFiles)
+			}
+			if c.wantSpills != (res.Spills > 0) {
+				t.Fatalf("%d spills (spills expected: %v)", res.Spills, c.wantSpills)
+			}
+			if c.nodes > 1 && res.RemoteBytes == 0 || !c.remoteOnly && res.LocalBytes == 0 || c.remoteOnly && res.LocalBytes != 0 {
+				t.Fatalf("local bytes %d, remote bytes %d", res.LocalBytes, res.RemoteBytes)
+			}
+			if res.BytesWritten <= 0 || res.PeakRSSBytes <= 0 || res.NodePeakRSSBytes <= 0 {
+				t.Fatalf("bytes on disk %d, peak RSS %d, node peak RSS %d", res.BytesWritten, res.PeakRSSBytes, res.NodePeakRSSBytes)
+			}
+		})
+	}
+}
+
+// The digest tells a lost or duplicated record apart from the right set.
+func TestDigestDetectsLossAndDuplication(t *testing.T) {
+	g := newRecordGen(1, 1, 0, 100)
+	var all, lost, dup Digest
+	for i := range 1000 {
+		k, v := g.next()
+		all.Add(k, v)
+		if i != 500 {
+			lost.Add(k, v)
+		}
+		dup.Add(k, v)
+		if i == 500 {
+			dup.Add(k, v)
+		}
+	}
+	if all.String() == lost.String() || all.String() == dup.String() {
+		t.Fatalf("digests equal: all %s, lost %s, dup %s", &all, &lost, &dup)
+	}
+	// Order does not matter.
+	var a, b Digest
+	a.Add([]byte("k1"), []byte("v1"))
+	a.Add([]byte("k2"), []byte("v2"))
+	b.Add([]byte("k2"), []byte("v2"))
+	b.Add([]byte("k1"), []byte("v1"))
+	if a != b {
+		t.Fatalf("order changed the digest: %s vs %s", &a, &b)
+	}
+}
+
+func TestShuffleConfigValidation(t *testing.T) {
+	_, err := RunShuffle(context.Background(), ShuffleConfig{Maps: 0, Reduces: 0, RecordBytes: 5, Records: -1, Binary: "/nonexistent"})
+	if err == nil {
+		t.Fatal("no error for a config with every field wrong")
+	}
+	for _, want := range []string{"maps", "reduces", "records", "record bytes"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
