@@ -16,20 +16,25 @@ const KeyBytes = 10
 // record's number in hex and a filler of repeated letters, so values
 // compress a little, as real data does. Deterministic for a seed.
 type recordGen struct {
-	rng     *rand.Rand
-	row     uint64
-	buf     []byte
-	pattern []byte
+	rng *rand.Rand
+	row uint64
+	// bufs[k] holds the filler of rows with row%26 == k, written once, so
+	// a record costs only its key and number.
+	bufs [26][]byte
 }
 
 func newRecordGen(seed, stream uint64, firstRow uint64, recordBytes int) *recordGen {
-	g := &recordGen{
-		rng: rand.New(rand.NewPCG(seed, stream)),
-		row: firstRow,
-		buf: make([]byte, recordBytes),
+	g := &recordGen{rng: rand.New(rand.NewPCG(seed, stream)), row: firstRow}
+	var pattern []byte
+	for i := 0; len(pattern) < 26*4+recordBytes; i++ {
+		pattern = append(pattern, byte('A'+(i/4)%26))
 	}
-	for i := 0; len(g.pattern) < 26*4+recordBytes; i++ {
-		g.pattern = append(g.pattern, byte('A'+(i/4)%26))
+	for k := range g.bufs {
+		b := make([]byte, recordBytes)
+		if n := KeyBytes + 16; n < recordBytes {
+			copy(b[n:], pattern[k*4:])
+		}
+		g.bufs[k] = b
 	}
 	return g
 }
@@ -37,8 +42,9 @@ func newRecordGen(seed, stream uint64, firstRow uint64, recordBytes int) *record
 const hexDigits = "0123456789ABCDEF"
 
 // next returns the next record as (key, value), valid until the next call.
+// The value follows the key in memory.
 func (g *recordGen) next() (key, value []byte) {
-	b := g.buf
+	b := g.bufs[g.row%26]
 	var k [16]byte
 	binary.BigEndian.PutUint64(k[0:], g.rng.Uint64())
 	binary.BigEndian.PutUint64(k[8:], g.rng.Uint64())
@@ -48,9 +54,7 @@ func (g *recordGen) next() (key, value []byte) {
 		x := byte(g.row >> (56 - 8*i))
 		num[2*i], num[2*i+1] = hexDigits[x>>4], hexDigits[x&0xf]
 	}
-	n += copy(b[n:], num[:])
-	off := int(g.row%26) * 4
-	copy(b[n:], g.pattern[off:])
+	copy(b[n:], num[:])
 	g.row++
 	return b[:KeyBytes], b[KeyBytes:]
 }
@@ -65,18 +69,34 @@ func partitionOf(key []byte, r int) int {
 
 // Digest is an order-independent digest of a multiset of records: their
 // count and the wrapping sums of two mixes of each record's 64-bit hash
-// (xxhash of the key and of the value, combined). Two digests are equal
-// when the same records arrived, each exactly once: a lost record and a
-// duplicated one would have to have equal hashes to cancel out.
+// (xxhash of key and value concatenated, and the key's length). Two
+// digests are equal when the same records arrived, each exactly once: a
+// lost record and a duplicated one would have to have equal hashes to
+// cancel out.
 type Digest struct {
 	Count uint64
 	Sum   uint64
 	Mix   uint64
+	h     xxhash.Digest
 }
 
 // Add adds one record.
 func (d *Digest) Add(key, value []byte) {
-	x := xxhash.Sum64(key)*0xff51afd7ed558ccd + xxhash.Sum64(value)
+	x, ok := uint64(0), false
+	if n, m := len(key), len(value); m > 0 && cap(key)-n >= m {
+		// Records decoded from a frame, and generated ones, have the
+		// value right after the key: hash them in one call.
+		if ext := key[:n+m]; &ext[n] == &value[0] {
+			x, ok = xxhash.Sum64(ext), true
+		}
+	}
+	if !ok {
+		d.h.Reset()
+		d.h.Write(key)
+		d.h.Write(value)
+		x = d.h.Sum64()
+	}
+	x ^= uint64(len(key)) * 0xff51afd7ed558ccd
 	d.Count++
 	d.Sum += x
 	d.Mix += bits.RotateLeft64(x*0x9e3779b97f4a7c15, 31) ^ x

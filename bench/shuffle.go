@@ -24,11 +24,12 @@ import (
 type ShuffleConfig struct {
 	Mode        shuffleservice.Mode
 	Codec       shuffleservice.Codec
-	Maps        int   // map tasks (M)
-	Reduces     int   // reduce partitions (R)
-	Records     int64 // records in all
-	RecordBytes int   // bytes per record, key included (at least KeyBytes)
-	Nodes       int   // node-service processes (K), default 1
+	SpillCodec  shuffleservice.Codec // the sort writer's spilled runs
+	Maps        int                  // map tasks (M)
+	Reduces     int                  // reduce partitions (R)
+	Records     int64                // records in all
+	RecordBytes int                  // bytes per record, key included (at least KeyBytes)
+	Nodes       int                  // node-service processes (K), default 1
 	// MemoryLimit is each writer's buffer limit; 0 means the default.
 	MemoryLimit int
 	// Parallelism is the number of map (then reduce) tasks run at once;
@@ -263,7 +264,7 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 			w, err := shuffleservice.NewWriter(shuffleservice.WriterOptions{
 				Layout: cl.layouts[node], App: app, Shuffle: 0, Map: uint32(m),
 				Partitions: cfg.Reduces, Mode: cfg.Mode, Codec: cfg.Codec, MemoryLimit: cfg.MemoryLimit,
-				Buffers: buffers,
+				SpillCodec: cfg.SpillCodec, Buffers: buffers,
 			})
 			if err != nil {
 				return err

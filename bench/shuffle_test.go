@@ -101,8 +101,18 @@ func TestDigestDetectsLossAndDuplication(t *testing.T) {
 	a.Add([]byte("k2"), []byte("v2"))
 	b.Add([]byte("k2"), []byte("v2"))
 	b.Add([]byte("k1"), []byte("v1"))
-	if a != b {
+	if a.String() != b.String() {
 		t.Fatalf("order changed the digest: %s vs %s", &a, &b)
+	}
+	// A record hashes the same whether its value follows its key in memory
+	// or not, and the split between key and value counts.
+	rec := []byte("key-1value-1")
+	var joined, apart, split Digest
+	joined.Add(rec[:5], rec[5:])
+	apart.Add([]byte("key-1"), []byte("value-1"))
+	split.Add(rec[:4], rec[4:])
+	if joined.String() != apart.String() || joined.String() == split.String() {
+		t.Fatalf("joined %s, apart %s, split differently %s", &joined, &apart, &split)
 	}
 }
 

@@ -27,6 +27,7 @@ func runBench(ctx context.Context, args []string) error {
 // benchShuffleConfig holds the flags of `shoal bench shuffle`.
 type benchShuffleConfig struct {
 	mode, codec   string
+	spillCodec    string
 	maps, reduces int
 	records       int64
 	recordBytes   int
@@ -43,6 +44,7 @@ type benchShuffleConfig struct {
 func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.mode, "mode", "sort", "shuffle writer: sort, bypass or hash")
 	fs.StringVar(&c.codec, "codec", shuffleservice.DefaultCodec.String(), "block compression: zstd, s2 or none")
+	fs.StringVar(&c.spillCodec, "spill-codec", "none", "compression of the sort writer's spilled runs: zstd, s2 or none")
 	fs.IntVar(&c.maps, "maps", 16, "map tasks (M)")
 	fs.IntVar(&c.reduces, "reduces", 256, "reduce partitions (R)")
 	fs.Int64Var(&c.records, "records", 1_000_000, "records in all")
@@ -66,11 +68,12 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 	}
 	mode, err1 := shuffleservice.ParseMode(c.mode)
 	codec, err2 := shuffleservice.ParseCodec(c.codec)
-	if err := errors.Join(err1, err2); err != nil {
+	spillCodec, err3 := shuffleservice.ParseCodec(c.spillCodec)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return err
 	}
 	cfg := bench.ShuffleConfig{
-		Mode: mode, Codec: codec, Maps: c.maps, Reduces: c.reduces, Records: c.records,
+		Mode: mode, Codec: codec, SpillCodec: spillCodec, Maps: c.maps, Reduces: c.reduces, Records: c.records,
 		RecordBytes: c.recordBytes, Nodes: c.nodes, MemoryLimit: c.memoryLimit,
 		Parallelism: c.parallelism, RemoteOnly: c.remoteOnly, Dir: c.dir, Seed: 1,
 	}
