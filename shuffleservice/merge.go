@@ -1,32 +1,33 @@
 package shuffleservice
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
-// mergeReadBuffer is the read buffer of each spilled run during the merge.
-// The merge holds one per run, plus one decoded frame per run, on top of
-// the sorter's memory; runs are merged in a single pass however many
-// there are.
-const mergeReadBuffer = 64 << 10
+// mergeReadBuffer is how much of a spilled run the merge reads at once
+// (more if a frame is larger). The merge holds one such window per run,
+// plus one decoded frame per run, on top of the sorter's memory; runs are
+// merged in a single pass however many there are.
+const mergeReadBuffer = 256 << 10
 
 // runCursor walks the records of one sorted source, partition after
 // partition: a spilled run read front to back, or the sorter's sorted
 // remainder.
 type runCursor struct {
-	// A spilled run.
-	r       *bufio.Reader
-	dec     frameDecoder
-	hdr     [frameHeaderSize]byte
-	payload []byte
-	pos     int64 // bytes of the run consumed
-	end     int64 // end of the current partition's block
-	raw     []byte
+	// A spilled run, read with pread into win: win holds bytes
+	// [winOff, winOff+len(win)) of the file.
+	f      *os.File
+	win    []byte
+	winOff int64
+	dec    frameDecoder
+	pos    int64 // bytes of the run consumed
+	end    int64 // end of the current partition's block
+	raw    []byte
 
 	// The sorter's remainder: entries [i, j) are the current partition.
 	mem  *sorter
@@ -64,26 +65,50 @@ func (c *runCursor) next() bool {
 	return true
 }
 
-func (c *runCursor) readFrame() error {
-	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
-		return fmt.Errorf("%w: spilled run: frame header at %d: %v", ErrCorrupt, c.pos, err)
+// window returns bytes [pos, pos+n) of the run, reading ahead up to the
+// end of the current partition's block. It is only called once the
+// records of the previous window are consumed.
+func (c *runCursor) window(n int) ([]byte, error) {
+	if c.pos >= c.winOff && c.pos+int64(n) <= c.winOff+int64(len(c.win)) {
+		return c.win[c.pos-c.winOff:], nil
 	}
-	h, err := parseFrameHeader(c.hdr[:])
+	if c.pos+int64(n) > c.end {
+		return nil, corruptf("spilled run: frame at %d runs past its block end %d", c.pos, c.end)
+	}
+	size := int(min(int64(max(n, mergeReadBuffer)), c.end-c.pos))
+	if cap(c.win) < size {
+		c.win = make([]byte, size)
+	}
+	c.win = c.win[:size]
+	if _, err := c.f.ReadAt(c.win, c.pos); err != nil {
+		c.win = c.win[:0]
+		if err == io.EOF {
+			return nil, corruptf("spilled run: truncated at %d", c.pos)
+		}
+		return nil, fmt.Errorf("shuffle: writer: read spilled run: %w", err)
+	}
+	c.winOff = c.pos
+	return c.win, nil
+}
+
+func (c *runCursor) readFrame() error {
+	b, err := c.window(frameHeaderSize)
 	if err != nil {
 		return err
 	}
-	if cap(c.payload) < h.n {
-		c.payload = make([]byte, h.n)
-	}
-	payload := c.payload[:h.n]
-	if _, err := io.ReadFull(c.r, payload); err != nil {
-		return fmt.Errorf("%w: spilled run: frame at %d: %v", ErrCorrupt, c.pos, err)
-	}
-	if err := h.check(c.hdr[:], payload); err != nil {
+	h, err := parseFrameHeader(b)
+	if err != nil {
 		return err
 	}
-	c.pos += int64(frameHeaderSize + h.n)
-	c.raw, err = c.dec.decompress(h, payload)
+	if b, err = c.window(frameHeaderSize + h.n); err != nil {
+		return err
+	}
+	frame := b[:frameHeaderSize+h.n]
+	if err := h.check(frame[:frameHeaderSize], frame[frameHeaderSize:]); err != nil {
+		return err
+	}
+	c.pos += int64(len(frame))
+	c.raw, err = c.dec.decompress(h, frame[frameHeaderSize:])
 	return err
 }
 
@@ -121,13 +146,7 @@ func (h cursorHeap) init() {
 func (w *sortWriter) merge(ctx context.Context, offsets []uint64) (err error) {
 	cursors := make([]*runCursor, 0, len(w.runs)+1)
 	for _, run := range w.runs {
-		if _, err := run.f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		c := &runCursor{
-			r:       bufio.NewReaderSize(run.f, mergeReadBuffer),
-			payload: make([]byte, w.opts.FrameSize),
-		}
+		c := &runCursor{f: run.f}
 		if w.opts.Codec != CodecNone {
 			c.dec.buf = make([]byte, w.opts.FrameSize)
 		}

@@ -92,6 +92,7 @@ type blockRef struct {
 type fetchedBlock struct {
 	data    []byte
 	release int64 // in-flight bytes to release once consumed
+	reuse   bool  // data is the reader's own buffer, reusable once consumed
 }
 
 // Reader reads the records of a range of reduce partitions from every map
@@ -107,6 +108,7 @@ type Reader struct {
 	limit  int64
 
 	results chan fetchedBlock
+	spare   chan []byte // consumed local-read buffers, for reuse
 	errc    chan error
 	wg      sync.WaitGroup
 	pending int // blocks not yet consumed
@@ -150,6 +152,7 @@ func NewReader(ctx context.Context, opts ReaderOptions) (*Reader, error) {
 		limit:   opts.MaxBytesInFlight,
 		sem:     semaphore.NewWeighted(opts.MaxBytesInFlight),
 		results: make(chan fetchedBlock, 64),
+		spare:   make(chan []byte, 4),
 		errc:    make(chan error, 1),
 	}
 	queue := make(chan *fetchUnit, len(units))
@@ -230,11 +233,11 @@ func (r *Reader) fetcher(queue <-chan *fetchUnit) {
 
 // deliver hands a verified block to the consumer, attributing to it a
 // share of the unit's reservation.
-func (r *Reader) deliver(data []byte, reserve *int64, length int64) error {
+func (r *Reader) deliver(data []byte, reuse bool, reserve *int64, length int64) error {
 	rel := min(*reserve, length)
 	*reserve -= rel
 	select {
-	case r.results <- fetchedBlock{data: data, release: rel}:
+	case r.results <- fetchedBlock{data: data, release: rel, reuse: reuse}:
 		r.blocks.Add(1)
 		return nil
 	case <-r.ctx.Done():
@@ -262,7 +265,15 @@ func (r *Reader) readLocal(u *fetchUnit, reserve int64) error {
 		default:
 			return r.failed(u.node, b, fmt.Errorf("%w: output kind %v", ErrInvalidArgument, out.Kind))
 		}
-		data := make([]byte, b.length)
+		var data []byte
+		select {
+		case data = <-r.spare:
+		default:
+		}
+		if int64(cap(data)) < b.length {
+			data = make([]byte, b.length)
+		}
+		data = data[:b.length]
 		if err := readAt(path, data, off); err != nil {
 			return r.failed(u.node, b, err)
 		}
@@ -270,7 +281,7 @@ func (r *Reader) readLocal(u *fetchUnit, reserve int64) error {
 			return r.failed(u.node, b, fmt.Errorf("%s: %w", path, err))
 		}
 		r.local.Add(b.length)
-		if err := r.deliver(data, &reserve, b.length); err != nil {
+		if err := r.deliver(data, true, &reserve, b.length); err != nil {
 			return err
 		}
 	}
@@ -373,7 +384,7 @@ func (r *Reader) fetchOnce(c *Client, blocks []blockRef, reserve *int64) (int, e
 			return fmt.Errorf("%w: %w", errDamagedInFlight, err)
 		}
 		r.remote.Add(b.length)
-		if err := r.deliver(data, reserve, b.length); err != nil {
+		if err := r.deliver(data, false, reserve, b.length); err != nil {
 			return err
 		}
 		done++
@@ -420,6 +431,12 @@ func (r *Reader) Next() bool {
 func (r *Reader) nextBlock() bool {
 	if r.cur.release > 0 {
 		r.sem.Release(r.cur.release)
+	}
+	if r.cur.reuse {
+		select {
+		case r.spare <- r.cur.data:
+		default:
+		}
 	}
 	r.cur = fetchedBlock{}
 	if r.pending == 0 {
