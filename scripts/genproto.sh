@@ -3,7 +3,12 @@
 # genproto.sh --check  regenerate into a temporary tree and fail on any difference
 set -euo pipefail
 cd "$(dirname "$0")/.."
-protos=(shuffleservice/shufflepb/shuffle.proto)
+# Each proto is compiled with its own directory first on the include path
+# and every other proto directory after it, so that one may import another
+# by file name (compute.proto imports "shuffle.proto").
+protos=(shuffleservice/shufflepb/shuffle.proto compute/computepb/compute.proto)
+includes=()
+for p in "${protos[@]}"; do includes+=(-I "$(dirname "$p")"); done
 out=.
 if [ "${1:-}" = "--check" ]; then
 	out=$(mktemp -d)
@@ -12,7 +17,7 @@ fi
 for p in "${protos[@]}"; do
 	d=$(dirname "$p")
 	mkdir -p "$out/$d"
-	protoc -I "$d" --go_out="$out/$d" --go_opt=paths=source_relative \
+	protoc -I "$d" "${includes[@]}" --go_out="$out/$d" --go_opt=paths=source_relative \
 		--go-grpc_out="$out/$d" --go-grpc_opt=paths=source_relative "$p"
 done
 if [ "$out" != . ]; then

@@ -1,0 +1,376 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"shoal/internal/codec"
+	"shoal/internal/fnref"
+)
+
+// Actions run a job: the scheduler computes the RDD's partitions on the
+// workers, each through a result sink, and brings the results back.
+
+// Count returns the number of records.
+func Count[T any](ctx context.Context, r *RDD[T]) (int64, error) {
+	res, err := r.n.ctx.runJob(ctx, r.n, "count", mustSpec(countSink[T]{}, nil), allParts(r.n))
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, b := range res {
+		if len(b) != 8 {
+			return 0, fmt.Errorf("client: count: bad result of %d bytes", len(b))
+		}
+		total += int64(binary.BigEndian.Uint64(b))
+	}
+	return total, nil
+}
+
+type countSink[T any] struct{}
+
+func (countSink[T]) sink(b *build, _ json.RawMessage, input any) (sinkFn, error) {
+	in, err := seqOf[T](input)
+	if err != nil {
+		return nil, err
+	}
+	return func(tc *taskContext, part int) ([]byte, error) {
+		var n uint64
+		for range in(tc, part) {
+			n++
+		}
+		return binary.BigEndian.AppendUint64(nil, n), nil
+	}, nil
+}
+
+// Collect returns every record, partition after partition. The records
+// travel in the tasks' results: keep them small.
+func Collect[T any](ctx context.Context, r *RDD[T]) ([]T, error) {
+	return collectParts[T](ctx, r, allParts(r.n), -1)
+}
+
+// Take returns the first n records, computing as few partitions as it
+// can: one, then more if they did not hold n records.
+func Take[T any](ctx context.Context, r *RDD[T], n int) ([]T, error) {
+	var out []T
+	for next, step := 0, 1; next < r.n.parts && len(out) < n; step *= 4 {
+		parts := allParts(r.n)[next:min(r.n.parts, next+step)]
+		got, err := collectParts[T](ctx, r, parts, n-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		next += len(parts)
+	}
+	return out[:min(n, len(out))], nil
+}
+
+type collectParams struct {
+	Limit int `json:"limit"` // at most this many records per partition; < 0: all
+}
+
+func collectParts[T any](ctx context.Context, r *RDD[T], parts []int, limit int) ([]T, error) {
+	res, err := r.n.ctx.runJob(ctx, r.n, "collect", mustSpec(collectSink[T]{}, collectParams{limit}), parts)
+	if err != nil {
+		return nil, err
+	}
+	c, err := codec.For[T]()
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, b := range res {
+		for len(b) > 0 {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || n > uint64(len(b)-k) {
+				return nil, errors.New("client: collect: malformed result")
+			}
+			v, err := c.Decode(b[k : k+int(n)])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+			b = b[k+int(n):]
+		}
+	}
+	return out, nil
+}
+
+type collectSink[T any] struct{}
+
+func (collectSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, error) {
+	var p collectParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, err
+	}
+	in, err := seqOf[T](input)
+	if err != nil {
+		return nil, err
+	}
+	return func(tc *taskContext, part int) ([]byte, error) {
+		c, err := codec.For[T]()
+		if err != nil {
+			return nil, err
+		}
+		var out, rec []byte
+		n := 0
+		for v := range in(tc, part) {
+			if p.Limit >= 0 && n >= p.Limit {
+				break
+			}
+			rec = c.Append(rec[:0], v)
+			out = binary.AppendUvarint(out, uint64(len(rec)))
+			out = append(out, rec...)
+			n++
+		}
+		return out, nil
+	}, nil
+}
+
+// Reduce folds every record with f (associative and commutative). An
+// empty RDD is an error.
+func Reduce[T any](ctx context.Context, r *RDD[T], f func(T, T) T) (T, error) {
+	var zero T
+	ref, err := fnref.Of(f)
+	if err != nil {
+		return zero, wrapFnErr("Reduce", err)
+	}
+	partials, err := collectParts[T](ctx, &RDD[T]{reduceNode[T](r.n, ref)}, allParts(r.n), -1)
+	if err != nil {
+		return zero, err
+	}
+	if len(partials) == 0 {
+		return zero, errors.New("client: Reduce of an empty RDD")
+	}
+	acc := partials[0]
+	for _, v := range partials[1:] {
+		acc = f(acc, v)
+	}
+	return acc, nil
+}
+
+// reduceNode folds each partition to at most one record.
+func reduceNode[T any](parent *node, ref fnref.Ref) *node {
+	return newNode(parent.ctx, "reduce", parent.parts, mustSpec(reducePartOp[T]{}, fnParams{ref}), narrow(parent))
+}
+
+type reducePartOp[T any] struct{}
+
+func (reducePartOp[T]) op(b *build, params json.RawMessage, parents []any) (any, error) {
+	f, err := decodeFn[func(T, T) T](params)
+	if err != nil {
+		return nil, err
+	}
+	in, err := seqOf[T](parents[0])
+	if err != nil {
+		return nil, err
+	}
+	return seqFn[T](func(tc *taskContext, part int) iter.Seq[T] {
+		return func(yield func(T) bool) {
+			var acc T
+			seen := false
+			for v := range in(tc, part) {
+				if seen {
+					acc = f(acc, v)
+				} else {
+					acc, seen = v, true
+				}
+			}
+			if seen {
+				yield(acc)
+			}
+		}
+	}), nil
+}
+
+// Foreach calls f on every record, on the workers.
+func Foreach[T any](ctx context.Context, r *RDD[T], f func(T)) error {
+	ref, err := fnref.Of(f)
+	if err != nil {
+		return wrapFnErr("Foreach", err)
+	}
+	_, err = r.n.ctx.runJob(ctx, r.n, "foreach", mustSpec(foreachSink[T]{}, fnParams{ref}), allParts(r.n))
+	return err
+}
+
+type foreachSink[T any] struct{}
+
+func (foreachSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, error) {
+	f, err := decodeFn[func(T)](params)
+	if err != nil {
+		return nil, err
+	}
+	in, err := seqOf[T](input)
+	if err != nil {
+		return nil, err
+	}
+	return func(tc *taskContext, part int) ([]byte, error) {
+		for v := range in(tc, part) {
+			f(v)
+		}
+		return nil, nil
+	}, nil
+}
+
+// CountByKey returns the number of records of each key.
+func CountByKey[K comparable, V any](ctx context.Context, r *RDD[KV[K, V]]) (map[K]int64, error) {
+	counts, err := Collect(ctx, ReduceByKey(MapWith[KV[K, V], KV[K, int64]](r, countOne[K, V]{}), addInt64, 0))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[K]int64, len(counts))
+	for _, kv := range counts {
+		out[kv.Key] = kv.Value
+	}
+	return out, nil
+}
+
+type countOne[K comparable, V any] struct{}
+
+func (countOne[K, V]) Map(kv KV[K, V]) KV[K, int64] { return KV[K, int64]{kv.Key, 1} }
+func addInt64(a, b int64) int64                     { return a + b }
+
+// SaveAsTextFile writes r as text part files part-00000, part-00001, ...
+// in dir, one record per line (a KV as key<TAB>value, anything else with
+// fmt's %v). The files are written under dir's temporary sibling and the
+// directory is renamed into place when the job succeeds: a failed job
+// leaves no dir. dir must not exist, or be empty.
+func SaveAsTextFile[T any](ctx context.Context, r *RDD[T], dir string) error {
+	return saveFiles(ctx, r, dir, mustSpec(textSink[T]{}, nil))
+}
+
+// SaveAsRawFile writes each record's bytes as they are, with no separator
+// (e.g. gensort records), under the same rules as SaveAsTextFile.
+func SaveAsRawFile(ctx context.Context, r *RDD[string], dir string) error {
+	return saveFiles(ctx, r, dir, mustSpec(rawSink{}, nil))
+}
+
+type saveParams struct {
+	Dir string `json:"dir"` // the temporary directory
+}
+
+func saveFiles[T any](ctx context.Context, r *RDD[T], dir string, sink opSpec) error {
+	dir = filepath.Clean(dir)
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("client: output %s already exists and is not empty (remove it or choose another)", dir)
+	}
+	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-"+r.n.ctx.app)
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("client: output: %w", err)
+	}
+	var params saveParams
+	params.Dir = tmp
+	b, _ := json.Marshal(params)
+	sink.Params = b
+	if _, err := r.n.ctx.runJob(ctx, r.n, "save", sink, allParts(r.n)); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	os.Remove(dir) // an empty directory may stand in the way
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("client: output: %w", err)
+	}
+	return nil
+}
+
+// writePart writes one part file under a temporary name and renames it.
+func writePart(tc *taskContext, params json.RawMessage, part int, write func(w *bufio.Writer) error) ([]byte, error) {
+	var p saveParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, err
+	}
+	name := filepath.Join(p.Dir, fmt.Sprintf("part-%05d", part))
+	tmp := name + ".attempt-" + strconv.Itoa(int(tc.task.Attempt))
+	f, err := os.Create(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("client: output: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	err = write(w)
+	if err == nil {
+		err = tc.err
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return nil, nil
+}
+
+type textSink[T any] struct{}
+
+func (textSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, error) {
+	in, err := seqOf[T](input)
+	if err != nil {
+		return nil, err
+	}
+	return func(tc *taskContext, part int) ([]byte, error) {
+		return writePart(tc, params, part, func(w *bufio.Writer) error {
+			for v := range in(tc, part) {
+				switch v := any(v).(type) {
+				case string:
+					w.WriteString(v)
+				case fmt.Stringer:
+					w.WriteString(v.String())
+				default:
+					fmt.Fprint(w, v)
+				}
+				if err := w.WriteByte('\n'); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}, nil
+}
+
+type rawSink struct{}
+
+func (rawSink) sink(b *build, params json.RawMessage, input any) (sinkFn, error) {
+	in, err := seqOf[string](input)
+	if err != nil {
+		return nil, err
+	}
+	return func(tc *taskContext, part int) ([]byte, error) {
+		return writePart(tc, params, part, func(w *bufio.Writer) error {
+			for v := range in(tc, part) {
+				if _, err := w.WriteString(v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}, nil
+}
+
+// String formats a KV as key<TAB>value.
+func (kv KV[K, V]) String() string { return fmt.Sprintf("%v\t%v", kv.Key, kv.Value) }
+
+func allParts(n *node) []int {
+	out := make([]int, n.parts)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}

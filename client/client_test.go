@@ -1,0 +1,175 @@
+package client_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"shoal/client"
+	"shoal/internal/testbin"
+)
+
+func TestMain(m *testing.M) {
+	client.Init() // in a worker process (the test binary re-executed) this runs the worker
+	os.Exit(m.Run())
+}
+
+// newContext starts a local cluster whose workers are this test binary and
+// whose node services are the shoal binary.
+func newContext(t *testing.T, nodes, workers int) (*client.Context, string) {
+	t.Helper()
+	bin := testbin.Shoal(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	c, err := client.NewContext(context.Background(), client.Options{
+		Nodes: nodes, WorkersPerNode: workers, Binary: os.Args[0], NodeBinary: bin,
+		EventLog: events, Dir: t.TempDir(), WorkerStderr: os.Stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return c, events
+}
+
+func splitWords(line string, emit func(string)) {
+	for _, w := range strings.Fields(line) {
+		emit(w)
+	}
+}
+func one(w string) client.KV[string, int64] { return client.KV[string, int64]{Key: w, Value: 1} }
+func add(a, b int64) int64                  { return a + b }
+func isEven(x int64) bool                   { return x%2 == 0 }
+func square(x int64) int64                  { return x * x }
+
+func TestWordCountAndActions(t *testing.T) {
+	c, events := newContext(t, 2, 2)
+	ctx := context.Background()
+	lines := []string{"a b c", "b c", "c", "", "d  d\td a"}
+	want := map[string]int64{}
+	for _, l := range lines {
+		for _, w := range strings.Fields(l) {
+			want[w]++
+		}
+	}
+	words := client.FlatMap(client.Parallelize(c, lines, 3), splitWords)
+	counts := client.ReduceByKey(client.Map(words, one), add, 4).SetName("counts")
+	got, err := client.Collect(ctx, counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotMap := map[string]int64{}
+	for _, kv := range got {
+		gotMap[kv.Key] = kv.Value
+	}
+	if !maps.Equal(gotMap, want) {
+		t.Fatalf("word counts %v, want %v", gotMap, want)
+	}
+	// A second action over the same shuffled RDD skips the map stage.
+	n, err := client.Count(ctx, counts)
+	if err != nil || n != int64(len(want)) {
+		t.Fatalf("Count = %d, %v; want %d", n, err, len(want))
+	}
+	if skipped := eventsOf(t, events, "stage_skipped"); len(skipped) != 1 || skipped[0]["job"].(float64) != 1 {
+		t.Fatalf("stage_skipped events %v, want one in job 1", skipped)
+	}
+
+	r := client.Range(c, 0, 100, 7)
+	evens := client.Filter(r, isEven)
+	if n, err := client.Count(ctx, evens); err != nil || n != 50 {
+		t.Fatalf("Count(evens) = %d, %v", n, err)
+	}
+	sum, err := client.Reduce(ctx, client.Map(r, square), add)
+	if err != nil || sum != 328350 {
+		t.Fatalf("sum of squares = %d, %v", sum, err)
+	}
+	first, err := client.Take(ctx, r, 5)
+	if err != nil || !slices.Equal(first, []int64{0, 1, 2, 3, 4}) {
+		t.Fatalf("Take = %v, %v", first, err)
+	}
+	u := client.Coalesce(client.Union(r, evens), 3)
+	if n, err := client.Count(ctx, u); err != nil || n != 150 || u.NumPartitions() != 3 {
+		t.Fatalf("Count(union) = %d, %v, %d partitions", n, err, u.NumPartitions())
+	}
+	d := client.Distinct(client.Map(r, mod10), 3)
+	dv, err := client.Collect(ctx, d)
+	slices.Sort(dv)
+	if err != nil || !slices.Equal(dv, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Fatalf("Distinct = %v, %v", dv, err)
+	}
+}
+
+func mod10(x int64) int64 { return x % 10 }
+
+func TestJoins(t *testing.T) {
+	c, _ := newContext(t, 1, 2)
+	ctx := context.Background()
+	a := client.Parallelize(c, []client.KV[string, int]{{"x", 1}, {"y", 2}, {"y", 3}, {"z", 4}}, 2)
+	b := client.Parallelize(c, []client.KV[string, string]{{"y", "Y"}, {"z", "Z1"}, {"z", "Z2"}, {"w", "W"}}, 3)
+	j, err := client.Collect(ctx, client.Join(a, b, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range j {
+		got = append(got, fmt.Sprintf("%s:%d:%s", kv.Key, kv.Value.First, kv.Value.Second))
+	}
+	slices.Sort(got)
+	if want := []string{"y:2:Y", "y:3:Y", "z:4:Z1", "z:4:Z2"}; !slices.Equal(got, want) {
+		t.Fatalf("Join = %v, want %v", got, want)
+	}
+	lj, err := client.Collect(ctx, client.LeftOuterJoin(a, b, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, kv := range lj {
+		got = append(got, fmt.Sprintf("%s:%d:%s:%v", kv.Key, kv.Value.First, kv.Value.Second.Value, kv.Value.Second.Valid))
+	}
+	slices.Sort(got)
+	if want := []string{"x:1::false", "y:2:Y:true", "y:3:Y:true", "z:4:Z1:true", "z:4:Z2:true"}; !slices.Equal(got, want) {
+		t.Fatalf("LeftOuterJoin = %v, want %v", got, want)
+	}
+}
+
+func TestAnonymousFunctionRejected(t *testing.T) {
+	c, _ := newContext(t, 1, 1)
+	factor := int64(3)
+	r := client.Map(client.Range(c, 0, 10, 2), func(x int64) int64 { return x * factor })
+	_, err := client.Count(context.Background(), r)
+	if err == nil || !strings.Contains(err.Error(), "anonymous") || !strings.Contains(err.Error(), "top-level") {
+		t.Fatalf("err = %v, want an error about the anonymous function saying what to write instead", err)
+	}
+}
+
+// eventsOf reads the event log and returns the events of one kind.
+func eventsOf(t *testing.T, path, kind string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("event log line %q: %v", sc.Text(), err)
+		}
+		if m["event"] == kind {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,232 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"shoal/compute"
+	"shoal/shuffleservice"
+)
+
+// Options configure a Context. The zero value is the embedded default: one
+// node service and two workers as child processes on 127.0.0.1.
+type Options struct {
+	// App names the application; default "shoal-PID-UNIXMILLI".
+	App string
+	// Nodes, WorkersPerNode and Slots shape the local cluster: Nodes node
+	// services (simulated machines), each with WorkersPerNode workers of
+	// Slots task slots. Defaults 1, 2, 2.
+	Nodes, WorkersPerNode, Slots int
+	// Dir holds the node services' directories; default a temporary
+	// directory, removed by Close.
+	Dir string
+	// Binary is re-executed as the workers (and, unless NodeBinary is set,
+	// as the node services); default the running executable, which must
+	// call Init first thing in main.
+	Binary, NodeBinary string
+	// EventLog, if set, is the file the event log (DESIGN.md §8) is
+	// appended to.
+	EventLog string
+	// Progress receives a progress line per stage (stderr in the CLI);
+	// nil prints nothing.
+	Progress io.Writer
+	// ShuffleMode and Codec choose the shuffle writer and its compression
+	// ("sort", "s2" by default).
+	ShuffleMode string
+	Codec       string
+	// MaxTaskFailures is how many times a task may fail before the job
+	// fails; default 4. A stage is attempted at most MaxStageAttempts
+	// (default 4) times after fetch failures.
+	MaxTaskFailures, MaxStageAttempts int
+	// LocalityWait is how long a task waits for a slot on a node it
+	// prefers before taking any; default 100ms.
+	LocalityWait time.Duration
+	// HeartbeatTimeout declares a silent worker lost; default 10s.
+	HeartbeatTimeout time.Duration
+	// WorkerStderr receives the workers' and node services' logs; default
+	// discarded.
+	WorkerStderr io.Writer
+	Logger       *slog.Logger
+}
+
+func (o *Options) ensureDefaults() {
+	if o.App == "" {
+		o.App = fmt.Sprintf("shoal-%d-%d", os.Getpid(), time.Now().UnixMilli())
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 1
+	}
+	if o.WorkersPerNode <= 0 {
+		o.WorkersPerNode = 2
+	}
+	if o.Slots <= 0 {
+		o.Slots = 2
+	}
+	if o.ShuffleMode == "" {
+		o.ShuffleMode = "sort"
+	}
+	if o.Codec == "" {
+		o.Codec = shuffleservice.DefaultCodec.String()
+	}
+	if o.MaxTaskFailures <= 0 {
+		o.MaxTaskFailures = 4
+	}
+	if o.MaxStageAttempts <= 0 {
+		o.MaxStageAttempts = 4
+	}
+	if o.LocalityWait <= 0 {
+		o.LocalityWait = 100 * time.Millisecond
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 10 * time.Second
+	}
+	if o.WorkerStderr == nil {
+		o.WorkerStderr = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Context is a driver: it owns the lineage graph, the scheduler, and the
+// local cluster it started. Jobs run one at a time.
+type Context struct {
+	opts  Options
+	app   string
+	mode  shuffleservice.Mode
+	codec shuffleservice.Codec
+	log   *slog.Logger
+
+	endpoint *compute.Endpoint
+	local    *compute.Local
+	tempDir  string
+	events   *eventLog
+
+	mu       sync.Mutex // guards the counters and accumulators below
+	ids      int
+	shuffles int
+	accums   []int64
+
+	jobMu sync.Mutex // one job at a time
+	sched *scheduler
+}
+
+// NewContext starts the local cluster and waits for its workers.
+func NewContext(ctx context.Context, opts Options) (*Context, error) {
+	opts.ensureDefaults()
+	mode, err1 := shuffleservice.ParseMode(opts.ShuffleMode)
+	codec, err2 := shuffleservice.ParseCodec(opts.Codec)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	c := &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger}
+	if c.events, err1 = openEventLog(opts.EventLog); err1 != nil {
+		return nil, err1
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+	c.events.emit("app_start", map[string]any{"app": c.app})
+	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, Logger: c.log})
+	if err1 != nil {
+		return nil, err1
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err1 = os.MkdirTemp("", "shoal-"); err1 != nil {
+			return nil, err1
+		}
+		c.tempDir = dir
+	}
+	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
+		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
+		Slots: opts.Slots, Dir: dir, DriverAddr: c.endpoint.Addr(), App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
+	})
+	if err1 != nil {
+		return nil, err1
+	}
+	for _, n := range c.local.Nodes() {
+		c.events.emit("node_added", map[string]any{"node": n.Addr, "addr": n.Addr, "pid": n.Pid})
+	}
+	c.sched = newScheduler(c)
+	if err := c.sched.awaitWorkers(ctx, opts.Nodes*opts.WorkersPerNode, 60*time.Second); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// App is the application's name.
+func (c *Context) App() string { return c.app }
+
+// Local is the local cluster, for experiments that kill its processes.
+func (c *Context) Local() *compute.Local { return c.local }
+
+// Close stops the workers and node services and removes their temporary
+// directory. Idempotent.
+func (c *Context) Close() error {
+	if c.endpoint == nil && c.local == nil && c.events == nil {
+		return nil
+	}
+	var errs []error
+	if c.endpoint != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.endpoint.Shutdown(ctx)
+		cancel()
+		errs = append(errs, c.endpoint.Close())
+		c.endpoint = nil
+	}
+	if c.local != nil {
+		errs = append(errs, c.local.Close())
+		c.local = nil
+	}
+	if c.tempDir != "" {
+		errs = append(errs, os.RemoveAll(c.tempDir))
+		c.tempDir = ""
+	}
+	if c.events != nil {
+		c.events.emit("app_end", map[string]any{"app": c.app, "status": "succeeded"})
+		errs = append(errs, c.events.close())
+		c.events = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Context) nextID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ids++
+	return c.ids
+}
+
+func (c *Context) nextShuffleID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shuffles++
+	return c.shuffles
+}
+
+// Init must be the first call in the main function of a program that uses
+// shoal. Workers are re-executions of the program's own binary: in one,
+// Init runs the worker and exits; in the driver it returns at once.
+func Init() {
+	wo, ok := compute.WorkerFromEnv()
+	if !ok {
+		return
+	}
+	err := compute.RunWorker(context.Background(), wo, Runner())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shoal worker %s: %v\n", wo.WorkerID, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

@@ -1,0 +1,56 @@
+package compute
+
+import (
+	"fmt"
+	"sync"
+
+	"shoal/shuffleservice"
+)
+
+// clientCache dials node services on first use and keeps one client per
+// address for the worker's life: TaskEnv.Clients. The local node's client
+// is shared too. Tasks never close these clients; the worker does, when it
+// ends.
+type clientCache struct {
+	local *shuffleservice.Client
+
+	mu      sync.Mutex
+	clients map[string]*shuffleservice.Client
+	closed  bool
+}
+
+func newClientCache(local *shuffleservice.Client) *clientCache {
+	return &clientCache{local: local, clients: make(map[string]*shuffleservice.Client)}
+}
+
+// get is a shuffleservice.ClientSource.
+func (c *clientCache) get(addr string) (*shuffleservice.Client, error) {
+	if addr == c.local.Addr() {
+		return c.local, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("compute: client of node %s: %w (the worker is stopping)", addr, shuffleservice.ErrClosed)
+	}
+	if cl := c.clients[addr]; cl != nil {
+		return cl, nil
+	}
+	cl, err := shuffleservice.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	c.clients[addr] = cl
+	return cl, nil
+}
+
+// close closes the clients dialled by get (not the local one).
+func (c *clientCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for addr, cl := range c.clients {
+		cl.Close()
+		delete(c.clients, addr)
+	}
+}

@@ -1,0 +1,121 @@
+// Package compute is the process and wire layer of shoal: the driver's
+// endpoint that workers connect to (Endpoint), the worker's loop
+// (RunWorker) and the local-mode launcher (StartLocal). It moves tasks and
+// their outcomes between processes and tells when a worker is gone; it
+// knows nothing of RDDs. A task's plan is opaque bytes, executed on the
+// worker by a Runner that the caller supplies (package client).
+//
+// # Roles
+//
+// The driver (the user's program) runs one Endpoint, a gRPC server. Every
+// worker, a thin process that runs tasks, holds one bidirectional stream
+// to it (Driver.Connect) for its whole life. A worker also talks to the
+// node service of its machine (package shuffleservice): it registers there
+// first and gets the node's Layout, and its tasks commit map outputs to it
+// and fetch blocks from every node.
+//
+// # The stream protocol (computepb/compute.proto)
+//
+//	worker                                  driver
+//	Hello{worker_id, node_addr, pid, slots, app}  -->
+//	                                        <--  Welcome
+//	                                        <--  RunTask{task_id, plan, inputs, ...}
+//	TaskUpdate{task_id, RUNNING}            -->
+//	TaskUpdate{task_id, SUCCEEDED|FAILED|KILLED, result, map_output, ...}  -->
+//	                                        <--  KillTask{task_id}
+//	Heartbeat (every HeartbeatInterval)     -->
+//	                                        <--  Shutdown
+//	(half-close)                            -->
+//	                                        <--  (end of stream)
+//
+// The first message must be a Hello, within the heartbeat timeout; the
+// driver refuses a worker whose ID is already connected, which has no
+// slots, or which belongs to another application. Every task gets a
+// RUNNING update when it takes a slot and exactly one final update
+// (SUCCEEDED, FAILED or KILLED) unless its worker is lost first. A FAILED
+// update says whether the task's own code failed (user_error: the Runner
+// returned a UserError, or panicked; the error then holds the panic value
+// and the stack) or the infrastructure did, and carries a fetch_failure
+// when an input could not be fetched (a *shuffleservice.FetchFailedError).
+// A KillTask for a task the worker does not have is ignored.
+//
+// Endpoint.Run and Kill never block: messages are queued per worker and
+// sent, in order, by one goroutine per stream.
+//
+// # Loss detection
+//
+// A worker is lost, and reported once as a WorkerLost event with a reason,
+// when
+//
+//   - its stream breaks: the process died (kill -9 closes its sockets, so
+//     this is seen at once, in milliseconds) or its connection failed;
+//   - no message at all arrived for HeartbeatTimeout (default 10 s): the
+//     worker is hung (stopped, deadlocked, swapping) or unreachable. The
+//     driver then cancels its stream; a worker that wakes up finds it
+//     gone and exits;
+//   - it breaks the protocol, closes its stream, or the endpoint closes.
+//
+// Updates that arrive after a worker's loss are dropped: the scheduler
+// has already rescheduled its tasks. A lost worker never comes back under
+// the same stream; a new process must connect anew.
+//
+// The other way round, a worker whose driver disappears (its stream
+// breaks, or keepalive pings go unanswered when the driver's machine
+// vanished) cancels its tasks and RunWorker returns an error wrapping
+// ErrDriverLost, so the process exits: workers never outlive their driver.
+//
+// # Events
+//
+// Endpoint.Events delivers WorkerAdded, TaskUpdate and WorkerLost, in
+// order per worker (WorkerAdded first, WorkerLost last). Stream handlers
+// push events to an unbounded in-memory queue, drained into the buffered
+// channel by one goroutine: a slow consumer delays events but never
+// blocks a handler (which would stop heartbeats from being seen and make
+// healthy workers look hung). Events are a handful per task, so the queue
+// stays small. Close closes the channel.
+//
+// # Slots
+//
+// A worker runs at most Slots tasks at once, each in its own goroutine
+// with its own cancellable context. The driver should not send more than a
+// worker's slots (it knows them from the Hello); if it does, the extra
+// tasks queue on the worker in arrival order. KillTask cancels the task's
+// context (a queued task is dropped); the Runner must honour it, and the
+// task reports KILLED. On Shutdown, or when the driver is lost, every task
+// is cancelled and the worker waits a few seconds for them.
+//
+// # The environment contract
+//
+// Workers are re-executions of the driver's own binary (functions travel
+// by name, so a worker must run the same code), recognised by their
+// environment: SHOAL_ROLE=worker, SHOAL_DRIVER, SHOAL_NODE, SHOAL_APP,
+// SHOAL_WORKER_ID and optionally SHOAL_SLOTS and SHOAL_HEARTBEAT_INTERVAL.
+// Any binary that may be a worker (the shoal CLI, a user's program built
+// with package client) calls WorkerFromEnv first thing in main and, if it
+// reports a worker, runs RunWorker instead of its normal main.
+// WorkerOptions.Environ produces that environment.
+//
+// # The local launcher
+//
+// StartLocal starts a cluster on this machine: Nodes node services
+// (`NodeBinary node --listen 127.0.0.1:0 --dir DIR/node-i`, through
+// internal/nodeproc), registers the application with each (and keeps it
+// alive with heartbeats), and starts WorkersPerNode worker processes per
+// node, named w-<node>-<k>. Every child gets a parent-death signal
+// (Linux) so none outlives the launcher, and every child is waited for so
+// none is left a zombie. KillWorker and KillNode kill with SIGKILL, as a
+// crash would; AddWorker starts a replacement. Close stops workers
+// (SIGTERM, then SIGKILL), then nodes.
+//
+// # What compute does not do
+//
+// It does not decide where tasks run, retry them, track map outputs or
+// blocks, or interpret plans, results or accumulators: that is the DAG
+// and task scheduler in package client. It does not restart lost workers
+// by itself either; the scheduler asks the launcher to.
+//
+// # Locks
+//
+// Endpoint: Endpoint.mu, then workerConn.mu, then eventQueue.mu. Worker:
+// one mutex (worker.mu) over its tasks, never held while sending.
+package compute

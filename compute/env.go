@@ -1,0 +1,110 @@
+package compute
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"shoal/shuffleservice"
+)
+
+// The environment contract of worker processes. A worker is the driver's
+// own binary (or the shoal binary) started with these variables set; any
+// such binary calls WorkerFromEnv first thing in main and, when it reports
+// a worker, runs RunWorker instead of its normal main.
+const (
+	// EnvRole is "worker" in a worker process.
+	EnvRole = "SHOAL_ROLE"
+	// EnvDriver is the driver endpoint's address (host:port).
+	EnvDriver = "SHOAL_DRIVER"
+	// EnvNode is the address of the node service of the worker's machine.
+	EnvNode = "SHOAL_NODE"
+	// EnvApp is the application's ID.
+	EnvApp = "SHOAL_APP"
+	// EnvWorkerID is the worker's ID, unique within the application.
+	EnvWorkerID = "SHOAL_WORKER_ID"
+	// EnvSlots is how many tasks the worker runs at once (optional).
+	EnvSlots = "SHOAL_SLOTS"
+	// EnvHeartbeat is the worker's heartbeat interval, a Go duration such
+	// as "1s" (optional).
+	EnvHeartbeat = "SHOAL_HEARTBEAT_INTERVAL"
+
+	// RoleWorker is the value of EnvRole in a worker process.
+	RoleWorker = "worker"
+)
+
+// WorkerFromEnv reports whether this process is a worker (SHOAL_ROLE is
+// "worker") and, if so, its options as the environment gives them. A
+// malformed variable is reported by the options' Validate (RunWorker calls
+// it), not here, so that the worker fails with a clear error.
+func WorkerFromEnv() (WorkerOptions, bool) {
+	if os.Getenv(EnvRole) != RoleWorker {
+		return WorkerOptions{}, false
+	}
+	o := WorkerOptions{
+		DriverAddr: os.Getenv(EnvDriver),
+		NodeAddr:   os.Getenv(EnvNode),
+		App:        os.Getenv(EnvApp),
+		WorkerID:   os.Getenv(EnvWorkerID),
+	}
+	if s := os.Getenv(EnvSlots); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			o.envErrs = append(o.envErrs, fmt.Errorf("%s=%q is not a positive number", EnvSlots, s))
+		}
+		o.Slots = n
+	}
+	if s := os.Getenv(EnvHeartbeat); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			o.envErrs = append(o.envErrs, fmt.Errorf("%s=%q is not a positive duration", EnvHeartbeat, s))
+		}
+		o.HeartbeatInterval = d
+	}
+	return o, true
+}
+
+// Environ returns the environment variables that make a process started
+// with them a worker with these options: what WorkerFromEnv reads.
+func (o WorkerOptions) Environ() []string {
+	env := []string{
+		EnvRole + "=" + RoleWorker,
+		EnvDriver + "=" + o.DriverAddr,
+		EnvNode + "=" + o.NodeAddr,
+		EnvApp + "=" + o.App,
+		EnvWorkerID + "=" + o.WorkerID,
+	}
+	if o.Slots != 0 {
+		env = append(env, EnvSlots+"="+strconv.Itoa(o.Slots))
+	}
+	if o.HeartbeatInterval != 0 {
+		env = append(env, EnvHeartbeat+"="+o.HeartbeatInterval.String())
+	}
+	return env
+}
+
+// withoutShoalEnv returns env without the variables of the worker
+// contract, so that a child does not inherit a role by accident.
+func withoutShoalEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+outer:
+	for _, kv := range env {
+		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat} {
+			if strings.HasPrefix(kv, k+"=") {
+				continue outer
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// validateID checks an application or worker ID as the node service does.
+func validateID(what, id string) error {
+	if shuffleservice.ValidateID(what, id) != nil {
+		return fmt.Errorf("%s ID %q is invalid: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", what, id)
+	}
+	return nil
+}

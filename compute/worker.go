@@ -1,0 +1,381 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"shoal/compute/computepb"
+	"shoal/shuffleservice"
+)
+
+// Runner executes one task attempt. compute does not know what a plan
+// means; the caller (package client) supplies the Runner.
+//
+// Run must honour ctx: it is cancelled when the driver kills the task or
+// the worker stops. It returns the task's update (state, result, map
+// output, metrics...; task_id and duration_ms are filled in by the worker,
+// and a nil update or an unset state means SUCCEEDED) or an error, which
+// makes the task FAILED: wrap the error in UserError when the task's own
+// code failed, return a *shuffleservice.FetchFailedError (possibly
+// wrapped) when an input could not be fetched. An update returned with an
+// error keeps its other fields (metrics, an explicit fetch_failure). A
+// panic in Run is recovered and reported as a user error with its stack.
+type Runner interface {
+	Run(ctx context.Context, env *TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error)
+}
+
+// TaskEnv is what a worker gives every task it runs. It is shared by all
+// the worker's tasks and must not be modified.
+type TaskEnv struct {
+	App      string
+	WorkerID string
+	// NodeAddr is the address of the node service of this machine.
+	NodeAddr string
+	// Node is a client of that node service (commits, local reads).
+	Node *shuffleservice.Client
+	// Layout says where map outputs go in the node's local directories.
+	Layout shuffleservice.Layout
+	// Clients dials other node services (fetches) and caches the clients;
+	// tasks must not close them.
+	Clients shuffleservice.ClientSource
+	// Buffers recycles sort buffers between the worker's map tasks.
+	Buffers *shuffleservice.BufferPool
+	Logger  *slog.Logger
+}
+
+// Defaults of WorkerOptions.
+const (
+	DefaultSlots             = 2
+	DefaultHeartbeatInterval = time.Second
+)
+
+const (
+	// connectTimeout bounds registering with the node service and the
+	// Hello/Welcome handshake with the driver.
+	connectTimeout = 30 * time.Second
+	// taskGrace is how long a stopping worker waits for its cancelled
+	// tasks to return.
+	taskGrace = 5 * time.Second
+	// goodbyeTimeout bounds waiting for the driver to end the stream after
+	// a Shutdown.
+	goodbyeTimeout = time.Second
+)
+
+// WorkerOptions configure a worker (RunWorker). The zero value of Slots,
+// HeartbeatInterval and Logger is replaced by the default in
+// EnsureDefaults; the other fields are required.
+type WorkerOptions struct {
+	// DriverAddr is the driver endpoint's address.
+	DriverAddr string
+	// NodeAddr is the address of this machine's node service.
+	NodeAddr string
+	// App is the application's ID.
+	App string
+	// WorkerID is the worker's ID, unique within the application.
+	WorkerID string
+	// Slots is how many tasks run at once. Default 2.
+	Slots int
+	// HeartbeatInterval is how often the worker tells the driver it is
+	// alive. Default 1 s; keep it well under the driver's heartbeat
+	// timeout.
+	HeartbeatInterval time.Duration
+	// Logger receives the worker's log; it is given component=compute.
+	// Default: discard.
+	Logger *slog.Logger
+
+	envErrs []error // malformed environment variables (WorkerFromEnv)
+}
+
+// EnsureDefaults replaces zero fields by their defaults.
+func (o *WorkerOptions) EnsureDefaults() {
+	if o.Slots == 0 {
+		o.Slots = DefaultSlots
+	}
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem of o at once. Call it after
+// EnsureDefaults (RunWorker does both).
+func (o *WorkerOptions) Validate() error {
+	errs := append([]error(nil), o.envErrs...)
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.DriverAddr == "" {
+		bad("DriverAddr is empty (%s)", EnvDriver)
+	}
+	if o.NodeAddr == "" {
+		bad("NodeAddr is empty (%s)", EnvNode)
+	}
+	if err := validateID("application", o.App); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateID("worker", o.WorkerID); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Slots < 0 {
+		bad("Slots %d is negative", o.Slots)
+	}
+	if o.HeartbeatInterval < 0 {
+		bad("HeartbeatInterval %v is negative", o.HeartbeatInterval)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("compute: worker options: %w", err)
+	}
+	return nil
+}
+
+// RunWorker runs a worker until the driver tells it to shut down, ctx is
+// cancelled (both return nil) or the driver is lost (an error wrapping
+// ErrDriverLost). It registers with the node service at opts.NodeAddr,
+// connects to the driver at opts.DriverAddr, and runs the tasks the driver
+// sends with runner, at most opts.Slots at once. When it returns, its
+// tasks have been cancelled and (within a grace period) have returned.
+func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	if runner == nil {
+		return errors.New("compute: RunWorker: nil Runner")
+	}
+	log := opts.Logger.With("component", "compute", "worker", opts.WorkerID)
+
+	node, err := shuffleservice.Dial(opts.NodeAddr)
+	if err != nil {
+		return fmt.Errorf("compute: worker %s: %w", opts.WorkerID, err)
+	}
+	defer node.Close()
+	rctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	layout, err := node.RegisterWorker(rctx, opts.App, opts.WorkerID, os.Getpid())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("compute: worker %s: register with node service %s: %w", opts.WorkerID, opts.NodeAddr, err)
+	}
+	clients := newClientCache(node)
+	defer clients.close()
+
+	conn, err := grpc.NewClient(opts.DriverAddr,
+		append(dialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		return fmt.Errorf("compute: worker %s: dial driver %s: %w", opts.WorkerID, opts.DriverAddr, err)
+	}
+	defer conn.Close()
+
+	w := &worker{
+		opts:   opts,
+		log:    log,
+		runner: runner,
+		env: &TaskEnv{
+			App:      opts.App,
+			WorkerID: opts.WorkerID,
+			NodeAddr: opts.NodeAddr,
+			Node:     node,
+			Layout:   layout,
+			Clients:  clients.get,
+			Buffers:  shuffleservice.NewBufferPool(opts.Slots),
+			Logger:   log,
+		},
+		out:   make(chan *computepb.WorkerMessage, 2*opts.Slots+16),
+		tasks: make(map[uint64]*task),
+	}
+	return w.serve(ctx, computepb.NewDriverClient(conn))
+}
+
+// worker is the state of RunWorker.
+type worker struct {
+	opts   WorkerOptions
+	log    *slog.Logger
+	runner Runner
+	env    *TaskEnv
+	out    chan *computepb.WorkerMessage // to sendLoop
+
+	sendCtx context.Context // done when sendLoop stops: drop messages
+
+	mu      sync.Mutex
+	tasks   map[uint64]*task // running or queued, not yet reported done
+	pending []*task          // queued, in arrival order
+	running int              // tasks holding a slot
+	wg      sync.WaitGroup   // task goroutines
+}
+
+// serve holds the driver stream: handshake, then the receive loop.
+func (w *worker) serve(ctx context.Context, driver computepb.DriverClient) error {
+	streamCtx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	stream, err := driver.Connect(streamCtx)
+	if err != nil {
+		return w.driverLost(err)
+	}
+	if err := w.handshake(stream, cancelStream); err != nil {
+		return err
+	}
+	w.log.Info("connected to the driver", "driver", w.opts.DriverAddr, "node", w.opts.NodeAddr, "slots", w.opts.Slots)
+
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	w.sendCtx = sendCtx
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() {
+		defer loops.Done()
+		w.sendLoop(stream, stopSend)
+	}()
+	go func() {
+		defer loops.Done()
+		w.heartbeatLoop()
+	}()
+	tasksCtx, cancelTasks := context.WithCancel(ctx)
+	shutdown, recvErr := w.recvLoop(tasksCtx, stream)
+
+	cancelTasks()
+	w.awaitTasks()
+	stopSend()
+	loops.Wait()
+	if shutdown {
+		// Half-close and let the driver end the stream, so that it sees a
+		// clean goodbye rather than a cancelled stream.
+		stream.CloseSend()
+		t := time.AfterFunc(goodbyeTimeout, cancelStream)
+		for {
+			if _, err := stream.Recv(); err != nil {
+				break
+			}
+		}
+		t.Stop()
+		w.log.Info("shut down by the driver")
+		return nil
+	}
+	if ctx.Err() != nil {
+		w.log.Info("stopped", "cause", context.Cause(ctx))
+		return nil
+	}
+	return w.driverLost(recvErr)
+}
+
+func (w *worker) driverLost(err error) error {
+	return fmt.Errorf("%w: worker %s, driver %s: %w", ErrDriverLost, w.opts.WorkerID, w.opts.DriverAddr, err)
+}
+
+// handshake sends Hello and waits for Welcome.
+func (w *worker) handshake(stream computepb.Driver_ConnectClient, cancel context.CancelFunc) error {
+	t := time.AfterFunc(connectTimeout, cancel)
+	defer t.Stop()
+	hello := &computepb.Hello{
+		WorkerId: w.opts.WorkerID,
+		NodeAddr: w.opts.NodeAddr,
+		Pid:      int64(os.Getpid()),
+		Slots:    uint32(w.opts.Slots),
+		App:      w.opts.App,
+	}
+	if err := stream.Send(&computepb.WorkerMessage{Msg: &computepb.WorkerMessage_Hello{Hello: hello}}); err != nil {
+		if errors.Is(err, io.EOF) {
+			_, err = stream.Recv() // the real error
+		}
+		return w.driverLost(err)
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		return w.driverLost(err)
+	}
+	if m.GetWelcome() == nil {
+		return w.driverLost(fmt.Errorf("protocol error: expected Welcome, got %T", m.GetMsg()))
+	}
+	return nil
+}
+
+// recvLoop handles the driver's messages until Shutdown (shutdown true)
+// or the stream ends (err).
+func (w *worker) recvLoop(tasksCtx context.Context, stream computepb.Driver_ConnectClient) (shutdown bool, err error) {
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return false, err
+		}
+		switch msg := m.GetMsg().(type) {
+		case *computepb.DriverMessage_RunTask:
+			w.start(tasksCtx, msg.RunTask)
+		case *computepb.DriverMessage_KillTask:
+			w.kill(msg.KillTask.GetTaskId())
+		case *computepb.DriverMessage_Shutdown:
+			return true, nil
+		default:
+			w.log.Warn("ignored an unexpected message from the driver", "type", fmt.Sprintf("%T", msg))
+		}
+	}
+}
+
+// sendLoop is the only sender on the stream (gRPC allows one).
+func (w *worker) sendLoop(stream computepb.Driver_ConnectClient, stop context.CancelFunc) {
+	defer stop()
+	for {
+		select {
+		case m := <-w.out:
+			if err := stream.Send(m); err != nil {
+				// The stream is broken; recvLoop sees why.
+				return
+			}
+		case <-w.sendCtx.Done():
+			return
+		}
+	}
+}
+
+func (w *worker) heartbeatLoop() {
+	t := time.NewTicker(w.opts.HeartbeatInterval)
+	defer t.Stop()
+	hb := &computepb.WorkerMessage{Msg: &computepb.WorkerMessage_Heartbeat{Heartbeat: &computepb.Heartbeat{}}}
+	for {
+		select {
+		case <-t.C:
+			w.post(hb)
+		case <-w.sendCtx.Done():
+			return
+		}
+	}
+}
+
+// post queues a message for the driver; it is dropped once the worker
+// stops sending.
+func (w *worker) post(m *computepb.WorkerMessage) {
+	select {
+	case w.out <- m:
+	case <-w.sendCtx.Done():
+	}
+}
+
+func (w *worker) postUpdate(u *computepb.TaskUpdate) {
+	w.post(&computepb.WorkerMessage{Msg: &computepb.WorkerMessage_TaskUpdate{TaskUpdate: u}})
+}
+
+// awaitTasks waits for the (cancelled) tasks to return, for at most
+// taskGrace: a Runner that ignores its context must not keep the worker
+// process alive.
+func (w *worker) awaitTasks() {
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(taskGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.mu.Lock()
+		n := len(w.tasks)
+		w.mu.Unlock()
+		w.log.Warn("tasks did not return after cancellation; leaving them", "tasks", n, "grace", taskGrace)
+	}
+}
