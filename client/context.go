@@ -3,11 +3,14 @@ package client
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"shoal/compute"
@@ -216,9 +219,38 @@ func (c *Context) nextShuffleID() int {
 }
 
 // Init must be the first call in the main function of a program that uses
-// shoal. Workers are re-executions of the program's own binary: in one,
-// Init runs the worker and exits; in the driver it returns at once.
+// shoal, before it parses flags: the program's own binary serves every role
+// of a local cluster (DESIGN.md §1), and Init is where a copy learns its
+// role from the environment.
+//
+//   - A worker (SHOAL_ROLE=worker, set by the launcher) runs its tasks
+//     until the driver lets it go; then Init exits.
+//   - A node service (SHOAL_ROLE=node, set by internal/nodeproc, which
+//     starts `BINARY node --listen ... --dir ...`) runs
+//     shuffleservice.RunNodeCommand on the arguments after "node" until
+//     SIGINT or SIGTERM; then Init exits, with status 1 and the error on
+//     stderr if it failed.
+//   - In the driver (no role) Init returns at once.
 func Init() {
+	if os.Getenv(compute.EnvRole) == compute.RoleNode {
+		if len(os.Args) < 2 || os.Args[1] != "node" {
+			fmt.Fprintf(os.Stderr, "shoal node: %s=%s but the command line %q does not start with \"node\" (unset %s to run the program itself)\n",
+				compute.EnvRole, compute.RoleNode, os.Args, compute.EnvRole)
+			os.Exit(2)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := shuffleservice.RunNodeCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		switch {
+		case err == nil:
+			os.Exit(0)
+		case errors.Is(err, flag.ErrHelp): // the usage is printed already
+			os.Exit(2)
+		default:
+			fmt.Fprintf(os.Stderr, "shoal node: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	wo, ok := compute.WorkerFromEnv()
 	if !ok {
 		return

@@ -257,6 +257,28 @@ func (mapValuesOp[K, V, W]) op(b *build, params json.RawMessage, parents []any) 
 	return mapSeq(parents[0], func(kv KV[K, V]) KV[K, W] { return KV[K, W]{kv.Key, f(kv.Value)} })
 }
 
+// ValueMapper is implemented by struct values given to MapValuesWith.
+type ValueMapper[V, W any] interface{ MapValue(V) W }
+
+// MapValuesWith applies m.MapValue to the values of a pair RDD, keeping
+// its partitioner; m's exported fields travel with the task.
+func MapValuesWith[K comparable, V, W any, M ValueMapper[V, W]](r *RDD[KV[K, V]], m M) *RDD[KV[K, W]] {
+	n := newNode(r.n.ctx, "mapValues", r.n.parts, opSpec{}, narrow(r.n))
+	n.spec = mustSpec(mapValuesWithOp[K, V, W, M]{}, structParams(n, "MapValuesWith", m))
+	n.part = r.n.part
+	return &RDD[KV[K, W]]{n}
+}
+
+type mapValuesWithOp[K comparable, V, W any, M ValueMapper[V, W]] struct{}
+
+func (mapValuesWithOp[K, V, W, M]) op(b *build, params json.RawMessage, parents []any) (any, error) {
+	m, err := decodeWith[M](b, params)
+	if err != nil {
+		return nil, err
+	}
+	return mapSeq(parents[0], func(kv KV[K, V]) KV[K, W] { return KV[K, W]{kv.Key, m.MapValue(kv.Value)} })
+}
+
 // Union concatenates RDDs: the partitions of the first, then the second's...
 func Union[T any](rs ...*RDD[T]) *RDD[T] {
 	if len(rs) == 0 {

@@ -15,7 +15,8 @@ import (
 // such binary calls WorkerFromEnv first thing in main and, when it reports
 // a worker, runs RunWorker instead of its normal main.
 const (
-	// EnvRole is "worker" in a worker process.
+	// EnvRole is "worker" in a worker process and "node" in a node
+	// service started by internal/nodeproc.
 	EnvRole = "SHOAL_ROLE"
 	// EnvDriver is the driver endpoint's address (host:port).
 	EnvDriver = "SHOAL_DRIVER"
@@ -33,6 +34,10 @@ const (
 
 	// RoleWorker is the value of EnvRole in a worker process.
 	RoleWorker = "worker"
+	// RoleNode is the value of EnvRole in a node service started by
+	// internal/nodeproc (`BINARY node --listen ... --dir ...`): it lets a
+	// user program serve as its own node service (client.Init).
+	RoleNode = "node"
 )
 
 // WorkerFromEnv reports whether this process is a worker (SHOAL_ROLE is

@@ -39,9 +39,9 @@ type LocalOptions struct {
 	// the environment of WorkerFromEnv. Default: this process's own
 	// executable.
 	Binary string
-	// NodeBinary serves `NodeBinary node --listen ... --dir ...`. Default
-	// Binary (the shoal binary, or a user program whose main handles the
-	// node command).
+	// NodeBinary serves `NodeBinary node --listen ... --dir ...`, started
+	// with EnvRole=RoleNode (internal/nodeproc). Default Binary: the shoal
+	// binary, or a user program that calls client.Init first in main.
 	NodeBinary string
 	// Nodes is how many node services to start (each a "machine"). Default 1.
 	Nodes int

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"shoal/client"
 )
 
 type command struct {
@@ -22,6 +24,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"node":  {"run a node service: shuffle files, catalogue, fetch", runNode},
+		"run":   {"run a built-in job (wordcount, ecommerce, pagerank, sort) on a local cluster", runRun},
+		"gen":   {"generate job inputs (gen text|ecommerce|graph|sort)", runGen},
 		"bench": {"run a benchmark (bench shuffle ...)", runBench},
 	}
 }
@@ -41,6 +45,15 @@ func usage() {
 }
 
 func main() {
+	// A worker is this binary re-executed by the launcher; its environment
+	// says so and it has no command line of its own.
+	if ran, err := runWorkerIfAsked(client.Runner()); ran {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "shoal worker: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(2)

@@ -56,7 +56,9 @@ func MustOfType(v any) Ref {
 func NewOf(r Ref) (any, error) {
 	var v any
 	e := (*eface)(unsafe.Pointer(&v))
-	e.typ = unsafe.Pointer(uintptr(int64(referencePC()) + r.Off))
+	// The descriptor is static data of the binary, not a heap object, so
+	// writing its address as a word hides nothing from the collector.
+	*(*uintptr)(unsafe.Pointer(&e.typ)) = uintptr(int64(referencePC()) + r.Off)
 	e.data = unsafe.Pointer(&zeroValue)
 	if got := reflect.TypeOf(v).String(); got != r.Name {
 		return nil, &MismatchError{Ref: r, Found: got}

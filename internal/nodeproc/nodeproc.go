@@ -10,6 +10,11 @@
 // A Process is stopped either gracefully (Stop: SIGTERM, then SIGKILL if
 // ctx expires) or abruptly (Kill: SIGKILL, as a machine failure would).
 // Either way it is waited for, so it leaves no zombie.
+//
+// The child gets this process's environment plus SHOAL_ROLE=node
+// (compute.EnvRole=compute.RoleNode), so that a user program serving as
+// its own node service knows its role before it looks at its arguments:
+// client.Init runs the node command in it.
 package nodeproc
 
 import (
@@ -55,6 +60,10 @@ type Process struct {
 	stderr  *tailBuffer
 }
 
+// roleEnv tells the child it is a node service: compute.EnvRole set to
+// compute.RoleNode, spelled out because compute imports this package.
+const roleEnv = "SHOAL_ROLE=node"
+
 var listeningLine = regexp.MustCompile(`^shoal node listening on (\S+) pid (\d+)$`)
 
 // Start starts `BINARY node --listen LISTEN --dir DIRS ARGS...` and
@@ -73,6 +82,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	}
 	args := append([]string{"node", "--listen", opts.Listen, "--dir", strings.Join(opts.Dirs, ",")}, opts.Args...)
 	cmd := exec.Command(opts.Binary, args...)
+	cmd.Env = append(os.Environ(), roleEnv) // a later SHOAL_ROLE overrides an inherited one
 	cmd.SysProcAttr = sysProcAttr()
 	p := &Process{cmd: cmd, done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
 	cmd.Stderr = p.stderr

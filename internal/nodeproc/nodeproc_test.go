@@ -72,3 +72,27 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal("Start without a binary succeeded")
 	}
 }
+
+// TestChildRole checks the environment contract: the child is told it is
+// a node service (SHOAL_ROLE=node) even when this process has another
+// role, and keeps the rest of this process's environment.
+func TestChildRole(t *testing.T) {
+	t.Setenv("SHOAL_ROLE", "worker")
+	t.Setenv("NODEPROC_TEST_INHERITED", "yes")
+	script := filepath.Join(t.TempDir(), "node")
+	body := `#!/bin/sh
+[ "$SHOAL_ROLE" = node ] && [ "$NODEPROC_TEST_INHERITED" = yes ] && [ "$1" = node ] || { echo "role=$SHOAL_ROLE args=$*" >&2; exit 1; }
+echo "shoal node listening on 127.0.0.1:1 pid $$"
+exec sleep 60
+`
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := Start(ctx, Options{Binary: script, Dirs: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+}

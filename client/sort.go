@@ -1,0 +1,322 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+
+	"shoal/internal/codec"
+)
+
+// Sorting by key is two jobs, as in Spark: a sampling job reads every
+// partition of the input and returns a bounded reservoir sample of its
+// encoded keys with its record count; the driver weighs each sample by
+// its partition's count, picks parts-1 bounds that split the weighted
+// keys evenly, and the sort shuffles the records by that range
+// partitioner. Each reduce task sorts its partition by encoded key, so the
+// partitions, in order, hold the records in order.
+
+const (
+	// sampleKeysPerPart is how many keys per output partition the sample
+	// aims at in all (Spark's 20), and sampleOversample how much more each
+	// input partition samples, for partitions that hold more than their
+	// share of the records.
+	sampleKeysPerPart = 20
+	sampleOversample  = 3
+	// maxSampleSize bounds the sample's size in all, and maxPartSample
+	// the keys one input partition returns.
+	maxSampleSize = 1 << 20
+	maxPartSample = 1 << 16
+	// maxSampleKey is the longest sampled key kept whole: longer ones are
+	// cut to it. Any byte string is a valid bound (a prefix of a key sorts
+	// before it), so cutting only makes the split less even among keys
+	// that share their first maxSampleKey bytes; it keeps a task's result
+	// below maxPartSample*maxSampleKey bytes (32 MiB).
+	maxSampleKey = 512
+)
+
+// SortByKey sorts a pair RDD by key into parts partitions (parts <= 0
+// keeps r's number): partition i holds keys that sort before those of
+// partition i+1 (after them when descending) and is sorted itself, so
+// Collect, or the part files of SaveAsTextFile read in order, give the
+// records in key order. Records of equal keys come in no particular
+// order.
+//
+// Keys are compared by their encodings (internal/codec), which keep the
+// order of strings, []byte-like strings, integers, floats and bools, and of
+// types with their own order-preserving AppendRecord. Other key types have
+// no encoding with a useful order and are rejected.
+//
+// SortByKey runs a job at once: it samples r's keys to choose the bounds
+// of a range partitioner (so r is computed twice, once for the sample and
+// once for the sort). Bounds are chosen so that partitions get about equal
+// numbers of records; a key that makes up more than a partition's share
+// still goes to one partition.
+//
+// Memory: a reduce task holds its whole partition (its records' encoded
+// keys and values in one buffer, plus 16 bytes a record) while it sorts
+// it, so a partition must fit in a worker's memory: choose parts so that
+// the input divided by parts does. A k-way merge of the map outputs'
+// blocks, each sorted by the shuffle writer, would bound that; it is
+// future work.
+func SortByKey[K comparable, V any](ctx context.Context, r *RDD[KV[K, V]], ascending bool, parts int) (*RDD[KV[K, V]], error) {
+	if !orderedKey[K]() {
+		var k K
+		return nil, fmt.Errorf("client: SortByKey: keys of type %T have no order-preserving encoding (use a string, an integer, a float64 or a bool key, or give the type an order-preserving AppendRecord)", k)
+	}
+	parts = partsOr(parts, r.n.parts)
+	bounds, err := sampleBounds(ctx, r, parts)
+	if err != nil {
+		return nil, err
+	}
+	_ = bounds; p := &Partitioner{Kind: "range", N: parts, Bounds: nil, Descending: !ascending}
+	read := func(shuffle int) opSpec {
+		return mustSpec(sortReadOp[K, V]{}, sortReadParams{Shuffle: uint32(shuffle), Descending: !ascending})
+	}
+	n := newShuffle[K, V](r.n, p, nil, "sortByKey", read)
+	return &RDD[KV[K, V]]{n}, nil
+}
+
+// orderedKey reports whether bytes.Compare of K's encodings follows K's
+// order: see the Order section of internal/codec's documentation.
+func orderedKey[K any]() bool {
+	if _, ok := any(new(K)).(codec.RecordAppender); ok {
+		return true
+	}
+	switch reflect.TypeFor[K]().Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64,
+		reflect.Uint32, reflect.Uint64, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// sampleBounds runs the sampling job over r and returns the bounds of a
+// range partitioner of parts partitions.
+func sampleBounds[K comparable, V any](ctx context.Context, r *RDD[KV[K, V]], parts int) ([][]byte, error) {
+	if parts <= 1 {
+		return nil, nil
+	}
+	inParts := max(1, r.n.parts)
+	total := min(sampleKeysPerPart*parts, maxSampleSize)
+	per := min((sampleOversample*total+inParts-1)/inParts, maxPartSample)
+	spec := mustSpec(keySampleSink[K, V]{}, keySampleParams{Keys: per, Seed: uint64(r.n.id)})
+	res, err := r.n.ctx.runJob(ctx, r.n, "sortByKey sample", spec, allParts(r.n))
+	if err != nil {
+		return nil, err
+	}
+	var cands []weightedKey
+	for part, b := range res {
+		count, keys, err := decodeKeySample(b)
+		if err != nil {
+			return nil, fmt.Errorf("client: SortByKey: sample of partition %d: %w", part, err)
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		w := float64(count) / float64(len(keys))
+		for _, k := range keys {
+			cands = append(cands, weightedKey{k, w})
+		}
+	}
+	return rangeBounds(cands, parts), nil
+}
+
+type weightedKey struct {
+	key    []byte
+	weight float64 // the records this sampled key stands for
+}
+
+// rangeBounds picks at most parts-1 ascending, distinct bounds that split
+// the weighted keys into parts ranges of about equal weight (Spark's
+// RangePartitioner.determineBounds). It sorts cands.
+func rangeBounds(cands []weightedKey, parts int) [][]byte {
+	if parts <= 1 || len(cands) == 0 {
+		return nil
+	}
+	slices.SortFunc(cands, func(a, b weightedKey) int { return bytes.Compare(a.key, b.key) })
+	var sum float64
+	for _, c := range cands {
+		sum += c.weight
+	}
+	step := sum / float64(parts)
+	var bounds [][]byte
+	cum, target := 0.0, step
+	for _, c := range cands {
+		if len(bounds) == parts-1 {
+			break
+		}
+		cum += c.weight
+		if cum < target {
+			continue
+		}
+		if len(bounds) == 0 || bytes.Compare(c.key, bounds[len(bounds)-1]) > 0 {
+			bounds = append(bounds, c.key)
+			target += step
+		}
+	}
+	return bounds
+}
+
+type keySampleParams struct {
+	Keys int    `json:"keys"` // the reservoir's size
+	Seed uint64 `json:"seed"`
+}
+
+// keySampleSink returns a partition's record count and a uniform
+// reservoir sample of at most Keys of its encoded keys (cut to
+// maxSampleKey bytes): the count as a uvarint, then each key as a uvarint
+// length and its bytes. The sample is the same on every attempt.
+type keySampleSink[K comparable, V any] struct{}
+
+func (keySampleSink[K, V]) sink(b *build, params json.RawMessage, input any) (sinkFn, error) {
+	var p keySampleParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, err
+	}
+	in, err := seqOf[KV[K, V]](input)
+	if err != nil {
+		return nil, err
+	}
+	return func(tc *taskContext, part int) ([]byte, error) {
+		kc, err := codec.For[K]()
+		if err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(p.Seed, uint64(part)))
+		sample := make([][]byte, 0, min(p.Keys, 1024))
+		var n uint64
+		for kv := range in(tc, part) {
+			n++
+			j := len(sample)
+			if j >= p.Keys {
+				// Algorithm R: the n-th record replaces a random
+				// element with probability Keys/n.
+				if j = int(rng.Uint64N(n)); j >= p.Keys {
+					continue
+				}
+			} else {
+				sample = append(sample, nil)
+			}
+			k := kc.Append(sample[j][:0], kv.Key)
+			sample[j] = k[:min(len(k), maxSampleKey)]
+		}
+		out := binary.AppendUvarint(nil, n)
+		for _, k := range sample {
+			out = binary.AppendUvarint(out, uint64(len(k)))
+			out = append(out, k...)
+		}
+		return out, nil
+	}, nil
+}
+
+func decodeKeySample(b []byte) (count uint64, keys [][]byte, err error) {
+	count, k := binary.Uvarint(b)
+	if k <= 0 {
+		return 0, nil, errors.New("malformed count")
+	}
+	for b = b[k:]; len(b) > 0; {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return 0, nil, errors.New("malformed key")
+		}
+		keys = append(keys, b[k:k+int(n)])
+		b = b[k+int(n):]
+	}
+	return count, keys, nil
+}
+
+type sortReadParams struct {
+	Shuffle    uint32 `json:"shuffle"`
+	Descending bool   `json:"descending,omitempty"`
+}
+
+// sortReadOp reads a reduce partition of a range-partitioned shuffle,
+// sorts it by encoded key and yields it in order. It holds the whole
+// partition: the encoded records in one growing buffer and a 16-byte entry
+// per record.
+type sortReadOp[K comparable, V any] struct{}
+
+// sortEntry is a record in a sortReadOp's buffer: the key is
+// buf[off:off+klen], the value the vlen bytes after it.
+type sortEntry struct {
+	off        int
+	klen, vlen uint32
+}
+
+func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, error) {
+	var p sortReadParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, err
+	}
+	return seqFn[KV[K, V]](func(tc *taskContext, part int) iter.Seq[KV[K, V]] {
+		return func(yield func(KV[K, V]) bool) {
+			kc, err1 := codec.For[K]()
+			vc, err2 := codec.For[V]()
+			if err1 != nil || err2 != nil {
+				tc.fail(errors.Join(err1, err2))
+				return
+			}
+			buf, entries, err := readSortPartition(tc, p.Shuffle, part)
+			if err != nil {
+				tc.fail(err)
+				return
+			}
+			key := func(e sortEntry) []byte { return buf[e.off : e.off+int(e.klen)] }
+			if p.Descending {
+				slices.SortFunc(entries, func(a, b sortEntry) int { return bytes.Compare(key(b), key(a)) })
+			} else {
+				slices.SortFunc(entries, func(a, b sortEntry) int { return bytes.Compare(key(a), key(b)) })
+			}
+			for _, e := range entries {
+				k, err := kc.Decode(key(e))
+				if err != nil {
+					tc.fail(fmt.Errorf("client: shuffle %d: key: %w", p.Shuffle, err))
+					return
+				}
+				voff := e.off + int(e.klen)
+				v, err := vc.Decode(buf[voff : voff+int(e.vlen)])
+				if err != nil {
+					tc.fail(fmt.Errorf("client: shuffle %d: value: %w", p.Shuffle, err))
+					return
+				}
+				if tc.failed() || !yield(KV[K, V]{k, v}) {
+					return
+				}
+			}
+		}
+	}), nil
+}
+
+// readSortPartition copies every record of a reduce partition into one
+// buffer (the reader's Key and Value are valid only until its next Next).
+func readSortPartition(tc *taskContext, shuffle uint32, part int) ([]byte, []sortEntry, error) {
+	rd, err := tc.readShuffle(shuffle, part, part+1)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rd.Close()
+	var buf []byte
+	var entries []sortEntry
+	for rd.Next() {
+		k, v := rd.Key(), rd.Value()
+		if uint64(len(k)) > 1<<32-1 || uint64(len(v)) > 1<<32-1 {
+			return nil, nil, fmt.Errorf("client: shuffle %d: a record of %d+%d bytes is too large to sort", shuffle, len(k), len(v))
+		}
+		entries = append(entries, sortEntry{off: len(buf), klen: uint32(len(k)), vlen: uint32(len(v))})
+		buf = append(append(buf, k...), v...)
+	}
+	if err := rd.Err(); err != nil {
+		return nil, nil, err
+	}
+	tc.addMetric("shuffle_records_read", int64(len(entries)))
+	tc.addMetric("sort_bytes_held", int64(cap(buf))+16*int64(cap(entries)))
+	return buf, entries, nil
+}

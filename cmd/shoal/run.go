@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"shoal/client"
+	"shoal/jobs"
+)
+
+// runConfig holds the flags of `shoal run JOB`.
+type runConfig struct {
+	input, output  string
+	nodes, workers int
+	slots          int
+	partitions     int
+	eventLog       string
+	iterations     int
+	top            int
+	strict         bool
+	shuffleMode    string
+	codec          string
+	dir            string
+	verbose        bool
+}
+
+func (c *runConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.input, "input", "", "input `PATH` (a file or a directory of files)")
+	fs.StringVar(&c.output, "output", "", "output `DIR` for the part files (must not exist, or be empty)")
+	fs.IntVar(&c.nodes, "nodes", 1, "node services to start, each a simulated machine with its own directory and port")
+	fs.IntVar(&c.workers, "workers-per-node", 2, "worker processes per node")
+	fs.IntVar(&c.slots, "slots", 2, "task slots per worker")
+	fs.IntVar(&c.partitions, "partitions", 8, "partitions of the input and of every shuffle")
+	fs.StringVar(&c.eventLog, "event-log", "", "append the event log (JSON Lines) to this `FILE`")
+	fs.IntVar(&c.iterations, "iterations", 20, "pagerank: iterations")
+	fs.IntVar(&c.top, "top", 10, "pagerank: print this many top pages")
+	fs.BoolVar(&c.strict, "strict", false, "ecommerce: fail on the first malformed row instead of counting it")
+	fs.StringVar(&c.shuffleMode, "shuffle-mode", "sort", "shuffle writer: sort, bypass or hash")
+	fs.StringVar(&c.codec, "codec", "s2", "shuffle compression: zstd, s2 or none")
+	fs.StringVar(&c.dir, "dir", "", "directory for the node services (default a temporary directory, removed)")
+	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs")
+}
+
+func jobNames() []string { return []string{"wordcount", "ecommerce", "pagerank", "sort"} }
+
+// runRun runs a built-in job on the embedded default cluster.
+func runRun(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shoal run", flag.ContinueOnError)
+	var c runConfig
+	c.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: shoal run JOB --input PATH --output DIR [flags]\n\njobs: %s\n\nflags:\n", strings.Join(jobNames(), ", "))
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	job := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var errs []error
+	if !contains(jobNames(), job) {
+		errs = append(errs, fmt.Errorf("unknown job %q (want one of %s)", job, strings.Join(jobNames(), ", ")))
+	}
+	if c.input == "" {
+		errs = append(errs, errors.New("--input is required"))
+	}
+	if c.output == "" {
+		errs = append(errs, errors.New("--output is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	opts := client.Options{
+		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
+		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec,
+	}
+	if c.verbose {
+		opts.WorkerStderr = os.Stderr
+	}
+	start := time.Now()
+	sc, err := client.NewContext(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	switch job {
+	case "wordcount":
+		err = jobs.WordCount(ctx, sc, c.input, c.output, c.partitions)
+	case "ecommerce":
+		var st jobs.EcommerceStats
+		st, err = jobs.Ecommerce(ctx, sc, c.input, c.output, c.partitions, c.strict)
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "ecommerce: %d malformed rows skipped\n", st.BadRows)
+		}
+	case "pagerank":
+		var res *jobs.PageRankResult
+		res, err = jobs.PageRank(ctx, sc, c.input, c.output, c.iterations, c.partitions, c.top)
+		if err == nil {
+			fmt.Printf("%d pages, %d iterations; top %d:\n", res.Pages, c.iterations, len(res.Top))
+			for i, kv := range res.Top {
+				fmt.Printf("%3d  %-12s %.6g\n", i+1, kv.Key, kv.Value)
+			}
+		}
+	case "sort":
+		err = runSortJob(ctx, sc, c)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", job, err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: done in %.2fs, output in %s\n", job, time.Since(start).Seconds(), c.output)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
