@@ -28,14 +28,24 @@ test: deps check-gen ## run every test (vet, generated code, unit, integration w
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
+DEMO := $(CURDIR)/demo
+
 .PHONY: demo
-demo: build ## the main job on the embedded default: a 1 GB sort shuffle through a local node service
-	$(SHOAL) bench shuffle --mode sort --maps 16 --reduces 256 --records 10000000 --record-bytes 100
+demo: build ## the main job: PageRank of a generated 1M-edge graph on the embedded default, top pages printed
+	@mkdir -p $(DEMO)
+	@test -s $(DEMO)/graph.txt || $(SHOAL) gen graph --records 1000000 --output $(DEMO)/graph.txt
+	@rm -rf $(DEMO)/ranks
+	$(SHOAL) run pagerank --input $(DEMO)/graph.txt --output $(DEMO)/ranks --iterations 20 --event-log $(DEMO)/events.jsonl
 
 .PHONY: bench
 bench: build ## Go benchmarks of the writer and reader, then the shuffle benchmark in each mode
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shuffleservice/ | tee bench-go.txt
 	for m in sort bypass hash; do $(SHOAL) bench shuffle --mode $$m --maps 16 --reduces 256 --records 10000000 --json; done
+
+.PHONY: bench-beam
+bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct runner (downloads the SDK)
+	$(SHOAL) bench reduce --records 10000000 --keys 1000000 --partitions 8 --json
+	cd bench/beamcmp && $(GO) run . --records 10000000 --keys 1000000 --json
 
 .PHONY: fuzz
 fuzz: ## fuzz the index and frame decoders for 30 s each

@@ -29,6 +29,18 @@ func (st *stage) kind() string {
 
 func (st *stage) name() string { return st.final.displayName() }
 
+// resultStage makes the result stage of a job on final, a new one per
+// job, with the map stages it reads; those are made once per context
+// (scheduler.mapStage), so a later job finds them with their outputs.
+func (s *scheduler) resultStage(final *node) *stage {
+	s.stageIDs++
+	st := &stage{id: s.stageIDs, final: final}
+	for _, sd := range shuffleDeps(final) {
+		st.parents = append(st.parents, s.mapStage(sd))
+	}
+	return st
+}
+
 // shuffleDeps returns the shuffles read by the pipeline ending at n: those
 // reachable through narrow dependencies, in order of first appearance.
 func shuffleDeps(n *node) []*shuffleDep {

@@ -154,13 +154,13 @@ type jobState struct {
 	reported map[int]bool
 }
 
+func newJobState(job int) *jobState {
+	return &jobState{job: job, computed: map[int]bool{}, reported: map[int]bool{}}
+}
+
 func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpec, parts []int) ([][]byte, error) {
-	s.stageIDs++
-	result := &stage{id: s.stageIDs, final: final}
-	for _, sd := range shuffleDeps(final) {
-		result.parents = append(result.parents, s.mapStage(sd))
-	}
-	js := &jobState{job: job, computed: map[int]bool{}, reported: map[int]bool{}}
+	result := s.resultStage(final)
+	js := newJobState(job)
 	results := make([][]byte, len(parts))
 	done := make([]bool, len(parts))
 	var lastErr error
@@ -223,21 +223,46 @@ func (s *scheduler) missing(st *stage) []int {
 	return m
 }
 
-// ensure computes the missing outputs of stages, parents first.
-func (s *scheduler) ensure(ctx context.Context, js *jobState, stages []*stage) error {
+// stageStep is one step of a job's plan: a map stage to skip (missing is
+// empty) or to run for its missing partitions.
+type stageStep struct {
+	st      *stage
+	missing []int
+}
+
+// planStages lists, parents first, what ensuring stages takes given the
+// registered outputs. A stage whose outputs are all registered is skipped
+// without looking at its parents (nothing of them is needed); otherwise
+// its parents come first, then its missing partitions. Each stage appears
+// once, however many paths lead to it.
+func (s *scheduler) planStages(stages []*stage, visited map[int]bool) []stageStep {
+	var steps []stageStep
 	for _, st := range stages {
-		if err := s.ensure(ctx, js, st.parents); err != nil {
-			return err
+		if visited[st.id] {
+			continue
 		}
+		visited[st.id] = true
 		missing := s.missing(st)
-		if len(missing) == 0 {
+		if len(missing) > 0 {
+			steps = append(steps, s.planStages(st.parents, visited)...)
+		}
+		steps = append(steps, stageStep{st: st, missing: missing})
+	}
+	return steps
+}
+
+// ensure runs the plan of stages: it computes their missing outputs.
+func (s *scheduler) ensure(ctx context.Context, js *jobState, stages []*stage) error {
+	for _, step := range s.planStages(stages, map[int]bool{}) {
+		st := step.st
+		if len(step.missing) == 0 {
 			if !js.computed[st.id] && !js.reported[st.id] {
 				js.reported[st.id] = true
 				s.c.events.emit("stage_skipped", map[string]any{"job": js.job, "stage": st.id, "name": st.name()})
 			}
 			continue
 		}
-		if err := s.runStage(ctx, js, st, missing, st.shuffle.write, nil); err != nil {
+		if err := s.runStage(ctx, js, st, step.missing, st.shuffle.write, nil); err != nil {
 			return err
 		}
 		js.computed[st.id] = true

@@ -94,7 +94,13 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 				}
 			}
 		} else {
+			// Combine in a bounded map first. If the first full map merged
+			// less than half its records, keys rarely repeat: stop hashing
+			// and hand records straight to the writer, whose sort merges
+			// equal keys anyway.
 			acc := make(map[K]V)
+			var merged int64
+			passthrough := false
 			flush := func() error {
 				for k, v := range acc {
 					if err := write(k, v); err != nil {
@@ -106,11 +112,19 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 			}
 			for kv := range in(tc, part) {
 				records++
+				if passthrough {
+					if err := write(kv.Key, kv.Value); err != nil {
+						return nil, err
+					}
+					continue
+				}
 				if old, ok := acc[kv.Key]; ok {
 					acc[kv.Key] = combine(old, kv.Value)
+					merged++
 					continue
 				}
 				if len(acc) >= combineLimit {
+					passthrough = merged*2 < records
 					if err := flush(); err != nil {
 						return nil, err
 					}
@@ -120,6 +134,7 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 			if err := flush(); err != nil {
 				return nil, err
 			}
+			tc.addMetric("combined_records", merged)
 		}
 		if tc.failed() {
 			return nil, tc.err

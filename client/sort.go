@@ -76,7 +76,7 @@ func SortByKey[K comparable, V any](ctx context.Context, r *RDD[KV[K, V]], ascen
 	if err != nil {
 		return nil, err
 	}
-	_ = bounds; p := &Partitioner{Kind: "range", N: parts, Bounds: nil, Descending: !ascending}
+	p := &Partitioner{Kind: "range", N: parts, Bounds: bounds, Descending: !ascending}
 	read := func(shuffle int) opSpec {
 		return mustSpec(sortReadOp[K, V]{}, sortReadParams{Shuffle: uint32(shuffle), Descending: !ascending})
 	}

@@ -17,11 +17,15 @@ import (
 
 // runBench dispatches `shoal bench KIND`.
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "shuffle" {
-		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle [flags]   ('shoal bench shuffle -h' lists them)")
+	kinds := map[string]func(context.Context, []string) error{
+		"shuffle": runBenchShuffle,
+		"reduce":  runBenchReduce,
+	}
+	if len(args) == 0 || kinds[args[0]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce [flags]   ('shoal bench KIND -h' lists them)")
 		return flag.ErrHelp
 	}
-	return runBenchShuffle(ctx, args[1:])
+	return kinds[args[0]](ctx, args[1:])
 }
 
 // benchShuffleConfig holds the flags of `shoal bench shuffle`.
@@ -127,4 +131,29 @@ func printShuffleResult(w io.Writer, r *bench.ShuffleResult) {
 	}
 	row("digest", "%s (%s)", r.DigestRead, ok)
 	tw.Flush()
+}
+
+// runBenchReduce runs `shoal bench reduce`.
+func runBenchReduce(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shoal bench reduce", flag.ContinueOnError)
+	cfg := bench.ReduceConfig{}
+	fs.Int64Var(&cfg.Records, "records", 10_000_000, "records (i, 1)")
+	fs.Int64Var(&cfg.Keys, "keys", 1_000_000, "distinct keys")
+	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the input and of the shuffle")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := bench.RunReduce(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("reduceByKey of %d records onto %d keys in %d partitions\n", res.Records, res.Keys, res.Partitions)
+	fmt.Printf("  shoal (embedded default)   %.2fs\n", res.EngineSeconds)
+	fmt.Printf("  one goroutine, Go map      %.2fs\n", res.MapSeconds)
+	fmt.Printf("  ratio                      %.2f×\n", res.Ratio)
+	return nil
 }
