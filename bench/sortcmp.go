@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -57,9 +56,8 @@ type SortResult struct {
 	// the start of its local cluster (the embedded default).
 	ShoalSeconds      float64 `json:"shoal_seconds"`
 	ShoalStartSeconds float64 `json:"shoal_start_seconds"`
-	// GNU sort sorts lines of the records in hex (201 bytes a record,
-	// GNUSortInputBytes in all): raw keys may hold '\n', and under
-	// LC_ALL=C hex lines sort in the order of the records' bytes.
+	// GNU sort sorts the same file as lines (ASCII records end in
+	// "\r\n"; under LC_ALL=C line order is key order).
 	GNUSortSeconds    float64  `json:"gnu_sort_seconds"`
 	GNUSortInputBytes int64    `json:"gnu_sort_input_bytes"`
 	GNUSortArgs       []string `json:"gnu_sort_args"`
@@ -100,10 +98,11 @@ func (c *SortConfig) ensureDefaults() error {
 	return nil
 }
 
-// RunSortComparison generates cfg.Records gensort records, sorts them with
-// shoal's sort job on a local cluster of the embedded default shape, then
-// with GNU sort, and checks that both outputs are sorted and hold exactly
-// the input's records.
+// RunSortComparison generates cfg.Records gensort records in gensort's
+// ASCII mode (each record is also a line), sorts the file with shoal's
+// sort job on a local cluster of the embedded default shape, then the
+// same file with GNU sort, and checks that both outputs are sorted and
+// hold exactly the input's records.
 func RunSortComparison(ctx context.Context, cfg SortConfig) (*SortResult, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
@@ -120,7 +119,7 @@ func RunSortComparison(ctx context.Context, cfg SortConfig) (*SortResult, error)
 
 	res := &SortResult{Records: cfg.Records, InputBytes: cfg.Records * jobs.SortRecordSize, Parts: cfg.Parts}
 	input := filepath.Join(work, "input")
-	if err := writeFile(input, func(w io.Writer) error { return jobs.GenSort(w, cfg.Records, cfg.Seed) }); err != nil {
+	if err := writeFile(input, func(w io.Writer) error { return jobs.GenSortASCII(w, cfg.Records, cfg.Seed) }); err != nil {
 		return nil, fmt.Errorf("bench: generate input: %w", err)
 	}
 	count, sum, err := digestFiles(input)
@@ -136,12 +135,9 @@ func RunSortComparison(ctx context.Context, cfg SortConfig) (*SortResult, error)
 		return nil, fmt.Errorf("bench: shoal's output: %w", err)
 	}
 
-	hexIn, hexOut := filepath.Join(work, "gnu.in"), filepath.Join(work, "gnu.out")
-	if err := writeFile(hexIn, func(w io.Writer) error { return recordsToHex(w, input) }); err != nil {
-		return nil, fmt.Errorf("bench: convert input for GNU sort: %w", err)
-	}
-	res.GNUSortInputBytes = cfg.Records * (2*jobs.SortRecordSize + 1)
-	res.GNUSortArgs = []string{"--parallel=" + strconv.Itoa(cfg.SortParallel), "-S", cfg.SortBuffer, "-T", work, "-o", hexOut, hexIn}
+	gnuOut := filepath.Join(work, "gnu.out")
+	res.GNUSortInputBytes = res.InputBytes
+	res.GNUSortArgs = []string{"--parallel=" + strconv.Itoa(cfg.SortParallel), "-S", cfg.SortBuffer, "-T", work, "-o", gnuOut, input}
 	cmd := exec.CommandContext(ctx, sortPath, res.GNUSortArgs...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	start := time.Now()
@@ -149,13 +145,7 @@ func RunSortComparison(ctx context.Context, cfg SortConfig) (*SortResult, error)
 		return nil, fmt.Errorf("bench: LC_ALL=C %s %s: %w: %s", sortPath, strings.Join(res.GNUSortArgs, " "), err, out)
 	}
 	res.GNUSortSeconds = time.Since(start).Seconds()
-	os.Remove(hexIn)
-	decoded := filepath.Join(work, "gnu.records")
-	if err := writeFile(decoded, func(w io.Writer) error { return hexToRecords(w, hexOut) }); err != nil {
-		return nil, fmt.Errorf("bench: GNU sort's output: %w", err)
-	}
-	os.Remove(hexOut)
-	if err := verifySorted([]string{decoded}, count, sum); err != nil {
+	if err := verifySorted([]string{gnuOut}, count, sum); err != nil {
 		return nil, fmt.Errorf("bench: GNU sort's output: %w", err)
 	}
 	return res, nil
@@ -237,57 +227,4 @@ func writeFile(path string, write func(io.Writer) error) error {
 		err = cerr
 	}
 	return err
-}
-
-// recordsToHex writes each record of the gensort file at path as a line
-// of lower-case hex.
-func recordsToHex(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
-	var rec [jobs.SortRecordSize]byte
-	var line [2*jobs.SortRecordSize + 1]byte
-	line[len(line)-1] = '\n'
-	for {
-		if _, err := io.ReadFull(r, rec[:]); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		hex.Encode(line[:], rec[:])
-		if _, err := w.Write(line[:]); err != nil {
-			return err
-		}
-	}
-}
-
-// hexToRecords undoes recordsToHex.
-func hexToRecords(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
-	var line [2*jobs.SortRecordSize + 1]byte
-	var rec [jobs.SortRecordSize]byte
-	for n := 0; ; n++ {
-		if _, err := io.ReadFull(r, line[:]); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
-		}
-		if line[len(line)-1] != '\n' {
-			return fmt.Errorf("line %d is not %d hex digits", n, 2*jobs.SortRecordSize)
-		}
-		if _, err := hex.Decode(rec[:], line[:len(line)-1]); err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
-		}
-		if _, err := w.Write(rec[:]); err != nil {
-			return err
-		}
-	}
 }

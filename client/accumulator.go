@@ -58,12 +58,16 @@ func (c *Context) applyAccumulators(updates map[uint32][]byte) {
 var accumulatorType = reflect.TypeFor[Accumulator]()
 
 // bindAccumulators gives every Accumulator field of *v (a struct, or
-// nested structs) a cell of tc.
+// nested structs) a cell of tc, and every Broadcast field its cache.
 func bindAccumulators(tc *taskContext, v any) {
 	rv := reflect.ValueOf(v).Elem()
 	var walk func(rv reflect.Value)
 	walk = func(rv reflect.Value) {
 		if rv.Kind() != reflect.Struct {
+			return
+		}
+		if b, ok := rv.Addr().Interface().(broadcastBinder); ok {
+			b.bindBroadcast()
 			return
 		}
 		if rv.Type() == accumulatorType {

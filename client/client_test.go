@@ -173,3 +173,100 @@ func eventsOf(t *testing.T, path, kind string) []map[string]any {
 	}
 	return out
 }
+
+// lookup maps a key through a broadcast table and counts the misses.
+type lookup struct {
+	Table  client.Broadcast[map[string]string]
+	Misses client.Accumulator
+}
+
+func (l lookup) Map(k string) string {
+	v, ok := l.Table.Value()[k]
+	if !ok {
+		l.Misses.Add(1)
+		return "?"
+	}
+	return v
+}
+
+func TestBroadcastAndAccumulator(t *testing.T) {
+	c, _ := newContext(t, 1, 2)
+	table, err := client.NewBroadcast(c, map[string]string{"a": "A", "b": "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	misses := c.NewAccumulator("misses")
+	keys := client.Parallelize(c, []string{"a", "b", "c", "a", "d", "b"}, 3)
+	got, err := client.Collect(context.Background(), client.MapWith[string, string](keys, lookup{Table: table, Misses: misses}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"A", "B", "?", "A", "?", "B"}; !slices.Equal(got, want) {
+		t.Fatalf("lookups %v, want %v", got, want)
+	}
+	if n := c.Value(misses); n != 2 {
+		t.Fatalf("misses accumulated %d, want 2", n)
+	}
+	if table.Value()["a"] != "A" {
+		t.Fatal("the driver's broadcast value is wrong")
+	}
+}
+
+// flaky fails the first attempt that meets record 0 (after counting it),
+// using a marker file to know it already failed once.
+type flaky struct {
+	Marker string
+	Seen   client.Accumulator
+}
+
+func (f flaky) Map(x int64) int64 {
+	f.Seen.Add(1)
+	if x == 0 {
+		if _, err := os.Stat(f.Marker); os.IsNotExist(err) {
+			os.WriteFile(f.Marker, nil, 0o644)
+			panic("first attempt fails")
+		}
+	}
+	return x
+}
+
+// A retried task's accumulator updates count once: the failed attempt's
+// are dropped.
+func TestAccumulatorCountsOnceAcrossAttempts(t *testing.T) {
+	c, events := newContext(t, 1, 2)
+	seen := c.NewAccumulator("seen")
+	r := client.MapWith[int64, int64](client.Range(c, 0, 100, 4), flaky{Marker: filepath.Join(t.TempDir(), "failed"), Seen: seen})
+	if n, err := client.Count(context.Background(), r); err != nil || n != 100 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+	if got := c.Value(seen); got != 100 {
+		t.Fatalf("accumulator %d, want 100", got)
+	}
+	failed := 0
+	for _, ev := range eventsOf(t, events, "task_end") {
+		if ev["status"] == "failed" {
+			failed++
+			if !strings.Contains(ev["reason"].(string), "first attempt fails") {
+				t.Fatalf("failure reason %q", ev["reason"])
+			}
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d failed attempts, want 1", failed)
+	}
+}
+
+func alwaysFails(x int64) int64 { panic(fmt.Sprintf("bad record %d", x)) }
+
+// A task that keeps failing fails the job with the user's error after 4
+// attempts.
+func TestTaskFailsJobAfterFourAttempts(t *testing.T) {
+	c, events := newContext(t, 1, 2)
+	_, err := client.Count(context.Background(), client.Map(client.Range(c, 0, 10, 2), alwaysFails))
+	if err == nil || !strings.Contains(err.Error(), "bad record") || !strings.Contains(err.Error(), "4 times") {
+		t.Fatalf("err = %v, want the user's error after 4 attempts", err)
+	}
+	if ends := eventsOf(t, events, "job_end"); len(ends) != 1 || ends[0]["status"] != "failed" {
+		t.Fatalf("job_end events %v", ends)
+	}
+}

@@ -111,10 +111,11 @@ type Context struct {
 	tempDir  string
 	events   *eventLog
 
-	mu       sync.Mutex // guards the counters and accumulators below
-	ids      int
-	shuffles int
-	accums   []int64
+	mu         sync.Mutex // guards the counters and accumulators below
+	ids        int
+	shuffles   int
+	broadcasts uint32
+	accums     []int64
 
 	jobMu sync.Mutex // one job at a time
 	sched *scheduler

@@ -249,6 +249,7 @@ type sortReadOp[K comparable, V any] struct{}
 type sortEntry struct {
 	off        int
 	klen, vlen uint32
+	prefix     uint64 // the key's first 8 bytes, big endian, zero padded
 }
 
 func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, error) {
@@ -270,10 +271,21 @@ func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, erro
 				return
 			}
 			key := func(e sortEntry) []byte { return buf[e.off : e.off+int(e.klen)] }
+			// Prefixes decide almost every comparison; equal ones fall
+			// back to the whole keys.
+			cmp := func(a, b sortEntry) int {
+				if a.prefix != b.prefix {
+					if a.prefix < b.prefix {
+						return -1
+					}
+					return 1
+				}
+				return bytes.Compare(key(a), key(b))
+			}
 			if p.Descending {
-				slices.SortFunc(entries, func(a, b sortEntry) int { return bytes.Compare(key(b), key(a)) })
+				slices.SortFunc(entries, func(a, b sortEntry) int { return cmp(b, a) })
 			} else {
-				slices.SortFunc(entries, func(a, b sortEntry) int { return bytes.Compare(key(a), key(b)) })
+				slices.SortFunc(entries, cmp)
 			}
 			for _, e := range entries {
 				k, err := kc.Decode(key(e))
@@ -310,7 +322,9 @@ func readSortPartition(tc *taskContext, shuffle uint32, part int) ([]byte, []sor
 		if uint64(len(k)) > 1<<32-1 || uint64(len(v)) > 1<<32-1 {
 			return nil, nil, fmt.Errorf("client: shuffle %d: a record of %d+%d bytes is too large to sort", shuffle, len(k), len(v))
 		}
-		entries = append(entries, sortEntry{off: len(buf), klen: uint32(len(k)), vlen: uint32(len(v))})
+		var pre [8]byte
+		copy(pre[:], k)
+		entries = append(entries, sortEntry{off: len(buf), klen: uint32(len(k)), vlen: uint32(len(v)), prefix: binary.BigEndian.Uint64(pre[:])})
 		buf = append(append(buf, k...), v...)
 	}
 	if err := rd.Err(); err != nil {

@@ -228,6 +228,8 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 		}
 	}
 	header := s.First && skipHeader
+	start := pos
+	defer func() { tc.addMetric("input_bytes", pos-start) }()
 	var long []byte
 	for pos < s.End {
 		line, err := r.ReadSlice('\n')
@@ -247,7 +249,6 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 			return
 		}
 		pos += int64(len(line))
-		tc.addMetric("input_bytes", int64(len(line)))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if header {
@@ -326,6 +327,8 @@ func (gensortOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 			defer f.Close()
 			r := bufio.NewReaderSize(io.NewSectionReader(f, s.Start, s.End-s.Start), 256<<10)
 			var rec [GensortRecordBytes]byte
+			var read int64
+			defer func() { tc.addMetric("input_bytes", read) }()
 			for {
 				if _, err := io.ReadFull(r, rec[:]); err != nil {
 					if err == io.ErrUnexpectedEOF {
@@ -335,8 +338,9 @@ func (gensortOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 					}
 					return
 				}
-				tc.addMetric("input_bytes", GensortRecordBytes)
-				if tc.failed() || !yield(KV[string, string]{string(rec[:GensortKeyBytes]), string(rec[GensortKeyBytes:])}) {
+				read += GensortRecordBytes
+				s := string(rec[:]) // one allocation; key and rest share it
+				if tc.failed() || !yield(KV[string, string]{s[:GensortKeyBytes], s[GensortKeyBytes:]}) {
 					return
 				}
 			}

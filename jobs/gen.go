@@ -18,10 +18,11 @@ type GenFunc func(w io.Writer, records int64, seed uint64) error
 // generators lists the generators by the name `shoal gen` knows them by.
 func generators() map[string]GenFunc {
 	return map[string]GenFunc{
-		"text":      GenText,
-		"ecommerce": GenEcommerce,
-		"graph":     GenGraph,
-		"sort":      GenSort,
+		"text":       GenText,
+		"ecommerce":  GenEcommerce,
+		"graph":      GenGraph,
+		"sort":       GenSort,
+		"sort-ascii": GenSortASCII,
 	}
 }
 

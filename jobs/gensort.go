@@ -48,3 +48,46 @@ func GenSort(w io.Writer, records int64, seed uint64) error {
 	}
 	return bw.Flush()
 }
+
+// GenSortASCII writes records gensort records of 100 bytes as gensort's
+// ASCII mode (-a) lays them out, which are also lines: a 10-character key
+// of printable ASCII (' ' to '~'); two spaces; the record number as 32
+// upper-case hex digits; two spaces; 52 bytes of filler letters; "\r\n".
+// The key contains no '\n', so line-oriented tools such as sort(1) sort
+// the same file, and under LC_ALL=C their line order is the key order.
+func GenSortASCII(w io.Writer, records int64, seed uint64) error {
+	if err := checkRecords("sort-ascii", records); err != nil {
+		return err
+	}
+	rng := newRand(seed, streamSort)
+	bw := newGenWriter(w)
+	var rec [SortRecordSize]byte
+	rec[10], rec[11] = ' ', ' '
+	for i := 12; i < 28; i++ {
+		rec[i] = '0'
+	}
+	rec[44], rec[45] = ' ', ' '
+	rec[98], rec[99] = '\r', '\n'
+	for row := range uint64(records) {
+		x, y := rng.Uint64(), rng.Uint64()
+		for i := range SortKeySize {
+			src := &x
+			if i >= 5 {
+				src = &y
+			}
+			rec[i] = ' ' + byte(*src%95)
+			*src /= 95
+		}
+		for i := range 16 {
+			rec[28+i] = hexUpper[row>>(60-4*i)&0xf]
+		}
+		for i := range 13 {
+			c := 'A' + byte((row+uint64(i)*7)%26)
+			rec[46+4*i], rec[47+4*i], rec[48+4*i], rec[49+4*i] = c, c, c, c
+		}
+		if _, err := bw.Write(rec[:]); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}

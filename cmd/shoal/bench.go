@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"text/tabwriter"
 
 	"shoal/bench"
@@ -20,9 +21,10 @@ func runBench(ctx context.Context, args []string) error {
 	kinds := map[string]func(context.Context, []string) error{
 		"shuffle": runBenchShuffle,
 		"reduce":  runBenchReduce,
+		"sort":    runBenchSort,
 	}
 	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce [flags]   ('shoal bench KIND -h' lists them)")
+		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort [flags]   ('shoal bench KIND -h' lists them)")
 		return flag.ErrHelp
 	}
 	return kinds[args[0]](ctx, args[1:])
@@ -155,5 +157,30 @@ func runBenchReduce(ctx context.Context, args []string) error {
 	fmt.Printf("  shoal (embedded default)   %.2fs\n", res.EngineSeconds)
 	fmt.Printf("  one goroutine, Go map      %.2fs\n", res.MapSeconds)
 	fmt.Printf("  ratio                      %.2f×\n", res.Ratio)
+	return nil
+}
+
+// runBenchSort runs `shoal bench sort`: the sort job against GNU sort on
+// the same file.
+func runBenchSort(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shoal bench sort", flag.ContinueOnError)
+	cfg := bench.SortConfig{Seed: 1}
+	fs.Int64Var(&cfg.Records, "records", 10_000_000, "gensort records of 100 bytes")
+	fs.IntVar(&cfg.Parts, "parts", 0, "output parts (default one per 64 MiB, at least 4)")
+	fs.StringVar(&cfg.Dir, "dir", "", "where to make the work directory (default the system's temporary directory)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := bench.RunSortComparison(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("sort of %d gensort records (%.0f MB), both outputs verified\n", res.Records, float64(res.InputBytes)/1e6)
+	fmt.Printf("  shoal sort job (embedded default, %d parts)   %.2fs\n", res.Parts, res.ShoalSeconds)
+	fmt.Printf("  LC_ALL=C sort %s   %.2fs\n", strings.Join(res.GNUSortArgs[:3], " "), res.GNUSortSeconds)
 	return nil
 }

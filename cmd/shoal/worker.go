@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"shoal/compute"
@@ -16,6 +18,11 @@ import (
 // command: a worker has no command line of its own. The worker runs until
 // its driver shuts it down or is lost, or until SIGINT/SIGTERM; it logs to
 // stderr.
+// envCPUProfileDir, if set, names a directory where each worker writes a
+// CPU profile of its life (worker-ID.pprof), for studying where a job's
+// time goes.
+const envCPUProfileDir = "SHOAL_CPUPROFILE_DIR"
+
 func runWorkerIfAsked(runner compute.Runner) (ran bool, err error) {
 	opts, ok := compute.WorkerFromEnv()
 	if !ok {
@@ -24,5 +31,16 @@ func runWorkerIfAsked(runner compute.Runner) (ran bool, err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if dir := os.Getenv(envCPUProfileDir); dir != "" {
+		f, err := os.Create(filepath.Join(dir, "worker-"+opts.WorkerID+".pprof"))
+		if err != nil {
+			return true, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return true, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return true, compute.RunWorker(ctx, opts, runner)
 }
