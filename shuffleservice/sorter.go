@@ -32,10 +32,21 @@ type sorter struct {
 
 // sortEntry locates one record of the arena.
 type sortEntry struct {
+	// part holds the partition in its low bits and, in its top 4 bits,
+	// the key's length when it is at most 8 (9 when longer): with the
+	// prefix, that orders keys of up to 8 bytes without reading the arena.
 	part   uint32
 	off    uint32 // offset of the record in the arena
 	prefix uint64 // first 8 key bytes, big endian, zero padded
 }
+
+const (
+	klenShift = 28
+	partMask  = 1<<klenShift - 1 // MaxPartitions fits below it
+)
+
+func (e sortEntry) partition() uint32 { return e.part & partMask }
+func (e sortEntry) klenCode() uint32  { return e.part >> klenShift }
 
 const sortEntrySize = 16
 
@@ -85,7 +96,7 @@ func (s *sorter) add(p int, key, value []byte, n int) bool {
 	}
 	off := len(s.arena)
 	s.arena = appendRecord(s.arena, key, value)
-	s.entries = append(s.entries, sortEntry{part: uint32(p), off: uint32(off), prefix: keyPrefix(key)})
+	s.entries = append(s.entries, sortEntry{part: uint32(p) | uint32(min(len(key), 9))<<klenShift, off: uint32(off), prefix: keyPrefix(key)})
 	return true
 }
 
@@ -210,8 +221,8 @@ func (s *sorter) sort(r int) {
 		// time on empty buckets.
 		arena := s.arena
 		slices.SortFunc(e, func(a, b sortEntry) int {
-			if a.part != b.part {
-				if a.part < b.part {
+			if pa, pb := a.partition(), b.partition(); pa != pb {
+				if pa < pb {
 					return -1
 				}
 				return 1
@@ -444,6 +455,11 @@ func compareEntryKeys(arena []byte, a, b sortEntry) int {
 		}
 		return 1
 	}
+	// Equal prefixes: unless both keys are longer than 8 bytes, the
+	// shorter key is a prefix of the other (or they are equal).
+	if ca, cb := a.klenCode(), b.klenCode(); ca != cb || ca <= 8 {
+		return int(ca) - int(cb)
+	}
 	ka, _ := recordAt(arena, a.off)
 	kb, _ := recordAt(arena, b.off)
 	return bytes.Compare(ka, kb)
@@ -460,7 +476,7 @@ func (s *sorter) bucket(r int) {
 	clear(starts)
 	e := s.entries
 	for i := range e {
-		starts[e[i].part+1]++
+		starts[e[i].partition()+1]++
 	}
 	for p := 1; p <= r; p++ {
 		starts[p] += starts[p-1]
@@ -476,8 +492,9 @@ func (s *sorter) bucket(r int) {
 			left = true
 			for ; i < hi; i++ {
 				x := e[i]
-				d := next[x.part]
-				next[x.part]++
+				p := x.partition()
+				d := next[p]
+				next[p]++
 				e[i] = e[d]
 				e[d] = x
 			}
@@ -489,7 +506,7 @@ func (s *sorter) bucket(r int) {
 // starting at i, in sorted entries.
 func (s *sorter) partitionEnd(i int, p uint32) int {
 	e := s.entries
-	for i < len(e) && e[i].part == p {
+	for i < len(e) && e[i].partition() == p {
 		i++
 	}
 	return i

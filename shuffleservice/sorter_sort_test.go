@@ -64,8 +64,8 @@ func TestSorterSortProperty(t *testing.T) {
 		}
 		for i, e := range s.entries {
 			k, _ := recordAt(s.arena, e.off)
-			if int(e.part) != recs[i].p || !bytes.Equal(k, recs[i].key) {
-				t.Fatalf("%s: entry %d is (%d, %q), want (%d, %q)", name, i, e.part, k, recs[i].p, recs[i].key)
+			if int(e.partition()) != recs[i].p || !bytes.Equal(k, recs[i].key) {
+				t.Fatalf("%s: entry %d is (%d, %q), want (%d, %q)", name, i, e.partition(), k, recs[i].p, recs[i].key)
 			}
 			if e.prefix != keyPrefix(k) {
 				t.Fatalf("%s: entry %d: prefix %x of key %q", name, i, e.prefix, k)
