@@ -7,7 +7,8 @@ export PATH := $(BIN):$(PATH)
 
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
-PROTOS             := shuffleservice/shufflepb/shuffle.proto
+TOXIPROXY          := $(BIN)/toxiproxy/server
+TOXIPROXY_PKG      := github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
 
 .DEFAULT_GOAL := help
 
@@ -24,7 +25,7 @@ build: deps ## build bin/shoal
 	$(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
-test: deps check-gen ## run every test (vet, generated code, unit, integration with real processes)
+test: deps check-gen $(TOXIPROXY) ## run every test (vet, generated code, unit, integration with real processes)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
@@ -51,6 +52,9 @@ bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct ru
 fuzz: ## fuzz the index and frame decoders for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzDecodeIndex -fuzztime 30s ./shuffleservice/
 	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime 30s ./shuffleservice/
+
+$(TOXIPROXY):
+	GOBIN=$(BIN)/toxiproxy $(GO) install $(TOXIPROXY_PKG)
 
 $(BIN)/protoc-gen-go:
 	GOBIN=$(BIN) $(GO) install $(PROTOC_GEN_GO)

@@ -43,6 +43,14 @@ type Options struct {
 	// ("sort", "s2" by default).
 	ShuffleMode string
 	Codec       string
+	// NoShuffleService turns the external shuffle service off (`shoal run
+	// --shuffle-service off`): each worker serves the map outputs it
+	// writes from a shuffle server embedded in its own process, and they
+	// die with it, as in Spark without its external shuffle service.
+	// Losing a worker then forces the recomputation of the map outputs it
+	// had finished; with the service on (the default, false) it forces
+	// none. The node services still run, but hold no shuffle files.
+	NoShuffleService bool
 	// MaxTaskFailures is how many times a task may fail before the job
 	// fails; default 4. A stage is attempted at most MaxStageAttempts
 	// (default 4) times after fetch failures.
@@ -154,6 +162,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
 		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
 		Slots: opts.Slots, Dir: dir, DriverAddr: c.endpoint.Addr(), App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
+		ServeShuffle: opts.NoShuffleService,
 	})
 	if err1 != nil {
 		return nil, err1

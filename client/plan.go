@@ -102,7 +102,7 @@ func (tc *taskContext) readShuffle(shuffle uint32, start, end int) (*shuffleserv
 	}
 	return shuffleservice.NewReader(tc.ctx, shuffleservice.ReaderOptions{
 		App: tc.env.App, Shuffle: shuffle, ReduceStart: start, ReduceEnd: end, Maps: maps,
-		LocalNode: tc.env.NodeAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients,
+		LocalNode: tc.env.ShuffleAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients,
 	})
 }
 
@@ -179,6 +179,11 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 		up.State = computepb.TaskState_TASK_STATE_SUCCEEDED
 		up.Result = result
 		up.MapOutput = tc.output
+		if tc.output != nil {
+			// The driver records where the output lives: the node service,
+			// or this worker's own shuffle server when the service is off.
+			up.MapOutputNode = tc.env.ShuffleAddr
+		}
 	case errors.As(err, &ff):
 		up.State = computepb.TaskState_TASK_STATE_FAILED
 		up.Error = err.Error()

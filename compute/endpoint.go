@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -410,7 +411,7 @@ func (e *Endpoint) register(h *computepb.Hello) (*workerConn, error) {
 		return nil, status.Error(codes.InvalidArgument, "compute: "+err.Error())
 	}
 	w := &workerConn{
-		info: WorkerInfo{ID: h.GetWorkerId(), Node: h.GetNodeAddr(), Pid: int(h.GetPid()), Slots: int(h.GetSlots())},
+		info: WorkerInfo{ID: h.GetWorkerId(), Node: h.GetNodeAddr(), ShuffleAddr: cmp.Or(h.GetShuffleAddr(), h.GetNodeAddr()), Pid: int(h.GetPid()), Slots: int(h.GetSlots())},
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}

@@ -31,6 +31,9 @@ const (
 	// EnvHeartbeat is the worker's heartbeat interval, a Go duration such
 	// as "1s" (optional).
 	EnvHeartbeat = "SHOAL_HEARTBEAT_INTERVAL"
+	// EnvServeShuffle is "1" when the worker serves its own map outputs
+	// (WorkerOptions.ServeShuffle; optional).
+	EnvServeShuffle = "SHOAL_SERVE_SHUFFLE"
 
 	// RoleWorker is the value of EnvRole in a worker process.
 	RoleWorker = "worker"
@@ -68,6 +71,13 @@ func WorkerFromEnv() (WorkerOptions, bool) {
 		}
 		o.HeartbeatInterval = d
 	}
+	if s := os.Getenv(EnvServeShuffle); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("%s=%q is not 1 or 0", EnvServeShuffle, s))
+		}
+		o.ServeShuffle = b
+	}
 	return o, true
 }
 
@@ -87,6 +97,9 @@ func (o WorkerOptions) Environ() []string {
 	if o.HeartbeatInterval != 0 {
 		env = append(env, EnvHeartbeat+"="+o.HeartbeatInterval.String())
 	}
+	if o.ServeShuffle {
+		env = append(env, EnvServeShuffle+"=1")
+	}
 	return env
 }
 
@@ -96,7 +109,7 @@ func withoutShoalEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 outer:
 	for _, kv := range env {
-		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat} {
+		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvServeShuffle} {
 			if strings.HasPrefix(kv, k+"=") {
 				continue outer
 			}

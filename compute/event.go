@@ -35,10 +35,14 @@ func (k EventKind) String() string {
 
 // WorkerInfo describes a connected worker, as it said in its Hello.
 type WorkerInfo struct {
-	ID    string
-	Node  string // address of the node service of the worker's machine
-	Pid   int
-	Slots int
+	ID   string
+	Node string // address of the node service of the worker's machine
+	// ShuffleAddr is the shuffle server holding the map outputs the
+	// worker writes: Node, or the worker's own server when it serves them
+	// itself (WorkerOptions.ServeShuffle).
+	ShuffleAddr string
+	Pid         int
+	Slots       int
 }
 
 // Event is something that happened to a worker. For a given worker, events

@@ -66,6 +66,11 @@ type LocalOptions struct {
 	// HeartbeatInterval is the workers' heartbeat interval. Default: the
 	// workers' default (DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
+	// ServeShuffle makes every worker serve the map outputs it writes
+	// from its own shuffle server (WorkerOptions.ServeShuffle) instead of
+	// the node service: the external shuffle service is off, and a
+	// worker's outputs die with it. Local removes a dead worker's files.
+	ServeShuffle bool
 	// Stderr receives the log (stderr and stdout) of nodes and workers.
 	// Default: discarded.
 	Stderr io.Writer
@@ -268,6 +273,7 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 		WorkerID:          fmt.Sprintf("w-%d-%d", i, n.next),
 		Slots:             l.opts.Slots,
 		HeartbeatInterval: l.opts.HeartbeatInterval,
+		ServeShuffle:      l.opts.ServeShuffle,
 	}
 	n.next++
 	cmd := exec.Command(l.opts.Binary, l.opts.WorkerArgs...)
@@ -279,8 +285,14 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 	}
 	p := &localProc{id: wo.WorkerID, node: i, cmd: cmd, done: make(chan struct{})}
 	l.workers = append(l.workers, p)
+	nodeDir := n.info.Dir
 	go func() {
 		p.waitErr = cmd.Wait()
+		if wo.ServeShuffle {
+			// A killed worker could not remove the map outputs it served;
+			// nobody can read them now.
+			os.RemoveAll(workerShuffleDir(nodeDir, wo.App, wo.WorkerID))
+		}
 		close(p.done)
 		l.log.Info("worker exited", "worker", p.id, "pid", cmd.Process.Pid, "status", cmd.ProcessState.String())
 	}()

@@ -40,9 +40,17 @@ type TaskEnv struct {
 	WorkerID string
 	// NodeAddr is the address of the node service of this machine.
 	NodeAddr string
-	// Node is a client of that node service (commits, local reads).
+	// ShuffleAddr is the address of the shuffle server that holds the map
+	// outputs this worker writes, which the driver records as their
+	// location: NodeAddr, or the worker's own server when it serves its
+	// outputs itself (WorkerOptions.ServeShuffle). Blocks on it are
+	// local: read from Layout's files directly.
+	ShuffleAddr string
+	// Node is a client of the shuffle server at ShuffleAddr (commits,
+	// local reads).
 	Node *shuffleservice.Client
-	// Layout says where map outputs go in the node's local directories.
+	// Layout says where map outputs go in the local directories of the
+	// shuffle server at ShuffleAddr.
 	Layout shuffleservice.Layout
 	// Clients dials other node services (fetches) and caches the clients;
 	// tasks must not close them.
@@ -88,6 +96,11 @@ type WorkerOptions struct {
 	// alive. Default 1 s; keep it well under the driver's heartbeat
 	// timeout.
 	HeartbeatInterval time.Duration
+	// ServeShuffle makes the worker serve the map outputs it writes from
+	// a shuffle server of its own, embedded in its process, instead of
+	// committing them to the node service: they die with the worker (the
+	// external shuffle service is off; see doc.go).
+	ServeShuffle bool
 	// Logger receives the worker's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -140,9 +153,11 @@ func (o *WorkerOptions) Validate() error {
 // RunWorker runs a worker until the driver tells it to shut down, ctx is
 // cancelled (both return nil) or the driver is lost (an error wrapping
 // ErrDriverLost). It registers with the node service at opts.NodeAddr,
-// connects to the driver at opts.DriverAddr, and runs the tasks the driver
-// sends with runner, at most opts.Slots at once. When it returns, its
-// tasks have been cancelled and (within a grace period) have returned.
+// opens its own shuffle server if opts.ServeShuffle, connects to the
+// driver at opts.DriverAddr, and runs the tasks the driver sends with
+// runner, at most opts.Slots at once. When it returns, its tasks have been
+// cancelled and (within a grace period) have returned, and its own
+// shuffle server, if any, is closed and its files removed.
 func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
@@ -164,7 +179,19 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: register with node service %s: %w", opts.WorkerID, opts.NodeAddr, err)
 	}
-	clients := newClientCache(node)
+	shuffleAddr, shuffleNode := opts.NodeAddr, node
+	if opts.ServeShuffle {
+		octx, cancel := context.WithTimeout(ctx, connectTimeout)
+		own, err := openShuffleServer(octx, opts, layout.Dirs, opts.Logger.With("worker", opts.WorkerID))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("compute: worker %s: open its own shuffle server: %w", opts.WorkerID, err)
+		}
+		defer own.close()
+		shuffleAddr, shuffleNode, layout = own.addr, own.client, own.layout()
+		log.Info("serving its own map outputs", "shuffle_addr", shuffleAddr, "dirs", layout.Dirs)
+	}
+	clients := newClientCache(shuffleNode)
 	defer clients.close()
 
 	conn, err := grpc.NewClient(opts.DriverAddr,
@@ -179,14 +206,15 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 		log:    log,
 		runner: runner,
 		env: &TaskEnv{
-			App:      opts.App,
-			WorkerID: opts.WorkerID,
-			NodeAddr: opts.NodeAddr,
-			Node:     node,
-			Layout:   layout,
-			Clients:  clients.get,
-			Buffers:  shuffleservice.NewBufferPool(opts.Slots),
-			Logger:   log,
+			App:         opts.App,
+			WorkerID:    opts.WorkerID,
+			NodeAddr:    opts.NodeAddr,
+			ShuffleAddr: shuffleAddr,
+			Node:        shuffleNode,
+			Layout:      layout,
+			Clients:     clients.get,
+			Buffers:     shuffleservice.NewBufferPool(opts.Slots),
+			Logger:      log,
 		},
 		out:   make(chan *computepb.WorkerMessage, 2*opts.Slots+16),
 		tasks: make(map[uint64]*task),
@@ -273,11 +301,12 @@ func (w *worker) handshake(stream computepb.Driver_ConnectClient, cancel context
 	t := time.AfterFunc(connectTimeout, cancel)
 	defer t.Stop()
 	hello := &computepb.Hello{
-		WorkerId: w.opts.WorkerID,
-		NodeAddr: w.opts.NodeAddr,
-		Pid:      int64(os.Getpid()),
-		Slots:    uint32(w.opts.Slots),
-		App:      w.opts.App,
+		WorkerId:    w.opts.WorkerID,
+		NodeAddr:    w.opts.NodeAddr,
+		Pid:         int64(os.Getpid()),
+		Slots:       uint32(w.opts.Slots),
+		App:         w.opts.App,
+		ShuffleAddr: w.env.ShuffleAddr,
 	}
 	if err := stream.Send(&computepb.WorkerMessage{Msg: &computepb.WorkerMessage_Hello{Hello: hello}}); err != nil {
 		if errors.Is(err, io.EOF) {

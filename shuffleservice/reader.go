@@ -32,6 +32,7 @@ const (
 	DefaultMaxBytesInFlight = 48 << 20
 	DefaultFetchRetries     = 3
 	DefaultRetryBackoff     = 100 * time.Millisecond
+	DefaultIdleTimeout      = 20 * time.Second
 	defaultFetchers         = 4
 )
 
@@ -59,6 +60,10 @@ type ReaderOptions struct {
 	// from RetryBackoff.
 	Retries      int
 	RetryBackoff time.Duration
+	// IdleTimeout ends a fetch stream that delivers nothing for this long
+	// (a node that stopped answering without closing its connection); it
+	// is retried like any transient failure. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // ReaderStats describe what a reader did.
@@ -139,6 +144,9 @@ func NewReader(ctx context.Context, opts ReaderOptions) (*Reader, error) {
 	}
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = DefaultRetryBackoff
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	units, err := planFetch(opts)
 	if err != nil {
@@ -326,7 +334,7 @@ func (r *Reader) fetchRemote(u *fetchUnit, reserve int64) error {
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
-		if !(IsRetryable(err) || errors.Is(err, errDamagedInFlight)) || attempt >= r.opts.Retries {
+		if !(IsRetryable(err) || errors.Is(err, errDamagedInFlight) || errors.Is(err, errStalled)) || attempt >= r.opts.Retries {
 			return r.failed(u.node, todo[0], err)
 		}
 		r.retries.Add(1)
@@ -338,6 +346,9 @@ func (r *Reader) fetchRemote(u *fetchUnit, reserve int64) error {
 		backoff *= 2
 	}
 }
+
+// errStalled marks a fetch stream that delivered nothing for IdleTimeout.
+var errStalled = errors.New("shuffle: fetch stalled")
 
 // errDamagedInFlight marks a block that the node verified before sending
 // but that failed its checksum on arrival: the wire damaged it, so it is
@@ -358,7 +369,18 @@ func (r *Reader) fetchOnce(c *Client, blocks []blockRef, reserve *int64) (int, e
 	r.requests.Add(1)
 	done := 0
 	var buf []byte
-	err := c.Fetch(r.ctx, req, func(ch *shufflepb.FetchChunk) error {
+	// The idle timer runs only while waiting for the node: it is stopped
+	// while a chunk is handled (delivering may wait for the consumer).
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	var stalled atomic.Bool
+	idle := time.AfterFunc(r.opts.IdleTimeout, func() { stalled.Store(true); cancel() })
+	defer idle.Stop()
+	err := c.Fetch(ctx, req, func(ch *shufflepb.FetchChunk) error {
+		if !idle.Stop() {
+			return errStalled
+		}
+		defer idle.Reset(r.opts.IdleTimeout)
 		if done >= len(blocks) {
 			return corruptf("node sent more blocks than requested")
 		}
@@ -390,6 +412,9 @@ func (r *Reader) fetchOnce(c *Client, blocks []blockRef, reserve *int64) (int, e
 		done++
 		return nil
 	})
+	if err != nil && stalled.Load() && r.ctx.Err() == nil {
+		err = fmt.Errorf("%w: no data for %v", errStalled, r.opts.IdleTimeout)
+	}
 	if err == nil && done < len(blocks) {
 		err = corruptf("node ended the stream after %d of %d blocks", done, len(blocks))
 	}

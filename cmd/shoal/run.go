@@ -24,6 +24,7 @@ type runConfig struct {
 	top            int
 	strict         bool
 	shuffleMode    string
+	shuffleService string
 	codec          string
 	dir            string
 	verbose        bool
@@ -42,6 +43,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.strict, "strict", false, "ecommerce: fail on the first malformed row instead of counting it")
 	fs.StringVar(&c.shuffleMode, "shuffle-mode", "sort", "shuffle writer: sort, bypass or hash")
 	fs.StringVar(&c.codec, "codec", "s2", "shuffle compression: zstd, s2 or none")
+	fs.StringVar(&c.shuffleService, "shuffle-service", "on", "on: map outputs are served by the node services and survive their workers; off: by the worker that wrote them, and die with it")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services (default a temporary directory, removed)")
 	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs")
 }
@@ -75,12 +77,15 @@ func runRun(ctx context.Context, args []string) error {
 	if c.output == "" {
 		errs = append(errs, errors.New("--output is required"))
 	}
+	if c.shuffleService != "on" && c.shuffleService != "off" {
+		errs = append(errs, fmt.Errorf("--shuffle-service %q: want on or off", c.shuffleService))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
-		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec,
+		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off",
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr

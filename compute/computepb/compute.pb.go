@@ -307,7 +307,11 @@ type Hello struct {
 	Slots uint32 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
 	// app is the application the worker belongs to; a driver refuses a
 	// worker of another application.
-	App           string `protobuf:"bytes,5,opt,name=app,proto3" json:"app,omitempty"`
+	App string `protobuf:"bytes,5,opt,name=app,proto3" json:"app,omitempty"`
+	// shuffle_addr is the shuffle server holding the map outputs the worker
+	// writes: node_addr normally, the worker's own embedded server when the
+	// external shuffle service is off (it dies with the worker).
+	ShuffleAddr   string `protobuf:"bytes,6,opt,name=shuffle_addr,json=shuffleAddr,proto3" json:"shuffle_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,6 +377,13 @@ func (x *Hello) GetSlots() uint32 {
 func (x *Hello) GetApp() string {
 	if x != nil {
 		return x.App
+	}
+	return ""
+}
+
+func (x *Hello) GetShuffleAddr() string {
+	if x != nil {
+		return x.ShuffleAddr
 	}
 	return ""
 }
@@ -904,7 +915,12 @@ type TaskUpdate struct {
 	Accumulators []*Accumulator       `protobuf:"bytes,8,rep,name=accumulators,proto3" json:"accumulators,omitempty"`
 	DurationMs   int64                `protobuf:"varint,9,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	// fetch_failure is set when a FAILED task could not read its input.
-	FetchFailure  *FetchFailure `protobuf:"bytes,10,opt,name=fetch_failure,json=fetchFailure,proto3" json:"fetch_failure,omitempty"`
+	FetchFailure *FetchFailure `protobuf:"bytes,10,opt,name=fetch_failure,json=fetchFailure,proto3" json:"fetch_failure,omitempty"`
+	// map_output_node is the shuffle server that holds map_output and serves
+	// its blocks (the driver records it as the MapLocation's node): the
+	// node service normally, the worker's own server when the external
+	// shuffle service is off. Empty: the worker's node service.
+	MapOutputNode string `protobuf:"bytes,11,opt,name=map_output_node,json=mapOutputNode,proto3" json:"map_output_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1009,6 +1025,13 @@ func (x *TaskUpdate) GetFetchFailure() *FetchFailure {
 	return nil
 }
 
+func (x *TaskUpdate) GetMapOutputNode() string {
+	if x != nil {
+		return x.MapOutputNode
+	}
+	return ""
+}
+
 var File_compute_proto protoreflect.FileDescriptor
 
 const file_compute_proto_rawDesc = "" +
@@ -1025,13 +1048,14 @@ const file_compute_proto_rawDesc = "" +
 	"\brun_task\x18\x02 \x01(\v2\x19.shoal.compute.v1.RunTaskH\x00R\arunTask\x129\n" +
 	"\tkill_task\x18\x03 \x01(\v2\x1a.shoal.compute.v1.KillTaskH\x00R\bkillTask\x128\n" +
 	"\bshutdown\x18\x04 \x01(\v2\x1a.shoal.compute.v1.ShutdownH\x00R\bshutdownB\x05\n" +
-	"\x03msg\"{\n" +
+	"\x03msg\"\x9e\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tnode_addr\x18\x02 \x01(\tR\bnodeAddr\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x03R\x03pid\x12\x14\n" +
 	"\x05slots\x18\x04 \x01(\rR\x05slots\x12\x10\n" +
-	"\x03app\x18\x05 \x01(\tR\x03app\"\v\n" +
+	"\x03app\x18\x05 \x01(\tR\x03app\x12!\n" +
+	"\fshuffle_addr\x18\x06 \x01(\tR\vshuffleAddr\"\v\n" +
 	"\tHeartbeat\"\t\n" +
 	"\aWelcome\"#\n" +
 	"\bKillTask\x12\x17\n" +
@@ -1063,7 +1087,7 @@ const file_compute_proto_rawDesc = "" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\rR\x03map\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x8b\x04\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb3\x04\n" +
 	"\n" +
 	"TaskUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x121\n" +
@@ -1079,7 +1103,8 @@ const file_compute_proto_rawDesc = "" +
 	"\vduration_ms\x18\t \x01(\x03R\n" +
 	"durationMs\x12C\n" +
 	"\rfetch_failure\x18\n" +
-	" \x01(\v2\x1e.shoal.compute.v1.FetchFailureR\ffetchFailure\x1a:\n" +
+	" \x01(\v2\x1e.shoal.compute.v1.FetchFailureR\ffetchFailure\x12&\n" +
+	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\x87\x01\n" +
