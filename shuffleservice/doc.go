@@ -59,8 +59,9 @@
 // consumed, so memory stays bounded. Blocks of LocalNode are read from the
 // files directly (pread), the rest through Fetch. A block is handed on only
 // when all of it has arrived and every frame passed its checksum. A
-// transient error (Unavailable, DeadlineExceeded, …) or a block damaged in
-// flight is retried, only for the blocks not yet delivered, with doubling
+// transient error (Unavailable, DeadlineExceeded, …), a stream that
+// delivers nothing for IdleTimeout (a node that stopped answering without
+// closing its connection), or a block damaged in flight is retried, only for the blocks not yet delivered, with doubling
 // backoff, Retries times; then, like any other error (ErrNoMapOutput,
 // ErrCorrupt at the node, a missing local file), it ends the read with a
 // *FetchFailedError naming app, shuffle, map, reduce and node.
