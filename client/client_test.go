@@ -25,12 +25,18 @@ func TestMain(m *testing.M) {
 // whose node services are the shoal binary.
 func newContext(t *testing.T, nodes, workers int) (*client.Context, string) {
 	t.Helper()
-	bin := testbin.Shoal(t)
+	return newContextWith(t, client.Options{Nodes: nodes, WorkersPerNode: workers})
+}
+
+// newContextWith is newContext with more options: opts gets the binaries,
+// the event log (whose path it returns), the directory and the workers'
+// stderr.
+func newContextWith(t *testing.T, opts client.Options) (*client.Context, string) {
+	t.Helper()
 	events := filepath.Join(t.TempDir(), "events.jsonl")
-	c, err := client.NewContext(context.Background(), client.Options{
-		Nodes: nodes, WorkersPerNode: workers, Binary: os.Args[0], NodeBinary: bin,
-		EventLog: events, Dir: t.TempDir(), WorkerStderr: os.Stderr,
-	})
+	opts.Binary, opts.NodeBinary = os.Args[0], testbin.Shoal(t)
+	opts.EventLog, opts.Dir, opts.WorkerStderr = events, t.TempDir(), os.Stderr
+	c, err := client.NewContext(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

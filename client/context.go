@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,10 @@ type Options struct {
 	LocalityWait time.Duration
 	// HeartbeatTimeout declares a silent worker lost; default 10s.
 	HeartbeatTimeout time.Duration
+	// Speculation runs a backup copy of a straggling task on another
+	// worker once most of its stage has finished; the first copy to
+	// finish wins (see "Scheduling and failures" in the package doc).
+	Speculation bool
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer
@@ -118,6 +123,7 @@ type Context struct {
 	local    *compute.Local
 	tempDir  string
 	events   *eventLog
+	closing  atomic.Bool // Close began: lost workers are not replaced
 
 	mu         sync.Mutex // guards the counters and accumulators below
 	ids        int
@@ -190,6 +196,7 @@ func (c *Context) Close() error {
 	if c.endpoint == nil && c.local == nil && c.events == nil {
 		return nil
 	}
+	c.closing.Store(true)
 	var errs []error
 	if c.endpoint != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

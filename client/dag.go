@@ -18,6 +18,9 @@ type stage struct {
 	shuffle  *shuffleDep // the shuffle a map stage writes; nil for a result stage
 	parents  []*stage    // the map stages whose shuffles it reads
 	attempts int         // attempts so far, across jobs
+	// fetchFailures counts its attempts in a row that ended on fetch
+	// failures; a successful attempt resets it.
+	fetchFailures int
 }
 
 func (st *stage) kind() string {

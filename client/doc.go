@@ -62,20 +62,71 @@
 //
 // # Scheduling and failures
 //
-// Tasks go to free worker slots. A reduce task prefers the nodes holding
-// at least a fifth of its input bytes and waits up to LocalityWait for a
-// slot there. A failed task is retried on another worker, up to
-// MaxTaskFailures attempts, after which the job fails with the task's
-// error (a user's panic arrives with its stack). A worker lost with its
-// stream (or after the heartbeat timeout) costs only its running tasks,
-// which are resubmitted; map outputs it committed stay registered on its
-// node. A fetch failure forgets the map output it names, ends the stage
-// attempt and reruns the job's plan, which recomputes only what is
-// missing; a recomputed output is committed with a higher epoch so the
-// node replaces what it held. After MaxStageAttempts the job fails. An
-// accumulator's updates from a partition are applied once, from its first
-// successful attempt. (The fault-tolerance experiments and node loss come
-// with their own issue.)
+// Tasks go to free worker slots; while none is free they wait, and they
+// resume when a slot frees or a worker joins. A reduce task prefers the
+// nodes holding at least a fifth of its input bytes and waits up to
+// LocalityWait for a slot there. Every task attempt of a partition has a
+// new attempt number, never reused across stage attempts and jobs (a map
+// output's files are named by it). What is redone after each failure
+// (DESIGN.md §6, in failure.go and stagerun.go):
+//
+//   - A task fails: it is retried on another worker, up to
+//     MaxTaskFailures attempts, after which the job fails with the task's
+//     error (a user's panic arrives with its stack).
+//   - A worker is lost (its stream breaks, or the heartbeat timeout): its
+//     running tasks end "lost" and are resubmitted; the map outputs it
+//     committed stay registered on its node. In local mode a replacement
+//     worker is started on the same node (at most 16 per node), unless
+//     the context is closing or the node is gone; it joins when it
+//     connects (worker_added). With the external shuffle service off, the
+//     map outputs the worker served itself are forgotten with it.
+//   - A fetch fails: the stage attempt stops starting tasks and gathers
+//     the fetch failures its other tasks report for 200 ms (or until none
+//     runs), then ends, killing what still runs. The driver then asks
+//     each failing node for its status. A node that does not answer
+//     (Unavailable, or no answer within 2 s) is lost: every map output
+//     registered on it, in every shuffle, is forgotten (node_lost), and
+//     no task is placed on its workers again. A node that answers (a
+//     corrupt or missing file) loses only the outputs named. Either way a
+//     forgotten output's epoch is raised, so its recomputation replaces
+//     what the node may still hold. The job's plan is then run again,
+//     which recomputes only the missing map partitions, and the stage is
+//     resubmitted for the partitions it has not finished.
+//   - All workers of a node are lost and it does not answer: the node is
+//     lost as above, before any fetch has to fail.
+//   - A stage whose attempts end on fetch failures MaxStageAttempts
+//     times in a row fails the job with the last cause (node, shuffle,
+//     map, reason).
+//
+// Nodes are known by their address. A node is not restarted by the
+// driver; Context.RestartNode (local mode) restarts a killed one on its
+// directory and a new port, and the scheduler takes it as a new node:
+// what it still holds from before is not used.
+//
+// With Options.Speculation, once 75% of a stage attempt's tasks have
+// finished, a task running longer than 1.5 times their median duration
+// (and at least 100 ms) gets one backup copy on another worker. The first
+// copy to succeed wins: its output is registered and its result kept; the
+// other is killed and reported killed, and whatever it still reports is
+// ignored. An accumulator's updates from a partition are applied once,
+// from its first successful attempt, however many copies or attempts ran.
+//
+// # The shuffle service off
+//
+// Options.NoShuffleService (`shoal run --shuffle-service off`) turns the
+// external shuffle service off, as Spark runs without its own: each worker
+// serves the map outputs it writes from a shuffle server embedded in its
+// process (compute.WorkerOptions.ServeShuffle), so they die with it. The
+// Runner reports an output's location with it (TaskUpdate.map_output_node,
+// from TaskEnv.ShuffleAddr: the worker's server, or its node service when
+// the service is on), and the scheduler registers the output there; a
+// reduce task reads the blocks of its own worker from disk and fetches
+// every other one from the worker that wrote it. Losing a worker then
+// forces the recomputation of the map outputs it had finished (the event
+// log shows the map stage resubmitted for them, and a fetch_failed naming
+// the worker's address if a read got there first); with the service on it
+// forces none (the map stage is skipped). The node services still run and
+// the workers still register with them, but they hold no shuffle files.
 //
 // # Records
 //

@@ -1,8 +1,8 @@
 package client
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,7 +14,9 @@ import (
 
 // scheduler runs jobs: it submits each stage's missing partitions as tasks
 // to the workers' slots, tracks where map outputs live, and reacts to lost
-// workers, failed tasks and fetch failures.
+// workers and nodes, failed tasks and fetch failures (failure.go). One
+// stage attempt at a time runs (stagerun.go); everything here is used by
+// the goroutine of the job, under Context.jobMu.
 type scheduler struct {
 	c       *Context
 	workers map[string]*workerState
@@ -25,10 +27,15 @@ type scheduler struct {
 	outputs   map[int][]*computepb.MapLocation
 	epochs    map[[2]int]uint64 // (shuffle, map) → epoch of its next commit
 	accDone   map[[2]int]bool   // (stage, partition) whose accumulator updates were applied
-	stageIDs  int
-	jobs      int
-	taskIDs   uint64
-	prog      *progress
+	attempts  map[[2]int]int    // (stage, partition) → number of its next task attempt
+
+	lostNodes    map[string]bool // shuffle server addresses declared lost
+	replacements map[int]int     // local node index → workers started to replace lost ones
+
+	stageIDs int
+	jobs     int
+	taskIDs  uint64
+	prog     *progress
 }
 
 type workerState struct {
@@ -41,22 +48,26 @@ type taskRun struct {
 	stage         *stage
 	part, attempt int
 	worker, node  string
+	shuffleAddr   string // the shuffle server its map output goes to
 	start         time.Time
 }
 
 // pendingTask is a partition waiting for a slot.
 type pendingTask struct {
-	part, attempt int
-	prefs         []string // nodes it prefers
-	avoid         string   // a worker it failed on
-	since         time.Time
+	part   int
+	prefs  []string // nodes it prefers
+	avoid  string   // a worker it failed on, or the one running the original of a backup
+	backup bool     // a speculative copy: never on avoid
+	since  time.Time
 }
 
 func newScheduler(c *Context) *scheduler {
 	return &scheduler{
 		c: c, workers: map[string]*workerState{}, tasks: map[uint64]*taskRun{},
 		mapStages: map[int]*stage{}, outputs: map[int][]*computepb.MapLocation{},
-		epochs: map[[2]int]uint64{}, accDone: map[[2]int]bool{}, prog: newProgress(c.opts.Progress),
+		epochs: map[[2]int]uint64{}, accDone: map[[2]int]bool{}, attempts: map[[2]int]int{},
+		lostNodes: map[string]bool{}, replacements: map[int]int{},
+		prog: newProgress(c.opts.Progress),
 	}
 }
 
@@ -66,7 +77,10 @@ func (s *scheduler) awaitWorkers(ctx context.Context, n int, timeout time.Durati
 	defer deadline.Stop()
 	for len(s.workers) < n {
 		select {
-		case ev := <-s.c.endpoint.Events():
+		case ev, ok := <-s.c.endpoint.Events():
+			if !ok {
+				return errors.New("client: the driver endpoint closed")
+			}
 			s.handle(ev)
 		case <-deadline.C:
 			return fmt.Errorf("client: %d of %d workers connected within %v (see the workers' logs: set Options.WorkerStderr)", len(s.workers), n, timeout)
@@ -75,6 +89,22 @@ func (s *scheduler) awaitWorkers(ctx context.Context, n int, timeout time.Durati
 		}
 	}
 	return nil
+}
+
+// drain handles the events that queued while no job ran (workers lost or
+// added between jobs), so that a job plans with what is known.
+func (s *scheduler) drain() {
+	for {
+		select {
+		case ev, ok := <-s.c.endpoint.Events():
+			if !ok {
+				return
+			}
+			s.handle(ev)
+		default:
+			return
+		}
+	}
 }
 
 // handle applies an event to the worker table; it returns the tasks that
@@ -97,6 +127,8 @@ func (s *scheduler) handle(ev compute.Event) (ended []*taskRun, lost bool) {
 				ended = append(ended, t)
 			}
 		}
+		slices.SortFunc(ended, func(a, b *taskRun) int { return cmp.Compare(a.id, b.id) })
+		s.workerLost(ev.Worker)
 		return ended, true
 	case compute.TaskUpdate:
 		t, ok := s.tasks[ev.Update.TaskId]
@@ -112,14 +144,20 @@ func (s *scheduler) handle(ev compute.Event) (ended []*taskRun, lost bool) {
 	return nil, false
 }
 
-// fetchFailedError ends a stage attempt: a map output it needed is gone.
-type fetchFailedError struct {
-	shuffle, mapID int
-	node, reason   string
+// usable reports whether tasks may be placed on w: its node is not lost.
+func (s *scheduler) usable(w *workerState) bool {
+	return !s.lostNodes[w.info.Node] && !s.lostNodes[w.info.ShuffleAddr]
 }
 
-func (e *fetchFailedError) Error() string {
-	return fmt.Sprintf("client: fetch failed: shuffle %d map %d on node %s: %s", e.shuffle, e.mapID, e.node, e.reason)
+// usableWorkers counts the workers tasks may be placed on.
+func (s *scheduler) usableWorkers() int {
+	n := 0
+	for _, w := range s.workers {
+		if s.usable(w) {
+			n++
+		}
+	}
+	return n
 }
 
 // runJob computes parts of final through sink and returns their results,
@@ -158,13 +196,18 @@ func newJobState(job int) *jobState {
 	return &jobState{job: job, computed: map[int]bool{}, reported: map[int]bool{}}
 }
 
+// runJob runs the job's plan until its result stage has every partition.
+// A stage attempt that ends on fetch failures has already unregistered
+// what was lost; the plan is then run again, which recomputes only that,
+// and the stage is resubmitted. A stage that fails MaxStageAttempts
+// attempts in a row on fetch failures fails the job.
 func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpec, parts []int) ([][]byte, error) {
 	result := s.resultStage(final)
 	js := newJobState(job)
 	results := make([][]byte, len(parts))
 	done := make([]bool, len(parts))
-	var lastErr error
-	for attempt := 0; attempt < s.c.opts.MaxStageAttempts; attempt++ {
+	for {
+		s.drain()
 		err := s.ensure(ctx, js, result.parents)
 		if err == nil {
 			var todo []int
@@ -188,9 +231,10 @@ func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpe
 		if !errors.As(err, &ff) {
 			return nil, err
 		}
-		lastErr = err
+		if err := s.stageFetchFailed(ff); err != nil {
+			return nil, fmt.Errorf("client: job %d: %w", job, err)
+		}
 	}
-	return nil, fmt.Errorf("client: job %d gave up after %d stage attempts: %w", job, s.c.opts.MaxStageAttempts, lastErr)
 }
 
 // mapStage returns the stage that writes sd, made once per context.
@@ -270,136 +314,6 @@ func (s *scheduler) ensure(ctx context.Context, js *jobState, stages []*stage) e
 	return nil
 }
 
-// runStage runs one attempt of st for parts.
-func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, onResult func(int, []byte)) error {
-	c := s.c
-	stageAttempt := st.attempts
-	st.attempts++
-	plan, inputs := buildPlan(st.final, sink)
-	planBytes, err := json.Marshal(plan)
-	if err != nil {
-		return fmt.Errorf("client: stage %d: %w", st.id, err)
-	}
-	var shuffleInputs []*computepb.ShuffleInput
-	for _, id := range inputs {
-		in := &computepb.ShuffleInput{Shuffle: uint32(id)}
-		for m, loc := range s.outputs[id] {
-			if loc == nil {
-				return &fetchFailedError{shuffle: id, mapID: m, reason: "map output not registered"}
-			}
-			in.Maps = append(in.Maps, loc)
-		}
-		shuffleInputs = append(shuffleInputs, in)
-	}
-	kind := st.kind()
-	c.events.emit("stage_submitted", map[string]any{
-		"job": js.job, "stage": st.id, "stage_attempt": stageAttempt, "kind": kind, "tasks": len(parts), "name": st.name(),
-	})
-	started := time.Now()
-	s.prog.start(st.id, st.name(), len(parts))
-
-	now := time.Now()
-	pending := make([]*pendingTask, len(parts))
-	for i, p := range parts {
-		pending[i] = &pendingTask{part: p, prefs: preferredNodes(shuffleInputs, p), since: now}
-	}
-	running := map[uint64]*taskRun{}
-	failures := map[int]int{}
-	total, finished := len(parts), 0
-
-	fail := func(err error) error {
-		for id, t := range running {
-			c.endpoint.Kill(t.worker, id)
-		}
-		c.events.emit("stage_completed", map[string]any{"stage": st.id, "stage_attempt": stageAttempt, "status": "failed"})
-		s.prog.end(st.id, st.name(), "failed", time.Since(started))
-		return err
-	}
-	taskEnd := func(t *taskRun, status, reason string) {
-		c.events.emit("task_end", map[string]any{
-			"stage": st.id, "stage_attempt": stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
-			"kind": kind, "worker": t.worker, "node": t.node, "status": status, "reason": reason,
-			"duration_ms": time.Since(t.start).Milliseconds(),
-		})
-	}
-	retryIn := time.NewTimer(time.Hour)
-	defer retryIn.Stop()
-
-	for len(pending) > 0 || len(running) > 0 {
-		pending = s.assign(st, stageAttempt, kind, planBytes, shuffleInputs, pending, running)
-		s.prog.update(st.id, finished, len(running), total)
-		if len(pending) > 0 && len(running) == 0 && len(s.workers) == 0 {
-			// Nothing runs and no worker is left: wait for one, bounded.
-			retryIn.Reset(c.opts.HeartbeatTimeout)
-		} else {
-			retryIn.Reset(c.opts.LocalityWait)
-		}
-		var ev compute.Event
-		select {
-		case ev = <-c.endpoint.Events():
-		case <-retryIn.C:
-			if len(s.workers) == 0 && len(running) == 0 {
-				return fail(fmt.Errorf("client: stage %d (%s): no workers left to run its tasks", st.id, st.name()))
-			}
-			continue
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		}
-		ended, lost := s.handle(ev)
-		for _, t := range ended {
-			if running[t.id] == nil {
-				continue // a task of an earlier attempt, or killed
-			}
-			delete(running, t.id)
-			if lost {
-				taskEnd(t, "lost", ev.Reason)
-				pending = append(pending, &pendingTask{part: t.part, attempt: t.attempt + 1, prefs: preferredNodes(shuffleInputs, t.part), since: time.Now()})
-				continue
-			}
-			u := ev.Update
-			switch u.State {
-			case computepb.TaskState_TASK_STATE_SUCCEEDED:
-				taskEnd(t, "succeeded", "")
-				finished++
-				if st.shuffle != nil {
-					s.outputs[st.shuffle.id][t.part] = &computepb.MapLocation{Node: t.node, Output: u.MapOutput}
-				}
-				if onResult != nil {
-					onResult(t.part, u.Result)
-				}
-				if key := [2]int{st.id, t.part}; !s.accDone[key] {
-					s.accDone[key] = true
-					updates := map[uint32][]byte{}
-					for _, a := range u.Accumulators {
-						updates[a.Id] = a.Value
-					}
-					c.applyAccumulators(updates)
-				}
-			case computepb.TaskState_TASK_STATE_FAILED:
-				taskEnd(t, "failed", u.Error)
-				if ff := u.FetchFailure; ff != nil {
-					s.lostOutput(int(ff.Shuffle), int(ff.Map))
-					c.events.emit("fetch_failed", map[string]any{"shuffle": ff.Shuffle, "map": ff.Map, "node": ff.Node, "reason": ff.Reason})
-					return fail(&fetchFailedError{shuffle: int(ff.Shuffle), mapID: int(ff.Map), node: ff.Node, reason: ff.Reason})
-				}
-				failures[t.part]++
-				if failures[t.part] >= c.opts.MaxTaskFailures {
-					return fail(fmt.Errorf("client: stage %d (%s): partition %d failed %d times; last error: %s",
-						st.id, st.name(), t.part, failures[t.part], u.Error))
-				}
-				pending = append(pending, &pendingTask{part: t.part, attempt: t.attempt + 1, avoid: t.worker, since: time.Now()})
-			default: // killed
-				taskEnd(t, "killed", u.Error)
-				pending = append(pending, &pendingTask{part: t.part, attempt: t.attempt + 1, since: time.Now()})
-			}
-		}
-	}
-	s.prog.update(st.id, finished, 0, total)
-	s.prog.end(st.id, st.name(), "done", time.Since(started))
-	c.events.emit("stage_completed", map[string]any{"stage": st.id, "stage_attempt": stageAttempt, "status": "succeeded"})
-	return nil
-}
-
 // lostOutput forgets a map output; its recomputation commits with a
 // higher epoch, so the node replaces whatever it still holds.
 func (s *scheduler) lostOutput(shuffle, mapID int) {
@@ -409,54 +323,28 @@ func (s *scheduler) lostOutput(shuffle, mapID int) {
 	s.epochs[[2]int{shuffle, mapID}]++
 }
 
-// assign gives pending tasks to free slots and returns those still
-// pending. A task that prefers some nodes waits up to LocalityWait for a
-// slot on one of them; a retried task avoids the worker it failed on when
-// another has a free slot.
-func (s *scheduler) assign(st *stage, stageAttempt int, kind string, plan []byte, inputs []*computepb.ShuffleInput, pending []*pendingTask, running map[uint64]*taskRun) []*pendingTask {
-	c := s.c
-	for _, wid := range slices.Clone(s.order) {
-		w := s.workers[wid]
-		for w != nil && w.free > 0 && len(pending) > 0 {
-			i := pick(pending, w, c.opts.LocalityWait, len(s.order) > 1)
-			if i < 0 {
-				break
-			}
-			p := pending[i]
-			s.taskIDs++
-			t := &taskRun{id: s.taskIDs, stage: st, part: p.part, attempt: p.attempt, worker: wid, node: w.info.Node, start: time.Now()}
-			rt := &computepb.RunTask{
-				TaskId: t.id, Stage: uint32(st.id), StageAttempt: uint32(stageAttempt), Partition: uint32(p.part),
-				Attempt: uint32(p.attempt), Kind: kind, Plan: plan, Inputs: inputs,
-			}
-			if st.shuffle != nil {
-				rt.OutputShuffle = uint32(st.shuffle.id)
-				rt.Epoch = 1 + s.epochs[[2]int{st.shuffle.id, p.part}]
-			}
-			if err := c.endpoint.Run(wid, rt); err != nil {
-				break // the worker is going; its loss event follows
-			}
-			pending = slices.Delete(pending, i, i+1)
-			w.free--
-			s.tasks[t.id] = t
-			running[t.id] = t
-			c.events.emit("task_start", map[string]any{
-				"stage": st.id, "stage_attempt": stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
-				"kind": kind, "worker": wid, "node": t.node,
-			})
-		}
-	}
-	return pending
+// nextAttempt numbers a new task attempt of a partition of st. Attempt
+// numbers are never reused for a partition, across stage attempts and
+// jobs: a map output's files are named by its attempt, and a commit of an
+// attempt already committed is taken for a retry of it.
+func (s *scheduler) nextAttempt(st *stage, part int) int {
+	key := [2]int{st.id, part}
+	a := s.attempts[key]
+	s.attempts[key]++
+	return a
 }
 
-// pick chooses the pending task to run on w, or -1.
+// pick chooses the pending task to run on w, or -1. A task that prefers
+// some nodes waits up to wait for a slot on one of them; a retried task
+// avoids the worker it failed on when others exist, and a backup copy
+// never runs on the worker of its original.
 func pick(pending []*pendingTask, w *workerState, wait time.Duration, others bool) int {
 	fallback := -1
 	for i, p := range pending {
-		if p.avoid == w.info.ID && others {
+		if p.avoid == w.info.ID && (others || p.backup) {
 			continue
 		}
-		if slices.Contains(p.prefs, w.info.Node) {
+		if slices.Contains(p.prefs, w.info.Node) || w.info.ShuffleAddr != "" && slices.Contains(p.prefs, w.info.ShuffleAddr) {
 			return i
 		}
 		if fallback < 0 && (len(p.prefs) == 0 || time.Since(p.since) >= wait) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,7 @@ type clusterConfig struct {
 	nodes, perNode    int
 	heartbeatTimeout  time.Duration
 	heartbeatInterval time.Duration
+	serveShuffle      bool
 }
 
 func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
@@ -51,6 +53,7 @@ func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
 		DriverAddr:        ep.Addr(),
 		App:               "app",
 		HeartbeatInterval: cfg.heartbeatInterval,
+		ServeShuffle:      cfg.serveShuffle,
 		Stderr:            t.Output(),
 		Logger:            logger,
 	})
@@ -168,6 +171,83 @@ func TestCluster(t *testing.T) {
 	t.Run("driver-gone", func(t *testing.T) { t.Parallel(); testDriverGone(t, shoal) })
 	t.Run("shutdown", func(t *testing.T) { t.Parallel(); testShutdown(t, shoal) })
 	t.Run("close-reaps", func(t *testing.T) { t.Parallel(); testCloseReaps(t, shoal) })
+	t.Run("shuffle-service=on", func(t *testing.T) { t.Parallel(); testShuffleOwner(t, shoal, false) })
+	t.Run("shuffle-service=off", func(t *testing.T) { t.Parallel(); testShuffleOwner(t, shoal, true) })
+}
+
+// testShuffleOwner writes a map output on each of two workers, reads both
+// from one of them, kills the other and reads again. With the shuffle
+// service on, the node service holds the outputs and they survive the
+// kill; off (serve), each worker serves its own, from its own address,
+// and the killed worker's output is gone: the read fails with a fetch
+// failure naming that address, and its files are removed.
+func testShuffleOwner(t *testing.T, shoal string, serve bool) {
+	c := startCluster(t, shoal, clusterConfig{nodes: 1, perNode: 2, serveShuffle: serve})
+	nodeDir := c.local.Nodes()[0].Dir
+	info := map[string]compute.WorkerInfo{}
+	for _, w := range c.ep.Workers() {
+		info[w.ID] = w
+	}
+	victim, survivor := info["w-0-0"], info["w-0-1"]
+	for _, w := range info {
+		if own := w.ShuffleAddr != w.Node; own != serve || w.ShuffleAddr == "" {
+			t.Fatalf("worker %s: node %s, shuffle address %q; want its own: %v", w.ID, w.Node, w.ShuffleAddr, serve)
+		}
+	}
+	if serve && victim.ShuffleAddr == survivor.ShuffleAddr {
+		t.Fatalf("both workers serve their outputs at %s", victim.ShuffleAddr)
+	}
+
+	in := &computepb.ShuffleInput{Shuffle: 1}
+	var victimData string
+	for i, w := range []compute.WorkerInfo{victim, survivor} {
+		id := uint64(1 + i)
+		if err := c.ep.Run(w.ID, &computepb.RunTask{TaskId: id, Kind: "map", Partition: uint32(i), Plan: []byte("write:10")}); err != nil {
+			t.Fatal(err)
+		}
+		u := c.end(id, 10*time.Second)
+		if u.GetState() != succeeded || u.GetMapOutputNode() != w.ShuffleAddr {
+			t.Fatalf("write on %s: %v; want it to succeed with map_output_node %s", w.ID, u, w.ShuffleAddr)
+		}
+		ownDir := filepath.Join(nodeDir, "worker-shuffle", "app", w.ID) + string(filepath.Separator)
+		if data := string(u.GetResult()); strings.HasPrefix(data, ownDir) != serve {
+			t.Fatalf("map output of %s in %s; want it under %s: %v", w.ID, data, ownDir, serve)
+		}
+		if i == 0 {
+			victimData = string(u.GetResult())
+		}
+		in.Maps = append(in.Maps, &computepb.MapLocation{Node: u.GetMapOutputNode(), Output: u.GetMapOutput()})
+	}
+	read := func(id uint64) *computepb.TaskUpdate {
+		t.Helper()
+		rt := &computepb.RunTask{TaskId: id, Kind: "result", Plan: []byte("read"), Inputs: []*computepb.ShuffleInput{in}}
+		if err := c.ep.Run(survivor.ID, rt); err != nil {
+			t.Fatal(err)
+		}
+		return c.end(id, 10*time.Second)
+	}
+	const all = "20 records from w-0-0,w-0-1"
+	if u := read(3); u.GetState() != succeeded || string(u.GetResult()) != all {
+		t.Fatalf("read before the kill: %v; want %q", u, all)
+	}
+
+	if err := c.local.KillWorker(victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.lost(victim.ID, 5*time.Second)
+	u := read(4)
+	if !serve {
+		if u.GetState() != succeeded || string(u.GetResult()) != all {
+			t.Fatalf("read after the kill: %v; want %q: the node service holds both outputs", u, all)
+		}
+		return
+	}
+	if ff := u.GetFetchFailure(); u.GetState() != failed || ff == nil || ff.GetMap() != 0 || ff.GetNode() != victim.ShuffleAddr {
+		t.Fatalf("read after the kill: %v; want a fetch failure of map 0 at %s", u, victim.ShuffleAddr)
+	}
+	if _, err := os.Stat(victimData); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed worker's map output %s: %v; want it removed", victimData, err)
+	}
 }
 
 func testTasks(t *testing.T, shoal string) {

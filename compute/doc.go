@@ -12,16 +12,18 @@
 // to it (Driver.Connect) for its whole life. A worker also talks to the
 // node service of its machine (package shuffleservice): it registers there
 // first and gets the node's Layout, and its tasks commit map outputs to it
-// and fetch blocks from every node.
+// and fetch blocks from every node (unless the worker serves its outputs
+// itself: see below).
 //
 // # The stream protocol (computepb/compute.proto)
 //
 //	worker                                  driver
-//	Hello{worker_id, node_addr, pid, slots, app}  -->
+//	Hello{worker_id, node_addr, pid, slots, app, shuffle_addr}  -->
 //	                                        <--  Welcome
 //	                                        <--  RunTask{task_id, plan, inputs, ...}
 //	TaskUpdate{task_id, RUNNING}            -->
-//	TaskUpdate{task_id, SUCCEEDED|FAILED|KILLED, result, map_output, ...}  -->
+//	TaskUpdate{task_id, SUCCEEDED|FAILED|KILLED, result, map_output,
+//	           map_output_node, ...}        -->
 //	                                        <--  KillTask{task_id}
 //	Heartbeat (every HeartbeatInterval)     -->
 //	                                        <--  Shutdown
@@ -89,11 +91,37 @@
 // Workers are re-executions of the driver's own binary (functions travel
 // by name, so a worker must run the same code), recognised by their
 // environment: SHOAL_ROLE=worker, SHOAL_DRIVER, SHOAL_NODE, SHOAL_APP,
-// SHOAL_WORKER_ID and optionally SHOAL_SLOTS and SHOAL_HEARTBEAT_INTERVAL.
+// SHOAL_WORKER_ID and optionally SHOAL_SLOTS, SHOAL_HEARTBEAT_INTERVAL and
+// SHOAL_SERVE_SHUFFLE.
 // Any binary that may be a worker (the shoal CLI, a user's program built
 // with package client) calls WorkerFromEnv first thing in main and, if it
 // reports a worker, runs RunWorker instead of its normal main.
 // WorkerOptions.Environ produces that environment.
+//
+// # Workers that serve their own map outputs
+//
+// With WorkerOptions.ServeShuffle (SHOAL_SERVE_SHUFFLE=1,
+// LocalOptions.ServeShuffle; `shoal run --shuffle-service off`) there is no
+// external shuffle service, as in Spark without it: map outputs are served
+// by the worker process that wrote them and die with it. RunWorker still
+// registers with its node service, and then opens a shuffle server of its
+// own (shuffleservice.Open and Serve, in-process): its files in
+// NODE_DIR/worker-shuffle/APP/WORKER under each of the node's local
+// directories, its catalogue in memory, listening on the node's host on a
+// port picked by the OS. The application is registered with it. The
+// task's TaskEnv then points at that server: ShuffleAddr is its address
+// (NodeAddr otherwise), Node a client of it (commits) and Layout its
+// directories, so map tasks write and commit there, and a reader reads
+// straight from disk only the blocks of its own worker; every other block,
+// those of other workers on the same machine included, is fetched from
+// the address that serves it. The worker reports that address in its
+// Hello (shuffle_addr, WorkerInfo.ShuffleAddr) and with every map output
+// (TaskUpdate.map_output_node): it is the output's location, which the
+// driver hands to the readers. When the worker exits its server closes and
+// its files are removed; when it is killed the launcher removes them once
+// it is reaped, and fetches from its address fail as unreachable: the
+// driver must recompute the outputs it had registered there. The node
+// services hold no shuffle files in this mode.
 //
 // # The local launcher
 //

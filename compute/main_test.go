@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +17,7 @@ import (
 
 	"shoal/compute"
 	"shoal/compute/computepb"
+	"shoal/shuffleservice"
 )
 
 // TestMain makes the test binary a worker when started as one: the tests
@@ -43,6 +46,12 @@ func TestMain(m *testing.M) {
 //	sleep:MS    sleeps MS milliseconds, or until cancelled
 //	node        succeeds with the worker's node address as result
 //	hang        stops its own process (SIGSTOP), as a hung worker
+//	write:N     writes N records (key "k<i>", value the worker's ID) as map
+//	            output Partition of shuffle 1 (one reduce partition),
+//	            commits it to env.Node and reports it with map_output_node
+//	            env.ShuffleAddr; the result is its data file
+//	read        reads reduce partition 0 of shuffle 1 from the task's
+//	            inputs; the result is "N records from W1,W2,..."
 type testRunner struct{}
 
 func (testRunner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error) {
@@ -73,6 +82,62 @@ func (testRunner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Ru
 		syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 		<-ctx.Done()
 		return nil, ctx.Err()
+	case "write":
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return nil, err
+		}
+		return writeOutput(ctx, env, t, n)
+	case "read":
+		return readInput(ctx, env, t)
 	}
 	return nil, fmt.Errorf("testRunner: unknown plan %q", t.GetPlan())
+}
+
+func writeOutput(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask, n int) (*computepb.TaskUpdate, error) {
+	w, err := shuffleservice.NewWriter(shuffleservice.WriterOptions{
+		Layout: env.Layout, App: env.App, Shuffle: 1, Map: t.GetPartition(), Attempt: t.GetAttempt(),
+		Epoch: 1, Partitions: 1, Buffers: env.Buffers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Discard()
+	for i := range n {
+		if err := w.Write(0, fmt.Appendf(nil, "k%d", i), []byte(env.WorkerID)); err != nil {
+			return nil, err
+		}
+	}
+	out, err := w.Commit(ctx, env.Node)
+	if err != nil {
+		return nil, err
+	}
+	data := env.Layout.DataPath(env.App, 1, t.GetPartition(), t.GetAttempt())
+	return &computepb.TaskUpdate{MapOutput: out, MapOutputNode: env.ShuffleAddr, Result: []byte(data)}, nil
+}
+
+func readInput(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error) {
+	var locs []shuffleservice.MapLocation
+	for _, in := range t.GetInputs() {
+		for _, m := range in.GetMaps() {
+			locs = append(locs, shuffleservice.MapLocation{Node: m.GetNode(), Output: m.GetOutput()})
+		}
+	}
+	r, err := shuffleservice.NewReader(ctx, shuffleservice.ReaderOptions{
+		App: env.App, Shuffle: 1, ReduceStart: 0, ReduceEnd: 1, Maps: locs,
+		LocalNode: env.ShuffleAddr, LocalLayout: env.Layout, Clients: env.Clients,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	n, from := 0, map[string]bool{}
+	for r.Next() {
+		n++
+		from[string(r.Value())] = true
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return &computepb.TaskUpdate{Result: fmt.Appendf(nil, "%d records from %s", n, strings.Join(slices.Sorted(maps.Keys(from)), ","))}, nil
 }

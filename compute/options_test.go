@@ -21,14 +21,15 @@ func TestWorkerFromEnv(t *testing.T) {
 	if _, ok := compute.WorkerFromEnv(); ok {
 		t.Fatal("not a worker, but WorkerFromEnv says it is")
 	}
-	want := compute.WorkerOptions{DriverAddr: "127.0.0.1:1", NodeAddr: "127.0.0.1:2", App: "app", WorkerID: "w-0-3", Slots: 3, HeartbeatInterval: 250 * time.Millisecond}
+	want := compute.WorkerOptions{DriverAddr: "127.0.0.1:1", NodeAddr: "127.0.0.1:2", App: "app", WorkerID: "w-0-3", Slots: 3, HeartbeatInterval: 250 * time.Millisecond, ServeShuffle: true}
 	for _, kv := range want.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	got, ok := compute.WorkerFromEnv()
 	if !ok || got.DriverAddr != want.DriverAddr || got.NodeAddr != want.NodeAddr || got.App != want.App ||
-		got.WorkerID != want.WorkerID || got.Slots != want.Slots || got.HeartbeatInterval != want.HeartbeatInterval {
+		got.WorkerID != want.WorkerID || got.Slots != want.Slots || got.HeartbeatInterval != want.HeartbeatInterval ||
+		got.ServeShuffle != want.ServeShuffle {
 		t.Fatalf("WorkerFromEnv = %+v, %v; want %+v", got, ok, want)
 	}
 	if err := got.Validate(); err != nil {
@@ -38,10 +39,11 @@ func TestWorkerFromEnv(t *testing.T) {
 	t.Setenv(compute.EnvSlots, "many")
 	t.Setenv(compute.EnvDriver, "")
 	t.Setenv(compute.EnvWorkerID, "../x")
+	t.Setenv(compute.EnvServeShuffle, "maybe")
 	got, _ = compute.WorkerFromEnv()
 	got.EnsureDefaults()
 	err := got.Validate()
-	for _, want := range []string{"SHOAL_SLOTS=\"many\"", "DriverAddr is empty", "worker ID \"../x\""} {
+	for _, want := range []string{"SHOAL_SLOTS=\"many\"", "DriverAddr is empty", "worker ID \"../x\"", "SHOAL_SERVE_SHUFFLE=\"maybe\""} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want it to mention %s", err, want)
 		}
@@ -114,7 +116,8 @@ func TestEndpointProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := <-ep.Events(); ev.Kind != compute.WorkerAdded || ev.Worker != (compute.WorkerInfo{ID: "w1", Node: "n:1", Pid: 42, Slots: 1}) {
+	// A Hello without shuffle_addr: the node service holds its outputs.
+	if ev := <-ep.Events(); ev.Kind != compute.WorkerAdded || ev.Worker != (compute.WorkerInfo{ID: "w1", Node: "n:1", ShuffleAddr: "n:1", Pid: 42, Slots: 1}) {
 		t.Fatalf("event %+v", ev)
 	}
 	if _, err := connect(&computepb.Hello{WorkerId: "w1", App: "app", Slots: 1}); status.Code(err) != codes.AlreadyExists {

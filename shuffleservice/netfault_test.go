@@ -58,7 +58,7 @@ func TestReaderNetworkFaults(t *testing.T) {
 		name, toxic string
 		attrs       map[string]any
 	}{
-		{"reset", "reset_peer", map[string]any{"timeout": 0}},    // connections reset at once
+		{"reset", "reset_peer", map[string]any{"timeout": 0}},  // connections reset at once
 		{"blackhole", "timeout", map[string]any{"timeout": 0}}, // data stops, connections stay open
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ type runConfig struct {
 	codec          string
 	dir            string
 	verbose        bool
+	speculation    bool
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -46,6 +47,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.shuffleService, "shuffle-service", "on", "on: map outputs are served by the node services and survive their workers; off: by the worker that wrote them, and die with it")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services (default a temporary directory, removed)")
 	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs")
+	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 }
 
 func jobNames() []string { return []string{"wordcount", "ecommerce", "pagerank", "sort"} }
@@ -85,7 +87,7 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
-		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off",
+		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr

@@ -1,0 +1,229 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"shoal/compute"
+	"shoal/compute/computepb"
+	"shoal/shuffleservice"
+)
+
+// Failures of workers and nodes (DESIGN.md §6): replacing lost workers,
+// declaring nodes lost, acting on fetch failures, giving up.
+
+const (
+	// probeTimeout bounds the call that tells whether a node still
+	// answers after a fetch failure or the loss of all its workers.
+	probeTimeout = 2 * time.Second
+	// maxReplacementsPerNode bounds the workers started on a local node
+	// to replace lost ones, so that a worker that dies at start does not
+	// make the driver start processes forever.
+	maxReplacementsPerNode = 16
+)
+
+// fetchFailedError ends a stage attempt: a map output it needed is gone.
+type fetchFailedError struct {
+	stage          *stage // the stage that could not read its input
+	shuffle, mapID int
+	node, reason   string
+	nodeLost       bool // the node did not answer: all its outputs were forgotten
+}
+
+func (e *fetchFailedError) Error() string {
+	lost := ""
+	if e.nodeLost {
+		lost = " (the node is lost)"
+	}
+	node := e.node
+	if node == "" {
+		node = "?"
+	}
+	return fmt.Sprintf("client: fetch failed: shuffle %d map %d on node %s%s: %s", e.shuffle, e.mapID, node, lost, e.reason)
+}
+
+// stageFetchFailed counts a stage attempt that ended on fetch failures
+// and returns the error that fails the job once its stage has failed
+// MaxStageAttempts attempts in a row.
+func (s *scheduler) stageFetchFailed(ff *fetchFailedError) error {
+	st := ff.stage
+	st.fetchFailures++
+	if n := s.c.opts.MaxStageAttempts; st.fetchFailures >= n {
+		st.fetchFailures = 0 // a later job starts afresh
+		return fmt.Errorf("stage %d (%s) gave up after %d attempts ended on fetch failures; last: shuffle %d map %d on node %s: %s (the map output was recomputed each time and could still not be read: check that node's disk and network)",
+			st.id, st.name(), n, ff.shuffle, ff.mapID, ff.node, ff.reason)
+	}
+	return nil
+}
+
+// fetchFailed acts on the fetch failures gathered by a stage attempt and
+// returns the error that ends it. A node that does not answer is lost:
+// every output it held is forgotten. Otherwise (a corrupt or missing
+// output on a node that answers) only the output named is forgotten.
+// Either way the forgotten outputs are recomputed with a higher epoch.
+func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure) error {
+	var first *fetchFailedError
+	probed := map[string]error{}
+	for _, ff := range fails {
+		e := &fetchFailedError{stage: st, shuffle: int(ff.Shuffle), mapID: int(ff.Map), node: ff.Node, reason: ff.Reason}
+		err, ok := probed[ff.Node]
+		if !ok && !s.lostNodes[ff.Node] {
+			err = probeNode(ff.Node)
+			probed[ff.Node] = err
+		}
+		switch {
+		case s.lostNodes[ff.Node]:
+			e.nodeLost = true
+		case err != nil:
+			e.nodeLost = true
+			s.nodeLost(ff.Node, fmt.Sprintf("a fetch from it failed and it does not answer: %v", err))
+		default:
+			if outs := s.outputs[e.shuffle]; e.mapID < len(outs) && outs[e.mapID] != nil && outs[e.mapID].Node == ff.Node {
+				s.lostOutput(e.shuffle, e.mapID)
+			}
+		}
+		if first == nil {
+			first = e
+		}
+	}
+	return first
+}
+
+// probeNode returns an error if the shuffle server at addr does not
+// answer (Unavailable or DeadlineExceeded); an answer, even an error, is
+// nil.
+func probeNode(addr string) error {
+	cl, err := shuffleservice.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	_, err = cl.Status(ctx)
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return err
+	}
+	return nil
+}
+
+// nodeLost declares the shuffle server at addr lost: every map output
+// registered there is forgotten (and will be recomputed with a higher
+// epoch), and no task is placed on its workers any more. An address is
+// lost for good; a node restarted on the same directory listens on a new
+// one and is a new node to the scheduler.
+func (s *scheduler) nodeLost(addr, reason string) {
+	if s.lostNodes[addr] {
+		return
+	}
+	s.lostNodes[addr] = true
+	n := s.outputsLost(addr)
+	pid := 0
+	if l := s.c.local; l != nil {
+		for _, ni := range l.Nodes() {
+			if ni.Addr == addr {
+				pid = ni.Pid
+			}
+		}
+	}
+	s.c.log.Warn("node lost", "node", addr, "reason", reason, "outputs", n)
+	s.c.events.emit("node_lost", map[string]any{"node": addr, "addr": addr, "pid": pid, "reason": reason, "outputs": n})
+}
+
+// outputsLost forgets every map output registered at addr and returns
+// how many.
+func (s *scheduler) outputsLost(addr string) int {
+	n := 0
+	for sh, outs := range s.outputs {
+		for m, o := range outs {
+			if o != nil && o.Node == addr {
+				s.lostOutput(sh, m)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// workerLost reacts to the loss of a worker beyond its tasks: the map
+// outputs it served itself (no external shuffle service) are gone with
+// it; in local mode a replacement is started on its node; and when no
+// worker of its node is left and none could be started, the node is
+// probed and declared lost if it does not answer.
+func (s *scheduler) workerLost(w compute.WorkerInfo) {
+	if w.ShuffleAddr != "" && w.ShuffleAddr != w.Node {
+		s.outputsLost(w.ShuffleAddr)
+	}
+	if s.c.closing.Load() || s.lostNodes[w.Node] {
+		return
+	}
+	if s.replaceWorker(w) {
+		return
+	}
+	for _, o := range s.workers {
+		if o.info.Node == w.Node {
+			return
+		}
+	}
+	if err := probeNode(w.Node); err != nil {
+		s.nodeLost(w.Node, fmt.Sprintf("all its workers are lost and it does not answer: %v", err))
+	}
+}
+
+// replaceWorker starts a worker on the local node of w, if there is one
+// that has not been killed. The new worker is a new process with a new
+// ID; it joins when it connects (worker_added).
+func (s *scheduler) replaceWorker(w compute.WorkerInfo) bool {
+	l := s.c.local
+	if l == nil {
+		return false
+	}
+	idx := -1
+	for _, n := range l.Nodes() {
+		if n.Addr == w.Node {
+			idx = n.Index
+		}
+	}
+	if idx < 0 {
+		return false // a node restarted since: its workers were started with it
+	}
+	if s.replacements[idx] >= maxReplacementsPerNode {
+		s.c.log.Warn("not replacing a lost worker: too many replaced on its node", "worker", w.ID, "node", w.Node, "replaced", s.replacements[idx])
+		return false
+	}
+	// A worker lost on missed heartbeats may still run: make sure it is
+	// gone before its replacement starts. One that crashed is reaped.
+	l.KillWorker(w.ID)
+	nw, err := l.AddWorker(idx)
+	if err != nil {
+		s.c.log.Info("lost worker not replaced", "worker", w.ID, "node", w.Node, "err", err)
+		return false
+	}
+	s.replacements[idx]++
+	s.c.log.Info("replacing a lost worker", "worker", w.ID, "replacement", nw.ID, "node", w.Node, "pid", nw.Pid)
+	return true
+}
+
+// RestartNode starts local node i again after it was killed
+// (Local().KillNode), on the same directory and a new port, with its
+// workers. The scheduler treats it as a new node: the outputs of the old
+// one were forgotten when it was found lost, and what the restarted
+// service still holds is not used.
+func (c *Context) RestartNode(ctx context.Context, i int) error {
+	l := c.local
+	if l == nil {
+		return errors.New("client: RestartNode: the context is closed")
+	}
+	info, err := l.RestartNode(ctx, i)
+	if err != nil {
+		return err
+	}
+	c.events.emit("node_added", map[string]any{"node": info.Addr, "addr": info.Addr, "pid": info.Pid})
+	return nil
+}

@@ -1,0 +1,338 @@
+package client
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"shoal/compute"
+	"shoal/compute/computepb"
+)
+
+// Speculation and fetch-failure batching (DESIGN.md §6).
+const (
+	// fetchGatherWindow is how long a stage attempt keeps collecting fetch
+	// failures after the first one before it ends: the other tasks of the
+	// stage that read the same outputs report theirs meanwhile, and all
+	// of them are acted on at once.
+	fetchGatherWindow = 200 * time.Millisecond
+	// A running task gets a backup copy once speculationQuorum of its
+	// stage's tasks have finished and it has run longer than
+	// speculationMultiplier times their median duration, and at least
+	// speculationMinRuntime.
+	speculationQuorum     = 0.75
+	speculationMultiplier = 1.5
+	speculationMinRuntime = 100 * time.Millisecond
+)
+
+// stageRun is one attempt of a stage: its tasks from submission until
+// every partition has succeeded, or the attempt fails.
+//
+// Every partition not done is pending, running (one copy, or two with a
+// speculative backup), or failed on a fetch failure while the attempt
+// gathers them. When a copy succeeds, the other is killed and dropped at
+// once; its slot comes back when its worker reports it.
+type stageRun struct {
+	s            *scheduler
+	st           *stage
+	js           *jobState
+	stageAttempt int
+	kind         string
+	plan         []byte
+	inputs       []*computepb.ShuffleInput
+	onResult     func(int, []byte)
+	total        int
+	started      time.Time
+
+	pending   []*pendingTask
+	running   map[uint64]*taskRun
+	done      map[int]bool
+	backedUp  map[int]bool // partitions given a backup copy
+	failures  map[int]int  // task failures by partition
+	durations []time.Duration
+
+	fetchFails  []*computepb.FetchFailure
+	gatherUntil time.Time // zero until the first fetch failure
+}
+
+// runStage runs one attempt of st for parts.
+func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, onResult func(int, []byte)) error {
+	c := s.c
+	stageAttempt := st.attempts
+	st.attempts++
+	plan, inputs := buildPlan(st.final, sink)
+	planBytes, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("client: stage %d: %w", st.id, err)
+	}
+	var shuffleInputs []*computepb.ShuffleInput
+	for _, id := range inputs {
+		in := &computepb.ShuffleInput{Shuffle: uint32(id)}
+		for m, loc := range s.outputs[id] {
+			if loc == nil {
+				// Lost since the plan was made (a node found lost while
+				// an earlier stage of the plan ran).
+				return &fetchFailedError{stage: st, shuffle: id, mapID: m, reason: "map output not registered"}
+			}
+			in.Maps = append(in.Maps, loc)
+		}
+		shuffleInputs = append(shuffleInputs, in)
+	}
+	r := &stageRun{
+		s: s, st: st, js: js, stageAttempt: stageAttempt, kind: st.kind(), plan: planBytes, inputs: shuffleInputs,
+		onResult: onResult, total: len(parts), started: time.Now(),
+		running: map[uint64]*taskRun{}, done: map[int]bool{}, backedUp: map[int]bool{}, failures: map[int]int{},
+	}
+	c.events.emit("stage_submitted", map[string]any{
+		"job": js.job, "stage": st.id, "stage_attempt": stageAttempt, "kind": r.kind, "tasks": len(parts), "name": st.name(),
+	})
+	s.prog.start(st.id, st.name(), len(parts))
+	for _, p := range parts {
+		r.pending = append(r.pending, &pendingTask{part: p, prefs: preferredNodes(shuffleInputs, p), since: r.started})
+	}
+	if err := r.run(ctx); err != nil {
+		return r.fail(err)
+	}
+	st.fetchFailures = 0
+	s.prog.update(st.id, len(r.done), 0, r.total)
+	s.prog.end(st.id, st.name(), "done", time.Since(r.started))
+	c.events.emit("stage_completed", map[string]any{"stage": st.id, "stage_attempt": stageAttempt, "status": "succeeded"})
+	return nil
+}
+
+func (r *stageRun) run(ctx context.Context) error {
+	s, c := r.s, r.s.c
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for len(r.done) < r.total {
+		gathering := !r.gatherUntil.IsZero()
+		if gathering && (len(r.running) == 0 || !time.Now().Before(r.gatherUntil)) {
+			return s.fetchFailed(r.st, r.fetchFails)
+		}
+		if !gathering {
+			if c.opts.Speculation {
+				r.speculate()
+			}
+			r.assign()
+		}
+		s.prog.update(r.st.id, len(r.done), len(r.running), r.total)
+		wait := c.opts.LocalityWait
+		starved := false
+		switch {
+		case gathering:
+			wait = min(wait, time.Until(r.gatherUntil))
+		case len(r.pending) > 0 && len(r.running) == 0 && s.usableWorkers() == 0:
+			// Nothing runs and no worker is left: wait for one (a
+			// replacement), bounded.
+			wait, starved = c.opts.HeartbeatTimeout, true
+		}
+		timer.Reset(wait)
+		var ev compute.Event
+		select {
+		case e, ok := <-c.endpoint.Events():
+			if !ok {
+				return errors.New("client: the driver's endpoint closed (the context is closing)")
+			}
+			ev = e
+		case <-timer.C:
+			if starved && s.usableWorkers() == 0 && len(r.running) == 0 {
+				return fmt.Errorf("client: stage %d (%s): no workers left to run its tasks (%d nodes lost)", r.st.id, r.st.name(), len(s.lostNodes))
+			}
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ended, lost := s.handle(ev)
+		for _, t := range ended {
+			if err := r.ended(t, ev, lost); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fail ends the attempt: its running tasks are killed.
+func (r *stageRun) fail(err error) error {
+	c := r.s.c
+	for _, id := range slices.Sorted(maps.Keys(r.running)) {
+		t := r.running[id]
+		c.endpoint.Kill(t.worker, id)
+		r.taskEnd(t, "killed", "its stage attempt failed")
+	}
+	var ff *fetchFailedError
+	if errors.As(err, &ff) && ff.stage == nil {
+		ff.stage = r.st
+	}
+	c.events.emit("stage_completed", map[string]any{"stage": r.st.id, "stage_attempt": r.stageAttempt, "status": "failed"})
+	r.s.prog.end(r.st.id, r.st.name(), "failed", time.Since(r.started))
+	return err
+}
+
+func (r *stageRun) taskEnd(t *taskRun, status, reason string) {
+	r.s.c.events.emit("task_end", map[string]any{
+		"stage": r.st.id, "stage_attempt": r.stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
+		"kind": r.kind, "worker": t.worker, "node": t.node, "status": status, "reason": reason,
+		"duration_ms": time.Since(t.start).Milliseconds(),
+	})
+}
+
+// ended handles a task of this attempt that ended: lost with its worker,
+// or reported by it.
+func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
+	if r.running[t.id] == nil {
+		return nil // a task of an earlier attempt, or a killed copy
+	}
+	delete(r.running, t.id)
+	if lost {
+		r.taskEnd(t, "lost", ev.Reason)
+		r.retry(t.part, "")
+		return nil
+	}
+	c := r.s.c
+	u := ev.Update
+	switch u.State {
+	case computepb.TaskState_TASK_STATE_SUCCEEDED:
+		r.taskEnd(t, "succeeded", "")
+		r.succeeded(t, u)
+	case computepb.TaskState_TASK_STATE_FAILED:
+		r.taskEnd(t, "failed", u.Error)
+		if ff := u.FetchFailure; ff != nil {
+			c.events.emit("fetch_failed", map[string]any{"shuffle": ff.Shuffle, "map": ff.Map, "node": ff.Node, "reason": ff.Reason})
+			r.fetchFails = append(r.fetchFails, ff)
+			if r.gatherUntil.IsZero() {
+				r.gatherUntil = time.Now().Add(fetchGatherWindow)
+			}
+			return nil
+		}
+		r.failures[t.part]++
+		if r.failures[t.part] >= c.opts.MaxTaskFailures {
+			return fmt.Errorf("client: stage %d (%s): partition %d failed %d times; last error: %s",
+				r.st.id, r.st.name(), t.part, r.failures[t.part], u.Error)
+		}
+		r.retry(t.part, t.worker)
+	default: // killed, but not by this attempt (the worker is stopping)
+		r.taskEnd(t, "killed", u.Error)
+		r.retry(t.part, "")
+	}
+	return nil
+}
+
+// retry queues the partition again unless it is done, or another copy
+// of it runs or waits.
+func (r *stageRun) retry(part int, avoid string) {
+	if r.done[part] || slices.ContainsFunc(r.pending, func(p *pendingTask) bool { return p.part == part }) {
+		return
+	}
+	for _, o := range r.running {
+		if o.part == part {
+			return
+		}
+	}
+	r.pending = append(r.pending, &pendingTask{part: part, avoid: avoid, prefs: preferredNodes(r.inputs, part), since: time.Now()})
+}
+
+// succeeded records the first successful copy of a partition: its map
+// output, its result, its accumulator updates. Any other copy is killed:
+// its output, if it still reports one, is not registered.
+func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) {
+	s, c := r.s, r.s.c
+	r.done[t.part] = true
+	r.durations = append(r.durations, time.Since(t.start))
+	if st := r.st; st.shuffle != nil {
+		s.outputs[st.shuffle.id][t.part] = &computepb.MapLocation{Node: cmp.Or(u.GetMapOutputNode(), t.shuffleAddr, t.node), Output: u.MapOutput}
+	}
+	if r.onResult != nil {
+		r.onResult(t.part, u.Result)
+	}
+	if key := [2]int{r.st.id, t.part}; !s.accDone[key] {
+		s.accDone[key] = true
+		updates := map[uint32][]byte{}
+		for _, a := range u.Accumulators {
+			updates[a.Id] = a.Value
+		}
+		c.applyAccumulators(updates)
+	}
+	for _, id := range slices.Sorted(maps.Keys(r.running)) {
+		if o := r.running[id]; o.part == t.part {
+			c.endpoint.Kill(o.worker, id)
+			delete(r.running, id)
+			r.taskEnd(o, "killed", fmt.Sprintf("attempt %d of the partition finished first", t.attempt))
+		}
+	}
+	r.pending = slices.DeleteFunc(r.pending, func(p *pendingTask) bool { return p.part == t.part })
+}
+
+// speculate queues a backup copy of each running task that is slow
+// compared with the finished ones, at most one per partition.
+func (r *stageRun) speculate() {
+	if len(r.durations) == 0 || float64(len(r.done)) < speculationQuorum*float64(r.total) {
+		return
+	}
+	d := slices.Clone(r.durations)
+	slices.Sort(d)
+	median := d[len(d)/2]
+	threshold := max(time.Duration(float64(median)*speculationMultiplier), speculationMinRuntime)
+	now := time.Now()
+	for _, id := range slices.Sorted(maps.Keys(r.running)) {
+		t := r.running[id]
+		if r.backedUp[t.part] || now.Sub(t.start) <= threshold {
+			continue
+		}
+		r.backedUp[t.part] = true
+		r.pending = append(r.pending, &pendingTask{part: t.part, avoid: t.worker, backup: true, since: now})
+		r.s.c.log.Info("speculating a slow task", "stage", r.st.id, "partition", t.part, "attempt", t.attempt,
+			"running", now.Sub(t.start).Round(time.Millisecond), "median", median.Round(time.Millisecond))
+	}
+}
+
+// assign gives pending tasks to free slots of usable workers.
+func (r *stageRun) assign() {
+	s, c := r.s, r.s.c
+	for _, wid := range slices.Clone(s.order) {
+		w := s.workers[wid]
+		if w == nil || !s.usable(w) {
+			continue
+		}
+		for w.free > 0 && len(r.pending) > 0 {
+			i := pick(r.pending, w, c.opts.LocalityWait, len(s.order) > 1)
+			if i < 0 {
+				break
+			}
+			p := r.pending[i]
+			s.taskIDs++
+			t := &taskRun{
+				id: s.taskIDs, stage: r.st, part: p.part, attempt: s.nextAttempt(r.st, p.part),
+				worker: wid, node: w.info.Node, shuffleAddr: w.info.ShuffleAddr, start: time.Now(),
+			}
+			rt := &computepb.RunTask{
+				TaskId: t.id, Stage: uint32(r.st.id), StageAttempt: uint32(r.stageAttempt), Partition: uint32(p.part),
+				Attempt: uint32(t.attempt), Kind: r.kind, Plan: r.plan, Inputs: r.inputs,
+			}
+			if st := r.st; st.shuffle != nil {
+				rt.OutputShuffle = uint32(st.shuffle.id)
+				rt.Epoch = 1 + s.epochs[[2]int{st.shuffle.id, p.part}]
+			}
+			if err := c.endpoint.Run(wid, rt); err != nil {
+				break // the worker is going; its loss event follows
+			}
+			r.pending = slices.Delete(r.pending, i, i+1)
+			w.free--
+			s.tasks[t.id] = t
+			r.running[t.id] = t
+			ev := map[string]any{
+				"stage": r.st.id, "stage_attempt": r.stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
+				"kind": r.kind, "worker": wid, "node": t.node,
+			}
+			if p.backup {
+				ev["speculative"] = true
+			}
+			c.events.emit("task_start", ev)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"shoal/internal/nodeproc"
+	"shoal/shuffleservice"
+)
+
+// RestartNode starts node i's service again after KillNode, as a machine
+// that reboots: on the same directory (the service reopens its catalogue
+// there) and a new port, with the application registered and
+// WorkersPerNode new workers. It returns the node's new NodeInfo. A node
+// that was not killed is an error.
+func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return NodeInfo{}, errors.New("compute: local: RestartNode after Close")
+	case i < 0 || i >= len(l.nodes):
+		l.mu.Unlock()
+		return NodeInfo{}, fmt.Errorf("compute: local: no node %d (there are %d)", i, len(l.nodes))
+	case !l.nodes[i].killed:
+		l.mu.Unlock()
+		return NodeInfo{}, fmt.Errorf("compute: local: node %d is running (kill it first)", i)
+	}
+	old := l.nodes[i]
+	l.mu.Unlock()
+
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{old.info.Dir}, Args: l.opts.NodeArgs, Stderr: l.opts.Stderr})
+	if err != nil {
+		return NodeInfo{}, fmt.Errorf("compute: local: restart node %d: %w", i, err)
+	}
+	n := &localNode{info: NodeInfo{Index: i, Addr: p.Addr(), Pid: p.Pid(), Dir: old.info.Dir}, proc: p}
+	if n.client, err = shuffleservice.Dial(p.Addr()); err == nil {
+		err = n.client.RegisterApp(ctx, l.opts.App, 0)
+	}
+	l.mu.Lock()
+	if err == nil && (l.closed || l.nodes[i] != old) {
+		err = errors.New("the cluster closed, or the node was restarted concurrently")
+	}
+	if err != nil {
+		l.mu.Unlock()
+		if n.client != nil {
+			n.client.Close()
+		}
+		p.Kill()
+		return NodeInfo{}, fmt.Errorf("compute: local: restart node %d at %s: %w", i, p.Addr(), err)
+	}
+	// The old node's fields are never written again: a goroutine that
+	// still holds it (the application heartbeat) sees it killed.
+	n.next = old.next
+	l.nodes[i] = n
+	l.mu.Unlock()
+	old.client.Close()
+	l.log.Info("node restarted", "node", i, "addr", n.info.Addr, "pid", n.info.Pid, "dir", n.info.Dir)
+	for range l.opts.WorkersPerNode {
+		if _, err := l.AddWorker(i); err != nil {
+			return n.info, err
+		}
+	}
+	return n.info, nil
+}
