@@ -153,14 +153,20 @@ func (s *scheduler) outputsLost(addr string) int {
 
 // workerLost reacts to the loss of a worker beyond its tasks: the map
 // outputs it served itself (no external shuffle service) are gone with
-// it; in local mode a replacement is started on its node; and when no
-// worker of its node is left and none could be started, the node is
-// probed and declared lost if it does not answer.
+// it; its node is probed and declared lost if it does not answer;
+// otherwise, in local mode, a replacement is started on the node.
 func (s *scheduler) workerLost(w compute.WorkerInfo) {
 	if w.ShuffleAddr != "" && w.ShuffleAddr != w.Node {
 		s.outputsLost(w.ShuffleAddr)
 	}
 	if s.c.closing.Load() || s.lostNodes[w.Node] {
+		return
+	}
+	// A worker dies with its node: ask the node before replacing the
+	// worker, so that a dead node is declared lost at once and gets no
+	// replacement workers.
+	if err := probeNode(w.Node); err != nil {
+		s.nodeLost(w.Node, fmt.Sprintf("its worker %s was lost and it does not answer: %v", w.ID, err))
 		return
 	}
 	if s.replaceWorker(w) {
