@@ -547,6 +547,9 @@ func (nopCommitter) CommitMapOutput(_ context.Context, _ string, out *shufflepb.
 // record: its Write calls and Commit (spills and merge included) make at
 // most one allocation per 1000 records.
 func TestWriterAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
 	if testing.Short() {
 		t.Skip("short")
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package shuffleservice
+
+const raceEnabled = false
