@@ -32,11 +32,12 @@ test: deps check-gen $(TOXIPROXY) ## run every test (vet, generated code, unit, 
 DEMO := $(CURDIR)/demo
 
 .PHONY: demo
-demo: build ## the main job: PageRank of a generated 1M-edge graph on the embedded default, top pages printed
+demo: build ## the main job: PageRank of a generated 1M-edge graph on the embedded default; a worker is killed mid-job; top pages and what was redone printed
 	@mkdir -p $(DEMO)
 	@test -s $(DEMO)/graph.txt || $(SHOAL) gen graph --records 1000000 --output $(DEMO)/graph.txt
 	@rm -rf $(DEMO)/ranks
-	$(SHOAL) run pagerank --input $(DEMO)/graph.txt --output $(DEMO)/ranks --iterations 20 --event-log $(DEMO)/events.jsonl
+	@rm -f $(DEMO)/events.jsonl
+	$(SHOAL) run pagerank --input $(DEMO)/graph.txt --output $(DEMO)/ranks --iterations 20 --event-log $(DEMO)/events.jsonl --kill-worker-after 4s
 
 .PHONY: bench
 bench: build ## Go benchmarks of the writer and reader, then the shuffle benchmark in each mode

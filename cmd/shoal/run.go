@@ -29,6 +29,7 @@ type runConfig struct {
 	dir            string
 	verbose        bool
 	speculation    bool
+	killAfter      time.Duration
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -47,6 +48,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.shuffleService, "shuffle-service", "on", "on: map outputs are served by the node services and survive their workers; off: by the worker that wrote them, and die with it")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services (default a temporary directory, removed)")
 	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs")
+	fs.DurationVar(&c.killAfter, "kill-worker-after", 0, "demo: SIGKILL a busy worker after this long, then report what was redone")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 }
 
@@ -85,6 +87,16 @@ func runRun(ctx context.Context, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if c.killAfter > 0 && c.eventLog == "" {
+		// The recovery report reads the event log.
+		f, err := os.CreateTemp("", "shoal-events-*.jsonl")
+		if err != nil {
+			return err
+		}
+		f.Close()
+		defer os.Remove(f.Name())
+		c.eventLog = f.Name()
+	}
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
@@ -98,6 +110,12 @@ func runRun(ctx context.Context, args []string) error {
 		return err
 	}
 	defer sc.Close()
+	if c.killAfter > 0 {
+		killCtx, stopKill := context.WithCancel(ctx)
+		defer stopKill()
+		go killWorkerAfter(killCtx, sc, c.eventLog, c.killAfter, os.Stderr)
+		defer printRecovery(c.eventLog, os.Stderr)
+	}
 	switch job {
 	case "wordcount":
 		err = jobs.WordCount(ctx, sc, c.input, c.output, c.partitions)
