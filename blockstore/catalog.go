@@ -1,0 +1,223 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// The catalogue records every block on disk, so that a restarted store
+// serves them again. It is a pebble database in Dirs[0]/.blocks-catalog
+// (the shuffle's catalogue is Dirs[0]/.catalog), with keys
+//
+//	c/dirs                                   the store's directories (a guard)
+//	b/APP \x00 BE32(rdd) BE32(partition)     diskRecord
+//
+// An application ID never contains \x00, so "b/APP\x00" is exactly the
+// prefix of APP's blocks and "b/APP\x00"+BE32(rdd) that of one RDD's.
+// Memory blocks are not catalogued. Writes are not synced: a block is a
+// cache, and a record that a power loss lost leaves a file that the next
+// Open deletes as a stray.
+type catalog struct {
+	db *pebble.DB
+}
+
+const catalogDirName = ".blocks-catalog"
+
+var catalogDirsKey = []byte("c/dirs")
+
+func appPrefix(app string) []byte { return []byte("b/" + app + "\x00") }
+
+func rddPrefix(app string, rdd int) []byte {
+	return binary.BigEndian.AppendUint32(appPrefix(app), uint32(rdd))
+}
+
+func blockKey(id BlockID) []byte {
+	return binary.BigEndian.AppendUint32(rddPrefix(id.App, id.RDD), uint32(id.Partition))
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// diskRecord is the catalogue's value for a block on disk.
+type diskRecord struct {
+	dir  int    // index in Dirs
+	seq  uint64 // the file's sequence number (blockFileName)
+	size int64  // block bytes, without the file header
+	prio int
+}
+
+func (r diskRecord) marshal() []byte {
+	b := []byte{1}
+	b = binary.AppendUvarint(b, uint64(r.dir))
+	b = binary.AppendUvarint(b, r.seq)
+	b = binary.AppendUvarint(b, uint64(r.size))
+	return binary.AppendVarint(b, int64(r.prio))
+}
+
+func unmarshalDiskRecord(b []byte) (diskRecord, error) {
+	if len(b) < 1 || b[0] != 1 {
+		return diskRecord{}, errors.New("block record version unknown")
+	}
+	b = b[1:]
+	var vals [3]uint64
+	for i := range vals {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return diskRecord{}, errors.New("block record unreadable")
+		}
+		vals[i] = v
+		b = b[n:]
+	}
+	prio, n := binary.Varint(b)
+	if n <= 0 || n != len(b) || vals[2] > 1<<62 {
+		return diskRecord{}, errors.New("block record unreadable")
+	}
+	return diskRecord{dir: int(vals[0]), seq: vals[1], size: int64(vals[2]), prio: int(prio)}, nil
+}
+
+// pebbleLogger routes pebble's log to the store's logger.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l.Enabled(context.Background(), slog.LevelDebug) {
+		p.l.Debug(fmt.Sprintf(format, args...), "source", "pebble")
+	}
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+// Fatalf is called by pebble on an invariant violation; it must not return.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "source", "pebble", "fatal", true)
+	panic("blockstore: catalogue: " + msg)
+}
+
+func openCatalog(fs vfs.FS, dir string, dirs []string, logger *slog.Logger) (*catalog, error) {
+	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: pebbleLogger{logger}})
+	if err != nil {
+		return nil, fmt.Errorf("blockstore: open catalogue %s: %w (is another node running on this directory?)", dir, err)
+	}
+	c := &catalog{db: db}
+	if err := c.checkDirs(dirs); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w (catalogue %s)", err, dir)
+	}
+	return c, nil
+}
+
+// checkDirs guards against a store reopened with other directories (or
+// the same in another order): record.dir would point at the wrong one.
+func (c *catalog) checkDirs(dirs []string) error {
+	abs := make([]string, len(dirs))
+	for i, d := range dirs {
+		a, err := filepath.Abs(d)
+		if err != nil {
+			return fmt.Errorf("blockstore: directory %q: %w", d, err)
+		}
+		abs[i] = a
+	}
+	want := strings.Join(abs, "\x00")
+	v, closer, err := c.db.Get(catalogDirsKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		return c.wrap(c.db.Set(catalogDirsKey, []byte(want), pebble.Sync))
+	case err != nil:
+		return fmt.Errorf("blockstore: read catalogue: %w", err)
+	}
+	got := string(v)
+	closer.Close()
+	if got != want {
+		return fmt.Errorf("%w: the store's directories were %q and are now %q; restart with the same --dir list in the same order, or delete the catalogue to start empty",
+			ErrInvalidArgument, strings.Split(got, "\x00"), abs)
+	}
+	return nil
+}
+
+// load calls fn for every block record. Records that do not parse are
+// logged and deleted, as are those fn rejects.
+func (c *catalog) load(logger *slog.Logger, fn func(BlockID, diskRecord) error) error {
+	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: []byte("b/"), UpperBound: []byte("b0")})
+	if err != nil {
+		return fmt.Errorf("blockstore: read catalogue: %w", err)
+	}
+	var bad [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		k, v := it.Key(), it.Value()
+		err := func() error {
+			app, rest, ok := strings.Cut(string(k[2:]), "\x00")
+			if !ok || len(rest) != 8 || validateApp(app) != nil {
+				return errors.New("bad block key")
+			}
+			id := BlockID{App: app,
+				RDD:       int(binary.BigEndian.Uint32([]byte(rest[:4]))),
+				Partition: int(binary.BigEndian.Uint32([]byte(rest[4:])))}
+			if err := id.Validate(); err != nil {
+				return err
+			}
+			r, err := unmarshalDiskRecord(v)
+			if err != nil {
+				return err
+			}
+			return fn(id, r)
+		}()
+		if err != nil {
+			logger.Warn("dropping catalogue record", "key", fmt.Sprintf("%q", k), "err", err)
+			bad = append(bad, bytes.Clone(k))
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("blockstore: read catalogue: %w", err)
+	}
+	if len(bad) > 0 {
+		b := c.db.NewBatch()
+		for _, k := range bad {
+			_ = b.Delete(k, nil)
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("blockstore: clean catalogue: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *catalog) put(id BlockID, r diskRecord) error {
+	return c.wrap(c.db.Set(blockKey(id), r.marshal(), pebble.NoSync))
+}
+
+func (c *catalog) delete(id BlockID) error {
+	return c.wrap(c.db.Delete(blockKey(id), pebble.NoSync))
+}
+
+func (c *catalog) deletePrefix(p []byte) error {
+	return c.wrap(c.db.DeleteRange(p, prefixEnd(p), pebble.NoSync))
+}
+
+func (c *catalog) wrap(err error) error {
+	if err != nil {
+		return fmt.Errorf("blockstore: write catalogue: %w", err)
+	}
+	return nil
+}
+
+func (c *catalog) close() error { return c.db.Close() }
