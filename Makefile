@@ -39,6 +39,10 @@ demo: build ## the main job: PageRank of a generated 1M-edge graph on the embedd
 	@rm -f $(DEMO)/events.jsonl
 	$(SHOAL) run pagerank --input $(DEMO)/graph.txt --output $(DEMO)/ranks --iterations 20 --event-log $(DEMO)/events.jsonl --kill-worker-after 4s
 
+.PHONY: soak
+soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes are killed; fails on any wrong answer or failed job
+	$(SHOAL) demo soak --duration 5m
+
 .PHONY: bench
 bench: build ## Go benchmarks of the writer and reader, then the shuffle benchmark in each mode
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shuffleservice/ | tee bench-go.txt

@@ -19,4 +19,25 @@
 // Tasks run Parallelism at a time in this process, as in one worker with
 // that many slots; time is wall clock from the first write to the last
 // record read.
+//
+// # Fault experiments
+//
+// RunFaults is `shoal demo faults`: DESIGN.md §6 measured. Each scenario
+// runs one job (a narrow filter + count, or the ecommerce group-by) twice,
+// each time on a fresh local cluster (3 nodes of 2 workers by default):
+// without a fault, then with one. The fault comes at a moment read from
+// the driver's event log, which the experiment polls: the target stage
+// (the narrow job's only stage, the wide job's map stage) has a worker
+// that has finished a task of it and runs another; that worker is killed
+// with SIGKILL (Local.KillWorker), or its node (Local.KillNode). Everything
+// reported comes from the event log afterwards (events.go): reruns are
+// task_start events of a stage's partition beyond its first, recomputed
+// map outputs those of map partitions already committed, detection the
+// worker_lost or node_lost event. Answers are checked against the
+// single-process references of package jobs (checkedjob.go).
+//
+// RunSoak is `make soak`: the ecommerce job and a word count again and
+// again on one cluster (replaced now and then) while random workers, and
+// now and then a random node, are killed at random times; every answer is
+// checked, every job has a timeout.
 package bench

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
@@ -277,10 +278,30 @@ func saveFiles[T any](ctx context.Context, r *RDD[T], dir string, sink opSpec) e
 		os.RemoveAll(tmp)
 		return err
 	}
+	if err := removeAttemptFiles(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("client: output: %w", err)
+	}
 	os.Remove(dir) // an empty directory may stand in the way
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("client: output: %w", err)
+	}
+	return nil
+}
+
+// removeAttemptFiles removes from dir the part files of attempts that did
+// not commit: a task whose worker died while it wrote leaves its
+// part-NNNNN.attempt-K behind, and another attempt committed the part.
+func removeAttemptFiles(dir string) error {
+	tmps, err := filepath.Glob(filepath.Join(dir, "part-*.attempt-*"))
+	if err != nil {
+		return err
+	}
+	for _, name := range tmps {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

@@ -63,8 +63,6 @@ type stageRun struct {
 // runStage runs one attempt of st for parts.
 func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, onResult func(int, []byte)) error {
 	c := s.c
-	stageAttempt := st.attempts
-	st.attempts++
 	plan, inputs := buildPlan(st.final, sink)
 	planBytes, err := json.Marshal(plan)
 	if err != nil {
@@ -83,6 +81,9 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 		}
 		shuffleInputs = append(shuffleInputs, in)
 	}
+	// An attempt starts here: one whose inputs were gone never ran.
+	stageAttempt := st.attempts
+	st.attempts++
 	r := &stageRun{
 		s: s, st: st, js: js, stageAttempt: stageAttempt, kind: st.kind(), plan: planBytes, inputs: shuffleInputs,
 		onResult: onResult, total: len(parts), started: time.Now(),

@@ -27,6 +27,7 @@ func commands() map[string]command {
 		"run":   {"run a built-in job (wordcount, ecommerce, pagerank, sort) on a local cluster", runRun},
 		"gen":   {"generate job inputs (gen text|ecommerce|graph|sort)", runGen},
 		"bench": {"run a benchmark (bench shuffle ...)", runBench},
+		"demo":  {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
 	}
 }
 
