@@ -2,23 +2,23 @@ package blockstore
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"shoal/internal/catalogdb"
 )
 
 // The catalogue records every block on disk, so that a restarted store
 // serves them again. It is a pebble database in Dirs[0]/.blocks-catalog
 // (the shuffle's catalogue is Dirs[0]/.catalog), with keys
 //
-//	c/dirs                                   the store's directories (a guard)
+//	c/dirs                                   the store's directories (catalogdb's guard)
 //	b/APP \x00 BE32(rdd) BE32(partition)     diskRecord
 //
 // An application ID never contains \x00, so "b/APP\x00" is exactly the
@@ -31,8 +31,6 @@ type catalog struct {
 }
 
 const catalogDirName = ".blocks-catalog"
-
-var catalogDirsKey = []byte("c/dirs")
 
 func appPrefix(app string) []byte { return []byte("b/" + app + "\x00") }
 
@@ -93,65 +91,16 @@ func unmarshalDiskRecord(b []byte) (diskRecord, error) {
 	return diskRecord{dir: int(vals[0]), seq: vals[1], size: int64(vals[2]), prio: int(prio)}, nil
 }
 
-// pebbleLogger routes pebble's log to the store's logger.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	if p.l.Enabled(context.Background(), slog.LevelDebug) {
-		p.l.Debug(fmt.Sprintf(format, args...), "source", "pebble")
-	}
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble")
-}
-
-// Fatalf is called by pebble on an invariant violation; it must not return.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error(msg, "source", "pebble", "fatal", true)
-	panic("blockstore: catalogue: " + msg)
-}
-
 func openCatalog(fs vfs.FS, dir string, dirs []string, logger *slog.Logger) (*catalog, error) {
-	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: pebbleLogger{logger}})
+	db, err := catalogdb.Open(fs, dir, dirs, logger, "blockstore")
+	var de *catalogdb.DirsError
+	if errors.As(err, &de) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("blockstore: open catalogue %s: %w (is another node running on this directory?)", dir, err)
+		return nil, err
 	}
-	c := &catalog{db: db}
-	if err := c.checkDirs(dirs); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%w (catalogue %s)", err, dir)
-	}
-	return c, nil
-}
-
-// checkDirs guards against a store reopened with other directories (or
-// the same in another order): record.dir would point at the wrong one.
-func (c *catalog) checkDirs(dirs []string) error {
-	abs := make([]string, len(dirs))
-	for i, d := range dirs {
-		a, err := filepath.Abs(d)
-		if err != nil {
-			return fmt.Errorf("blockstore: directory %q: %w", d, err)
-		}
-		abs[i] = a
-	}
-	want := strings.Join(abs, "\x00")
-	v, closer, err := c.db.Get(catalogDirsKey)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		return c.wrap(c.db.Set(catalogDirsKey, []byte(want), pebble.Sync))
-	case err != nil:
-		return fmt.Errorf("blockstore: read catalogue: %w", err)
-	}
-	got := string(v)
-	closer.Close()
-	if got != want {
-		return fmt.Errorf("%w: the store's directories were %q and are now %q; restart with the same --dir list in the same order, or delete the catalogue to start empty",
-			ErrInvalidArgument, strings.Split(got, "\x00"), abs)
-	}
-	return nil
+	return &catalog{db: db}, nil
 }
 
 // load calls fn for every block record. Records that do not parse are

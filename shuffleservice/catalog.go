@@ -2,17 +2,18 @@ package shuffleservice
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"shoal/internal/catalogdb"
+
 	"google.golang.org/protobuf/proto"
 
 	"shoal/shuffleservice/shufflepb"
@@ -22,7 +23,7 @@ import (
 // their workers and their committed map outputs. It is a pebble database in
 // Dirs[0]/.catalog with these keys:
 //
-//	c/dirs                             the node's directories (a guard)
+//	c/dirs                             the node's directories (catalogdb's guard)
 //	a/APP                              appRecord: TTL, registration time
 //	w/APP \x00 WORKER                  workerRecord: pid, registration time
 //	m/APP \x00 BE32(shuffle) BE32(map) proto-marshalled shufflepb.MapOutput
@@ -36,8 +37,6 @@ type catalog struct {
 }
 
 const catalogDirName = ".catalog"
-
-var catalogDirsKey = []byte("c/dirs")
 
 func appKey(app string) []byte { return []byte("a/" + app) }
 
@@ -121,71 +120,16 @@ func unmarshalWorkerRecord(b []byte) (workerRecord, error) {
 	return workerRecord{pid: pid, registered: time.UnixMilli(reg)}, nil
 }
 
-// pebbleLogger routes pebble's log to the node's logger: informational
-// messages at debug level, errors at error level.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	if !p.l.Enabled(context.Background(), slog.LevelDebug) {
-		return
-	}
-	p.l.Debug(fmt.Sprintf(format, args...), "source", "pebble")
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble")
-}
-
-// Fatalf is called by pebble on an invariant violation it cannot continue
-// from. It logs and panics, as pebble expects it not to return.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error(msg, "source", "pebble", "fatal", true)
-	panic("shuffle: catalogue: " + msg)
-}
-
-// openCatalog opens (creating if needed) the catalogue in dir and checks
-// that it belongs to the same list of directories.
 func openCatalog(fs vfs.FS, dir string, dirs []string, logger *slog.Logger) (*catalog, error) {
-	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: pebbleLogger{logger}})
+	db, err := catalogdb.Open(fs, dir, dirs, logger, "shuffle")
+	var de *catalogdb.DirsError
+	if errors.As(err, &de) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("shuffle: open catalogue %s: %w (is another node running on this directory?)", dir, err)
+		return nil, err
 	}
-	c := &catalog{db: db}
-	if err := c.checkDirs(dirs); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%w (catalogue %s)", err, dir)
-	}
-	return c, nil
-}
-
-// checkDirs guards against a node restarted with other directories (or
-// the same ones in another order): map outputs would be looked for in the
-// wrong places and swept as strays.
-func (c *catalog) checkDirs(dirs []string) error {
-	abs := make([]string, len(dirs))
-	for i, d := range dirs {
-		a, err := filepath.Abs(d)
-		if err != nil {
-			return fmt.Errorf("shuffle: directory %q: %w", d, err)
-		}
-		abs[i] = a
-	}
-	want := strings.Join(abs, "\x00")
-	v, closer, err := c.db.Get(catalogDirsKey)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		return c.db.Set(catalogDirsKey, []byte(want), pebble.Sync)
-	case err != nil:
-		return fmt.Errorf("shuffle: read catalogue: %w", err)
-	}
-	got := string(v)
-	closer.Close()
-	if got != want {
-		return fmt.Errorf("%w: the node's directories were %q and are now %q; restart with the same --dir list in the same order, or delete the catalogue to start empty",
-			ErrInvalidArgument, strings.Split(got, "\x00"), abs)
-	}
-	return nil
+	return &catalog{db: db}, nil
 }
 
 // catalogContents is everything the catalogue holds.
@@ -251,7 +195,7 @@ func (c *catalog) load(logger *slog.Logger) (*catalogContents, error) {
 
 func (cc *catalogContents) add(k, v []byte) error {
 	switch {
-	case bytes.Equal(k, catalogDirsKey):
+	case catalogdb.Reserved(k):
 		return nil
 	case bytes.HasPrefix(k, []byte("a/")):
 		app := string(k[2:])
