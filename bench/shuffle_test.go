@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"shoal/internal/testbin"
@@ -122,17 +123,8 @@ func TestShuffleConfigValidation(t *testing.T) {
 		t.Fatal("no error for a config with every field wrong")
 	}
 	for _, want := range []string{"maps", "reduces", "records", "record bytes"} {
-		if !contains(err.Error(), want) {
+		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

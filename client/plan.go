@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"time"
 
 	"shoal/compute"
@@ -201,13 +200,4 @@ func seqOf[T any](parent any) (seqFn[T], error) {
 		return nil, fmt.Errorf("client: op input is %T, want %T", parent, seqFn[T](nil))
 	}
 	return f, nil
-}
-
-// collectSeq drains a sequence; for tests and small results.
-func collectSeq[T any](s iter.Seq[T]) []T {
-	var out []T
-	for v := range s {
-		out = append(out, v)
-	}
-	return out
 }

@@ -2,7 +2,6 @@ package shuffleservice
 
 import (
 	"encoding/binary"
-	"io"
 )
 
 // A record in a frame's raw payload (and in a sort writer's arena) is
@@ -49,60 +48,4 @@ func nextRecord(b []byte) (key, value, rest []byte, err error) {
 		return nil, nil, nil, corruptf("record of %d+%d bytes overruns its frame (%d left)", kl, vl, len(b))
 	}
 	return b[:kl], b[kl : kl+vl], b[kl+vl:], nil
-}
-
-// RecordIterator yields the records of one or more blocks. Key and Value
-// are valid until the next call to Next.
-type RecordIterator interface {
-	Next() bool
-	Key() []byte
-	Value() []byte
-	Err() error
-	Close() error
-}
-
-// streamIterator reads the records of a frame stream (a spill run, a block
-// read from a local file).
-type streamIterator struct {
-	fr         *frameReader
-	closer     io.Closer
-	raw        []byte
-	key, value []byte
-	err        error
-}
-
-func newStreamIterator(r io.Reader, closer io.Closer, bufSize int) *streamIterator {
-	return &streamIterator{fr: newFrameReader(r, bufSize), closer: closer}
-}
-
-func (it *streamIterator) Next() bool {
-	if it.err != nil {
-		return false
-	}
-	for len(it.raw) == 0 {
-		raw, err := it.fr.next()
-		if err != nil {
-			if err != io.EOF {
-				it.err = err
-			}
-			return false
-		}
-		it.raw = raw
-	}
-	it.key, it.value, it.raw, it.err = nextRecord(it.raw)
-	return it.err == nil
-}
-
-func (it *streamIterator) Key() []byte   { return it.key }
-func (it *streamIterator) Value() []byte { return it.value }
-func (it *streamIterator) Err() error    { return it.err }
-
-func (it *streamIterator) Close() error {
-	it.fr.close()
-	if it.closer != nil {
-		c := it.closer
-		it.closer = nil
-		return c.Close()
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ func runRun(ctx context.Context, args []string) error {
 		return err
 	}
 	var errs []error
-	if !contains(jobNames(), job) {
+	if !slices.Contains(jobNames(), job) {
 		errs = append(errs, fmt.Errorf("unknown job %q (want one of %s)", job, strings.Join(jobNames(), ", ")))
 	}
 	if c.input == "" {
@@ -142,13 +143,4 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "%s: done in %.2fs, output in %s\n", job, time.Since(start).Seconds(), c.output)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
