@@ -346,17 +346,16 @@ func (textSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, er
 	if err != nil {
 		return nil, err
 	}
+	// Chosen once: for string records (every built-in job's output) the
+	// record is written as it is, with no conversion to an interface.
+	format, ok := any(writeString).(func(*bufio.Writer, T))
+	if !ok {
+		format = writeFormatted[T]
+	}
 	return func(tc *taskContext, part int) ([]byte, error) {
 		return writePart(tc, params, part, func(w *bufio.Writer) error {
 			for v := range in(tc, part) {
-				switch v := any(v).(type) {
-				case string:
-					w.WriteString(v)
-				case fmt.Stringer:
-					w.WriteString(v.String())
-				default:
-					fmt.Fprint(w, v)
-				}
+				format(w, v)
 				if err := w.WriteByte('\n'); err != nil {
 					return err
 				}
@@ -364,6 +363,18 @@ func (textSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, er
 			return nil
 		})
 	}, nil
+}
+
+func writeString(w *bufio.Writer, s string) { w.WriteString(s) }
+
+// writeFormatted writes a KV (or any fmt.Stringer) with its String method,
+// anything else with fmt's %v.
+func writeFormatted[T any](w *bufio.Writer, v T) {
+	if s, ok := any(v).(fmt.Stringer); ok {
+		w.WriteString(s.String())
+		return
+	}
+	fmt.Fprint(w, v)
 }
 
 type rawSink struct{}

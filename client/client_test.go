@@ -276,3 +276,55 @@ func TestTaskFailsJobAfterFourAttempts(t *testing.T) {
 		t.Fatalf("job_end events %v", ends)
 	}
 }
+
+// meanAcc is a value-only accumulator; setAcc holds a map, so each record
+// must start from its own zero or keys would mix.
+type meanAcc struct{ Sum, N int64 }
+type setAcc struct{ Seen map[int64]bool }
+
+func addToMean(a meanAcc, v int64) meanAcc { return meanAcc{a.Sum + v, a.N + 1} }
+func mergeMeans(a, b meanAcc) meanAcc      { return meanAcc{a.Sum + b.Sum, a.N + b.N} }
+func addToSet(a setAcc, v int64) setAcc    { a.Seen[v] = true; return a }
+func mergeSets(a, b setAcc) setAcc {
+	for v := range b.Seen {
+		a.Seen[v] = true
+	}
+	return a
+}
+func modKey(x int64) client.KV[int64, int64] { return client.KV[int64, int64]{Key: x % 3, Value: x} }
+
+func TestAggregateByKey(t *testing.T) {
+	c, _ := newContext(t, 1, 2)
+	ctx := context.Background()
+	pairs := client.Map(client.Range(c, 0, 30, 4), modKey)
+	means, err := client.Collect(ctx, client.AggregateByKey(pairs, meanAcc{}, addToMean, mergeMeans, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists, err := client.Collect(ctx, client.AggregateByKey(pairs, setAcc{Seen: map[int64]bool{}}, addToSet, mergeSets, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(means) != 3 || len(lists) != 3 {
+		t.Fatalf("%d and %d keys, want 3", len(means), len(lists))
+	}
+	for _, kv := range means {
+		var want meanAcc
+		for x := kv.Key; x < 30; x += 3 {
+			want.Sum, want.N = want.Sum+x, want.N+1
+		}
+		if kv.Value != want {
+			t.Errorf("key %d: %+v, want %+v", kv.Key, kv.Value, want)
+		}
+	}
+	for _, kv := range lists {
+		got := slices.Sorted(maps.Keys(kv.Value.Seen))
+		var want []int64
+		for x := kv.Key; x < 30; x += 3 {
+			want = append(want, x)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("key %d: values %v, want %v (records sharing one zero would mix keys)", kv.Key, got, want)
+		}
+	}
+}

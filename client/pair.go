@@ -2,7 +2,9 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"iter"
+	"reflect"
 
 	"shoal/internal/fnref"
 )
@@ -63,11 +65,39 @@ func (seqOpMap[K, V, A]) op(b *build, params json.RawMessage, parents []any) (an
 	if err != nil {
 		return nil, err
 	}
+	var zero A
+	if err := json.Unmarshal(p.Zero, &zero); err != nil {
+		return nil, fmt.Errorf("client: AggregateByKey zero value: %w", err)
+	}
+	if !holdsReferences(reflect.TypeFor[A]()) {
+		// A copy of zero is a fresh zero: decode it once.
+		return mapSeq(parents[0], func(kv KV[K, V]) KV[K, A] { return KV[K, A]{kv.Key, seq(zero, kv.Value)} })
+	}
+	// seq may mutate what zero refers to (a slice, a map): a fresh zero
+	// per record.
 	return mapSeq(parents[0], func(kv KV[K, V]) KV[K, A] {
-		var zero A
-		_ = json.Unmarshal(p.Zero, &zero) // fresh per record: seq may mutate it
-		return KV[K, A]{kv.Key, seq(zero, kv.Value)}
+		var z A
+		json.Unmarshal(p.Zero, &z) // decoded once above without error
+		return KV[K, A]{kv.Key, seq(z, kv.Value)}
 	})
+}
+
+// holdsReferences reports whether a value of t can share memory with its
+// copies (strings are immutable, so they do not count).
+func holdsReferences(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Map, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array:
+		return holdsReferences(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsReferences(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // PartitionBy shuffles r by p; a no-op when r is already partitioned so.
@@ -192,7 +222,7 @@ func (cogroupOp[K, V, W]) op(b *build, _ json.RawMessage, parents []any) (any, e
 // Join pairs the values of keys present in both RDDs.
 func Join[K comparable, V, W any](a *RDD[KV[K, V]], b *RDD[KV[K, W]], parts int) *RDD[KV[K, Pair[V, W]]] {
 	cg := Cogroup(a, b, parts)
-	n := newNode(cg.n.ctx, "join", cg.n.parts, mustSpec(joinOp[K, V, W]{}, joinParams{}), narrow(cg.n))
+	n := newNode(cg.n.ctx, "join", cg.n.parts, mustSpec(joinOp[K, V, W]{}, nil), narrow(cg.n))
 	n.part = cg.n.part
 	return &RDD[KV[K, Pair[V, W]]]{n}
 }
@@ -211,8 +241,6 @@ func LeftOuterJoin[K comparable, V, W any](a *RDD[KV[K, V]], b *RDD[KV[K, W]], p
 	n.part = cg.n.part
 	return &RDD[KV[K, Pair[V, Option[W]]]]{n}
 }
-
-type joinParams struct{}
 
 type joinOp[K comparable, V, W any] struct{}
 

@@ -1,12 +1,9 @@
 package shuffleservice
 
 import (
-	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -216,6 +213,21 @@ func (d *frameDecoder) decode(b []byte) (raw, rest []byte, err error) {
 	return raw, rest, err
 }
 
+// decodeVerified is decode for bytes whose frames VerifyFrames already
+// checked: it does not compute the checksums again.
+func (d *frameDecoder) decodeVerified(b []byte) (raw, rest []byte, err error) {
+	h, err := parseFrameHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	end := frameHeaderSize + h.n
+	if len(b) < end {
+		return nil, nil, corruptf("frame truncated: %d of %d bytes", len(b), end)
+	}
+	raw, err = d.decompress(h, b[frameHeaderSize:end])
+	return raw, b[end:], err
+}
+
 func (d *frameDecoder) decompress(h frameHeader, payload []byte) ([]byte, error) {
 	switch h.codec {
 	case CodecNone:
@@ -257,49 +269,3 @@ func (d *frameDecoder) close() {
 		d.zdec.Close()
 	}
 }
-
-// frameReader reads frames from a stream (a spill run, a local block).
-type frameReader struct {
-	r   *bufio.Reader
-	dec frameDecoder
-	buf []byte
-}
-
-func newFrameReader(r io.Reader, bufSize int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, bufSize)}
-}
-
-// next returns the raw payload of the next frame, or io.EOF at a clean end
-// of the stream. A stream that ends inside a frame is corrupt.
-func (f *frameReader) next() ([]byte, error) {
-	var hdr [frameHeaderSize]byte
-	if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, corruptf("frame header truncated")
-		}
-		return nil, err
-	}
-	h, err := parseFrameHeader(hdr[:])
-	if err != nil {
-		return nil, err
-	}
-	if cap(f.buf) < h.n {
-		f.buf = make([]byte, h.n)
-	}
-	payload := f.buf[:h.n]
-	if _, err := io.ReadFull(f.r, payload); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-			return nil, corruptf("frame payload truncated")
-		}
-		return nil, err
-	}
-	if err := h.check(hdr[:], payload); err != nil {
-		return nil, err
-	}
-	return f.dec.decompress(h, payload)
-}
-
-func (f *frameReader) close() { f.dec.close() }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"testing"
 )
@@ -55,15 +54,10 @@ func TestFrameRoundTrip(t *testing.T) {
 				if len(rest) != 0 || !bytes.Equal(got, raw) {
 					t.Fatalf("decoded %d bytes (rest %d), want %d", len(got), len(rest), len(raw))
 				}
-				// The streaming reader agrees.
-				fr := newFrameReader(bytes.NewReader(frame), 4096)
-				defer fr.close()
-				got, err = fr.next()
-				if err != nil || !bytes.Equal(got, raw) {
-					t.Fatalf("frameReader: %v", err)
-				}
-				if _, err := fr.next(); err != io.EOF {
-					t.Fatalf("after last frame: %v, want io.EOF", err)
+				// Decoding frames verified beforehand gives the same bytes.
+				got, rest, err = dec.decodeVerified(frame)
+				if err != nil || len(rest) != 0 || !bytes.Equal(got, raw) {
+					t.Fatalf("decodeVerified: %d bytes (rest %d), %v; want %d", len(got), len(rest), err, len(raw))
 				}
 			})
 		}
@@ -108,9 +102,11 @@ func TestFrameCorruptionDetected(t *testing.T) {
 			if err := VerifyFrames(frame[:n]); n > 0 && !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("codec %s: truncated to %d: err %v, want ErrCorrupt", codec, n, err)
 			}
-			fr := newFrameReader(bytes.NewReader(frame[:n]), 4096)
-			if _, err := fr.next(); n > 0 && !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("codec %s: stream truncated to %d: err %v, want ErrCorrupt", codec, n, err)
+			if _, _, err := dec.decode(frame[:n]); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("codec %s: decoding a frame truncated to %d: err %v, want ErrCorrupt", codec, n, err)
+			}
+			if _, _, err := dec.decodeVerified(frame[:n]); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("codec %s: decodeVerified of a frame truncated to %d: err %v, want ErrCorrupt", codec, n, err)
 			}
 		}
 		dec.close()
