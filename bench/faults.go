@@ -57,13 +57,6 @@ func (cfg *FaultsConfig) ensureDefaults() error {
 	if cfg.Options.WorkersPerNode == 0 {
 		cfg.Options.WorkersPerNode = 2
 	}
-	if cfg.Options.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: faults: find the shoal binary to start workers with: %w", err)
-		}
-		cfg.Options.Binary = exe
-	}
 	if cfg.InjectTimeout == 0 {
 		cfg.InjectTimeout = 2 * time.Minute
 	}
@@ -159,7 +152,7 @@ func faultScenarios() []faultScenario {
 		{id: 2, name: "worker killed, wide job, shuffle service on", wide: true},
 		{id: 3, name: "worker killed, wide job, shuffle service off", wide: true, noService: true},
 		{id: 4, name: "node killed, wide job", wide: true, node: true},
-		{id: 5, name: "worker killed, filtered data cached", notBuilt: "needs the block store (not built yet)"},
+		{id: 5, name: "worker killed, filtered data cached", notBuilt: "needs Persist, not built yet"},
 		{id: 6, name: "worker killed, filtered data checkpointed", notBuilt: "needs checkpoints (not built yet)"},
 	}
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"shoal/client"
@@ -50,13 +49,6 @@ func sum(a, b int64) int64 { return a + b }
 func RunReduce(ctx context.Context, cfg ReduceConfig) (*ReduceResult, error) {
 	if cfg.Records <= 0 || cfg.Keys <= 0 || cfg.Partitions <= 0 {
 		return nil, fmt.Errorf("bench: reduce needs positive records, keys and partitions")
-	}
-	if cfg.Options.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Options.Binary = exe
 	}
 	c, err := client.NewContext(ctx, cfg.Options)
 	if err != nil {

@@ -72,13 +72,6 @@ func (cfg *SoakConfig) ensureDefaults() error {
 	if cfg.Options.WorkersPerNode == 0 {
 		cfg.Options.WorkersPerNode = 2
 	}
-	if cfg.Options.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: soak: find the shoal binary to start workers with: %w", err)
-		}
-		cfg.Options.Binary = exe
-	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}

@@ -76,13 +76,6 @@ func (c *SortConfig) ensureDefaults() error {
 	if c.Parts <= 0 {
 		c.Parts = max(4, int((c.Records*jobs.SortRecordSize+gensortBytesPerPart-1)/gensortBytesPerPart))
 	}
-	if c.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: find this program's executable to start workers with (set SortConfig.Binary): %w", err)
-		}
-		c.Binary = exe
-	}
 	if c.SortParallel <= 0 {
 		c.SortParallel = 2
 	}
