@@ -185,7 +185,7 @@ func (s *Server) Layout() Layout { return s.layout }
 
 // Serve serves the Shuffle gRPC service on lis until Shutdown or Close,
 // and then returns nil. Call it at most once. Serve called after Shutdown
-// closes lis and returns nil at once.
+// or Close (a stop racing the start) closes lis and returns nil at once.
 func (s *Server) Serve(lis net.Listener) error {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessageSize),
@@ -196,11 +196,7 @@ func (s *Server) Serve(lis net.Listener) error {
 	shufflepb.RegisterShuffleServer(gs, s)
 	s.grpcMu.Lock()
 	switch {
-	case s.isClosed.Load():
-		s.grpcMu.Unlock()
-		lis.Close()
-		return ErrClosed
-	case s.stopping:
+	case s.isClosed.Load() || s.stopping:
 		s.grpcMu.Unlock()
 		lis.Close()
 		return nil

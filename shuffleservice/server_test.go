@@ -909,3 +909,31 @@ func TestConcurrentCommitsAndFetches(t *testing.T) {
 		t.Fatalf("metrics %+v", m)
 	}
 }
+
+// TestServeAfterStop: a stop that wins the race with Serve's start is a
+// clean stop, as one that comes later is: Serve closes the listener and
+// returns nil.
+func TestServeAfterStop(t *testing.T) {
+	for _, stop := range []string{"close", "shutdown"} {
+		s, err := Open(Options{Dirs: []string{t.TempDir()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stop == "close" {
+			s.Close()
+		} else {
+			s.Shutdown(context.Background())
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Serve(lis); err != nil {
+			t.Errorf("%s then Serve: %v", stop, err)
+		}
+		if _, err := lis.Accept(); err == nil {
+			t.Errorf("%s then Serve: listener left open", stop)
+		}
+		s.Close()
+	}
+}
