@@ -792,13 +792,7 @@ func TestClosed(t *testing.T) {
 	if _, err := s.Committer().CommitMapOutput(context.Background(), "app", &shufflepb.MapOutput{Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH, Lengths: []uint64{0}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("commit after Close: %v", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Serve(lis); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Serve after Close: %v", err)
-	}
+	// Serve after Close is a clean stop: TestServeAfterStop.
 }
 
 func TestOptionsValidate(t *testing.T) {
