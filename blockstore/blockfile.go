@@ -26,8 +26,12 @@ const (
 	fileHeaderSize = 17
 	fileSuffix     = ".blk"
 	tempSuffix     = ".tmp"
-	blocksDirName  = "blocks"
 )
+
+// BlocksDirName is the directory, in each DIR/APP, that holds the
+// application's blocks on disk. The node service, which owns DIR/APP as a
+// whole, leaves it to the store.
+const BlocksDirName = "blocks"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

@@ -15,24 +15,36 @@ import (
 )
 
 // The catalogue records every block on disk, so that a restarted store
-// serves them again. It is a pebble database in Dirs[0]/.blocks-catalog
-// (the shuffle's catalogue is Dirs[0]/.catalog), with keys
+// serves them again. It lives in a pebble database: in a node service, the
+// node's one catalogue (Options.DB, Dirs[0]/.catalog, shared with the
+// shuffle service's applications, workers and map outputs); standalone, a
+// database of the store's own in Dirs[0]/.blocks-catalog. Its keys are
 //
-//	c/dirs                                   the store's directories (catalogdb's guard)
+//	c/dirs                                   the directories (catalogdb's guard)
 //	b/APP \x00 BE32(rdd) BE32(partition)     diskRecord
 //
-// An application ID never contains \x00, so "b/APP\x00" is exactly the
-// prefix of APP's blocks and "b/APP\x00"+BE32(rdd) that of one RDD's.
-// Memory blocks are not catalogued. Writes are not synced: a block is a
-// cache, and a record that a power loss lost leaves a file that the next
-// Open deletes as a stray.
+// The store reads and writes only keys under "b/" (and, for a database
+// of its own, catalogdb's guard). An application ID never contains \x00,
+// so "b/APP\x00" is exactly the prefix of APP's blocks and
+// "b/APP\x00"+BE32(rdd) that of one RDD's. Memory blocks are not
+// catalogued. Records are written unsynced under Store.mu and synced
+// (Store.syncCatalog) before the Put that wrote them returns, without the
+// lock; a record lost anyway (a failed sync) leaves a file that the next
+// Open deletes as a stray. Block files are not fsynced: a block is a
+// cache, and a file damaged by a power loss fails its checksum.
 type catalog struct {
-	db *pebble.DB
+	db    *pebble.DB
+	owned bool // opened by the store, closed by it
 }
 
 const catalogDirName = ".blocks-catalog"
 
-func appPrefix(app string) []byte { return []byte("b/" + app + "\x00") }
+// CatalogPrefix starts every key the store writes into a shared catalogue
+// (Options.DB). The database's other users keep their keys out of it and
+// skip it when they read the whole database.
+const CatalogPrefix = "b/"
+
+func appPrefix(app string) []byte { return []byte(CatalogPrefix + app + "\x00") }
 
 func rddPrefix(app string, rdd int) []byte {
 	return binary.BigEndian.AppendUint32(appPrefix(app), uint32(rdd))
@@ -100,13 +112,13 @@ func openCatalog(fs vfs.FS, dir string, dirs []string, logger *slog.Logger) (*ca
 	if err != nil {
 		return nil, err
 	}
-	return &catalog{db: db}, nil
+	return &catalog{db: db, owned: true}, nil
 }
 
 // load calls fn for every block record. Records that do not parse are
 // logged and deleted, as are those fn rejects.
 func (c *catalog) load(logger *slog.Logger, fn func(BlockID, diskRecord) error) error {
-	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: []byte("b/"), UpperBound: []byte("b0")})
+	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: []byte(CatalogPrefix), UpperBound: prefixEnd([]byte(CatalogPrefix))})
 	if err != nil {
 		return fmt.Errorf("blockstore: read catalogue: %w", err)
 	}
@@ -162,6 +174,15 @@ func (c *catalog) deletePrefix(p []byte) error {
 	return c.wrap(c.db.DeleteRange(p, prefixEnd(p), pebble.NoSync))
 }
 
+// sync makes every write so far durable: an empty synced record flushes
+// and syncs pebble's log, the unsynced records before it included.
+func (c *catalog) sync() error {
+	if err := c.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("blockstore: sync catalogue: %w", err)
+	}
+	return nil
+}
+
 func (c *catalog) wrap(err error) error {
 	if err != nil {
 		return fmt.Errorf("blockstore: write catalogue: %w", err)
@@ -169,4 +190,10 @@ func (c *catalog) wrap(err error) error {
 	return nil
 }
 
-func (c *catalog) close() error { return c.db.Close() }
+// close closes the database if the store opened it.
+func (c *catalog) close() error {
+	if !c.owned {
+		return nil
+	}
+	return c.db.Close()
+}

@@ -3,12 +3,15 @@
 // persisted RDDs for the applications running on its machine, in memory
 // bounded in bytes and on the node's local disks.
 //
-// This package is the engine only. It is not yet wired into anything:
-// there is no gRPC service for it, the node command does not open a Store,
-// workers do not put or get blocks through it, the driver does not track
-// where blocks live, and nothing emits the event log's block_stored,
-// block_evicted and block_hit (DESIGN.md §8). Put's Evicted list and
-// Metrics are what that wiring will report from. See "Not done yet" below.
+// This package is the engine. The node service (package shuffleservice)
+// opens a Store on its directories and its own catalogue database, and
+// serves it over gRPC: PutBlock, GetBlock and RemoveBlocks, with the
+// store's figures in its Status (see shuffleservice's doc.go, "Cached
+// blocks"); shuffleservice.Client has the matching methods. Workers do
+// not put or get blocks yet, the driver does not track where blocks live,
+// and nothing emits the event log's block_stored, block_evicted and
+// block_hit (DESIGN.md §8): Put's Evicted list and Metrics, both on the
+// wire, are what that will report from. See "Not done yet" below.
 //
 // # What the store owns
 //
@@ -20,8 +23,11 @@
 //     Options.MemoryBytes bytes in all (the node's --cache-bytes);
 //   - the disk tier: one file per block under DIR/APP/blocks/, DIR one of
 //     Options.Dirs chosen by a hash of the block ID;
-//   - the catalogue of the disk tier, a pebble database in
-//     Dirs[0]/.blocks-catalog (the shuffle's own is Dirs[0]/.catalog).
+//   - the catalogue of the disk tier: the records under "b/"
+//     (CatalogPrefix) of a pebble database. In a node service that is the
+//     node's one catalogue, Dirs[0]/.catalog, shared with the shuffle
+//     service (Options.DB: the store does not close it); standalone, a
+//     database of the store's own in Dirs[0]/.blocks-catalog.
 //
 // # Levels
 //
@@ -90,23 +96,34 @@
 //
 // The catalogue (catalog.go) holds one record per disk block (directory,
 // SEQ, size, priority) and a guard with the directory list, so that a store
-// reopened with other directories refuses to start. Memory blocks are not
-// catalogued and are lost on restart, by design. Open loads the catalogue
-// and serves again every disk block whose file is present with the right
-// size; it drops records whose file is missing or of the wrong size, and
-// deletes the files under DIR/APP/blocks/ that no record names (temporary
-// files, and blocks removed or evicted when the node died). It touches
-// nothing else under DIR/APP: the shuffle's shuffle-N directories live
-// there too.
+// reopened with other directories refuses to start (in a shared database
+// the guard is its owner's, checked when it opened it). Memory blocks are
+// not catalogued and are lost on restart, by design: a MemoryAndDisk block
+// survives a restart only if it had moved to disk. Records are written
+// unsynced under the lock and synced, once, before the Put that wrote them
+// returns (a killed process would otherwise lose them: pebble holds
+// unsynced records in its process); RemoveRDD and RemoveApp sync their
+// deletions before they delete files. So the disk blocks a Put reported,
+// and only those, are served again after the process is killed. Open
+// loads the catalogue and serves again every disk block whose file is
+// present with the right size; it drops records whose file is missing or
+// of the wrong size, and deletes the files under DIR/APP/blocks/ that no
+// record names (temporary files, and blocks removed or evicted when the
+// node died). It touches nothing else under DIR/APP: the shuffle's
+// shuffle-N directories live there too. Apps lists the applications with
+// blocks, so that a node can remove those its own catalogue lost.
 //
 // # Concurrency and lock order
 //
 // One mutex (Store.mu) guards the index (a map of entries and an LRU list
 // of the memory ones), the accounting and the counters, and is held while
 // the catalogue (pebble, whose own locks are below it) is written, so the
-// catalogue and the index change together. There is no other lock, so no
-// lock order to get wrong: Store.mu is never held while a block file is
-// read or written. Work that needs the disk is done in steps:
+// catalogue and the index change together. Store.mu is never held while a
+// block file is read or written, nor while the catalogue is synced. The
+// one other lock, Store.syncMu, is taken before it: shared by the sync
+// that ends a Put or a removal, exclusively by Close, so that the
+// catalogue is never used once closed. Work that needs the disk is done in
+// steps:
 //
 //   - Put decides under the lock (evicting, inserting a memory block), then
 //     writes files without it, then takes it again to catalogue them. A
@@ -118,7 +135,9 @@
 //     and retakes the lock only to count the hit or remove a corrupt block.
 //   - Remove, RemoveRDD (Unpersist) and RemoveApp take blocks out of the
 //     index and the catalogue under the lock, freeing their memory at once,
-//     and delete their files after releasing it.
+//     and delete their files after releasing it. DropApp does the same but
+//     leaves the files to its caller (the node service moves the whole
+//     application directory to its trash).
 //
 // So the bytes a process really holds can exceed MemoryBytes by the blocks
 // being spilled, for the time it takes to write them; the accounted memory
@@ -126,18 +145,11 @@
 //
 // # Not done yet
 //
-//   - A gRPC service (PutBlock/GetBlock streaming, RemoveRDD, RemoveApp,
-//     Stats) and the mapping of ErrInvalidArgument, ErrCorrupt and
-//     ErrClosed to status codes in one place, as shuffleservice/status.go.
-//   - Wiring: `shoal node` opening a Store (--cache-bytes), workers putting
-//     and getting blocks, the driver's block tracker and locality, event log
-//     emission, Prometheus export of Metrics.
-//   - Coordination with the shuffle service's removal of an application:
-//     shuffleservice removes DIR/APP when an application expires, which
-//     deletes this store's files without its knowledge (a later Get then
-//     reports ErrCorrupt, "file missing", and drops the block); the node
-//     should call RemoveApp at the same time.
+//   - The client side: Persist, workers putting and getting blocks, the
+//     driver's block tracker and locality, event log emission, Prometheus
+//     export of Metrics.
 //   - Replication (driver side), promotion of disk blocks back to memory,
 //     a bound on disk bytes, and blocks too large to hold in memory at once
-//     (Put and Get take and return whole byte slices).
+//     (Put and Get take and return whole byte slices; the node service
+//     refuses blocks above its --max-block-bytes).
 package blockstore

@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// Sentinel errors, tested with errors.Is. When the store gets a gRPC
-// service, each will map to one status code there (as shuffleservice's
-// status.go does), in one place.
+// Sentinel errors, tested with errors.Is. The node service maps each to
+// one gRPC status code, in shuffleservice/status.go, and its client maps
+// them back, so they match across the wire too.
 var (
 	// ErrInvalidArgument: a malformed request or option (bad ID, unknown
 	// level, a memory level on a store without memory). Retrying the same

@@ -190,7 +190,7 @@ func TestEviction(t *testing.T) {
 				var names []string
 				for _, dir := range opts.Dirs {
 					filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
-						if err == nil && !de.IsDir() && strings.Contains(p, string(filepath.Separator)+blocksDirName+string(filepath.Separator)) {
+						if err == nil && !de.IsDir() && strings.Contains(p, string(filepath.Separator)+BlocksDirName+string(filepath.Separator)) {
 							rel, _ := filepath.Rel(filepath.Dir(dir), p)
 							names = append(names, rel)
 						}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -14,8 +15,16 @@ type Options struct {
 	// Dirs are the node's local directories (the node's --dir list, shared
 	// with the shuffle service). Required. Disk blocks of application APP
 	// live in DIR/APP/blocks/, DIR chosen among Dirs by a hash of the block
-	// ID; the catalogue lives in Dirs[0]/.blocks-catalog.
+	// ID.
 	Dirs []string
+	// DB is the pebble database to keep the catalogue in: the node
+	// service passes its own catalogue, opened with internal/catalogdb for
+	// the same Dirs, so that the node has one catalogue (DESIGN.md §3).
+	// The store then writes only keys under "b/", and does not close DB:
+	// its owner closes it after the Store. If DB is nil the store opens
+	// and owns a database of its own in Dirs[0]/.blocks-catalog (on
+	// CatalogFS).
+	DB *pebble.DB
 	// MemoryBytes bounds the bytes of blocks held in memory (the node's
 	// --cache-bytes). Zero means no memory tier: only DiskOnly Puts are
 	// accepted. Must not be negative.
@@ -23,9 +32,10 @@ type Options struct {
 	// Logger receives the store's log; it is given component=blockstore.
 	// Default: discard.
 	Logger *slog.Logger
-	// CatalogFS is the file system of the pebble catalogue. Default
-	// vfs.Default (the OS); tests may pass vfs.NewMem() (the catalogue then
-	// survives a reopen only if the same FS is passed again).
+	// CatalogFS is the file system of the store's own pebble catalogue
+	// (DB nil). Default vfs.Default (the OS); tests may pass vfs.NewMem()
+	// (the catalogue then survives a reopen only if the same FS is passed
+	// again).
 	CatalogFS vfs.FS
 }
 
@@ -65,7 +75,7 @@ func (o *Options) Validate() error {
 	if o.Logger == nil {
 		bad("Logger is nil (call EnsureDefaults)")
 	}
-	if o.CatalogFS == nil {
+	if o.CatalogFS == nil && o.DB == nil {
 		bad("CatalogFS is nil (call EnsureDefaults)")
 	}
 	return errors.Join(errs...)

@@ -22,6 +22,10 @@ type Store struct {
 	log  *slog.Logger
 	cat  *catalog
 
+	// syncMu is held shared while the catalogue is synced (syncCatalog,
+	// without mu), exclusively by Close before it closes the catalogue:
+	// pebble must not be used once closed. Taken before mu.
+	syncMu sync.RWMutex
 	// mu guards everything below, and orders the catalogue's writes with
 	// the index. No file is read or written while it is held.
 	mu     sync.Mutex
@@ -83,11 +87,12 @@ type Metrics struct {
 	Corrupt int64
 }
 
-// Open opens the store on opts.Dirs, creating the directories and the
-// catalogue if needed. Every block the catalogue lists whose file is
-// present with the right size is served again; catalogue records without
-// their file, and files under DIR/APP/blocks/ that no record names
-// (temporary files, blocks removed or evicted during a crash), are deleted.
+// Open opens the store on opts.Dirs, creating the directories and, unless
+// opts.DB is given, the catalogue if needed. Every block the catalogue
+// lists whose file is present with the right size is served again;
+// catalogue records without their file, and files under DIR/APP/blocks/
+// that no record names (temporary files, blocks removed or evicted during
+// a crash), are deleted.
 func Open(opts Options) (*Store, error) {
 	opts.Dirs = slices.Clone(opts.Dirs)
 	opts.EnsureDefaults()
@@ -100,13 +105,16 @@ func Open(opts Options) (*Store, error) {
 		}
 	}
 	log := opts.Logger.With("component", "blockstore")
-	cat, err := openCatalog(opts.CatalogFS, filepath.Join(opts.Dirs[0], catalogDirName), opts.Dirs, log)
-	if err != nil {
-		return nil, err
+	cat := &catalog{db: opts.DB}
+	if opts.DB == nil {
+		var err error
+		if cat, err = openCatalog(opts.CatalogFS, filepath.Join(opts.Dirs[0], catalogDirName), opts.Dirs, log); err != nil {
+			return nil, err
+		}
 	}
 	s := &Store{opts: opts, log: log, cat: cat, blocks: map[BlockID]*entry{}, lru: list.New()}
 	keep := map[string]bool{}
-	err = cat.load(log, func(id BlockID, r diskRecord) error {
+	err := cat.load(log, func(id BlockID, r diskRecord) error {
 		if r.dir >= len(opts.Dirs) {
 			return fmt.Errorf("directory index %d out of range", r.dir)
 		}
@@ -146,7 +154,7 @@ func (s *Store) sweep(keep map[string]bool) {
 			if !a.IsDir() || validateApp(a.Name()) != nil {
 				continue
 			}
-			bdir := filepath.Join(d, a.Name(), blocksDirName)
+			bdir := filepath.Join(d, a.Name(), BlocksDirName)
 			files, err := os.ReadDir(bdir)
 			if err != nil {
 				continue
@@ -172,7 +180,7 @@ func (s *Store) sweep(keep map[string]bool) {
 
 // path is the file of block id described by r.
 func (s *Store) path(id BlockID, r diskRecord) string {
-	return filepath.Join(s.opts.Dirs[r.dir], id.App, blocksDirName, blockFileName(id, r.seq))
+	return filepath.Join(s.opts.Dirs[r.dir], id.App, BlocksDirName, blockFileName(id, r.seq))
 }
 
 // newRecordLocked chooses the directory and a fresh sequence number for a
@@ -192,7 +200,9 @@ func (s *Store) newRecordLocked(id BlockID, prio int, size int64) diskRecord {
 // where asked; DiskOnly for a MemoryAndDisk block that could not be given
 // room in memory; None (with a nil error) for a MemorySer block that could
 // not. evicted lists the blocks pushed out of memory to make room, once
-// those moving to disk are written. An error means the block is not
+// those moving to disk are written. The catalogue records of the disk
+// blocks it reports (its own, and those evicted to disk) are synced before
+// it returns, so they survive the process. An error means the block is not
 // stored (a MemoryAndDisk or DiskOnly block whose file could not be
 // written, a closed store, a bad argument).
 func (s *Store) Put(ctx context.Context, id BlockID, level Level, priority int, data []byte) (stored Level, evicted []Evicted, err error) {
@@ -254,9 +264,13 @@ func (s *Store) Put(ctx context.Context, id BlockID, level Level, priority int, 
 		}
 	}
 	if stored == DiskOnly {
-		if err := s.putDisk(id, rec, data); err != nil {
-			return None, evicted, err
-		}
+		err = s.putDisk(id, rec, data)
+	}
+	if (stored == DiskOnly && err == nil) || len(spills) > 0 {
+		s.syncCatalog()
+	}
+	if err != nil {
+		return None, evicted, err
 	}
 	return stored, evicted, nil
 }
@@ -378,6 +392,27 @@ func (s *Store) putDisk(id BlockID, rec diskRecord, data []byte) error {
 	s.mu.Unlock()
 	removeFiles(s.log, garbage)
 	return nil
+}
+
+// syncCatalog makes the catalogue's writes so far durable, so that the
+// disk blocks a Put reports are served again after the process dies.
+// Records are written unsynced under mu (pebble keeps an unsynced record
+// in its process until a sync or a full WAL block, so a killed process
+// loses it) and synced here, once per Put, without mu. A failure is
+// logged: the blocks are served until the store closes, and a record
+// lost leaves a stray file that the next Open deletes.
+func (s *Store) syncCatalog() {
+	s.syncMu.RLock()
+	defer s.syncMu.RUnlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	if err := s.cat.sync(); err != nil {
+		s.log.Warn("cannot sync the catalogue; blocks put now may be lost if the node dies", "err", err)
+	}
 }
 
 // dropLocked takes e (if not nil) out of the index and the accounting,
@@ -506,7 +541,7 @@ func (s *Store) RemoveRDD(app string, rdd int) (int, error) {
 	if err := validateRDD(rdd); err != nil {
 		return 0, err
 	}
-	return s.removeWhere(rddPrefix(app, rdd), func(id BlockID) bool { return id.App == app && id.RDD == rdd }, "")
+	return s.removeWhere(rddPrefix(app, rdd), func(id BlockID) bool { return id.App == app && id.RDD == rdd }, "", true)
 }
 
 // RemoveApp removes every block of an application. It returns how many
@@ -515,13 +550,45 @@ func (s *Store) RemoveApp(app string) (int, error) {
 	if err := validateApp(app); err != nil {
 		return 0, err
 	}
-	return s.removeWhere(appPrefix(app), func(id BlockID) bool { return id.App == app }, app)
+	return s.removeWhere(appPrefix(app), func(id BlockID) bool { return id.App == app }, app, true)
+}
+
+// DropApp is RemoveApp for a caller that deletes the application's
+// directories itself, as the node service does when it removes an
+// application (it moves every DIR/APP to its trash): it forgets every
+// block of app, freeing its memory and deleting its catalogue records at
+// once, but leaves the files under DIR/APP/blocks/ to the caller. (A
+// block being moved to disk by an eviction at that moment still deletes
+// its own file.) Its catalogue deletions are not synced: the caller's next
+// synced write to a shared catalogue (Options.DB) makes them durable, and
+// if they are lost the blocks' files are gone, so the next Open drops
+// their records. It returns how many blocks it forgot.
+func (s *Store) DropApp(app string) (int, error) {
+	if err := validateApp(app); err != nil {
+		return 0, err
+	}
+	return s.removeWhere(appPrefix(app), func(id BlockID) bool { return id.App == app }, "", false)
+}
+
+// Apps returns the applications the store holds blocks of, in no order.
+func (s *Store) Apps() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var apps []string
+	for id := range s.blocks {
+		if !seen[id.App] {
+			seen[id.App] = true
+			apps = append(apps, id.App)
+		}
+	}
+	return apps
 }
 
 // removeWhere removes the blocks matching match, whose catalogue records
-// are exactly those under prefix, and then the (empty) blocks directories
-// of app if app is not "".
-func (s *Store) removeWhere(prefix []byte, match func(BlockID) bool, app string) (int, error) {
+// are exactly those under prefix, deleting their files if deleteFiles,
+// and then the (empty) blocks directories of app if app is not "".
+func (s *Store) removeWhere(prefix []byte, match func(BlockID) bool, app string, deleteFiles bool) (int, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -537,10 +604,15 @@ func (s *Store) removeWhere(prefix []byte, match func(BlockID) bool, app string)
 	}
 	err := s.cat.deletePrefix(prefix)
 	s.mu.Unlock()
-	removeFiles(s.log, garbage)
+	if deleteFiles {
+		// Durable before the files go: a crash in between must not
+		// bring back a block whose removal was acknowledged.
+		s.syncCatalog()
+		removeFiles(s.log, garbage)
+	}
 	if app != "" {
 		for _, d := range s.opts.Dirs {
-			os.Remove(filepath.Join(d, app, blocksDirName)) // only if empty: a Put may be writing there
+			os.Remove(filepath.Join(d, app, BlocksDirName)) // only if empty: a Put may be writing there
 		}
 	}
 	if err != nil {
@@ -563,10 +635,14 @@ func (s *Store) Metrics() Metrics {
 	}
 }
 
-// Close drops the memory tier and closes the catalogue. Disk blocks stay
+// Close drops the memory tier and closes the catalogue (unless it is
+// Options.DB, which its owner closes after the store). Disk blocks stay
 // and are served again by the next Open on the same directories. Close is
-// idempotent; every other method then returns ErrClosed.
+// idempotent; every other method then returns ErrClosed, and the store
+// does not touch the catalogue any more.
 func (s *Store) Close() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

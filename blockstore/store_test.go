@@ -5,14 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"shoal/internal/catalogdb"
 )
 
 // openTest opens a store on fresh directories, closed at the end of the
@@ -65,7 +70,7 @@ func blockFiles(t *testing.T, s *Store) map[string]bool {
 	t.Helper()
 	files := map[string]bool{}
 	for _, d := range s.opts.Dirs {
-		matches, err := filepath.Glob(filepath.Join(d, "*", blocksDirName, "*"))
+		matches, err := filepath.Glob(filepath.Join(d, "*", BlocksDirName, "*"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,9 +357,9 @@ func TestOpenSweepsStrayFiles(t *testing.T) {
 	}
 	s.Close()
 	stray := []string{
-		filepath.Join(root, "a", blocksDirName, "rdd-0-part-0-7.blk"),
-		filepath.Join(root, "a", blocksDirName, "rdd-0-part-0-8.blk"+tempSuffix),
-		filepath.Join(root, "b", blocksDirName, "rdd-3-part-1-2.blk"),
+		filepath.Join(root, "a", BlocksDirName, "rdd-0-part-0-7.blk"),
+		filepath.Join(root, "a", BlocksDirName, "rdd-0-part-0-8.blk"+tempSuffix),
+		filepath.Join(root, "b", BlocksDirName, "rdd-3-part-1-2.blk"),
 	}
 	other := filepath.Join(root, "a", "shuffle-0", "map-0-0.data") // the shuffle's: not ours
 	for _, p := range append(stray, other) {
@@ -518,4 +523,179 @@ func FuzzDecodeBlock(f *testing.F) {
 			t.Fatalf("decoded %d bytes that do not re-encode to the input", len(data))
 		}
 	})
+}
+
+// TestSharedCatalogue runs a store on a database it does not own, as the
+// node service does: the store writes only under CatalogPrefix, leaves
+// the other keys alone, does not close the database, serves its disk
+// blocks again from it, and DropApp forgets an application's blocks
+// without deleting their files.
+func TestSharedCatalogue(t *testing.T) {
+	root := t.TempDir()
+	dirs := []string{filepath.Join(root, "d0"), filepath.Join(root, "d1")}
+	db, err := catalogdb.Open(vfs.NewMem(), "/catalog", dirs, slog.New(slog.DiscardHandler), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	foreign := map[string]string{"a/app": "1", "m/app\x00\x00\x00\x00\x01\x00\x00\x00\x02": "2", "w/app\x00w1": "3", "z": "4"}
+	for k, v := range foreign {
+		if err := db.Set([]byte(k), []byte(v), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// keys returns every key of the database but catalogdb's.
+	keys := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		it, err := db.NewIter(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			if !catalogdb.Reserved(it.Key()) {
+				out[string(it.Key())] = string(it.Value())
+			}
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	opts := Options{Dirs: dirs, MemoryBytes: 1 << 10, DB: db}
+	s := openTest(t, opts)
+	ctx := context.Background()
+	var ids []BlockID
+	for p := range 6 {
+		id := BlockID{App: []string{"x", "y"}[p%2], RDD: 1, Partition: p}
+		if _, _, err := s.Put(ctx, id, DiskOnly, 0, blockData(id, 100+p)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	mem := BlockID{App: "x", RDD: 2, Partition: 0}
+	if stored, _, err := s.Put(ctx, mem, MemorySer, 0, blockData(mem, 10)); err != nil || stored != MemorySer {
+		t.Fatalf("memory put: %v %v", stored, err)
+	}
+	ours := 0
+	for k, v := range keys() {
+		switch {
+		case strings.HasPrefix(k, CatalogPrefix):
+			ours++
+		case foreign[k] != v:
+			t.Errorf("key %q = %q, want %q", k, v, foreign[k])
+		}
+	}
+	if ours != len(ids) {
+		t.Fatalf("%d keys under %q, want one per disk block (%d)", ours, CatalogPrefix, len(ids))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, closer, err := db.Get([]byte("z")); err != nil {
+		t.Fatalf("the store closed a database it does not own: %v", err)
+	} else {
+		closer.Close()
+	}
+
+	s = openTest(t, opts)
+	if apps := s.Apps(); !slices.Equal(slices.Sorted(slices.Values(apps)), []string{"x", "y"}) {
+		t.Fatalf("Apps() = %v", apps)
+	}
+	for _, id := range ids {
+		got, level, found, err := s.Get(ctx, id)
+		if err != nil || !found || level != DiskOnly || !bytes.Equal(got, blockData(id, 100+id.Partition)) {
+			t.Fatalf("%s after reopen: found %v level %v err %v", id, found, level, err)
+		}
+	}
+	if _, _, found, _ := s.Get(ctx, mem); found {
+		t.Fatalf("memory block %s survived a reopen", mem)
+	}
+	filesBefore := blockFiles(t, s)
+	if n, err := s.DropApp("x"); err != nil || n != 3 {
+		t.Fatalf("DropApp(x) = %d, %v; want 3", n, err)
+	}
+	if files := blockFiles(t, s); len(files) != len(filesBefore) {
+		t.Fatalf("DropApp deleted files: %d left of %d", len(files), len(filesBefore))
+	}
+	for k := range keys() {
+		if strings.HasPrefix(k, string(appPrefix("x"))) {
+			t.Fatalf("record %q of a dropped application left", k)
+		}
+	}
+	if _, _, found, err := s.Get(ctx, ids[0]); found || err != nil {
+		t.Fatalf("dropped block: found %v err %v", found, err)
+	}
+	if apps := s.Apps(); !slices.Equal(apps, []string{"y"}) {
+		t.Fatalf("Apps() after DropApp = %v", apps)
+	}
+	if m := s.Metrics(); m.DiskBlocks != 3 {
+		t.Fatalf("metrics after DropApp: %+v", m)
+	}
+	checkInvariants(t, s)
+}
+
+// TestDiskBlocksDurableWhenPutReturns: the catalogue records of the disk
+// blocks a Put reports (its own, and the blocks it moved to disk) are
+// synced before it returns, and a removal's before it returns: a crash
+// right after (the catalogue reduced to what was synced, as a killed
+// process leaves it) loses neither.
+func TestDiskBlocksDurableWhenPutReturns(t *testing.T) {
+	root := t.TempDir()
+	fs := vfs.NewCrashableMem()
+	opts := Options{Dirs: []string{filepath.Join(root, "d0"), filepath.Join(root, "d1")}, MemoryBytes: 1000, CatalogFS: fs}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	onDisk := map[BlockID]int{}
+	put := func(id BlockID, level Level, size int) {
+		t.Helper()
+		stored, evicted, err := s.Put(ctx, id, level, 0, blockData(id, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evicted {
+			if e.ToDisk {
+				onDisk[e.ID] = 400
+			}
+		}
+		if stored == DiskOnly {
+			onDisk[id] = size
+		}
+	}
+	put(BlockID{App: "a", RDD: 1, Partition: 0}, DiskOnly, 100)
+	put(BlockID{App: "a", RDD: 1, Partition: 1}, DiskOnly, 100)
+	put(BlockID{App: "a", RDD: 2, Partition: 0}, MemoryAndDisk, 400)
+	put(BlockID{App: "a", RDD: 2, Partition: 1}, MemoryAndDisk, 400)
+	put(BlockID{App: "a", RDD: 3, Partition: 0}, MemoryAndDisk, 400) // evicts (2, 0) to disk
+	put(BlockID{App: "a", RDD: 4, Partition: 0}, MemoryAndDisk, 2000)
+	if len(onDisk) != 4 {
+		t.Fatalf("on disk: %v", onDisk)
+	}
+	if n, err := s.RemoveRDD("a", 1); err != nil || n != 2 {
+		t.Fatalf("RemoveRDD = %d, %v", n, err)
+	}
+	delete(onDisk, BlockID{App: "a", RDD: 1, Partition: 0})
+	delete(onDisk, BlockID{App: "a", RDD: 1, Partition: 1})
+
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // only what was synced
+	s.Close()
+	opts.CatalogFS = crashed
+	s = openTest(t, opts)
+	if m := s.Metrics(); m.DiskBlocks != len(onDisk) {
+		t.Fatalf("after the crash %d disk blocks, want %d", m.DiskBlocks, len(onDisk))
+	}
+	for id, size := range onDisk {
+		got, level, found, err := s.Get(ctx, id)
+		if err != nil || !found || level != DiskOnly || !bytes.Equal(got, blockData(id, size)) {
+			t.Fatalf("%s after the crash: found %v level %v err %v", id, found, level, err)
+		}
+	}
+	for p := range 2 {
+		if _, _, found, _ := s.Get(ctx, BlockID{App: "a", RDD: 1, Partition: p}); found {
+			t.Fatalf("removed block rdd 1 partition %d came back", p)
+		}
+	}
 }

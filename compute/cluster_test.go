@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"shoal/blockstore"
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/internal/testbin"
+	"shoal/shuffleservice"
 )
 
 // cluster is a driver endpoint and a Local cluster of real processes: node
@@ -31,6 +33,7 @@ type clusterConfig struct {
 	heartbeatTimeout  time.Duration
 	heartbeatInterval time.Duration
 	serveShuffle      bool
+	cacheBytes        int64
 }
 
 func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
@@ -54,6 +57,7 @@ func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
 		App:               "app",
 		HeartbeatInterval: cfg.heartbeatInterval,
 		ServeShuffle:      cfg.serveShuffle,
+		CacheBytes:        cfg.cacheBytes,
 		Stderr:            t.Output(),
 		Logger:            logger,
 	})
@@ -173,6 +177,7 @@ func TestCluster(t *testing.T) {
 	t.Run("close-reaps", func(t *testing.T) { t.Parallel(); testCloseReaps(t, shoal) })
 	t.Run("shuffle-service=on", func(t *testing.T) { t.Parallel(); testShuffleOwner(t, shoal, false) })
 	t.Run("shuffle-service=off", func(t *testing.T) { t.Parallel(); testShuffleOwner(t, shoal, true) })
+	t.Run("cache-bytes", func(t *testing.T) { t.Parallel(); testCacheBytes(t, shoal) })
 }
 
 // testShuffleOwner writes a map output on each of two workers, reads both
@@ -469,5 +474,46 @@ func testCloseReaps(t *testing.T, shoal string) {
 	}
 	if _, err := c.local.AddWorker(0); err == nil {
 		t.Error("AddWorker after Close succeeded")
+	}
+}
+
+// testCacheBytes: LocalOptions.CacheBytes reaches every node as
+// --cache-bytes, at its start and at RestartNode, and a node restarted
+// on its directory serves the disk blocks it held.
+func testCacheBytes(t *testing.T, shoal string) {
+	const cache = 3 << 20
+	c := startCluster(t, shoal, clusterConfig{nodes: 1, perNode: 1, cacheBytes: cache})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	node := func() *shuffleservice.Client {
+		t.Helper()
+		cl, err := shuffleservice.Dial(c.local.Nodes()[0].Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		st, err := cl.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.GetBlocks().GetMemoryLimit(); got != cache {
+			t.Fatalf("node %s: block memory limit %d, want CacheBytes %d", cl.Addr(), got, cache)
+		}
+		return cl
+	}
+	id := blockstore.BlockID{App: "app", RDD: 1, Partition: 0}
+	data := []byte("a cached partition")
+	if _, _, err := node().PutBlock(ctx, id, blockstore.DiskOnly, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.local.KillNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.local.RestartNode(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, level, found, err := node().GetBlock(ctx, id)
+	if err != nil || !found || level != blockstore.DiskOnly || string(got) != string(data) {
+		t.Fatalf("block after RestartNode: %q at %v, found %v, err %v", got, level, found, err)
 	}
 }

@@ -57,7 +57,14 @@ type LocalOptions struct {
 	// App is the application's ID; it is registered with every node.
 	// Required.
 	App string
-	// NodeArgs are extra flags for `node`, e.g. "--app-ttl=10s".
+	// CacheBytes is every node's memory for cached partitions (`node
+	// --cache-bytes`). 0 leaves the node's default
+	// (shuffleservice.DefaultCacheBytes); a node without memory for
+	// blocks takes NodeArgs "--cache-bytes=0".
+	CacheBytes int64
+	// NodeArgs are extra flags for `node`, e.g. "--app-ttl=10s". They
+	// come after the flags Local derives from the fields above, so they
+	// win.
 	NodeArgs []string
 	// WorkerArgs are the workers' command-line arguments. Workers are
 	// recognised by their environment, so these only matter to a binary
@@ -118,6 +125,9 @@ func (o *LocalOptions) Validate() error {
 	}
 	if o.HeartbeatInterval < 0 {
 		bad("HeartbeatInterval %v is negative", o.HeartbeatInterval)
+	}
+	if o.CacheBytes < 0 {
+		bad("CacheBytes %d is negative", o.CacheBytes)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("compute: local options: %w", err)
@@ -226,7 +236,7 @@ func (l *Local) start(ctx context.Context) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
-		p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{dir}, Args: l.opts.NodeArgs, Stderr: l.opts.Stderr})
+		p, err := l.startNode(ctx, dir)
 		if err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
@@ -250,6 +260,17 @@ func (l *Local) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startNode starts a node service on dir with the cluster's node flags
+// (the same at the first start and at RestartNode).
+func (l *Local) startNode(ctx context.Context, dir string) (*nodeproc.Process, error) {
+	var args []string
+	if l.opts.CacheBytes > 0 {
+		args = append(args, fmt.Sprintf("--cache-bytes=%d", l.opts.CacheBytes))
+	}
+	args = append(args, l.opts.NodeArgs...)
+	return nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{dir}, Args: args, Stderr: l.opts.Stderr})
 }
 
 // AddWorker starts one more worker on node i (a replacement for a lost

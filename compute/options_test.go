@@ -60,9 +60,9 @@ func TestOptionsValidate(t *testing.T) {
 	if err := e.Validate(); err == nil || !strings.Contains(err.Error(), "negative") || !strings.Contains(err.Error(), "application ID") {
 		t.Errorf("endpoint options: %v", err)
 	}
-	l := compute.LocalOptions{Nodes: -1}
+	l := compute.LocalOptions{Nodes: -1, CacheBytes: -1}
 	l.EnsureDefaults()
-	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), "DriverAddr") || !strings.Contains(err.Error(), "Nodes -1") {
+	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), "DriverAddr") || !strings.Contains(err.Error(), "Nodes -1") || !strings.Contains(err.Error(), "CacheBytes -1") {
 		t.Errorf("local options: %v", err)
 	}
 	if _, err := compute.StartLocal(context.Background(), l); err == nil {

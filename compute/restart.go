@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 
-	"shoal/internal/nodeproc"
 	"shoal/shuffleservice"
 )
 
 // RestartNode starts node i's service again after KillNode, as a machine
 // that reboots: on the same directory (the service reopens its catalogue
-// there) and a new port, with the application registered and
+// there, and serves the map outputs and disk blocks it holds), with the
+// same flags and a new port, with the application registered and
 // WorkersPerNode new workers. It returns the node's new NodeInfo. A node
 // that was not killed is an error.
 func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
@@ -30,7 +30,7 @@ func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
 	old := l.nodes[i]
 	l.mu.Unlock()
 
-	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{old.info.Dir}, Args: l.opts.NodeArgs, Stderr: l.opts.Stderr})
+	p, err := l.startNode(ctx, old.info.Dir)
 	if err != nil {
 		return NodeInfo{}, fmt.Errorf("compute: local: restart node %d: %w", i, err)
 	}

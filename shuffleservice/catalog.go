@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"shoal/blockstore"
 	"shoal/internal/catalogdb"
 
 	"google.golang.org/protobuf/proto"
@@ -20,18 +21,22 @@ import (
 )
 
 // The catalogue is the node's durable memory: which applications it serves,
-// their workers and their committed map outputs. It is a pebble database in
-// Dirs[0]/.catalog with these keys:
+// their workers, their committed map outputs and their cached blocks on
+// disk. It is one pebble database in Dirs[0]/.catalog, opened here and
+// shared with the block store (blockstore.Options.DB), with these keys:
 //
 //	c/dirs                             the node's directories (catalogdb's guard)
 //	a/APP                              appRecord: TTL, registration time
 //	w/APP \x00 WORKER                  workerRecord: pid, registration time
 //	m/APP \x00 BE32(shuffle) BE32(map) proto-marshalled shufflepb.MapOutput
+//	b/...                              the block store's disk blocks (blockstore/catalog.go)
 //
-// An ID never contains \x00 (ValidateID), so "m/APP\x00" is exactly the
-// prefix of APP's outputs. Everything is loaded into memory at Open; the
-// hot path (Fetch) never reads pebble. Writes that change map outputs or
-// applications are synced before they are acknowledged.
+// This file reads and writes the a/, w/ and m/ keys; load skips the
+// block store's, and the block store reads only its own. An ID never
+// contains \x00 (ValidateID), so "m/APP\x00" is exactly the prefix of APP's
+// outputs. Everything is loaded into memory at Open; the hot path (Fetch)
+// never reads pebble. Writes that change map outputs or applications are
+// synced before they are acknowledged.
 type catalog struct {
 	db *pebble.DB
 }
@@ -195,8 +200,8 @@ func (c *catalog) load(logger *slog.Logger) (*catalogContents, error) {
 
 func (cc *catalogContents) add(k, v []byte) error {
 	switch {
-	case catalogdb.Reserved(k):
-		return nil
+	case catalogdb.Reserved(k), bytes.HasPrefix(k, []byte(blockstore.CatalogPrefix)):
+		return nil // catalogdb's guard, the block store's records
 	case bytes.HasPrefix(k, []byte("a/")):
 		app := string(k[2:])
 		if ValidateID("application", app) != nil {

@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"shoal/blockstore"
 	"shoal/shuffleservice/shufflepb"
 )
 
-// Client is a connection to one node service. Its methods are safe for
-// concurrent use; their errors match the package's sentinels with
-// errors.Is, and IsRetryable tells transient failures apart.
+// Client is a connection to one node service: its shuffle (map outputs)
+// and its block store (cached partitions). Its methods are safe for
+// concurrent use; their errors match the package's sentinels (and the
+// block store's, for the block calls) with errors.Is, and IsRetryable
+// tells transient failures apart.
 type Client struct {
 	addr string
 	conn *grpc.ClientConn
@@ -139,6 +143,138 @@ func (c *Client) RemoveApp(ctx context.Context, app string) error {
 func (c *Client) Status(ctx context.Context) (*shufflepb.StatusResponse, error) {
 	resp, err := c.rpc.Status(ctx, &shufflepb.StatusRequest{})
 	return resp, fromStatus(err)
+}
+
+// putChunkSize is the data PutBlock sends per message; getPrealloc bounds
+// what GetBlock allocates on the strength of the size a node announces
+// (a larger block grows as its bytes arrive).
+const (
+	putChunkSize = DefaultChunkSize
+	getPrealloc  = 256 << 20
+)
+
+// PutBlock stores data as block id in the node's block store, at level
+// (MemorySer, MemoryAndDisk or DiskOnly) with its RDD's persistence
+// priority, replacing any block of that ID. data is sent in chunks with
+// its CRC32-C and is not modified.
+//
+// stored is the level the block is held at now: level itself, DiskOnly
+// for a MemoryAndDisk block that did not fit in memory, or None (with a
+// nil error) for a MemorySer block that did not. evicted lists the blocks
+// the put pushed out of memory. Errors match blockstore.ErrInvalidArgument
+// (bad ID or level, a memory level on a node without memory for blocks,
+// a block larger than the node's maximum), ErrUnknownApp, ErrCorrupt
+// (damaged in flight: put it again), or are retryable (IsRetryable). A
+// failed put stores nothing.
+func (c *Client) PutBlock(ctx context.Context, id blockstore.BlockID, level blockstore.Level, priority int, data []byte) (stored blockstore.Level, evicted []blockstore.Evicted, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.PutBlock(ctx)
+	if err != nil {
+		return blockstore.None, nil, fromStatus(err)
+	}
+	msg := &shufflepb.PutBlockChunk{Header: &shufflepb.PutBlockHeader{
+		Id:       blockIDToPB(id),
+		Level:    levelToPB(level),
+		Priority: int64(priority),
+		Size:     uint64(len(data)),
+		Crc32C:   crc32.Checksum(data, castagnoli),
+	}}
+	for off := 0; ; {
+		end := min(off+putChunkSize, len(data))
+		msg.Data = data[off:end]
+		// io.EOF: the node ended the call (refused it); CloseAndRecv
+		// returns why.
+		if err := stream.Send(msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return blockstore.None, nil, fromStatus(err)
+		}
+		msg.Header = nil
+		if off = end; off == len(data) {
+			break
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return blockstore.None, nil, fromStatus(err)
+	}
+	stored, ok := levelFromPB(resp.GetStored())
+	if !ok {
+		return blockstore.None, nil, fmt.Errorf("%w: node %s answered a put of block %s with level %v", ErrCorrupt, c.addr, id, resp.GetStored())
+	}
+	for _, e := range resp.GetEvicted() {
+		l, _ := levelFromPB(e.GetLevel())
+		ev := e.GetId()
+		evicted = append(evicted, blockstore.Evicted{
+			ID:     blockstore.BlockID{App: ev.GetApp(), RDD: int(ev.GetRdd()), Partition: int(ev.GetPartition())},
+			Level:  l,
+			ToDisk: e.GetToDisk(),
+		})
+	}
+	return stored, evicted, nil
+}
+
+// GetBlock returns block id from the node's block store and the level it
+// is held at. found is false (and err nil) if the node does not hold it.
+// The block's CRC32-C is checked on arrival: a mismatch is ErrCorrupt
+// (damaged in flight: get it again). A block the node found damaged on
+// its disk is an error matching blockstore.ErrCorrupt; the node has then
+// removed it. An application the node does not know is ErrUnknownApp.
+func (c *Client) GetBlock(ctx context.Context, id blockstore.BlockID) (data []byte, level blockstore.Level, found bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.GetBlock(ctx, &shufflepb.GetBlockRequest{Id: blockIDToPB(id)})
+	if err != nil {
+		return nil, blockstore.None, false, fromStatus(err)
+	}
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return nil, blockstore.None, false, fmt.Errorf("%w: node %s ended GetBlock of %s without an answer", ErrCorrupt, c.addr, id)
+	}
+	if err != nil {
+		return nil, blockstore.None, false, fromStatus(err)
+	}
+	if !first.GetFound() {
+		return nil, blockstore.None, false, nil
+	}
+	level, ok := levelFromPB(first.GetLevel())
+	size := first.GetSize()
+	if !ok || level == blockstore.None {
+		return nil, blockstore.None, false, fmt.Errorf("%w: node %s sent block %s at level %v", ErrCorrupt, c.addr, id, first.GetLevel())
+	}
+	data = make([]byte, 0, min(size, getPrealloc))
+	for chunk := first; ; {
+		if uint64(len(chunk.GetData())) > size-uint64(len(data)) {
+			return nil, blockstore.None, false, fmt.Errorf("%w: node %s sent more than the %d bytes of block %s", ErrCorrupt, c.addr, size, id)
+		}
+		data = append(data, chunk.GetData()...)
+		chunk, err = stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, blockstore.None, false, fromStatus(err)
+		}
+	}
+	if uint64(len(data)) != size {
+		return nil, blockstore.None, false, fmt.Errorf("%w: node %s sent %d of the %d bytes of block %s", ErrCorrupt, c.addr, len(data), size, id)
+	}
+	if sum := crc32.Checksum(data, castagnoli); sum != first.GetCrc32C() {
+		return nil, blockstore.None, false, fmt.Errorf("%w: block %s from node %s was damaged in flight: CRC32-C %08x, the node's %08x (get it again)", ErrCorrupt, id, c.addr, sum, first.GetCrc32C())
+	}
+	return data, level, true, nil
+}
+
+// RemoveBlocks removes every block of RDD rdd of app from the node, from
+// memory and disk (Unpersist), and returns how many it removed.
+func (c *Client) RemoveBlocks(ctx context.Context, app string, rdd int) (int, error) {
+	resp, err := c.rpc.RemoveBlocks(ctx, &shufflepb.RemoveBlocksRequest{App: app, Rdd: int64(rdd)})
+	if err != nil {
+		return 0, fromStatus(err)
+	}
+	return int(resp.GetRemoved()), nil
 }
 
 var _ Committer = (*Client)(nil)

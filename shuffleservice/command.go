@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +21,9 @@ import (
 type nodeConfig struct {
 	listen          string
 	dirs            []string
-	indexCacheBytes int64
+	indexCacheBytes byteSize
+	cacheBytes      byteSize
+	maxBlockBytes   byteSize
 	appTTL          time.Duration
 	logLevel        slog.Level
 }
@@ -38,7 +42,12 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 		}
 		return nil
 	})
-	fs.Int64Var(&c.indexCacheBytes, "index-cache-bytes", DefaultIndexCacheBytes, "memory `BYTES` for cached index files")
+	c.indexCacheBytes = DefaultIndexCacheBytes
+	fs.Var(&c.indexCacheBytes, "index-cache-bytes", "memory `BYTES` for cached index files (a number, or with a unit: 64MiB, 1GiB, 500MB)")
+	c.cacheBytes = DefaultCacheBytes
+	fs.Var(&c.cacheBytes, "cache-bytes", "memory `BYTES` for cached partitions (the block store's memory tier); 0 keeps them on disk only")
+	c.maxBlockBytes = DefaultMaxBlockBytes
+	fs.Var(&c.maxBlockBytes, "max-block-bytes", "largest cached partition `BYTES` a put may carry (each is held whole in memory while received)")
 	fs.DurationVar(&c.appTTL, "app-ttl", DefaultAppTTL, "remove an application after this long without a heartbeat, unless it set its own TTL")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 }
@@ -60,7 +69,7 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("shoal node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: shoal node --dir DIR[,DIR...] [flags]\n\nRuns a node service: it owns shuffle files, their catalogue, and serves fetches.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: shoal node --dir DIR[,DIR...] [flags]\n\nRuns a node service: it owns shuffle files and cached partitions, their catalogue, and serves fetches and blocks.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	cfg.register(fs)
@@ -81,7 +90,9 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	srv, err := Open(Options{
 		Dirs:            cfg.dirs,
-		IndexCacheBytes: cfg.indexCacheBytes,
+		IndexCacheBytes: int64(cfg.indexCacheBytes),
+		CacheBytes:      int64(cfg.cacheBytes),
+		MaxBlockBytes:   int64(cfg.maxBlockBytes),
 		AppTTL:          cfg.appTTL,
 		Logger:          logger,
 		Addr:            lis.Addr().String(),
@@ -114,4 +125,63 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		err = cerr
 	}
 	return err
+}
+
+// byteSize is a flag value of bytes: a plain number, or a number with a
+// unit, binary (KiB, MiB, GiB, TiB; K, M, G, T alike) or decimal (kB, MB,
+// GB, TB), as in 512MiB or 1.5GiB. Case does not matter; the result
+// must be a whole number of bytes at most 2^63-1.
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   float64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
+	{"b", 1},
+}
+
+func (b *byteSize) Set(s string) error {
+	v, err := parseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func parseByteSize(s string) (int64, error) {
+	num := strings.TrimSpace(s)
+	mult := 1.0
+	lower := strings.ToLower(num)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(lower, u.suffix) {
+			num, mult = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	if n, err := strconv.ParseInt(num, 10, 64); err == nil && mult == 1 {
+		if n < 0 {
+			return 0, fmt.Errorf("%q is negative", s)
+		}
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" || strings.ContainsAny(num, "eEnNxX") {
+		return 0, fmt.Errorf("%q is not a size in bytes (write e.g. 268435456, 256MiB or 1.5GiB)", s)
+	}
+	v := f * mult
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("%q is negative", s)
+	case v >= math.MaxInt64:
+		return 0, fmt.Errorf("%q is too large", s)
+	case v != math.Trunc(v):
+		return 0, fmt.Errorf("%q is not a whole number of bytes", s)
+	}
+	return int64(v), nil
 }

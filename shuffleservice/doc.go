@@ -1,16 +1,20 @@
 // Package shuffleservice is shoal's shuffle: the writers that turn a map
 // task's records into map-output files, the node service that owns those
 // files once committed and serves their blocks, and the reader that fetches
-// a reduce partition's blocks from every node (DESIGN.md §3, §6).
+// a reduce partition's blocks from every node (DESIGN.md §3, §6). The node
+// service also puts the node's block store (package blockstore, the cached
+// partitions of DESIGN.md §4) on the wire: see "Cached blocks".
 //
 // # What the node service owns
 //
 // One node service (`shoal node`, Server) runs per machine. It owns the map
 // outputs written in its local directories (Options.Dirs), so they outlive
 // the worker processes that wrote them: a worker may die right after its
-// commit and its output is still served. The node keeps a durable catalogue
-// of applications, their workers and their committed outputs, and removes
-// an application (and its files) when it stops heartbeating.
+// commit and its output is still served. It holds the cached partitions
+// of its applications in a blockstore.Store. The node keeps one durable
+// catalogue of applications, their workers, their committed outputs and
+// their cached blocks on disk, and removes an application (its outputs,
+// its blocks and its files) when it stops heartbeating.
 //
 // # Files
 //
@@ -19,11 +23,14 @@
 //	DIR/APP/shuffle-S/map-M-A.data        sorted data (sort, bypass-merge)
 //	DIR/APP/shuffle-S/map-M-A.index       its R+1 offsets
 //	DIR/APP/shuffle-S/map-M-A.r-R.data    hash output, one file per reduce R
+//	DIR/APP/blocks/rdd-R-part-P-SEQ.blk   a cached block on disk (the block store's)
 //
 // DIR is one of Dirs, chosen by a hash of (APP, S, M). A temporary file has
-// ".tmp-" and a suffix after its final name. Dirs[0]/.catalog holds the
-// catalogue, DIR/.trash holds directories being deleted; neither can clash
-// with an application, whose ID never starts with a dot (ValidateID).
+// ".tmp-" and a suffix after its final name. DIR/APP/blocks/ belongs to
+// the block store, which names and sweeps its files itself. Dirs[0]/.catalog
+// holds the catalogue, DIR/.trash holds directories being deleted; neither
+// can clash with an application, whose ID never starts with a dot
+// (ValidateID).
 //
 // A block is a sequence of frames (frame.go): a 13-byte header (stored
 // length, raw length, codec, CRC32-C of header and payload) and a payload
@@ -96,8 +103,8 @@
 //     frame that was intact at the node but fails its checksum on arrival
 //     was damaged in flight, and the reader fetches it again.
 //  5. When the driver no longer needs a shuffle it calls RemoveShuffle;
-//     at the end, RemoveApp. Both delete catalogue entries first (synced),
-//     then the files.
+//     at the end, RemoveApp (which removes the application's cached blocks
+//     too). Both delete catalogue entries first (synced), then the files.
 //
 // # Idempotence and epochs
 //
@@ -118,20 +125,76 @@
 // before the loss is never mixed with its recomputation. Client retries
 // commits on retryable errors: the commit is idempotent.
 //
+// # Cached blocks
+//
+// The node's block store (blockstore.Store, opened by Open on Dirs with
+// Options.CacheBytes of memory, `shoal node --cache-bytes`) holds cached
+// partitions, named blockstore.BlockID{App, RDD, Partition}; its levels
+// and its eviction rule are blockstore's (see its doc.go). Three calls put
+// it on the wire (blocks.go), for registered applications only (another
+// is ErrUnknownApp, as for the shuffle's calls):
+//
+//   - PutBlock (client streaming): the first PutBlockChunk carries the
+//     header (ID, level, priority, size, CRC32-C of the block); every
+//     chunk may carry data. The node checks the header before it receives
+//     a byte: a bad ID or level, a memory level on a node with no memory
+//     for blocks, or a size above MaxBlockBytes is refused at once. It
+//     then reserves size bytes of BlockBytesInFlight (waiting, within the
+//     call's context, while other puts hold them), receives exactly size
+//     bytes (a longer or shorter stream, or a second header, is refused),
+//     checks the CRC (a mismatch is ErrCorrupt: damaged in flight, put it
+//     again) and stores the block. The response has the level the block
+//     is held at (None for a MemorySer block that did not fit) and the
+//     blocks evicted to make room, for the driver's block tracker. A disk
+//     block is catalogued, synced, before the response.
+//   - GetBlock (server streaming): one chunk with found unset if the node
+//     does not hold the block; else a first chunk with found, level, size
+//     and CRC32-C of the whole block, and the data in chunks of at most
+//     ChunkSize bytes. A disk block is read and verified whole before a
+//     byte is sent; a damaged one is removed and the call fails with
+//     blockstore.ErrCorrupt (DataLoss). Client.GetBlock checks the size and
+//     the CRC of what arrives.
+//   - RemoveBlocks: every block of one RDD (Unpersist), memory freed at
+//     once, files deleted before the response.
+//
+// A block is held whole in memory while it is received (and while a disk
+// block is read for GetBlock), so MaxBlockBytes bounds one call and
+// BlockBytesInFlight all puts together; the memory tier itself never
+// holds more than CacheBytes (Metrics.Blocks.MemoryBytes, Status
+// blocks.memory_bytes).
+//
+// An application's blocks go with it. RemoveApp and the TTL janitor make
+// the block store forget them (blockstore.Store.DropApp: memory freed,
+// records deleted) under catMu, before the application's record is
+// deleted (synced, which makes both durable) and DIR/APP, blocks/
+// included, moves to the trash. A PutBlock that checked its application
+// before a removal and finished after it finds the application gone (or
+// registered anew) and removes its block again: a block never outlives
+// its application's removal.
+//
 // # Catalogue and restart
 //
-// The catalogue (catalog.go) is a pebble database in Dirs[0]/.catalog.
-// Open loads all of it into memory; Fetch never reads pebble. On open the
-// node also:
+// The catalogue (catalog.go) is one pebble database in Dirs[0]/.catalog,
+// shared with the block store (blockstore.Options.DB): the shuffle's keys
+// are a/, w/ and m/, the block store's b/, and each side reads only its
+// own. Open loads the shuffle's part into memory; Fetch never reads
+// pebble. It then opens the block store on the same database, which serves
+// again every catalogued disk block whose file is intact (memory blocks
+// are lost, by design) and deletes the block files no record names. On
+// open the node also:
 //
 //   - gives every application a fresh TTL (heartbeats are not persisted);
 //   - drops committed outputs whose files are missing or have the wrong
 //     size (a crash of the machine: writers do not fsync), with a warning;
+//   - removes the cached blocks of applications the catalogue does not
+//     know (a PutBlock that raced its application's removal, then a
+//     crash before it removed its block again);
 //   - sweeps every DIR/APP/shuffle-S/ of every file that is not a final
 //     file of a committed output: temporary files, finals never committed,
-//     attempts that lost; it deletes DIR/.trash and the directories of
-//     unknown applications (only if they hold nothing but shuffle-N
-//     directories);
+//     attempts that lost (DIR/APP/blocks/ is the block store's); it deletes
+//     DIR/.trash and the directories of unknown applications (only if they
+//     hold nothing but shuffle-N directories and an empty blocks
+//     directory);
 //   - refuses to start if Dirs differ from those the catalogue was made
 //     with, since every output would then be looked for in the wrong place.
 //
@@ -142,8 +205,9 @@
 //
 // Every JanitorInterval a goroutine removes the applications whose last
 // heartbeat (or registration, or worker registration) is older than their
-// TTL (RegisterApp's, or Options.AppTTL), exactly as RemoveApp would. It
-// ends with Close.
+// TTL (RegisterApp's, or Options.AppTTL), exactly as RemoveApp would,
+// cached blocks included. Puts and gets of blocks do not keep an
+// application alive. It ends with Close.
 //
 // # Index cache
 //
@@ -156,17 +220,21 @@
 //
 // # Errors
 //
-// Handlers return the sentinels of errors.go, wrapped with what happened
-// to what; toStatus (status.go) is the one place they become gRPC statuses
-// (a code plus an ErrorInfo reason) and fromStatus turns them back in the
-// Client, so errors.Is works across the wire:
+// Handlers return the sentinels of errors.go (and, for blocks, those of
+// package blockstore), wrapped with what happened to what; toStatus
+// (status.go) is the one place they become gRPC statuses (a code plus an
+// ErrorInfo reason) and fromStatus turns them back in the Client, so
+// errors.Is works across the wire:
 //
-//	ErrInvalidArgument  InvalidArgument   bad ID ("../x"), bad range, too many blocks, files that disagree with a commit
-//	ErrUnknownApp       NotFound          never registered, removed, or expired
-//	ErrNoMapOutput      NotFound          no committed output for (shuffle, map)
-//	ErrOutOfRange       OutOfRange        reduce partition >= R
-//	ErrCorrupt          DataLoss          checksum, truncation, unreadable index
-//	ErrClosed           Unavailable       the server is closed
+//	ErrInvalidArgument             InvalidArgument   bad ID ("../x"), bad range, too many blocks, files that disagree with a commit
+//	ErrUnknownApp                  NotFound          never registered, removed, or expired (shuffle and block calls)
+//	ErrNoMapOutput                 NotFound          no committed output for (shuffle, map)
+//	ErrOutOfRange                  OutOfRange        reduce partition >= R
+//	ErrCorrupt                     DataLoss          checksum, truncation, unreadable index; a block damaged in flight
+//	ErrClosed                      Unavailable       the server is closed
+//	blockstore.ErrInvalidArgument  InvalidArgument   bad block ID or level, block above MaxBlockBytes, size not as announced, memory level without --cache-bytes
+//	blockstore.ErrCorrupt          DataLoss          a disk block failed its checksum (the node removed it)
+//	blockstore.ErrClosed           Unavailable       the block store is closed
 //
 // A panic in a handler (a bug: no input should cause one) is recovered by
 // an interceptor, logged, and returned as Internal.
@@ -178,12 +246,16 @@
 //  1. catMu (RWMutex): held shared by RegisterApp, RegisterWorker and
 //     commits, exclusively by RemoveShuffle, RemoveApp, expiry and Close.
 //     So an application cannot be removed in the middle of a commit, and
-//     the catalogue is never used after Close.
+//     the catalogue is never used after Close (Close closes the block
+//     store, which then no longer writes it, before the database).
 //  2. one of stripes (Mutex): serialises commits of one (app, shuffle,
 //     map), and registrations of one app. At most one is held.
 //  3. mu (RWMutex): the in-memory maps. Held briefly, never across I/O.
 //
 // Fetch takes only mu, briefly, to look outputs up; it holds no lock while
 // it reads files or sends. Removals move directories to DIR/.trash under
-// catMu (a rename) and delete them after releasing it.
+// catMu (a rename) and delete them after releasing it. The block calls
+// take no Server lock but mu, briefly, to look the application up; the
+// block store has its own (below all of these), and RemoveApp calls it
+// under catMu. putSem (BlockBytesInFlight) is waited for holding no lock.
 package shuffleservice

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/blockstore"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -54,9 +55,11 @@ func (s *Server) expireApps(now time.Time) {
 }
 
 // recover builds the in-memory state from the catalogue, drops committed
-// outputs whose files are missing or have the wrong size, and sweeps the
-// directories of everything that is not a committed file. Every
-// application gets a fresh TTL, counted from now.
+// outputs whose files are missing or have the wrong size, removes the
+// cached blocks of applications the catalogue does not know, and sweeps
+// the directories of everything that is not a committed file. Every
+// application gets a fresh TTL, counted from now. The block store is open
+// and has swept its own DIR/APP/blocks/ directories.
 func (s *Server) recover(cc *catalogContents) error {
 	now := time.Now()
 	for name, r := range cc.apps {
@@ -82,6 +85,19 @@ func (s *Server) recover(cc *catalogContents) error {
 			s.nOutputs++
 			s.bytesOnDisk += o.size
 		}
+	}
+	// Blocks of an application that is gone: the node died after a
+	// PutBlock that raced its application's removal had catalogued its
+	// block, before it removed it again.
+	for _, app := range s.blocks.Apps() {
+		if s.apps[app] != nil {
+			continue
+		}
+		n, err := s.blocks.RemoveApp(app)
+		if err != nil {
+			return err
+		}
+		s.log.Warn("removed the cached blocks of an unknown application", "app", app, "blocks", n)
 	}
 	for i, d := range s.layout.Dirs {
 		if err := s.sweepDir(i, d); err != nil {
@@ -117,8 +133,10 @@ var shuffleDirPattern = regexp.MustCompile(`^shuffle-(0|[1-9][0-9]{0,9})$`)
 // finals that were never committed.
 //
 // A directory of an unknown application is deleted only if it looks like
-// one (a valid ID holding nothing but shuffle-N directories), so that a
-// mistaken --dir does not wipe unrelated data.
+// one (a valid ID holding nothing but shuffle-N directories and an empty
+// blocks directory, which the block store has emptied by then), so that a
+// mistaken --dir does not wipe unrelated data. The blocks directories of
+// known applications are the block store's: it sweeps them itself.
 func (s *Server) sweepDir(i int, d string) error {
 	entries, err := os.ReadDir(d)
 	if err != nil {
@@ -146,7 +164,14 @@ func looksLikeAppDir(dir string) bool {
 		return false
 	}
 	for _, e := range entries {
-		if !e.IsDir() || !shuffleDirPattern.MatchString(e.Name()) {
+		switch {
+		case !e.IsDir():
+			return false
+		case e.Name() == blockstore.BlocksDirName:
+			if sub, err := os.ReadDir(filepath.Join(dir, e.Name())); err != nil || len(sub) > 0 {
+				return false
+			}
+		case !shuffleDirPattern.MatchString(e.Name()):
 			return false
 		}
 	}

@@ -16,6 +16,12 @@ const (
 	DefaultAppTTL              = 2 * time.Minute
 	DefaultMaxBlocksPerRequest = 65536
 	DefaultChunkSize           = 1 << 20
+	// DefaultCacheBytes is `shoal node --cache-bytes`'s default, the
+	// memory tier of the block store. (Options.CacheBytes 0 means no
+	// memory tier.)
+	DefaultCacheBytes         = 256 << 20
+	DefaultMaxBlockBytes      = 512 << 20
+	DefaultBlockBytesInFlight = 1 << 30
 
 	// maxMessageSize bounds a gRPC message in either direction, on the
 	// server and in the client.
@@ -50,10 +56,27 @@ type Options struct {
 	// carries; a single frame larger than ChunkSize goes alone. Default
 	// 1 MiB, at most 8 MiB.
 	ChunkSize int
-	// Logger receives the node's log; it is given component=shuffle.
+	// CacheBytes bounds the bytes of cached blocks the block store holds
+	// in memory (`shoal node --cache-bytes`, whose default is
+	// DefaultCacheBytes). Zero means no memory tier: only DiskOnly blocks
+	// are accepted.
+	CacheBytes int64
+	// MaxBlockBytes is the largest block PutBlock accepts; a larger one is
+	// refused (InvalidArgument) from its header, before any of it is
+	// received. A block is held whole in memory while it is received (and
+	// while a disk block is read for GetBlock), so this bounds what one
+	// call can cost. Default 512 MiB.
+	MaxBlockBytes int64
+	// BlockBytesInFlight bounds the bytes of all PutBlock calls being
+	// received at once: a put waits until its size fits. At least
+	// MaxBlockBytes. Default 1 GiB, or MaxBlockBytes if that is larger.
+	BlockBytesInFlight int64
+	// Logger receives the node's log; it is given component=shuffle (the
+	// block store's, component=blockstore).
 	// Default: discard.
 	Logger *slog.Logger
-	// CatalogFS is the file system of the pebble catalogue. Default
+	// CatalogFS is the file system of the pebble catalogue (shared by the
+	// shuffle service and the block store). Default
 	// vfs.Default (the OS); tests may pass vfs.NewMem().
 	CatalogFS vfs.FS
 	// Addr is the node's advertised address, reported by Status only. If
@@ -80,6 +103,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.ChunkSize == 0 {
 		o.ChunkSize = DefaultChunkSize
+	}
+	if o.MaxBlockBytes == 0 {
+		o.MaxBlockBytes = DefaultMaxBlockBytes
+	}
+	if o.BlockBytesInFlight == 0 {
+		o.BlockBytesInFlight = max(DefaultBlockBytesInFlight, o.MaxBlockBytes)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -123,6 +152,15 @@ func (o *Options) Validate() error {
 	}
 	if o.ChunkSize < 0 || o.ChunkSize > maxChunkSize {
 		bad("ChunkSize %d is outside [1, %d]", o.ChunkSize, maxChunkSize)
+	}
+	if o.CacheBytes < 0 {
+		bad("CacheBytes %d is negative (0 means no memory tier: --cache-bytes 0)", o.CacheBytes)
+	}
+	if o.MaxBlockBytes < 0 {
+		bad("MaxBlockBytes %d is negative", o.MaxBlockBytes)
+	}
+	if o.BlockBytesInFlight < o.MaxBlockBytes {
+		bad("BlockBytesInFlight %d is below MaxBlockBytes %d (a block of the maximum size could never be received)", o.BlockBytesInFlight, o.MaxBlockBytes)
 	}
 	return errors.Join(errs...)
 }

@@ -13,13 +13,14 @@ import (
 	"shoal/shuffleservice/shufflepb"
 )
 
-// startNode starts `shoal node` on dirs and dials it; both are ended by
-// t.Cleanup (the process with SIGKILL, if still running).
-func startNode(t *testing.T, bin string, dirs []string) (*nodeproc.Process, *Client) {
+// startNode starts `shoal node` on dirs, with flags args besides, and
+// dials it; both are ended by t.Cleanup (the process with SIGKILL, if
+// still running).
+func startNode(t *testing.T, bin string, dirs []string, args ...string) (*nodeproc.Process, *Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: dirs, Args: []string{"--log-level=warn"}, Stderr: t.Output()})
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: dirs, Args: append([]string{"--log-level=warn"}, args...), Stderr: t.Output()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,9 @@ func TestRestartRecovery(t *testing.T) {
 	}
 	if st.Apps != 1 || st.MapOutputs != 10 || st.Pid != int64(p2.Pid()) {
 		t.Fatalf("status after restart: %v", st)
+	}
+	if st.GetBlocks().GetMemoryLimit() != DefaultCacheBytes {
+		t.Fatalf("block memory limit %d without --cache-bytes, want the default %d", st.GetBlocks().GetMemoryLimit(), DefaultCacheBytes)
 	}
 	if err := c2.Heartbeat(ctx, "job-1"); err != nil {
 		t.Fatalf("the app did not survive the restart: %v", err)

@@ -17,10 +17,12 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"shoal/blockstore"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -29,7 +31,8 @@ const maxTTL = 365 * 24 * time.Hour
 
 // Server is a node service: it owns the map outputs written in its local
 // directories, records their commits in its catalogue and serves their
-// blocks. See doc.go for the protocol and the lock order.
+// blocks; and it holds the cached partitions of its applications in its
+// block store. See doc.go for the protocol and the lock order.
 type Server struct {
 	shufflepb.UnimplementedShuffleServer
 
@@ -38,6 +41,10 @@ type Server struct {
 	layout Layout
 	cat    *catalog
 	cache  *ristretto.Cache[uint64, []uint64]
+	blocks *blockstore.Store
+	// putSem bounds the bytes of PutBlock calls being received
+	// (BlockBytesInFlight).
+	putSem *semaphore.Weighted
 
 	// catMu orders catalogue mutations against removals and Close:
 	// registrations and commits hold it shared, RemoveShuffle, RemoveApp,
@@ -105,6 +112,7 @@ type counters struct {
 	cacheHits, cacheMisses                   atomic.Uint64
 	commits, reused, replaced                atomic.Uint64
 	expired, corrupt                         atomic.Uint64
+	blockPuts, blockBytesIn, blockBytesOut   atomic.Uint64
 }
 
 // Metrics is a snapshot of a node's state and counters.
@@ -122,11 +130,19 @@ type Metrics struct {
 	CommitsReplaced  uint64 // outputs replaced by a higher epoch
 	AppsExpired      uint64
 	CorruptReads     uint64 // fetches stopped by corrupt files
+
+	// Blocks is the block store's snapshot: memory and disk use, hits,
+	// evictions. Its MemoryBytes never exceeds BlockMemoryLimit.
+	Blocks           blockstore.Metrics
+	BlockMemoryLimit int64  // Options.CacheBytes
+	BlockPuts        uint64 // PutBlock calls that succeeded (a MemorySer block that did not fit, held at None, included)
+	BlockBytesIn     uint64 // bytes of blocks received by those puts
+	BlockBytesOut    uint64 // bytes of blocks sent by GetBlock
 }
 
-// Open opens the node service on opts.Dirs: it loads the catalogue,
-// sweeps what is not committed from the directories and starts the TTL
-// janitor. It does not listen; see Serve.
+// Open opens the node service on opts.Dirs: it loads the catalogue, opens
+// the block store on it, sweeps what is not committed from the
+// directories and starts the TTL janitor. It does not listen; see Serve.
 func Open(opts Options) (*Server, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
@@ -148,6 +164,18 @@ func Open(opts Options) (*Server, error) {
 		cat.close()
 		return nil, err
 	}
+	// The block store keeps its records in the same database; it is opened
+	// before the sweep, so that it has checked its catalogued files.
+	blocks, err := blockstore.Open(blockstore.Options{
+		Dirs:        opts.Dirs,
+		MemoryBytes: opts.CacheBytes,
+		Logger:      opts.Logger,
+		DB:          cat.db,
+	})
+	if err != nil {
+		cat.close()
+		return nil, fmt.Errorf("shuffle: open the block store: %w", err)
+	}
 	counters := opts.IndexCacheBytes / 64
 	cache, err := ristretto.NewCache(&ristretto.Config[uint64, []uint64]{
 		NumCounters:        max(counters, 1000),
@@ -156,6 +184,7 @@ func Open(opts Options) (*Server, error) {
 		IgnoreInternalCost: true,
 	})
 	if err != nil {
+		blocks.Close()
 		cat.close()
 		return nil, fmt.Errorf("shuffle: index cache: %w", err)
 	}
@@ -165,6 +194,8 @@ func Open(opts Options) (*Server, error) {
 		layout:      Layout{Dirs: opts.Dirs},
 		cat:         cat,
 		cache:       cache,
+		blocks:      blocks,
+		putSem:      semaphore.NewWeighted(opts.BlockBytesInFlight),
 		apps:        map[string]*appState{},
 		addr:        opts.Addr,
 		janitorStop: make(chan struct{}),
@@ -172,11 +203,14 @@ func Open(opts Options) (*Server, error) {
 	}
 	if err := s.recover(contents); err != nil {
 		cache.Close()
+		blocks.Close()
 		cat.close()
 		return nil, err
 	}
 	go s.janitor()
-	s.log.Info("node service open", "dirs", opts.Dirs, "apps", len(s.apps), "map_outputs", s.nOutputs)
+	bm := blocks.Metrics()
+	s.log.Info("node service open", "dirs", opts.Dirs, "apps", len(s.apps), "map_outputs", s.nOutputs,
+		"disk_blocks", bm.DiskBlocks, "cache_bytes", opts.CacheBytes)
 	return s, nil
 }
 
@@ -238,8 +272,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops serving (abruptly; see Shutdown), stops the janitor and
-// closes the catalogue. Calls after the first return the first's result.
+// Close stops serving (abruptly; see Shutdown), stops the janitor, closes
+// the block store (dropping its memory tier) and then the catalogue. Calls
+// after the first return the first's result.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.isClosed.Store(true)
@@ -253,7 +288,9 @@ func (s *Server) Close() error {
 		<-s.janitorDone
 		s.catMu.Lock()
 		s.closed = true
-		s.closeErr = s.cat.close()
+		// The store writes the shared catalogue only while it is open:
+		// closing it first means nothing writes the database once closed.
+		s.closeErr = errors.Join(s.blocks.Close(), s.cat.close())
 		s.catMu.Unlock()
 		s.cache.Close()
 		s.log.Info("node service closed")
@@ -276,6 +313,11 @@ func (s *Server) Metrics() Metrics {
 	m.CommitsReplaced = s.m.replaced.Load()
 	m.AppsExpired = s.m.expired.Load()
 	m.CorruptReads = s.m.corrupt.Load()
+	m.Blocks = s.blocks.Metrics()
+	m.BlockMemoryLimit = s.opts.CacheBytes
+	m.BlockPuts = s.m.blockPuts.Load()
+	m.BlockBytesIn = s.m.blockBytesIn.Load()
+	m.BlockBytesOut = s.m.blockBytesOut.Load()
 	return m
 }
 
@@ -539,6 +581,12 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 	// A fetch that looked the app up before now finds no outputs.
 	clear(a.outputs)
 	s.mu.Unlock()
+	// The block store forgets the app's blocks (memory freed, records
+	// deleted, unsynced) before its files move with DIR/APP to the trash,
+	// so that a GetBlock reading one of them then misses instead of
+	// finding a catalogued file gone (which it would report as corrupt);
+	// and before the app's own deletion, whose sync makes both durable.
+	nBlocks, berr := s.blocks.DropApp(name)
 	err := s.cat.deleteApp(name)
 	trash := s.trash(s.layout.AppDirs(name))
 	s.catMu.Unlock()
@@ -547,8 +595,8 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 	for _, k := range serials {
 		s.cache.Del(k)
 	}
-	s.log.Info("application removed", "app", name, "map_outputs", len(serials), "expired", !expiredAt.IsZero())
-	return true, err
+	s.log.Info("application removed", "app", name, "map_outputs", len(serials), "blocks", nBlocks, "expired", !expiredAt.IsZero())
+	return true, errors.Join(err, berr)
 }
 
 // trash moves directories out of the way, to DIR/.trash, so that they
@@ -606,6 +654,24 @@ func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shu
 		BlocksServed:     m.BlocksServed,
 		BytesServed:      m.BytesServed,
 		FetchRequests:    m.FetchRequests,
+		Blocks: &shufflepb.BlockStoreStatus{
+			MemoryBytes:   uint64(max(m.Blocks.MemoryBytes, 0)),
+			MemoryLimit:   uint64(m.BlockMemoryLimit),
+			MemoryBlocks:  uint64(m.Blocks.MemoryBlocks),
+			DiskBytes:     uint64(max(m.Blocks.DiskBytes, 0)),
+			DiskBlocks:    uint64(m.Blocks.DiskBlocks),
+			MaxBlockBytes: uint64(s.opts.MaxBlockBytes),
+			Puts:          m.BlockPuts,
+			BytesReceived: m.BlockBytesIn,
+			BytesServed:   m.BlockBytesOut,
+			Hits:          uint64(m.Blocks.Hits),
+			Misses:        uint64(m.Blocks.Misses),
+			Evictions:     uint64(m.Blocks.Evictions),
+			EvictedToDisk: uint64(m.Blocks.EvictedToDisk),
+			NotStored:     uint64(m.Blocks.NotStored),
+			SpilledPuts:   uint64(m.Blocks.SpilledPuts),
+			Corrupt:       uint64(m.Blocks.Corrupt),
+		},
 	}, nil
 }
 

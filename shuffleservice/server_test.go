@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"shoal/blockstore"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -792,14 +793,29 @@ func TestClosed(t *testing.T) {
 	if _, err := s.Committer().CommitMapOutput(context.Background(), "app", &shufflepb.MapOutput{Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH, Lengths: []uint64{0}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("commit after Close: %v", err)
 	}
+	ctx := context.Background()
+	if _, err := s.putBlock(ctx, func() (*shufflepb.PutBlockChunk, error) { panic("received after Close") }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("put block after Close: %v", err)
+	}
+	id := &shufflepb.BlockId{App: "app"}
+	if err := s.getBlock(ctx, &shufflepb.GetBlockRequest{Id: id}, func(*shufflepb.GetBlockChunk) error { panic("sent after Close") }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("get block after Close: %v", err)
+	}
+	if _, err := s.removeBlocks("app", 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("remove blocks after Close: %v", err)
+	}
+	if _, _, err := s.blocks.Put(ctx, blockstore.BlockID{App: "app"}, blockstore.DiskOnly, 0, nil); !errors.Is(err, blockstore.ErrClosed) {
+		t.Fatalf("the block store is open after Close: %v", err)
+	}
 	// Serve after Close is a clean stop: TestServeAfterStop.
 }
 
 func TestOptionsValidate(t *testing.T) {
-	o := Options{Dirs: []string{"a", "a", ""}, ChunkSize: maxChunkSize + 1, AppTTL: -1, MaxBlocksPerRequest: -1}
+	o := Options{Dirs: []string{"a", "a", ""}, ChunkSize: maxChunkSize + 1, AppTTL: -1, MaxBlocksPerRequest: -1,
+		CacheBytes: -1, MaxBlockBytes: 2 << 30, BlockBytesInFlight: 1 << 30}
 	o.EnsureDefaults()
 	err := o.Validate()
-	for _, want := range []string{"listed twice", "Dirs[2] is empty", "ChunkSize", "AppTTL", "MaxBlocksPerRequest"} {
+	for _, want := range []string{"listed twice", "Dirs[2] is empty", "ChunkSize", "AppTTL", "MaxBlocksPerRequest", "CacheBytes -1", "BlockBytesInFlight 1073741824 is below MaxBlockBytes 2147483648"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}
@@ -809,8 +825,14 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	o = Options{Dirs: []string{"x"}}
 	o.EnsureDefaults()
-	if err := o.Validate(); err != nil || o.JanitorInterval != DefaultAppTTL/4 || o.ChunkSize != DefaultChunkSize {
+	if err := o.Validate(); err != nil || o.JanitorInterval != DefaultAppTTL/4 || o.ChunkSize != DefaultChunkSize ||
+		o.CacheBytes != 0 || o.MaxBlockBytes != DefaultMaxBlockBytes || o.BlockBytesInFlight != DefaultBlockBytesInFlight {
 		t.Fatalf("defaults: %v %+v", err, o)
+	}
+	o = Options{Dirs: []string{"x"}, MaxBlockBytes: 3 << 30}
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil || o.BlockBytesInFlight != 3<<30 {
+		t.Fatalf("defaults with a large MaxBlockBytes: %v %+v", err, o)
 	}
 }
 

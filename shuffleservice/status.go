@@ -7,12 +7,15 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"shoal/blockstore"
 )
 
-// The one place where the shuffle service's errors meet gRPC: toStatus on
-// the server, fromStatus on the client. Each sentinel travels as a status
-// code plus an ErrorInfo reason, so the client gets back an error that
-// errors.Is matches without looking at message text.
+// The one place where the node service's errors meet gRPC: toStatus on
+// the server, fromStatus on the client. Each sentinel, this package's and
+// the block store's, travels as a status code plus an ErrorInfo reason, so
+// the client gets back an error that errors.Is matches without looking at
+// message text.
 
 const errorDomain = "shoal.shuffle"
 
@@ -27,6 +30,9 @@ var sentinels = []struct {
 	{ErrOutOfRange, codes.OutOfRange, "OUT_OF_RANGE"},
 	{ErrCorrupt, codes.DataLoss, "CORRUPT"},
 	{ErrClosed, codes.Unavailable, "CLOSED"},
+	{blockstore.ErrInvalidArgument, codes.InvalidArgument, "BLOCK_INVALID_ARGUMENT"},
+	{blockstore.ErrCorrupt, codes.DataLoss, "BLOCK_CORRUPT"},
+	{blockstore.ErrClosed, codes.Unavailable, "BLOCK_CLOSED"},
 }
 
 // toStatus translates a server-side error to a gRPC status error.

@@ -25,6 +25,9 @@ func TestNodeFlags(t *testing.T) {
 		{[]string{"--dir", t.TempDir(), "extra"}, "unexpected arguments"},
 		{[]string{"--dir", t.TempDir(), "--log-level", "loud"}, "log-level"},
 		{[]string{"--dir", t.TempDir(), "--listen", "256.0.0.1:1"}, "listen on"},
+		{[]string{"--dir", t.TempDir(), "--cache-bytes", "lots"}, "cache-bytes"},
+		{[]string{"--dir", t.TempDir(), "--cache-bytes", "-1"}, "negative"},
+		{[]string{"--dir", t.TempDir(), "--max-block-bytes", "1.5"}, "max-block-bytes"},
 	}
 	for _, tc := range tests {
 		err := shuffleservice.RunNodeCommand(context.Background(), tc.args, io.Discard, io.Discard)
@@ -46,7 +49,7 @@ func TestNodeServesUntilCancelled(t *testing.T) {
 	done := make(chan error, 1)
 	dirs := t.TempDir() + "/a," + t.TempDir() + "/b"
 	go func() {
-		done <- shuffleservice.RunNodeCommand(ctx, []string{"--listen", "127.0.0.1:0", "--dir", dirs, "--app-ttl", "1m", "--log-level", "warn"}, w, t.Output())
+		done <- shuffleservice.RunNodeCommand(ctx, []string{"--listen", "127.0.0.1:0", "--dir", dirs, "--app-ttl", "1m", "--cache-bytes", "3MiB", "--log-level", "warn"}, w, t.Output())
 		w.Close()
 	}()
 	line, err := bufio.NewReader(r).ReadString('\n')
@@ -67,7 +70,7 @@ func TestNodeServesUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := c.Status(ctx)
-	if err != nil || st.Addr != m[1] || len(st.Dirs) != 2 {
+	if err != nil || st.Addr != m[1] || len(st.Dirs) != 2 || st.GetBlocks().GetMemoryLimit() != 3<<20 || st.GetBlocks().GetMaxBlockBytes() != shuffleservice.DefaultMaxBlockBytes {
 		t.Fatalf("status %v, %v", st, err)
 	}
 	cancel()

@@ -76,6 +76,64 @@ func (OutputKind) EnumDescriptor() ([]byte, []int) {
 	return file_shuffle_proto_rawDescGZIP(), []int{0}
 }
 
+// BlockLevel is where a cached block is asked to be stored, or is held
+// (blockstore.Level, same numbers).
+type BlockLevel int32
+
+const (
+	// Not stored (a MemorySer block that did not fit in memory).
+	BlockLevel_BLOCK_LEVEL_NONE BlockLevel = 0
+	// In memory only; dropped when evicted.
+	BlockLevel_BLOCK_LEVEL_MEMORY_SER BlockLevel = 1
+	// In memory; moved to disk when evicted.
+	BlockLevel_BLOCK_LEVEL_MEMORY_AND_DISK BlockLevel = 2
+	// On disk.
+	BlockLevel_BLOCK_LEVEL_DISK_ONLY BlockLevel = 3
+)
+
+// Enum value maps for BlockLevel.
+var (
+	BlockLevel_name = map[int32]string{
+		0: "BLOCK_LEVEL_NONE",
+		1: "BLOCK_LEVEL_MEMORY_SER",
+		2: "BLOCK_LEVEL_MEMORY_AND_DISK",
+		3: "BLOCK_LEVEL_DISK_ONLY",
+	}
+	BlockLevel_value = map[string]int32{
+		"BLOCK_LEVEL_NONE":            0,
+		"BLOCK_LEVEL_MEMORY_SER":      1,
+		"BLOCK_LEVEL_MEMORY_AND_DISK": 2,
+		"BLOCK_LEVEL_DISK_ONLY":       3,
+	}
+)
+
+func (x BlockLevel) Enum() *BlockLevel {
+	p := new(BlockLevel)
+	*p = x
+	return p
+}
+
+func (x BlockLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BlockLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_shuffle_proto_enumTypes[1].Descriptor()
+}
+
+func (BlockLevel) Type() protoreflect.EnumType {
+	return &file_shuffle_proto_enumTypes[1]
+}
+
+func (x BlockLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BlockLevel.Descriptor instead.
+func (BlockLevel) EnumDescriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{1}
+}
+
 // MapOutput describes one committed (or to be committed) map output. It is
 // also the record stored in the node's catalogue.
 type MapOutput struct {
@@ -954,6 +1012,7 @@ type StatusResponse struct {
 	BlocksServed     uint64                 `protobuf:"varint,10,opt,name=blocks_served,json=blocksServed,proto3" json:"blocks_served,omitempty"`
 	BytesServed      uint64                 `protobuf:"varint,11,opt,name=bytes_served,json=bytesServed,proto3" json:"bytes_served,omitempty"`
 	FetchRequests    uint64                 `protobuf:"varint,12,opt,name=fetch_requests,json=fetchRequests,proto3" json:"fetch_requests,omitempty"`
+	Blocks           *BlockStoreStatus      `protobuf:"bytes,13,opt,name=blocks,proto3" json:"blocks,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -1072,6 +1131,718 @@ func (x *StatusResponse) GetFetchRequests() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetBlocks() *BlockStoreStatus {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+// BlockId names partition `partition` of RDD `rdd` of application `app`.
+// rdd and partition are in [0, 2^31).
+type BlockId struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Rdd           int64                  `protobuf:"varint,2,opt,name=rdd,proto3" json:"rdd,omitempty"`
+	Partition     int64                  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockId) Reset() {
+	*x = BlockId{}
+	mi := &file_shuffle_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockId) ProtoMessage() {}
+
+func (x *BlockId) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockId.ProtoReflect.Descriptor instead.
+func (*BlockId) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *BlockId) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *BlockId) GetRdd() int64 {
+	if x != nil {
+		return x.Rdd
+	}
+	return 0
+}
+
+func (x *BlockId) GetPartition() int64 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+// PutBlockHeader describes the block a PutBlock stream carries.
+type PutBlockHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    *BlockId               `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// level is MEMORY_SER, MEMORY_AND_DISK or DISK_ONLY.
+	Level BlockLevel `protobuf:"varint,2,opt,name=level,proto3,enum=shoal.shuffle.v1.BlockLevel" json:"level,omitempty"`
+	// priority is the RDD's persistence priority: a block never evicts a
+	// block of a higher priority.
+	Priority int64 `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`
+	// size is the block's length in bytes, at most the node's maximum
+	// block size.
+	Size uint64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// crc32c is the CRC32-C (Castagnoli) of the block's bytes.
+	Crc32C        uint32 `protobuf:"fixed32,5,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBlockHeader) Reset() {
+	*x = PutBlockHeader{}
+	mi := &file_shuffle_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBlockHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBlockHeader) ProtoMessage() {}
+
+func (x *PutBlockHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBlockHeader.ProtoReflect.Descriptor instead.
+func (*PutBlockHeader) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PutBlockHeader) GetId() *BlockId {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *PutBlockHeader) GetLevel() BlockLevel {
+	if x != nil {
+		return x.Level
+	}
+	return BlockLevel_BLOCK_LEVEL_NONE
+}
+
+func (x *PutBlockHeader) GetPriority() int64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *PutBlockHeader) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PutBlockHeader) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+type PutBlockChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header is set in the first chunk only.
+	Header        *PutBlockHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Data          []byte          `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBlockChunk) Reset() {
+	*x = PutBlockChunk{}
+	mi := &file_shuffle_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBlockChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBlockChunk) ProtoMessage() {}
+
+func (x *PutBlockChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBlockChunk.ProtoReflect.Descriptor instead.
+func (*PutBlockChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PutBlockChunk) GetHeader() *PutBlockHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *PutBlockChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// EvictedBlock is a block pushed out of memory to make room for a put.
+type EvictedBlock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    *BlockId               `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// level is the block's level before: MEMORY_SER or MEMORY_AND_DISK.
+	Level BlockLevel `protobuf:"varint,2,opt,name=level,proto3,enum=shoal.shuffle.v1.BlockLevel" json:"level,omitempty"`
+	// to_disk is set if the block moved to disk (and is still served, at
+	// DISK_ONLY); unset if it was dropped.
+	ToDisk        bool `protobuf:"varint,3,opt,name=to_disk,json=toDisk,proto3" json:"to_disk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvictedBlock) Reset() {
+	*x = EvictedBlock{}
+	mi := &file_shuffle_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvictedBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvictedBlock) ProtoMessage() {}
+
+func (x *EvictedBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvictedBlock.ProtoReflect.Descriptor instead.
+func (*EvictedBlock) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *EvictedBlock) GetId() *BlockId {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *EvictedBlock) GetLevel() BlockLevel {
+	if x != nil {
+		return x.Level
+	}
+	return BlockLevel_BLOCK_LEVEL_NONE
+}
+
+func (x *EvictedBlock) GetToDisk() bool {
+	if x != nil {
+		return x.ToDisk
+	}
+	return false
+}
+
+type PutBlockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// stored is the level the block is held at now: the level asked for,
+	// DISK_ONLY for a MEMORY_AND_DISK block that did not fit in memory, or
+	// NONE for a MEMORY_SER block that did not.
+	Stored        BlockLevel      `protobuf:"varint,1,opt,name=stored,proto3,enum=shoal.shuffle.v1.BlockLevel" json:"stored,omitempty"`
+	Evicted       []*EvictedBlock `protobuf:"bytes,2,rep,name=evicted,proto3" json:"evicted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBlockResponse) Reset() {
+	*x = PutBlockResponse{}
+	mi := &file_shuffle_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBlockResponse) ProtoMessage() {}
+
+func (x *PutBlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBlockResponse.ProtoReflect.Descriptor instead.
+func (*PutBlockResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PutBlockResponse) GetStored() BlockLevel {
+	if x != nil {
+		return x.Stored
+	}
+	return BlockLevel_BLOCK_LEVEL_NONE
+}
+
+func (x *PutBlockResponse) GetEvicted() []*EvictedBlock {
+	if x != nil {
+		return x.Evicted
+	}
+	return nil
+}
+
+type GetBlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *BlockId               `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBlockRequest) Reset() {
+	*x = GetBlockRequest{}
+	mi := &file_shuffle_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBlockRequest) ProtoMessage() {}
+
+func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
+func (*GetBlockRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetBlockRequest) GetId() *BlockId {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+// GetBlockChunk: the first chunk carries found, level, size and crc32c (of
+// the whole block) and the first bytes; the others only data. A block the
+// node does not hold is one chunk with found unset.
+type GetBlockChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Level         BlockLevel             `protobuf:"varint,2,opt,name=level,proto3,enum=shoal.shuffle.v1.BlockLevel" json:"level,omitempty"`
+	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Crc32C        uint32                 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBlockChunk) Reset() {
+	*x = GetBlockChunk{}
+	mi := &file_shuffle_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBlockChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBlockChunk) ProtoMessage() {}
+
+func (x *GetBlockChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBlockChunk.ProtoReflect.Descriptor instead.
+func (*GetBlockChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetBlockChunk) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *GetBlockChunk) GetLevel() BlockLevel {
+	if x != nil {
+		return x.Level
+	}
+	return BlockLevel_BLOCK_LEVEL_NONE
+}
+
+func (x *GetBlockChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *GetBlockChunk) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *GetBlockChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type RemoveBlocksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Rdd           int64                  `protobuf:"varint,2,opt,name=rdd,proto3" json:"rdd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveBlocksRequest) Reset() {
+	*x = RemoveBlocksRequest{}
+	mi := &file_shuffle_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveBlocksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveBlocksRequest) ProtoMessage() {}
+
+func (x *RemoveBlocksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveBlocksRequest.ProtoReflect.Descriptor instead.
+func (*RemoveBlocksRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RemoveBlocksRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *RemoveBlocksRequest) GetRdd() int64 {
+	if x != nil {
+		return x.Rdd
+	}
+	return 0
+}
+
+type RemoveBlocksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// removed is how many blocks were removed.
+	Removed       uint64 `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveBlocksResponse) Reset() {
+	*x = RemoveBlocksResponse{}
+	mi := &file_shuffle_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveBlocksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveBlocksResponse) ProtoMessage() {}
+
+func (x *RemoveBlocksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveBlocksResponse.ProtoReflect.Descriptor instead.
+func (*RemoveBlocksResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RemoveBlocksResponse) GetRemoved() uint64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+// BlockStoreStatus is the block store's part of StatusResponse.
+type BlockStoreStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// memory_bytes is the bytes of blocks held in memory, never above
+	// memory_limit (the node's --cache-bytes).
+	MemoryBytes  uint64 `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	MemoryLimit  uint64 `protobuf:"varint,2,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
+	MemoryBlocks uint64 `protobuf:"varint,3,opt,name=memory_blocks,json=memoryBlocks,proto3" json:"memory_blocks,omitempty"`
+	DiskBytes    uint64 `protobuf:"varint,4,opt,name=disk_bytes,json=diskBytes,proto3" json:"disk_bytes,omitempty"`
+	DiskBlocks   uint64 `protobuf:"varint,5,opt,name=disk_blocks,json=diskBlocks,proto3" json:"disk_blocks,omitempty"`
+	// max_block_bytes is the largest block a put may carry.
+	MaxBlockBytes uint64 `protobuf:"varint,6,opt,name=max_block_bytes,json=maxBlockBytes,proto3" json:"max_block_bytes,omitempty"`
+	Puts          uint64 `protobuf:"varint,7,opt,name=puts,proto3" json:"puts,omitempty"`
+	BytesReceived uint64 `protobuf:"varint,8,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
+	BytesServed   uint64 `protobuf:"varint,9,opt,name=bytes_served,json=bytesServed,proto3" json:"bytes_served,omitempty"`
+	Hits          uint64 `protobuf:"varint,10,opt,name=hits,proto3" json:"hits,omitempty"`
+	Misses        uint64 `protobuf:"varint,11,opt,name=misses,proto3" json:"misses,omitempty"`
+	Evictions     uint64 `protobuf:"varint,12,opt,name=evictions,proto3" json:"evictions,omitempty"`
+	EvictedToDisk uint64 `protobuf:"varint,13,opt,name=evicted_to_disk,json=evictedToDisk,proto3" json:"evicted_to_disk,omitempty"`
+	NotStored     uint64 `protobuf:"varint,14,opt,name=not_stored,json=notStored,proto3" json:"not_stored,omitempty"`
+	SpilledPuts   uint64 `protobuf:"varint,15,opt,name=spilled_puts,json=spilledPuts,proto3" json:"spilled_puts,omitempty"`
+	Corrupt       uint64 `protobuf:"varint,16,opt,name=corrupt,proto3" json:"corrupt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockStoreStatus) Reset() {
+	*x = BlockStoreStatus{}
+	mi := &file_shuffle_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockStoreStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockStoreStatus) ProtoMessage() {}
+
+func (x *BlockStoreStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockStoreStatus.ProtoReflect.Descriptor instead.
+func (*BlockStoreStatus) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *BlockStoreStatus) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetMemoryLimit() uint64 {
+	if x != nil {
+		return x.MemoryLimit
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetMemoryBlocks() uint64 {
+	if x != nil {
+		return x.MemoryBlocks
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetDiskBytes() uint64 {
+	if x != nil {
+		return x.DiskBytes
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetDiskBlocks() uint64 {
+	if x != nil {
+		return x.DiskBlocks
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetMaxBlockBytes() uint64 {
+	if x != nil {
+		return x.MaxBlockBytes
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetPuts() uint64 {
+	if x != nil {
+		return x.Puts
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetBytesReceived() uint64 {
+	if x != nil {
+		return x.BytesReceived
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetBytesServed() uint64 {
+	if x != nil {
+		return x.BytesServed
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetHits() uint64 {
+	if x != nil {
+		return x.Hits
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetMisses() uint64 {
+	if x != nil {
+		return x.Misses
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetEvictions() uint64 {
+	if x != nil {
+		return x.Evictions
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetEvictedToDisk() uint64 {
+	if x != nil {
+		return x.EvictedToDisk
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetNotStored() uint64 {
+	if x != nil {
+		return x.NotStored
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetSpilledPuts() uint64 {
+	if x != nil {
+		return x.SpilledPuts
+	}
+	return 0
+}
+
+func (x *BlockStoreStatus) GetCorrupt() uint64 {
+	if x != nil {
+		return x.Corrupt
+	}
+	return 0
+}
+
 var File_shuffle_proto protoreflect.FileDescriptor
 
 const file_shuffle_proto_rawDesc = "" +
@@ -1126,7 +1897,7 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x10RemoveAppRequest\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\"\x13\n" +
 	"\x11RemoveAppResponse\"\x0f\n" +
-	"\rStatusRequest\"\x90\x03\n" +
+	"\rStatusRequest\"\xcc\x03\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x12\x12\n" +
@@ -1141,12 +1912,73 @@ const file_shuffle_proto_rawDesc = "" +
 	"\rblocks_served\x18\n" +
 	" \x01(\x04R\fblocksServed\x12!\n" +
 	"\fbytes_served\x18\v \x01(\x04R\vbytesServed\x12%\n" +
-	"\x0efetch_requests\x18\f \x01(\x04R\rfetchRequests*W\n" +
+	"\x0efetch_requests\x18\f \x01(\x04R\rfetchRequests\x12:\n" +
+	"\x06blocks\x18\r \x01(\v2\".shoal.shuffle.v1.BlockStoreStatusR\x06blocks\"K\n" +
+	"\aBlockId\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x10\n" +
+	"\x03rdd\x18\x02 \x01(\x03R\x03rdd\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\x03R\tpartition\"\xb7\x01\n" +
+	"\x0ePutBlockHeader\x12)\n" +
+	"\x02id\x18\x01 \x01(\v2\x19.shoal.shuffle.v1.BlockIdR\x02id\x122\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x1c.shoal.shuffle.v1.BlockLevelR\x05level\x12\x1a\n" +
+	"\bpriority\x18\x03 \x01(\x03R\bpriority\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x05 \x01(\aR\x06crc32c\"]\n" +
+	"\rPutBlockChunk\x128\n" +
+	"\x06header\x18\x01 \x01(\v2 .shoal.shuffle.v1.PutBlockHeaderR\x06header\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x86\x01\n" +
+	"\fEvictedBlock\x12)\n" +
+	"\x02id\x18\x01 \x01(\v2\x19.shoal.shuffle.v1.BlockIdR\x02id\x122\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x1c.shoal.shuffle.v1.BlockLevelR\x05level\x12\x17\n" +
+	"\ato_disk\x18\x03 \x01(\bR\x06toDisk\"\x82\x01\n" +
+	"\x10PutBlockResponse\x124\n" +
+	"\x06stored\x18\x01 \x01(\x0e2\x1c.shoal.shuffle.v1.BlockLevelR\x06stored\x128\n" +
+	"\aevicted\x18\x02 \x03(\v2\x1e.shoal.shuffle.v1.EvictedBlockR\aevicted\"<\n" +
+	"\x0fGetBlockRequest\x12)\n" +
+	"\x02id\x18\x01 \x01(\v2\x19.shoal.shuffle.v1.BlockIdR\x02id\"\x99\x01\n" +
+	"\rGetBlockChunk\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x122\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x1c.shoal.shuffle.v1.BlockLevelR\x05level\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"9\n" +
+	"\x13RemoveBlocksRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x10\n" +
+	"\x03rdd\x18\x02 \x01(\x03R\x03rdd\"0\n" +
+	"\x14RemoveBlocksResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x04R\aremoved\"\x91\x04\n" +
+	"\x10BlockStoreStatus\x12!\n" +
+	"\fmemory_bytes\x18\x01 \x01(\x04R\vmemoryBytes\x12!\n" +
+	"\fmemory_limit\x18\x02 \x01(\x04R\vmemoryLimit\x12#\n" +
+	"\rmemory_blocks\x18\x03 \x01(\x04R\fmemoryBlocks\x12\x1d\n" +
+	"\n" +
+	"disk_bytes\x18\x04 \x01(\x04R\tdiskBytes\x12\x1f\n" +
+	"\vdisk_blocks\x18\x05 \x01(\x04R\n" +
+	"diskBlocks\x12&\n" +
+	"\x0fmax_block_bytes\x18\x06 \x01(\x04R\rmaxBlockBytes\x12\x12\n" +
+	"\x04puts\x18\a \x01(\x04R\x04puts\x12%\n" +
+	"\x0ebytes_received\x18\b \x01(\x04R\rbytesReceived\x12!\n" +
+	"\fbytes_served\x18\t \x01(\x04R\vbytesServed\x12\x12\n" +
+	"\x04hits\x18\n" +
+	" \x01(\x04R\x04hits\x12\x16\n" +
+	"\x06misses\x18\v \x01(\x04R\x06misses\x12\x1c\n" +
+	"\tevictions\x18\f \x01(\x04R\tevictions\x12&\n" +
+	"\x0fevicted_to_disk\x18\r \x01(\x04R\revictedToDisk\x12\x1d\n" +
+	"\n" +
+	"not_stored\x18\x0e \x01(\x04R\tnotStored\x12!\n" +
+	"\fspilled_puts\x18\x0f \x01(\x04R\vspilledPuts\x12\x18\n" +
+	"\acorrupt\x18\x10 \x01(\x04R\acorrupt*W\n" +
 	"\n" +
 	"OutputKind\x12\x1b\n" +
 	"\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12OUTPUT_KIND_SORTED\x10\x01\x12\x14\n" +
-	"\x10OUTPUT_KIND_HASH\x10\x022\xc4\x05\n" +
+	"\x10OUTPUT_KIND_HASH\x10\x02*z\n" +
+	"\n" +
+	"BlockLevel\x12\x14\n" +
+	"\x10BLOCK_LEVEL_NONE\x10\x00\x12\x1a\n" +
+	"\x16BLOCK_LEVEL_MEMORY_SER\x10\x01\x12\x1f\n" +
+	"\x1bBLOCK_LEVEL_MEMORY_AND_DISK\x10\x02\x12\x19\n" +
+	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x032\xc8\a\n" +
 	"\aShuffle\x12Z\n" +
 	"\vRegisterApp\x12$.shoal.shuffle.v1.RegisterAppRequest\x1a%.shoal.shuffle.v1.RegisterAppResponse\x12c\n" +
 	"\x0eRegisterWorker\x12'.shoal.shuffle.v1.RegisterWorkerRequest\x1a(.shoal.shuffle.v1.RegisterWorkerResponse\x12T\n" +
@@ -1155,7 +1987,10 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x05Fetch\x12\x1e.shoal.shuffle.v1.FetchRequest\x1a\x1c.shoal.shuffle.v1.FetchChunk0\x01\x12`\n" +
 	"\rRemoveShuffle\x12&.shoal.shuffle.v1.RemoveShuffleRequest\x1a'.shoal.shuffle.v1.RemoveShuffleResponse\x12T\n" +
 	"\tRemoveApp\x12\".shoal.shuffle.v1.RemoveAppRequest\x1a#.shoal.shuffle.v1.RemoveAppResponse\x12K\n" +
-	"\x06Status\x12\x1f.shoal.shuffle.v1.StatusRequest\x1a .shoal.shuffle.v1.StatusResponseB Z\x1eshoal/shuffleservice/shufflepbb\x06proto3"
+	"\x06Status\x12\x1f.shoal.shuffle.v1.StatusRequest\x1a .shoal.shuffle.v1.StatusResponse\x12Q\n" +
+	"\bPutBlock\x12\x1f.shoal.shuffle.v1.PutBlockChunk\x1a\".shoal.shuffle.v1.PutBlockResponse(\x01\x12P\n" +
+	"\bGetBlock\x12!.shoal.shuffle.v1.GetBlockRequest\x1a\x1f.shoal.shuffle.v1.GetBlockChunk0\x01\x12]\n" +
+	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponseB Z\x1eshoal/shuffleservice/shufflepbb\x06proto3"
 
 var (
 	file_shuffle_proto_rawDescOnce sync.Once
@@ -1169,55 +2004,82 @@ func file_shuffle_proto_rawDescGZIP() []byte {
 	return file_shuffle_proto_rawDescData
 }
 
-var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_shuffle_proto_goTypes = []any{
 	(OutputKind)(0),                // 0: shoal.shuffle.v1.OutputKind
-	(*MapOutput)(nil),              // 1: shoal.shuffle.v1.MapOutput
-	(*RegisterAppRequest)(nil),     // 2: shoal.shuffle.v1.RegisterAppRequest
-	(*RegisterAppResponse)(nil),    // 3: shoal.shuffle.v1.RegisterAppResponse
-	(*RegisterWorkerRequest)(nil),  // 4: shoal.shuffle.v1.RegisterWorkerRequest
-	(*RegisterWorkerResponse)(nil), // 5: shoal.shuffle.v1.RegisterWorkerResponse
-	(*HeartbeatRequest)(nil),       // 6: shoal.shuffle.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 7: shoal.shuffle.v1.HeartbeatResponse
-	(*CommitRequest)(nil),          // 8: shoal.shuffle.v1.CommitRequest
-	(*CommitResponse)(nil),         // 9: shoal.shuffle.v1.CommitResponse
-	(*BlockRange)(nil),             // 10: shoal.shuffle.v1.BlockRange
-	(*FetchRequest)(nil),           // 11: shoal.shuffle.v1.FetchRequest
-	(*FetchChunk)(nil),             // 12: shoal.shuffle.v1.FetchChunk
-	(*RemoveShuffleRequest)(nil),   // 13: shoal.shuffle.v1.RemoveShuffleRequest
-	(*RemoveShuffleResponse)(nil),  // 14: shoal.shuffle.v1.RemoveShuffleResponse
-	(*RemoveAppRequest)(nil),       // 15: shoal.shuffle.v1.RemoveAppRequest
-	(*RemoveAppResponse)(nil),      // 16: shoal.shuffle.v1.RemoveAppResponse
-	(*StatusRequest)(nil),          // 17: shoal.shuffle.v1.StatusRequest
-	(*StatusResponse)(nil),         // 18: shoal.shuffle.v1.StatusResponse
+	(BlockLevel)(0),                // 1: shoal.shuffle.v1.BlockLevel
+	(*MapOutput)(nil),              // 2: shoal.shuffle.v1.MapOutput
+	(*RegisterAppRequest)(nil),     // 3: shoal.shuffle.v1.RegisterAppRequest
+	(*RegisterAppResponse)(nil),    // 4: shoal.shuffle.v1.RegisterAppResponse
+	(*RegisterWorkerRequest)(nil),  // 5: shoal.shuffle.v1.RegisterWorkerRequest
+	(*RegisterWorkerResponse)(nil), // 6: shoal.shuffle.v1.RegisterWorkerResponse
+	(*HeartbeatRequest)(nil),       // 7: shoal.shuffle.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 8: shoal.shuffle.v1.HeartbeatResponse
+	(*CommitRequest)(nil),          // 9: shoal.shuffle.v1.CommitRequest
+	(*CommitResponse)(nil),         // 10: shoal.shuffle.v1.CommitResponse
+	(*BlockRange)(nil),             // 11: shoal.shuffle.v1.BlockRange
+	(*FetchRequest)(nil),           // 12: shoal.shuffle.v1.FetchRequest
+	(*FetchChunk)(nil),             // 13: shoal.shuffle.v1.FetchChunk
+	(*RemoveShuffleRequest)(nil),   // 14: shoal.shuffle.v1.RemoveShuffleRequest
+	(*RemoveShuffleResponse)(nil),  // 15: shoal.shuffle.v1.RemoveShuffleResponse
+	(*RemoveAppRequest)(nil),       // 16: shoal.shuffle.v1.RemoveAppRequest
+	(*RemoveAppResponse)(nil),      // 17: shoal.shuffle.v1.RemoveAppResponse
+	(*StatusRequest)(nil),          // 18: shoal.shuffle.v1.StatusRequest
+	(*StatusResponse)(nil),         // 19: shoal.shuffle.v1.StatusResponse
+	(*BlockId)(nil),                // 20: shoal.shuffle.v1.BlockId
+	(*PutBlockHeader)(nil),         // 21: shoal.shuffle.v1.PutBlockHeader
+	(*PutBlockChunk)(nil),          // 22: shoal.shuffle.v1.PutBlockChunk
+	(*EvictedBlock)(nil),           // 23: shoal.shuffle.v1.EvictedBlock
+	(*PutBlockResponse)(nil),       // 24: shoal.shuffle.v1.PutBlockResponse
+	(*GetBlockRequest)(nil),        // 25: shoal.shuffle.v1.GetBlockRequest
+	(*GetBlockChunk)(nil),          // 26: shoal.shuffle.v1.GetBlockChunk
+	(*RemoveBlocksRequest)(nil),    // 27: shoal.shuffle.v1.RemoveBlocksRequest
+	(*RemoveBlocksResponse)(nil),   // 28: shoal.shuffle.v1.RemoveBlocksResponse
+	(*BlockStoreStatus)(nil),       // 29: shoal.shuffle.v1.BlockStoreStatus
 }
 var file_shuffle_proto_depIdxs = []int32{
 	0,  // 0: shoal.shuffle.v1.MapOutput.kind:type_name -> shoal.shuffle.v1.OutputKind
-	1,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
-	1,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
-	10, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
-	2,  // 4: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
-	4,  // 5: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
-	6,  // 6: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
-	8,  // 7: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
-	11, // 8: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
-	13, // 9: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
-	15, // 10: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
-	17, // 11: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
-	3,  // 12: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
-	5,  // 13: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
-	7,  // 14: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
-	9,  // 15: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
-	12, // 16: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
-	14, // 17: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
-	16, // 18: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
-	18, // 19: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
-	12, // [12:20] is the sub-list for method output_type
-	4,  // [4:12] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	2,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
+	2,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
+	11, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
+	29, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
+	20, // 5: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
+	1,  // 6: shoal.shuffle.v1.PutBlockHeader.level:type_name -> shoal.shuffle.v1.BlockLevel
+	21, // 7: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
+	20, // 8: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
+	1,  // 9: shoal.shuffle.v1.EvictedBlock.level:type_name -> shoal.shuffle.v1.BlockLevel
+	1,  // 10: shoal.shuffle.v1.PutBlockResponse.stored:type_name -> shoal.shuffle.v1.BlockLevel
+	23, // 11: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
+	20, // 12: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
+	1,  // 13: shoal.shuffle.v1.GetBlockChunk.level:type_name -> shoal.shuffle.v1.BlockLevel
+	3,  // 14: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
+	5,  // 15: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
+	7,  // 16: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
+	9,  // 17: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
+	12, // 18: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
+	14, // 19: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
+	16, // 20: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
+	18, // 21: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
+	22, // 22: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
+	25, // 23: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
+	27, // 24: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
+	4,  // 25: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
+	6,  // 26: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
+	8,  // 27: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
+	10, // 28: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
+	13, // 29: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
+	15, // 30: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
+	17, // 31: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
+	19, // 32: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
+	24, // 33: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
+	26, // 34: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
+	28, // 35: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
+	25, // [25:36] is the sub-list for method output_type
+	14, // [14:25] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_shuffle_proto_init() }
@@ -1230,8 +2092,8 @@ func file_shuffle_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shuffle_proto_rawDesc), len(file_shuffle_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   18,
+			NumEnums:      2,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,9 @@ const (
 	Shuffle_RemoveShuffle_FullMethodName   = "/shoal.shuffle.v1.Shuffle/RemoveShuffle"
 	Shuffle_RemoveApp_FullMethodName       = "/shoal.shuffle.v1.Shuffle/RemoveApp"
 	Shuffle_Status_FullMethodName          = "/shoal.shuffle.v1.Shuffle/Status"
+	Shuffle_PutBlock_FullMethodName        = "/shoal.shuffle.v1.Shuffle/PutBlock"
+	Shuffle_GetBlock_FullMethodName        = "/shoal.shuffle.v1.Shuffle/GetBlock"
+	Shuffle_RemoveBlocks_FullMethodName    = "/shoal.shuffle.v1.Shuffle/RemoveBlocks"
 )
 
 // ShuffleClient is the client API for Shuffle service.
@@ -56,6 +59,18 @@ type ShuffleClient interface {
 	RemoveApp(ctx context.Context, in *RemoveAppRequest, opts ...grpc.CallOption) (*RemoveAppResponse, error)
 	// Status reports what the node holds.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// PutBlock stores a cached partition in the node's block store,
+	// replacing any block of that ID. The first chunk carries the header,
+	// every chunk (the first included) may carry data; the data's length
+	// must be the header's size and its CRC32-C the header's.
+	PutBlock(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutBlockChunk, PutBlockResponse], error)
+	// GetBlock streams a cached partition: one chunk with found unset if
+	// the node does not hold it; otherwise the header in the first chunk and
+	// the data in chunks.
+	GetBlock(ctx context.Context, in *GetBlockRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetBlockChunk], error)
+	// RemoveBlocks removes every block of one RDD of an application
+	// (Unpersist), from memory and disk.
+	RemoveBlocks(ctx context.Context, in *RemoveBlocksRequest, opts ...grpc.CallOption) (*RemoveBlocksResponse, error)
 }
 
 type shuffleClient struct {
@@ -155,6 +170,48 @@ func (c *shuffleClient) Status(ctx context.Context, in *StatusRequest, opts ...g
 	return out, nil
 }
 
+func (c *shuffleClient) PutBlock(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutBlockChunk, PutBlockResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[1], Shuffle_PutBlock_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PutBlockChunk, PutBlockResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_PutBlockClient = grpc.ClientStreamingClient[PutBlockChunk, PutBlockResponse]
+
+func (c *shuffleClient) GetBlock(ctx context.Context, in *GetBlockRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetBlockChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[2], Shuffle_GetBlock_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetBlockRequest, GetBlockChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_GetBlockClient = grpc.ServerStreamingClient[GetBlockChunk]
+
+func (c *shuffleClient) RemoveBlocks(ctx context.Context, in *RemoveBlocksRequest, opts ...grpc.CallOption) (*RemoveBlocksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveBlocksResponse)
+	err := c.cc.Invoke(ctx, Shuffle_RemoveBlocks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShuffleServer is the server API for Shuffle service.
 // All implementations must embed UnimplementedShuffleServer
 // for forward compatibility.
@@ -179,6 +236,18 @@ type ShuffleServer interface {
 	RemoveApp(context.Context, *RemoveAppRequest) (*RemoveAppResponse, error)
 	// Status reports what the node holds.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// PutBlock stores a cached partition in the node's block store,
+	// replacing any block of that ID. The first chunk carries the header,
+	// every chunk (the first included) may carry data; the data's length
+	// must be the header's size and its CRC32-C the header's.
+	PutBlock(grpc.ClientStreamingServer[PutBlockChunk, PutBlockResponse]) error
+	// GetBlock streams a cached partition: one chunk with found unset if
+	// the node does not hold it; otherwise the header in the first chunk and
+	// the data in chunks.
+	GetBlock(*GetBlockRequest, grpc.ServerStreamingServer[GetBlockChunk]) error
+	// RemoveBlocks removes every block of one RDD of an application
+	// (Unpersist), from memory and disk.
+	RemoveBlocks(context.Context, *RemoveBlocksRequest) (*RemoveBlocksResponse, error)
 	mustEmbedUnimplementedShuffleServer()
 }
 
@@ -212,6 +281,15 @@ func (UnimplementedShuffleServer) RemoveApp(context.Context, *RemoveAppRequest) 
 }
 func (UnimplementedShuffleServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedShuffleServer) PutBlock(grpc.ClientStreamingServer[PutBlockChunk, PutBlockResponse]) error {
+	return status.Error(codes.Unimplemented, "method PutBlock not implemented")
+}
+func (UnimplementedShuffleServer) GetBlock(*GetBlockRequest, grpc.ServerStreamingServer[GetBlockChunk]) error {
+	return status.Error(codes.Unimplemented, "method GetBlock not implemented")
+}
+func (UnimplementedShuffleServer) RemoveBlocks(context.Context, *RemoveBlocksRequest) (*RemoveBlocksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveBlocks not implemented")
 }
 func (UnimplementedShuffleServer) mustEmbedUnimplementedShuffleServer() {}
 func (UnimplementedShuffleServer) testEmbeddedByValue()                 {}
@@ -371,6 +449,42 @@ func _Shuffle_Status_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shuffle_PutBlock_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ShuffleServer).PutBlock(&grpc.GenericServerStream[PutBlockChunk, PutBlockResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_PutBlockServer = grpc.ClientStreamingServer[PutBlockChunk, PutBlockResponse]
+
+func _Shuffle_GetBlock_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetBlockRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ShuffleServer).GetBlock(m, &grpc.GenericServerStream[GetBlockRequest, GetBlockChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_GetBlockServer = grpc.ServerStreamingServer[GetBlockChunk]
+
+func _Shuffle_RemoveBlocks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveBlocksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShuffleServer).RemoveBlocks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shuffle_RemoveBlocks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShuffleServer).RemoveBlocks(ctx, req.(*RemoveBlocksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shuffle_ServiceDesc is the grpc.ServiceDesc for Shuffle service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -406,11 +520,25 @@ var Shuffle_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Status",
 			Handler:    _Shuffle_Status_Handler,
 		},
+		{
+			MethodName: "RemoveBlocks",
+			Handler:    _Shuffle_RemoveBlocks_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Fetch",
 			Handler:       _Shuffle_Fetch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PutBlock",
+			Handler:       _Shuffle_PutBlock_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "GetBlock",
+			Handler:       _Shuffle_GetBlock_Handler,
 			ServerStreams: true,
 		},
 	},
