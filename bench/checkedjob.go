@@ -135,6 +135,31 @@ func ecommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
 	}
 }
 
+// cachedEcommerceJob is the block store's experiment
+// (jobs.EcommerceCached): the purchases persisted at MemorySer and
+// counted (a job of one result stage), then grouped by session from the
+// cache (a map stage that reads the blocks, a result stage that writes
+// part files). Its answer is the ecommerce job's, with the count checked
+// against the reference.
+func cachedEcommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
+	return checkedJob{
+		name:       "ecommerce, purchases cached",
+		faultStage: "map",
+		run: func(ctx context.Context, c *client.Context, out string) ([]string, error) {
+			stats, err := jobs.EcommerceCached(ctx, c, input, out, parts, false, client.MemorySer)
+			if err != nil {
+				return nil, err
+			}
+			if stats.Purchases != ref.purchases {
+				return nil, fmt.Errorf("bench: counted %d cached purchases, want %d", stats.Purchases, ref.purchases)
+			}
+			lines, err := readParts(out)
+			return append(lines, badRowsLine(stats.BadRows)), err
+		},
+		want: ref.lines,
+	}
+}
+
 // wordCountJob is the word count (jobs.WordCount) of input.
 func wordCountJob(input string, parts int) (checkedJob, error) {
 	f, err := os.Open(input)

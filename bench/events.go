@@ -32,6 +32,7 @@ type event struct {
 	Status       string `json:"status"`
 	Reason       string `json:"reason"`
 	DurationMs   int64  `json:"duration_ms"`
+	RDD          int    `json:"rdd"` // block events
 }
 
 // eventTail reads an event log as the driver appends to it: each poll
@@ -108,6 +109,10 @@ type recovery struct {
 	// attempts; lastRerunEnd is the ts of the last one to succeed.
 	rerunMs      int64
 	lastRerunEnd int64
+	// cachedRecomputed counts block_stored events of a cached partition
+	// stored before (levels with one copy: a _2 level stores each
+	// partition twice).
+	cachedRecomputed int
 }
 
 // analyzeRecovery counts reruns in events: a task_start for a stage's
@@ -120,8 +125,15 @@ func analyzeRecovery(events []event) recovery {
 	committed := map[stageKey]bool{}
 	rerunTasks := map[uint64]bool{}
 	byStage := map[int]*StageReruns{}
+	stored := map[stageKey]bool{} // (rdd, partition) of cached blocks stored
 	for _, ev := range events {
 		switch ev.Event {
+		case "block_stored":
+			k := stageKey{ev.RDD, ev.Partition}
+			if stored[k] {
+				rec.cachedRecomputed++
+			}
+			stored[k] = true
 		case "stage_submitted":
 			if byStage[ev.Stage] == nil {
 				byStage[ev.Stage] = &StageReruns{Stage: ev.Stage, Kind: ev.Kind, Name: ev.Name}

@@ -109,6 +109,9 @@ type FaultRow struct {
 	// partition whose output had been committed.
 	TasksRerun           []StageReruns `json:"tasks_rerun,omitempty"`
 	MapOutputsRecomputed int           `json:"map_outputs_recomputed"`
+	// CachedRecomputed counts the cached partitions stored again after
+	// they had been stored once (computed again because a block was lost).
+	CachedRecomputed int `json:"cached_partitions_recomputed"`
 	// DetectMs is from the kill to the worker_lost (node_lost for a
 	// node) event; -1 if there was none. RecoverMs is from that event to
 	// the end of the last rerun attempt that succeeded (0 if none ran).
@@ -143,6 +146,7 @@ type faultScenario struct {
 	wide      bool // the ecommerce group-by; else filter + count
 	noService bool // Options.NoShuffleService
 	node      bool // kill the worker's node, not the worker
+	cached    bool // the ecommerce group-by over cached purchases
 	notBuilt  string
 }
 
@@ -152,7 +156,7 @@ func faultScenarios() []faultScenario {
 		{id: 2, name: "worker killed, wide job, shuffle service on", wide: true},
 		{id: 3, name: "worker killed, wide job, shuffle service off", wide: true, noService: true},
 		{id: 4, name: "node killed, wide job", wide: true, node: true},
-		{id: 5, name: "worker killed, filtered data cached", notBuilt: "needs Persist, not built yet"},
+		{id: 5, name: "worker killed, filtered data cached", wide: true, cached: true},
 		{id: 6, name: "worker killed, filtered data checkpointed", notBuilt: "needs checkpoints (not built yet)"},
 	}
 }
@@ -188,6 +192,7 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 	fmt.Fprintf(cfg.Log, "input: %d ecommerce rows, %d purchases in %d sessions\n", cfg.Records, ref.purchases, len(ref.lines)-1)
 	narrow := narrowJob(input, cfg.Partitions, ref)
 	wide := ecommerceJob(input, cfg.Partitions, ref)
+	cached := cachedEcommerceJob(input, cfg.Partitions, ref)
 
 	var rows []FaultRow
 	for _, sc := range faultScenarios() {
@@ -197,7 +202,10 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 		row := FaultRow{ID: sc.id, Scenario: sc.name, NotBuilt: sc.notBuilt}
 		if sc.notBuilt == "" {
 			job := narrow
-			if sc.wide {
+			switch {
+			case sc.cached:
+				job = cached
+			case sc.wide:
 				job = wide
 			}
 			e := faultExperiment{cfg: &cfg, sc: sc, job: job}
@@ -265,7 +273,7 @@ func (e *faultExperiment) run(ctx context.Context, row *FaultRow) {
 	row.RightAnswer = &right
 
 	rec := analyzeRecovery(f.events)
-	row.TasksRerun, row.MapOutputsRecomputed = rec.reruns, rec.recomputed
+	row.TasksRerun, row.MapOutputsRecomputed, row.CachedRecomputed = rec.reruns, rec.recomputed, rec.cachedRecomputed
 	row.RerunSeconds = float64(rec.rerunMs) / 1000
 	row.DetectMs, row.RecoverMs = -1, 0
 	if ts := detectedAt(f.events, t); ts > 0 {

@@ -32,7 +32,7 @@ func TestRunFaults(t *testing.T) {
 		t.Fatalf("%d rows, want 6: %+v", len(rows), rows)
 	}
 	for _, r := range rows {
-		if r.ID >= 5 {
+		if r.ID >= 6 {
 			if r.NotBuilt == "" || r.RightAnswer != nil || !strings.Contains(r.NotBuilt, "not built yet") {
 				t.Errorf("scenario %d (%s) ran or has no reason: %+v", r.ID, r.Scenario, r)
 			}
@@ -54,7 +54,7 @@ func TestRunFaults(t *testing.T) {
 		if target == 0 {
 			t.Errorf("scenario %d (%s): no task of stage %d rerun after %s: %+v", r.ID, r.Scenario, r.Stage, r.Fault, r.TasksRerun)
 		}
-		if r.ID <= 3 && (r.DetectMs < 0 || r.DetectMs >= 1000) {
+		if (r.ID <= 3 || r.ID == 5) && (r.DetectMs < 0 || r.DetectMs >= 1000) {
 			t.Errorf("scenario %d (%s): killed worker detected after %d ms, want < 1 s", r.ID, r.Scenario, r.DetectMs)
 		}
 	}
@@ -68,6 +68,9 @@ func TestRunFaults(t *testing.T) {
 		if r.MapOutputsRecomputed == 0 {
 			t.Errorf("scenario %d (%s): no map output recomputed; the victim held committed ones (%s)", r.ID, r.Scenario, r.Fault)
 		}
+	}
+	if r := rows[4]; r.MapOutputsRecomputed != 0 || r.CachedRecomputed != 0 {
+		t.Errorf("cached: %d map outputs and %d cached partitions recomputed after a worker's loss, want 0 and 0", r.MapOutputsRecomputed, r.CachedRecomputed)
 	}
 	// The recovery-cost bound of the issue, with its own 1 s of slack and
 	// no more: the rerun attempts' durations already include the machine's

@@ -67,7 +67,7 @@ func bindAccumulators(tc *taskContext, v any) {
 			return
 		}
 		if b, ok := rv.Addr().Interface().(broadcastBinder); ok {
-			b.bindBroadcast()
+			b.bindBroadcast(tc)
 			return
 		}
 		if rv.Type() == accumulatorType {

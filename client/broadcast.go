@@ -1,58 +1,54 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync"
 
+	"shoal/blockstore"
 	"shoal/internal/codec"
 )
 
 // Broadcast is a read-only value that tasks read through Value. Put it in
-// an exported field of a struct given to a ...With transformation. Its
-// encoding travels with each task that uses it and is decoded once per
-// task, when the task's operators are rebuilt.
+// an exported field of a struct given to a ...With transformation.
 //
-// Broadcasts are meant for lookup tables of moderate size. (The node
-// services do not hold them as blocks yet: a large one costs its size in
-// every task it travels with.)
+// NewBroadcast stores the value's encoding once in every node service, as
+// a block (DESIGN.md §4); only its ID travels with tasks. Each worker
+// fetches it from its node the first time a task uses it, decodes it once
+// and keeps it for its life, shared by its tasks: do not modify it.
 type Broadcast[T any] struct {
 	ID   uint32 `json:"id"`
-	Data []byte `json:"data"`
 	cell *broadcastCell[T]
 }
 
 type broadcastCell[T any] struct {
 	value T
 	err   error
-	ready bool
 }
 
-// NewBroadcast encodes v for the workers.
+// NewBroadcast encodes v and stores it in the node services. It waits for
+// a running job to end.
 func NewBroadcast[T any](c *Context, v T) (Broadcast[T], error) {
 	cd, err := codec.For[T]()
 	if err != nil {
 		return Broadcast[T]{}, fmt.Errorf("client: broadcast of %T: %w", v, err)
 	}
-	c.mu.Lock()
-	c.broadcasts++
-	id := c.broadcasts
-	c.mu.Unlock()
-	return Broadcast[T]{ID: id, Data: cd.Append(nil, v), cell: &broadcastCell[T]{value: v, ready: true}}, nil
+	// Broadcasts and RDDs share the ID space: a broadcast is block 0 of
+	// its ID.
+	id := c.nextID()
+	if err := c.storeBroadcast(id, cd.Append(nil, v)); err != nil {
+		return Broadcast[T]{}, err
+	}
+	return Broadcast[T]{ID: uint32(id), cell: &broadcastCell[T]{value: v}}, nil
 }
 
-// Value is the broadcast value. It panics if the value cannot be decoded
+// Value is the broadcast value. It panics if the value could not be had
 // (the task then fails with the reason).
 func (b Broadcast[T]) Value() T {
 	c := b.cell
 	if c == nil {
-		c = &broadcastCell[T]{}
-	}
-	if !c.ready {
-		c.ready = true
-		cd, err := codec.For[T]()
-		if err == nil {
-			c.value, err = cd.Decode(b.Data)
-		}
-		c.err = err
+		c = &broadcastCell[T]{err: errors.New("not bound to a task (a Broadcast works in a field of a struct given to a ...With transformation)")}
 	}
 	if c.err != nil {
 		panic(fmt.Errorf("client: broadcast %d: %w", b.ID, c.err))
@@ -60,12 +56,94 @@ func (b Broadcast[T]) Value() T {
 	return c.value
 }
 
-// bindBroadcast gives a decoded Broadcast a cell, so that Value decodes
-// once per task.
-func (b *Broadcast[T]) bindBroadcast() {
-	if b.cell == nil {
-		b.cell = &broadcastCell[T]{}
+// storeBroadcast puts a broadcast's bytes in every live node service and
+// keeps them for nodes started later.
+func (c *Context) storeBroadcast(id int, data []byte) error {
+	c.jobMu.Lock()
+	defer c.jobMu.Unlock()
+	if c.endpoint == nil {
+		return errors.New("client: context is closed")
 	}
+	c.broadcasts[id] = data
+	var errs []error
+	for _, addr := range c.sched.liveNodes() {
+		errs = append(errs, c.sched.putBroadcast(addr, id, data))
+	}
+	return errors.Join(errs...)
 }
 
-type broadcastBinder interface{ bindBroadcast() }
+// putBroadcast stores one broadcast in the node at addr, on disk: a
+// worker reads it once, and it survives a restart of the node.
+func (s *scheduler) putBroadcast(addr string, id int, data []byte) error {
+	cl, err := s.nodeClient(addr)
+	if err == nil {
+		_, _, err = cl.PutBlock(context.Background(), blockstore.BlockID{App: s.c.app, RDD: id}, blockstore.DiskOnly, 0, data)
+	}
+	if err != nil {
+		return fmt.Errorf("client: store broadcast %d in node %s: %w", id, addr, err)
+	}
+	return nil
+}
+
+// workerBroadcasts are the broadcasts this worker process has fetched, by
+// ID: decoded values, shared by its tasks.
+var workerBroadcasts = struct {
+	mu sync.Mutex
+	m  map[uint32]*fetchedBroadcast
+}{m: map[uint32]*fetchedBroadcast{}}
+
+type fetchedBroadcast struct {
+	mu    sync.Mutex // held while it is fetched
+	value any
+	ok    bool
+}
+
+// bindBroadcast gives a Broadcast decoded on a worker its value: fetched
+// from the worker's node service the first time, once per worker (a
+// failed fetch is tried again by the next task).
+func (b *Broadcast[T]) bindBroadcast(tc *taskContext) {
+	workerBroadcasts.mu.Lock()
+	f := workerBroadcasts.m[b.ID]
+	if f == nil {
+		f = &fetchedBroadcast{}
+		workerBroadcasts.m[b.ID] = f
+	}
+	workerBroadcasts.mu.Unlock()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.ok {
+		v, err := fetchBroadcast[T](tc, b.ID)
+		if err != nil {
+			err = fmt.Errorf("client: broadcast %d: %w", b.ID, err)
+			tc.fail(err)
+			b.cell = &broadcastCell[T]{err: err}
+			return
+		}
+		f.value, f.ok = v, true
+		tc.addMetric("broadcast_fetches", 1)
+	}
+	b.cell = &broadcastCell[T]{value: f.value.(T)}
+}
+
+func fetchBroadcast[T any](tc *taskContext, id uint32) (T, error) {
+	var zero T
+	cl, err := tc.env.Clients(tc.env.NodeAddr)
+	if err != nil {
+		return zero, err
+	}
+	data, _, found, err := cl.GetBlock(tc.ctx, blockstore.BlockID{App: tc.env.App, RDD: int(id)})
+	switch {
+	case err != nil:
+		return zero, fmt.Errorf("fetch from node %s: %w", tc.env.NodeAddr, err)
+	case !found:
+		return zero, fmt.Errorf("node %s does not hold it", tc.env.NodeAddr)
+	}
+	cd, err := codec.For[T]()
+	if err != nil {
+		return zero, err
+	}
+	return cd.Decode(data)
+}
+
+type broadcastBinder interface{ bindBroadcast(tc *taskContext) }

@@ -65,6 +65,13 @@ type Options struct {
 	// worker once most of its stage has finished; the first copy to
 	// finish wins (see "Scheduling and failures" in the package doc).
 	Speculation bool
+	// HeapCacheBytes bounds each worker's MemoryDeser blocks, counted as
+	// the records' encoded size; default DefaultHeapCacheBytes. The node
+	// services' memory for blocks is CacheBytes.
+	HeapCacheBytes int64
+	// CacheBytes is each node service's memory for cached blocks (`shoal
+	// node --cache-bytes`); 0 means the node's default.
+	CacheBytes int64
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer
@@ -102,6 +109,9 @@ func (o *Options) ensureDefaults() {
 	if o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = 10 * time.Second
 	}
+	if o.HeapCacheBytes <= 0 {
+		o.HeapCacheBytes = DefaultHeapCacheBytes
+	}
 	if o.WorkerStderr == nil {
 		o.WorkerStderr = io.Discard
 	}
@@ -128,7 +138,7 @@ type Context struct {
 	mu         sync.Mutex // guards the counters and accumulators below
 	ids        int
 	shuffles   int
-	broadcasts uint32
+	broadcasts map[int][]byte // by ID, for nodes started later; guarded by jobMu
 	accums     []int64
 
 	jobMu sync.Mutex // one job at a time
@@ -143,7 +153,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c := &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger}
+	c := &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger, broadcasts: map[int][]byte{}}
 	if c.events, err1 = openEventLog(opts.EventLog); err1 != nil {
 		return nil, err1
 	}
@@ -168,7 +178,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
 		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
 		Slots: opts.Slots, Dir: dir, DriverAddr: c.endpoint.Addr(), App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
-		ServeShuffle: opts.NoShuffleService,
+		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 	})
 	if err1 != nil {
 		return nil, err1
@@ -204,6 +214,12 @@ func (c *Context) Close() error {
 		cancel()
 		errs = append(errs, c.endpoint.Close())
 		c.endpoint = nil
+	}
+	if c.sched != nil {
+		for _, cl := range c.sched.nodeClients {
+			cl.Close()
+		}
+		c.sched.nodeClients = nil
 	}
 	if c.local != nil {
 		errs = append(errs, c.local.Close())

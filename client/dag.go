@@ -38,15 +38,27 @@ func (st *stage) name() string { return st.final.displayName() }
 func (s *scheduler) resultStage(final *node) *stage {
 	s.stageIDs++
 	st := &stage{id: s.stageIDs, final: final}
-	for _, sd := range shuffleDeps(final) {
+	for _, sd := range shuffleDeps(final, nil) {
 		st.parents = append(st.parents, s.mapStage(sd))
 	}
 	return st
 }
 
+// needed is the map stages st reads now: its parents, less those whose
+// shuffles are read only below an RDD whose every partition is cached in
+// a node (cut).
+func (s *scheduler) needed(st *stage) []*stage {
+	var out []*stage
+	for _, sd := range shuffleDeps(st.final, s.cached) {
+		out = append(out, s.mapStage(sd))
+	}
+	return out
+}
+
 // shuffleDeps returns the shuffles read by the pipeline ending at n: those
-// reachable through narrow dependencies, in order of first appearance.
-func shuffleDeps(n *node) []*shuffleDep {
+// reachable through narrow dependencies, in order of first appearance,
+// not looking below a node for which cut (if not nil) is true.
+func shuffleDeps(n *node, cut func(*node) bool) []*shuffleDep {
 	var out []*shuffleDep
 	seen := map[int]bool{}
 	stack := []*node{n}
@@ -57,6 +69,9 @@ func shuffleDeps(n *node) []*shuffleDep {
 			continue
 		}
 		seen[n.id] = true
+		if cut != nil && cut(n) {
+			continue
+		}
 		for i := len(n.deps) - 1; i >= 0; i-- {
 			d := n.deps[i]
 			if d.kind == depShuffle {
@@ -72,8 +87,9 @@ func shuffleDeps(n *node) []*shuffleDep {
 }
 
 // pipeline returns the nodes of the stage ending at final in topological
-// order (parents first) and the shuffles they read.
-func pipeline(final *node) (nodes []*node, inputs []int) {
+// order (parents first) and the shuffles they read, not looking below a
+// node for which cut (if not nil) is true.
+func pipeline(final *node, cut func(*node) bool) (nodes []*node, inputs []int) {
 	seen := map[int]bool{}
 	// Iterative post-order: a node is emitted after its narrow parents.
 	type frame struct {
@@ -84,6 +100,9 @@ func pipeline(final *node) (nodes []*node, inputs []int) {
 	seen[final.id] = true
 	for len(stack) > 0 {
 		top := &stack[len(stack)-1]
+		if top.next == 0 && cut != nil && cut(top.n) {
+			top.next = len(top.n.deps)
+		}
 		if top.next < len(top.n.deps) {
 			d := top.n.deps[top.next]
 			top.next++
@@ -105,20 +124,34 @@ func pipeline(final *node) (nodes []*node, inputs []int) {
 	return nodes, inputs
 }
 
-// buildPlan is the plan of a stage ending at final, with sink.
-func buildPlan(final *node, sink opSpec) (stagePlan, []int) {
-	nodes, inputs := pipeline(final)
+// buildPlan is the plan of a stage ending at final, with sink. A
+// persisted node is followed by its cache op, which its children read
+// through; one whose every partition is held in a node is planned as a
+// source: its cache op alone, with no lineage below it.
+func (s *scheduler) buildPlan(final *node, sink opSpec) (stagePlan, []int) {
+	nodes, inputs := pipeline(final, s.cached)
 	index := make(map[int]int, len(nodes))
 	plan := stagePlan{Canary: fnref.Canary(), Sink: sink}
-	for i, n := range nodes {
-		index[n.id] = i
-		op := planOp{Node: n.id, Spec: n.spec}
-		for _, d := range n.deps {
-			if d.kind == depNarrow {
-				op.Parents = append(op.Parents, index[d.parent.id])
+	for _, n := range nodes {
+		leaf := s.cached(n)
+		if !leaf {
+			op := planOp{Node: n.id, Spec: n.spec}
+			for _, d := range n.deps {
+				if d.kind == depNarrow {
+					op.Parents = append(op.Parents, index[d.parent.id])
+				}
 			}
+			plan.Ops = append(plan.Ops, op)
 		}
-		plan.Ops = append(plan.Ops, op)
+		if n.persist != nil {
+			op := planOp{Node: n.id, Spec: n.persist.cache}
+			op.Spec.Params = s.cacheParams(n, leaf)
+			if !leaf {
+				op.Parents = []int{len(plan.Ops) - 1}
+			}
+			plan.Ops = append(plan.Ops, op)
+		}
+		index[n.id] = len(plan.Ops) - 1
 	}
 	return plan, inputs
 }

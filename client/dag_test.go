@@ -145,7 +145,7 @@ func describe(n *node) string {
 // jobStages returns the stages of a job whose result stage is result,
 // parents first, each once: the order in which scheduler.ensure visits
 // them. It walks without recursion, for long lineages.
-func jobStages(result *stage) []*stage {
+func jobStages(s *scheduler, result *stage) []*stage {
 	var out []*stage
 	seen := map[int]bool{result.id: true}
 	type frame struct {
@@ -155,8 +155,8 @@ func jobStages(result *stage) []*stage {
 	stack := []frame{{st: result}}
 	for len(stack) > 0 {
 		top := &stack[len(stack)-1]
-		if top.next < len(top.st.parents) {
-			p := top.st.parents[top.next]
+		if parents := s.needed(top.st); top.next < len(parents) {
+			p := parents[top.next]
 			top.next++
 			if !seen[p.id] {
 				seen[p.id] = true
@@ -182,25 +182,38 @@ func stageIDs(stages []*stage) string {
 }
 
 // printStage prints a stage and the plan its tasks would run.
-func printStage(b *strings.Builder, st *stage) {
-	fmt.Fprintf(b, "stage %d %s %s: %d partitions, parents %s\n", st.id, st.kind(), st.name(), st.final.parts, stageIDs(st.parents))
+func printStage(b *strings.Builder, s *scheduler, st *stage) {
+	fmt.Fprintf(b, "stage %d %s %s: %d partitions, parents %s\n", st.id, st.kind(), st.name(), st.final.parts, stageIDs(s.needed(st)))
 	sink := opSpec{}
 	if st.shuffle != nil {
 		sink = st.shuffle.write
 	}
-	plan, inputs := buildPlan(st.final, sink)
-	nodes, _ := pipeline(st.final)
+	plan, inputs := s.buildPlan(st.final, sink)
+	nodes, _ := pipeline(st.final, s.cached)
+	byID := map[int]*node{}
+	for _, n := range nodes {
+		byID[n.id] = n
+	}
 	for i, op := range plan.Ops {
-		n := nodes[i]
-		if n.id != op.Node {
-			panic(fmt.Sprintf("plan op %d is node %d, pipeline's is %d", i, op.Node, n.id))
+		n := byID[op.Node]
+		if n == nil {
+			panic(fmt.Sprintf("plan op %d is node %d, not in the pipeline", i, op.Node))
 		}
-		fmt.Fprintf(b, "  op %d %s", i, label(n))
+		cacheOp := n.persist != nil && op.Spec.Factory == n.persist.cache.Factory
+		if cacheOp {
+			leaf := ""
+			if len(op.Parents) == 0 {
+				leaf = ", cached: no lineage"
+			}
+			fmt.Fprintf(b, "  op %d cache %s (%v%s)", i, label(n), n.persist.level, leaf)
+		} else {
+			fmt.Fprintf(b, "  op %d %s", i, label(n))
+		}
 		if len(op.Parents) > 0 {
 			fmt.Fprintf(b, " <- ops %s", intsString(op.Parents))
 		}
 		for _, d := range n.deps {
-			if d.kind == depShuffle {
+			if d.kind == depShuffle && !cacheOp {
 				fmt.Fprintf(b, " <- shuffle %d", d.shuffle.id)
 			}
 		}
@@ -219,7 +232,7 @@ func printStage(b *strings.Builder, st *stage) {
 // partitions parts.
 func printMissing(b *strings.Builder, s *scheduler, final *node, parts []int) {
 	result := s.resultStage(final)
-	for _, step := range s.planStages(result.parents, map[int]bool{}) {
+	for _, step := range s.planStages(s.needed(result), map[int]bool{}) {
 		st := step.st
 		if len(step.missing) == 0 {
 			fmt.Fprintf(b, "skip stage %d map %s: all %d outputs of shuffle %d registered\n", st.id, st.name(), st.final.parts, st.shuffle.id)
@@ -328,8 +341,8 @@ func TestDAG(t *testing.T) {
 					fmt.Fprintln(&b, describe(r.n))
 				}
 			case "stages":
-				for _, st := range jobStages(h.s.resultStage(rdd(d).n)) {
-					printStage(&b, st)
+				for _, st := range jobStages(h.s, h.s.resultStage(rdd(d).n)) {
+					printStage(&b, h.s, st)
 				}
 			case "outputs", "lost":
 				shuffle, _ := ints(d, "shuffle")
@@ -358,6 +371,27 @@ func TestDAG(t *testing.T) {
 				}
 				h.s.outputs[shuffle[0]] = outs
 				return printOutputs(h.s, shuffle[0])
+			case "persist":
+				level := MemorySer
+				if a, ok := d.Arg("level"); ok {
+					l, err := ParseStorageLevel(a.Vals[0])
+					if err != nil {
+						d.Fatalf(t, "%v", err)
+					}
+					level = l
+				}
+				rdd(d).Persist(level)
+				return ""
+			case "blocks":
+				r := rdd(d)
+				have, _ := ints(d, "have")
+				for p := range r.n.parts {
+					delete(h.s.blocks, blockKey{r.n.id, p})
+				}
+				for _, p := range have {
+					h.s.blocks[blockKey{r.n.id, p}] = []string{"node-a"}
+				}
+				return fmt.Sprintf("%s: blocks held %s of %d; cached as a source: %v\n", label(r.n), intsString(have), r.n.parts, h.s.cached(r.n))
 			case "missing":
 				r := rdd(d)
 				parts, ok := ints(d, "parts")
@@ -394,7 +428,7 @@ func TestDAGLongLineage(t *testing.T) {
 	built := time.Since(start)
 
 	result := h.s.resultStage(ranks.n)
-	stages := jobStages(result)
+	stages := jobStages(h.s, result)
 	// One map stage per shuffle: the links' and one per iteration; then
 	// the result stage. No stage for the joins.
 	if want := 1 + iterations + 1; len(stages) != want || len(h.s.mapStages) != want-1 {
@@ -413,7 +447,7 @@ func TestDAGLongLineage(t *testing.T) {
 		if !slices.Equal(st.parents, parents) {
 			t.Fatalf("stage %d (%s) has parents %s, want %s", st.id, st.name(), stageIDs(st.parents), stageIDs(parents))
 		}
-		plan, inputs := buildPlan(st.final, opSpec{})
+		plan, inputs := h.s.buildPlan(st.final, opSpec{})
 		if i > 0 && len(inputs) != 2 || len(plan.Ops) == 0 {
 			t.Fatalf("stage %d (%s): %d ops reading shuffles %v", st.id, st.name(), len(plan.Ops), inputs)
 		}

@@ -44,7 +44,15 @@ func (e *fetchFailedError) Error() string {
 	if node == "" {
 		node = "?"
 	}
-	return fmt.Sprintf("client: fetch failed: shuffle %d map %d on node %s%s: %s", e.shuffle, e.mapID, node, lost, e.reason)
+	return fmt.Sprintf("client: fetch failed: %s on node %s%s: %s", e.what(), node, lost, e.reason)
+}
+
+// what names what could not be fetched.
+func (e *fetchFailedError) what() string {
+	if e.shuffle < 0 {
+		return "a cached block" // the reason names it
+	}
+	return fmt.Sprintf("shuffle %d map %d", e.shuffle, e.mapID)
 }
 
 // stageFetchFailed counts a stage attempt that ended on fetch failures
@@ -55,8 +63,8 @@ func (s *scheduler) stageFetchFailed(ff *fetchFailedError) error {
 	st.fetchFailures++
 	if n := s.c.opts.MaxStageAttempts; st.fetchFailures >= n {
 		st.fetchFailures = 0 // a later job starts afresh
-		return fmt.Errorf("stage %d (%s) gave up after %d attempts ended on fetch failures; last: shuffle %d map %d on node %s: %s (the map output was recomputed each time and could still not be read: check that node's disk and network)",
-			st.id, st.name(), n, ff.shuffle, ff.mapID, ff.node, ff.reason)
+		return fmt.Errorf("stage %d (%s) gave up after %d attempts ended on fetch failures; last: %s on node %s: %s (what was lost was recomputed each time and could still not be read: check that node's disk and network)",
+			st.id, st.name(), n, ff.what(), ff.node, ff.reason)
 	}
 	return nil
 }
@@ -66,9 +74,23 @@ func (s *scheduler) stageFetchFailed(ff *fetchFailedError) error {
 // every output it held is forgotten. Otherwise (a corrupt or missing
 // output on a node that answers) only the output named is forgotten.
 // Either way the forgotten outputs are recomputed with a higher epoch.
-func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure) error {
+// Cached blocks a task could not read (misses) were forgotten already;
+// the node named is probed the same way.
+func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*computepb.BlockReport) error {
 	var first *fetchFailedError
 	probed := map[string]error{}
+	for _, b := range misses {
+		if _, ok := probed[b.Where]; !ok && !s.lostNodes[b.Where] && s.isNode(b.Where) {
+			probed[b.Where] = probeNode(b.Where)
+			if err := probed[b.Where]; err != nil {
+				s.nodeLost(b.Where, fmt.Sprintf("a cached block could not be read from it and it does not answer: %v", err))
+			}
+		}
+		if first == nil {
+			first = &fetchFailedError{stage: st, shuffle: -1, mapID: -1, node: b.Where, nodeLost: s.lostNodes[b.Where],
+				reason: fmt.Sprintf("cached partition %d of RDD %d: %s", b.Partition, b.Rdd, b.Reason)}
+		}
+	}
 	for _, ff := range fails {
 		e := &fetchFailedError{stage: st, shuffle: int(ff.Shuffle), mapID: int(ff.Map), node: ff.Node, reason: ff.Reason}
 		err, ok := probed[ff.Node]
@@ -124,6 +146,7 @@ func (s *scheduler) nodeLost(addr, reason string) {
 	}
 	s.lostNodes[addr] = true
 	n := s.outputsLost(addr)
+	blocks := s.blocksLost(addr)
 	pid := 0
 	if l := s.c.local; l != nil {
 		for _, ni := range l.Nodes() {
@@ -132,8 +155,8 @@ func (s *scheduler) nodeLost(addr, reason string) {
 			}
 		}
 	}
-	s.c.log.Warn("node lost", "node", addr, "reason", reason, "outputs", n)
-	s.c.events.emit("node_lost", map[string]any{"node": addr, "addr": addr, "pid": pid, "reason": reason, "outputs": n})
+	s.c.log.Warn("node lost", "node", addr, "reason", reason, "outputs", n, "blocks", blocks)
+	s.c.events.emit("node_lost", map[string]any{"node": addr, "addr": addr, "pid": pid, "reason": reason, "outputs": n, "blocks": blocks})
 }
 
 // outputsLost forgets every map output registered at addr and returns
@@ -156,6 +179,7 @@ func (s *scheduler) outputsLost(addr string) int {
 // it; its node is probed and declared lost if it does not answer;
 // otherwise, in local mode, a replacement is started on the node.
 func (s *scheduler) workerLost(w compute.WorkerInfo) {
+	s.blocksLost(w.ID) // its heap
 	if w.ShuffleAddr != "" && w.ShuffleAddr != w.Node {
 		s.outputsLost(w.ShuffleAddr)
 	}
@@ -231,5 +255,11 @@ func (c *Context) RestartNode(ctx context.Context, i int) error {
 		return err
 	}
 	c.events.emit("node_added", map[string]any{"node": info.Addr, "addr": info.Addr, "pid": info.Pid})
-	return nil
+	c.jobMu.Lock()
+	defer c.jobMu.Unlock()
+	var errs []error
+	for id, data := range c.broadcasts {
+		errs = append(errs, c.sched.putBroadcast(info.Addr, id, data))
+	}
+	return errors.Join(errs...)
 }

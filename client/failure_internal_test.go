@@ -62,7 +62,7 @@ func TestFetchFailureFromDeadNodeLosesAllItsOutputs(t *testing.T) {
 	err = s.fetchFailed(st, []*computepb.FetchFailure{
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
-	})
+	}, nil)
 	ff, ok := err.(*fetchFailedError)
 	if !ok || !ff.nodeLost || ff.stage != st {
 		t.Fatalf("err = %#v, want a fetchFailedError of the stage with the node lost", err)

@@ -79,6 +79,7 @@ type taskContext struct {
 	output  *shufflepb.MapOutput // set by a shuffle sink
 	metrics map[string]int64
 	accums  map[uint32]*accCell // accumulators bound by this task's ops
+	blocks  []*computepb.BlockReport
 }
 
 // fail records the first error of the task; sequences stop at the next
@@ -168,7 +169,7 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 	if err == nil {
 		err = ctx.Err()
 	}
-	up := &computepb.TaskUpdate{TaskId: t.TaskId, Metrics: tc.metrics, DurationMs: time.Since(start).Milliseconds()}
+	up := &computepb.TaskUpdate{TaskId: t.TaskId, Metrics: tc.metrics, DurationMs: time.Since(start).Milliseconds(), Blocks: tc.blocks}
 	for id, c := range tc.accums {
 		up.Accumulators = append(up.Accumulators, &computepb.Accumulator{Id: id, Value: binary.BigEndian.AppendUint64(nil, uint64(c.v))})
 	}
@@ -188,7 +189,7 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 		up.Error = err.Error()
 		up.FetchFailure = &computepb.FetchFailure{Shuffle: ff.Shuffle, Map: ff.Map, Node: ff.Node, Reason: ff.Err.Error()}
 	default:
-		return nil, err
+		return up, err // the block reports stand: what was stored is stored
 	}
 	return up, nil
 }

@@ -68,7 +68,9 @@ type node struct {
 	// part is the partitioner of a pair RDD whose keys are known to be
 	// partitioned by it (after a shuffle), or nil.
 	part *Partitioner
-	err  error
+	// persist is set by Persist.
+	persist *persistence
+	err     error
 }
 
 func (n *node) displayName() string {

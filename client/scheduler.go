@@ -10,6 +10,7 @@ import (
 
 	"shoal/compute"
 	"shoal/compute/computepb"
+	"shoal/shuffleservice"
 )
 
 // scheduler runs jobs: it submits each stage's missing partitions as tasks
@@ -28,6 +29,9 @@ type scheduler struct {
 	epochs    map[[2]int]uint64 // (shuffle, map) → epoch of its next commit
 	accDone   map[[2]int]bool   // (stage, partition) whose accumulator updates were applied
 	attempts  map[[2]int]int    // (stage, partition) → number of its next task attempt
+
+	blocks      map[blockKey][]string // cached partition → where it is held (node addresses, worker IDs)
+	nodeClients map[string]*shuffleservice.Client
 
 	lostNodes    map[string]bool // shuffle server addresses declared lost
 	replacements map[int]int     // local node index → workers started to replace lost ones
@@ -66,6 +70,7 @@ func newScheduler(c *Context) *scheduler {
 		c: c, workers: map[string]*workerState{}, tasks: map[uint64]*taskRun{},
 		mapStages: map[int]*stage{}, outputs: map[int][]*computepb.MapLocation{},
 		epochs: map[[2]int]uint64{}, accDone: map[[2]int]bool{}, attempts: map[[2]int]int{},
+		blocks: map[blockKey][]string{}, nodeClients: map[string]*shuffleservice.Client{},
 		lostNodes: map[string]bool{}, replacements: map[int]int{},
 		prog: newProgress(c.opts.Progress),
 	}
@@ -208,7 +213,7 @@ func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpe
 	done := make([]bool, len(parts))
 	for {
 		s.drain()
-		err := s.ensure(ctx, js, result.parents)
+		err := s.ensure(ctx, js, s.needed(result))
 		if err == nil {
 			var todo []int
 			for i, p := range parts {
@@ -245,7 +250,7 @@ func (s *scheduler) mapStage(sd *shuffleDep) *stage {
 	s.stageIDs++
 	st := &stage{id: s.stageIDs, final: sd.parent, shuffle: sd}
 	s.mapStages[sd.id] = st
-	for _, p := range shuffleDeps(sd.parent) {
+	for _, p := range shuffleDeps(sd.parent, nil) {
 		st.parents = append(st.parents, s.mapStage(p))
 	}
 	return st
@@ -288,7 +293,7 @@ func (s *scheduler) planStages(stages []*stage, visited map[int]bool) []stageSte
 		visited[st.id] = true
 		missing := s.missing(st)
 		if len(missing) > 0 {
-			steps = append(steps, s.planStages(st.parents, visited)...)
+			steps = append(steps, s.planStages(s.needed(st), visited)...)
 		}
 		steps = append(steps, stageStep{st: st, missing: missing})
 	}
@@ -344,7 +349,7 @@ func pick(pending []*pendingTask, w *workerState, wait time.Duration, others boo
 		if p.avoid == w.info.ID && (others || p.backup) {
 			continue
 		}
-		if slices.Contains(p.prefs, w.info.Node) || w.info.ShuffleAddr != "" && slices.Contains(p.prefs, w.info.ShuffleAddr) {
+		if slices.Contains(p.prefs, w.info.Node) || w.info.ShuffleAddr != "" && slices.Contains(p.prefs, w.info.ShuffleAddr) || slices.Contains(p.prefs, w.info.ID) {
 			return i
 		}
 		if fallback < 0 && (len(p.prefs) == 0 || time.Since(p.since) >= wait) {

@@ -57,13 +57,14 @@ type stageRun struct {
 	durations []time.Duration
 
 	fetchFails  []*computepb.FetchFailure
-	gatherUntil time.Time // zero until the first fetch failure
+	blockMisses []*computepb.BlockReport // of cached blocks a task could not read without lineage
+	gatherUntil time.Time                // zero until the first fetch failure
 }
 
 // runStage runs one attempt of st for parts.
 func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, onResult func(int, []byte)) error {
 	c := s.c
-	plan, inputs := buildPlan(st.final, sink)
+	plan, inputs := s.buildPlan(st.final, sink)
 	planBytes, err := json.Marshal(plan)
 	if err != nil {
 		return fmt.Errorf("client: stage %d: %w", st.id, err)
@@ -94,7 +95,7 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	})
 	s.prog.start(st.id, st.name(), len(parts))
 	for _, p := range parts {
-		r.pending = append(r.pending, &pendingTask{part: p, prefs: preferredNodes(shuffleInputs, p), since: r.started})
+		r.pending = append(r.pending, &pendingTask{part: p, prefs: r.prefs(p), since: r.started})
 	}
 	if err := r.run(ctx); err != nil {
 		return r.fail(err)
@@ -113,7 +114,7 @@ func (r *stageRun) run(ctx context.Context) error {
 	for len(r.done) < r.total {
 		gathering := !r.gatherUntil.IsZero()
 		if gathering && (len(r.running) == 0 || !time.Now().Before(r.gatherUntil)) {
-			return s.fetchFailed(r.st, r.fetchFails)
+			return s.fetchFailed(r.st, r.fetchFails, r.blockMisses)
 		}
 		if !gathering {
 			if c.opts.Speculation {
@@ -176,16 +177,38 @@ func (r *stageRun) fail(err error) error {
 }
 
 func (r *stageRun) taskEnd(t *taskRun, status, reason string) {
-	r.s.c.events.emit("task_end", map[string]any{
+	r.taskEndMetrics(t, status, reason, nil)
+}
+
+// taskEndMetrics logs task_end with the metrics the task reported.
+func (r *stageRun) taskEndMetrics(t *taskRun, status, reason string, metrics map[string]int64) {
+	ev := map[string]any{
 		"stage": r.st.id, "stage_attempt": r.stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
 		"kind": r.kind, "worker": t.worker, "node": t.node, "status": status, "reason": reason,
 		"duration_ms": time.Since(t.start).Milliseconds(),
-	})
+	}
+	if len(metrics) > 0 {
+		ev["metrics"] = metrics
+	}
+	r.s.c.events.emit("task_end", ev)
+}
+
+// prefs are where a task of partition part would rather run: where its
+// cached input is held, or where much of its shuffle input is.
+func (r *stageRun) prefs(part int) []string {
+	if p := r.s.cachePrefs(r.st.final, part); len(p) > 0 {
+		return p
+	}
+	return preferredNodes(r.inputs, part)
 }
 
 // ended handles a task of this attempt that ended: lost with its worker,
 // or reported by it.
 func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
+	var missing []*computepb.BlockReport
+	if !lost {
+		missing = r.s.blockReports(ev.Update) // a killed copy's blocks are stored all the same
+	}
 	if r.running[t.id] == nil {
 		return nil // a task of an earlier attempt, or a killed copy
 	}
@@ -199,13 +222,16 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	u := ev.Update
 	switch u.State {
 	case computepb.TaskState_TASK_STATE_SUCCEEDED:
-		r.taskEnd(t, "succeeded", "")
+		r.taskEndMetrics(t, "succeeded", "", u.Metrics)
 		r.succeeded(t, u)
 	case computepb.TaskState_TASK_STATE_FAILED:
-		r.taskEnd(t, "failed", u.Error)
-		if ff := u.FetchFailure; ff != nil {
-			c.events.emit("fetch_failed", map[string]any{"shuffle": ff.Shuffle, "map": ff.Map, "node": ff.Node, "reason": ff.Reason})
-			r.fetchFails = append(r.fetchFails, ff)
+		r.taskEndMetrics(t, "failed", u.Error, u.Metrics)
+		if ff := u.FetchFailure; ff != nil || len(missing) > 0 {
+			if ff != nil {
+				c.events.emit("fetch_failed", map[string]any{"shuffle": ff.Shuffle, "map": ff.Map, "node": ff.Node, "reason": ff.Reason})
+				r.fetchFails = append(r.fetchFails, ff)
+			}
+			r.blockMisses = append(r.blockMisses, missing...)
 			if r.gatherUntil.IsZero() {
 				r.gatherUntil = time.Now().Add(fetchGatherWindow)
 			}
@@ -235,7 +261,7 @@ func (r *stageRun) retry(part int, avoid string) {
 			return
 		}
 	}
-	r.pending = append(r.pending, &pendingTask{part: part, avoid: avoid, prefs: preferredNodes(r.inputs, part), since: time.Now()})
+	r.pending = append(r.pending, &pendingTask{part: part, avoid: avoid, prefs: r.prefs(part), since: time.Now()})
 }
 
 // succeeded records the first successful copy of a partition: its map

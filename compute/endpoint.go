@@ -190,6 +190,12 @@ func (e *Endpoint) Kill(workerID string, taskID uint64) error {
 	return e.send(workerID, &computepb.DriverMessage{Msg: &computepb.DriverMessage_KillTask{KillTask: &computepb.KillTask{TaskId: taskID}}})
 }
 
+// DropBlocks asks a worker to drop the blocks of an RDD it holds in its
+// heap (a Runner that is a BlockDropper does).
+func (e *Endpoint) DropBlocks(workerID string, rdd uint32) error {
+	return e.send(workerID, &computepb.DriverMessage{Msg: &computepb.DriverMessage_DropBlocks{DropBlocks: &computepb.DropBlocks{Rdd: rdd}}})
+}
+
 func (e *Endpoint) send(workerID string, m *computepb.DriverMessage) error {
 	e.mu.Lock()
 	closed := e.closed

@@ -435,13 +435,21 @@ func (l *Local) Close() error {
 		deadline.Stop()
 
 		for i, n := range ns {
+			ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			if n.client != nil {
+				if !killed[i] {
+					// The application is finished: its shuffle files and
+					// cached blocks go now, not at the node's TTL.
+					if err := n.client.RemoveApp(ctx, l.opts.App); err != nil {
+						l.log.Warn("could not remove the application from a node", "node", n.info.Addr, "err", err)
+					}
+				}
 				n.client.Close()
 			}
 			if killed[i] {
+				cancel()
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			if err := n.proc.Stop(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("compute: local: stop node %d: %w", n.info.Index, err))
 			}

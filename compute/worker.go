@@ -33,6 +33,13 @@ type Runner interface {
 	Run(ctx context.Context, env *TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error)
 }
 
+// BlockDropper is implemented by a Runner that keeps blocks in the
+// worker's heap: DropBlocks frees those of an RDD (the driver's
+// Endpoint.DropBlocks). It must not block.
+type BlockDropper interface {
+	DropBlocks(rdd uint32)
+}
+
 // TaskEnv is what a worker gives every task it runs. It is shared by all
 // the worker's tasks and must not be modified.
 type TaskEnv struct {
@@ -339,6 +346,10 @@ func (w *worker) recvLoop(tasksCtx context.Context, stream computepb.Driver_Conn
 			w.kill(msg.KillTask.GetTaskId())
 		case *computepb.DriverMessage_Shutdown:
 			return true, nil
+		case *computepb.DriverMessage_DropBlocks:
+			if d, ok := w.runner.(BlockDropper); ok {
+				d.DropBlocks(msg.DropBlocks.GetRdd())
+			}
 		default:
 			w.log.Warn("ignored an unexpected message from the driver", "type", fmt.Sprintf("%T", msg))
 		}

@@ -13,7 +13,8 @@ import (
 
 // EcommerceStats is what the ecommerce job reports besides its output.
 type EcommerceStats struct {
-	BadRows int64 // rows that did not parse (ParseEcommerceLine), skipped
+	BadRows   int64 // rows that did not parse (ParseEcommerceLine), skipped
+	Purchases int64 // purchases counted (EcommerceCached only)
 }
 
 // Ecommerce keeps the purchases of the CSV at input, groups them by
@@ -23,12 +24,46 @@ type EcommerceStats struct {
 // do not parse are counted and skipped; with strict, the first one fails
 // the job.
 func Ecommerce(ctx context.Context, c *client.Context, input, output string, parts int, strict bool) (EcommerceStats, error) {
+	return ecommerce(ctx, c, input, output, parts, strict, nil)
+}
+
+// EcommerceCached is the block store's experiment: the purchases are
+// persisted at level, counted (one job, which computes and stores them),
+// then grouped by session as Ecommerce does (a second job, which reads
+// them from the cache), and unpersisted.
+func EcommerceCached(ctx context.Context, c *client.Context, input, output string, parts int, strict bool, level client.StorageLevel) (EcommerceStats, error) {
+	return ecommerce(ctx, c, input, output, parts, strict, &level)
+}
+
+func ecommerce(ctx context.Context, c *client.Context, input, output string, parts int, strict bool, level *client.StorageLevel) (EcommerceStats, error) {
+	var st EcommerceStats
 	bad := c.NewAccumulator("bad rows")
-	lines := client.TextFile(c, input, parts)
-	purchases := client.FlatMapWith[string, client.KV[string, SessionAgg]](lines, parsePurchases{Bad: bad, Strict: strict}).SetName("purchases")
+	purchases := Purchases(c, input, parts, bad, strict)
+	if level != nil {
+		purchases.Persist(*level)
+		n, err := client.Count(ctx, purchases)
+		if err != nil {
+			return st, err
+		}
+		// Counted now: the count computed every partition once. A
+		// partition computed again later (a block lost) counts again.
+		st.Purchases, st.BadRows = n, c.Value(bad)
+		defer purchases.Unpersist(context.WithoutCancel(ctx))
+	}
 	sessions := client.ReduceByKey(purchases, mergeSessions, parts).SetName("sessions")
 	err := client.SaveAsTextFile(ctx, client.Map(sessions, formatSession), output)
-	return EcommerceStats{BadRows: c.Value(bad)}, err
+	if level == nil {
+		st.BadRows = c.Value(bad)
+	}
+	return st, err
+}
+
+// Purchases is the ecommerce job's first step: the purchase rows of the
+// CSV at input, keyed by session. Malformed rows are counted in bad, or
+// with strict fail the task.
+func Purchases(c *client.Context, input string, parts int, bad client.Accumulator, strict bool) *client.RDD[client.KV[string, SessionAgg]] {
+	lines := client.TextFile(c, input, parts)
+	return client.FlatMapWith[string, client.KV[string, SessionAgg]](lines, parsePurchases{Bad: bad, Strict: strict}).SetName("purchases")
 }
 
 // parsePurchases parses a line and emits it keyed by session if it is a

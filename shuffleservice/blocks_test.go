@@ -632,9 +632,9 @@ func TestParseByteSize(t *testing.T) {
 		{"9223372036854775808", 0, true},
 		{"8192PiB", 0, true},
 	} {
-		got, err := parseByteSize(tc.in)
+		got, err := ParseByteSize(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseByteSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }

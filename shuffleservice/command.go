@@ -21,9 +21,9 @@ import (
 type nodeConfig struct {
 	listen          string
 	dirs            []string
-	indexCacheBytes byteSize
-	cacheBytes      byteSize
-	maxBlockBytes   byteSize
+	indexCacheBytes ByteSize
+	cacheBytes      ByteSize
+	maxBlockBytes   ByteSize
 	appTTL          time.Duration
 	logLevel        slog.Level
 }
@@ -127,11 +127,11 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	return err
 }
 
-// byteSize is a flag value of bytes: a plain number, or a number with a
+// ByteSize is a flag value of bytes (the node's --cache-bytes, shoal run's): a plain number, or a number with a
 // unit, binary (KiB, MiB, GiB, TiB; K, M, G, T alike) or decimal (kB, MB,
 // GB, TB), as in 512MiB or 1.5GiB. Case does not matter; the result
 // must be a whole number of bytes at most 2^63-1.
-type byteSize int64
+type ByteSize int64
 
 var byteUnits = []struct {
 	suffix string
@@ -143,18 +143,19 @@ var byteUnits = []struct {
 	{"b", 1},
 }
 
-func (b *byteSize) Set(s string) error {
-	v, err := parseByteSize(s)
+func (b *ByteSize) Set(s string) error {
+	v, err := ParseByteSize(s)
 	if err != nil {
 		return err
 	}
-	*b = byteSize(v)
+	*b = ByteSize(v)
 	return nil
 }
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *ByteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 
-func parseByteSize(s string) (int64, error) {
+// ParseByteSize parses a size as ByteSize does.
+func ParseByteSize(s string) (int64, error) {
 	num := strings.TrimSpace(s)
 	mult := 1.0
 	lower := strings.ToLower(num)

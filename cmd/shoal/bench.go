@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"shoal/bench"
+	"shoal/client"
 	"shoal/shuffleservice"
 )
 
@@ -22,9 +23,10 @@ func runBench(ctx context.Context, args []string) error {
 		"shuffle": runBenchShuffle,
 		"reduce":  runBenchReduce,
 		"sort":    runBenchSort,
+		"cache":   runBenchCache,
 	}
 	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort [flags]   ('shoal bench KIND -h' lists them)")
+		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort|cache [flags]   ('shoal bench KIND -h' lists them)")
 		return flag.ErrHelp
 	}
 	return kinds[args[0]](ctx, args[1:])
@@ -157,6 +159,41 @@ func runBenchReduce(ctx context.Context, args []string) error {
 	fmt.Printf("  shoal (embedded default)   %.2fs\n", res.EngineSeconds)
 	fmt.Printf("  one goroutine, Go map      %.2fs\n", res.MapSeconds)
 	fmt.Printf("  ratio                      %.2f×\n", res.Ratio)
+	return nil
+}
+
+// runBenchCache runs `shoal bench cache`: counting the ecommerce
+// purchases from their cached blocks against recomputing them from the
+// CSV.
+func runBenchCache(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shoal bench cache", flag.ContinueOnError)
+	cfg := bench.CacheConfig{}
+	fs.Int64Var(&cfg.Rows, "rows", 2_000_000, "rows of generated ecommerce CSV")
+	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the input")
+	fs.IntVar(&cfg.Runs, "runs", 5, "timed counts of each kind")
+	fs.Var((*shuffleservice.ByteSize)(&cfg.Options.CacheBytes), "cache-bytes", "each node service's memory for blocks, e.g. 1GiB (0: the node's default, 256 MiB)")
+	level := fs.String("level", "MemorySer", "storage `LEVEL` of the purchases")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	l, err := client.ParseStorageLevel(*level)
+	if err != nil {
+		return err
+	}
+	cfg.Level = l
+	res, err := bench.RunCache(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("count of the purchases of %d ecommerce rows (%.0f MB CSV, %d purchases, %d partitions), %d runs each\n",
+		res.Rows, float64(res.InputBytes)/1e6, res.Purchases, res.Partitions, len(res.CachedSeconds))
+	fmt.Printf("  recomputed from the CSV      median %.3fs  %v\n", res.MedianRecompute, res.RecomputeSeconds)
+	fmt.Printf("  read from %-18s median %.3fs  %v\n", res.Level+" blocks", res.MedianCached, res.CachedSeconds)
+	fmt.Printf("  speed-up                     %.1f×\n", res.Speedup)
 	return nil
 }
 

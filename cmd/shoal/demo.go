@@ -102,15 +102,15 @@ func runDemoFaults(ctx context.Context, args []string) error {
 // fault was.
 func printFaultRows(w io.Writer, rows []bench.FaultRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tright answer\ttasks rerun\tmap outputs recomputed\tdetect\trecover\ttotal vs fault-free\trecovery bound")
+	fmt.Fprintln(tw, "scenario\tright answer\ttasks rerun\tmap outputs recomputed\tcached partitions recomputed\tdetect\trecover\ttotal vs fault-free\trecovery bound")
 	for _, r := range rows {
 		name := fmt.Sprintf("%d. %s", r.ID, r.Scenario)
 		switch {
 		case r.NotBuilt != "":
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\n", name, r.NotBuilt)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", name, r.NotBuilt)
 			continue
 		case r.Error != "":
-			fmt.Fprintf(tw, "%s\tnot run: %s\t-\t-\t-\t-\t-\t-\n", name, r.Error)
+			fmt.Fprintf(tw, "%s\tnot run: %s\t-\t-\t-\t-\t-\t-\t-\n", name, r.Error)
 			continue
 		}
 		answer := "yes"
@@ -134,7 +134,7 @@ func printFaultRows(w io.Writer, rows []bench.FaultRow) {
 			}
 			bound = fmt.Sprintf("%s (%.1f %s %.1f s)", held, r.Seconds, cmp, b.Seconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d ms\t%s\t%s\n", name, answer, strings.Join(reruns, ", "), r.MapOutputsRecomputed, detect, r.RecoverMs, total, bound)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d ms\t%s\t%s\n", name, answer, strings.Join(reruns, ", "), r.MapOutputsRecomputed, r.CachedRecomputed, detect, r.RecoverMs, total, bound)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -12,6 +12,7 @@ import (
 
 	"shoal/client"
 	"shoal/jobs"
+	"shoal/shuffleservice"
 )
 
 // runConfig holds the flags of `shoal run JOB`.
@@ -31,6 +32,8 @@ type runConfig struct {
 	verbose        bool
 	speculation    bool
 	killAfter      time.Duration
+	cache          string
+	cacheBytes     int64
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -50,6 +53,8 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services (default a temporary directory, removed)")
 	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs")
 	fs.DurationVar(&c.killAfter, "kill-worker-after", 0, "demo: SIGKILL a busy worker after this long, then report what was redone")
+	fs.StringVar(&c.cache, "cache", "", "ecommerce: persist the purchases at this `LEVEL` (MemoryDeser, MemorySer, MemoryAndDisk, DiskOnly, or a _2 variant), count them, then group them from the cache")
+	fs.Var((*shuffleservice.ByteSize)(&c.cacheBytes), "cache-bytes", "memory `BYTES` of each node service for cached blocks, e.g. 512MiB (0: the node's default, 256 MiB)")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 }
 
@@ -85,6 +90,16 @@ func runRun(ctx context.Context, args []string) error {
 	if c.shuffleService != "on" && c.shuffleService != "off" {
 		errs = append(errs, fmt.Errorf("--shuffle-service %q: want on or off", c.shuffleService))
 	}
+	var level client.StorageLevel
+	if c.cache != "" {
+		var err error
+		if level, err = client.ParseStorageLevel(c.cache); err != nil {
+			errs = append(errs, fmt.Errorf("--cache: %w", err))
+		}
+		if job != "ecommerce" {
+			errs = append(errs, fmt.Errorf("--cache applies to the ecommerce job, not %s", job))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -101,6 +116,7 @@ func runRun(ctx context.Context, args []string) error {
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
+		CacheBytes: c.cacheBytes,
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr
@@ -122,8 +138,15 @@ func runRun(ctx context.Context, args []string) error {
 		err = jobs.WordCount(ctx, sc, c.input, c.output, c.partitions)
 	case "ecommerce":
 		var st jobs.EcommerceStats
-		st, err = jobs.Ecommerce(ctx, sc, c.input, c.output, c.partitions, c.strict)
+		if c.cache != "" {
+			st, err = jobs.EcommerceCached(ctx, sc, c.input, c.output, c.partitions, c.strict, level)
+		} else {
+			st, err = jobs.Ecommerce(ctx, sc, c.input, c.output, c.partitions, c.strict)
+		}
 		if err == nil {
+			if c.cache != "" {
+				fmt.Fprintf(os.Stderr, "ecommerce: %d purchases, persisted at %v\n", st.Purchases, level)
+			}
 			fmt.Fprintf(os.Stderr, "ecommerce: %d malformed rows skipped\n", st.BadRows)
 		}
 	case "pagerank":

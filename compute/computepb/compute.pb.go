@@ -82,6 +82,61 @@ func (TaskState) EnumDescriptor() ([]byte, []int) {
 	return file_compute_proto_rawDescGZIP(), []int{0}
 }
 
+type BlockReport_Kind int32
+
+const (
+	BlockReport_KIND_UNSPECIFIED BlockReport_Kind = 0
+	BlockReport_KIND_HIT         BlockReport_Kind = 1
+	BlockReport_KIND_STORED      BlockReport_Kind = 2
+	BlockReport_KIND_EVICTED     BlockReport_Kind = 3
+	BlockReport_KIND_MISSING     BlockReport_Kind = 4
+)
+
+// Enum value maps for BlockReport_Kind.
+var (
+	BlockReport_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_HIT",
+		2: "KIND_STORED",
+		3: "KIND_EVICTED",
+		4: "KIND_MISSING",
+	}
+	BlockReport_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_HIT":         1,
+		"KIND_STORED":      2,
+		"KIND_EVICTED":     3,
+		"KIND_MISSING":     4,
+	}
+)
+
+func (x BlockReport_Kind) Enum() *BlockReport_Kind {
+	p := new(BlockReport_Kind)
+	*p = x
+	return p
+}
+
+func (x BlockReport_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BlockReport_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_compute_proto_enumTypes[1].Descriptor()
+}
+
+func (BlockReport_Kind) Type() protoreflect.EnumType {
+	return &file_compute_proto_enumTypes[1]
+}
+
+func (x BlockReport_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BlockReport_Kind.Descriptor instead.
+func (BlockReport_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_compute_proto_rawDescGZIP(), []int{13, 0}
+}
+
 // WorkerMessage is what a worker sends on its stream.
 type WorkerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -190,6 +245,7 @@ type DriverMessage struct {
 	//	*DriverMessage_RunTask
 	//	*DriverMessage_KillTask
 	//	*DriverMessage_Shutdown
+	//	*DriverMessage_DropBlocks
 	Msg           isDriverMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -268,6 +324,15 @@ func (x *DriverMessage) GetShutdown() *Shutdown {
 	return nil
 }
 
+func (x *DriverMessage) GetDropBlocks() *DropBlocks {
+	if x != nil {
+		if x, ok := x.Msg.(*DriverMessage_DropBlocks); ok {
+			return x.DropBlocks
+		}
+	}
+	return nil
+}
+
 type isDriverMessage_Msg interface {
 	isDriverMessage_Msg()
 }
@@ -288,6 +353,10 @@ type DriverMessage_Shutdown struct {
 	Shutdown *Shutdown `protobuf:"bytes,4,opt,name=shutdown,proto3,oneof"`
 }
 
+type DriverMessage_DropBlocks struct {
+	DropBlocks *DropBlocks `protobuf:"bytes,5,opt,name=drop_blocks,json=dropBlocks,proto3,oneof"`
+}
+
 func (*DriverMessage_Welcome) isDriverMessage_Msg() {}
 
 func (*DriverMessage_RunTask) isDriverMessage_Msg() {}
@@ -295,6 +364,8 @@ func (*DriverMessage_RunTask) isDriverMessage_Msg() {}
 func (*DriverMessage_KillTask) isDriverMessage_Msg() {}
 
 func (*DriverMessage_Shutdown) isDriverMessage_Msg() {}
+
+func (*DriverMessage_DropBlocks) isDriverMessage_Msg() {}
 
 // Hello is the first message of a worker's stream.
 type Hello struct {
@@ -921,6 +992,10 @@ type TaskUpdate struct {
 	// node service normally, the worker's own server when the external
 	// shuffle service is off. Empty: the worker's node service.
 	MapOutputNode string `protobuf:"bytes,11,opt,name=map_output_node,json=mapOutputNode,proto3" json:"map_output_node,omitempty"`
+	// blocks reports what the task did with cached blocks: hits, stores,
+	// evictions its stores caused, and a block it was told of but could not
+	// find (then the task FAILED and the driver forgets that location).
+	Blocks        []*BlockReport `protobuf:"bytes,12,rep,name=blocks,proto3" json:"blocks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1032,6 +1107,166 @@ func (x *TaskUpdate) GetMapOutputNode() string {
 	return ""
 }
 
+func (x *TaskUpdate) GetBlocks() []*BlockReport {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+// BlockReport is an event of a cached block (DESIGN.md §4, §8).
+type BlockReport struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Kind      BlockReport_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=shoal.compute.v1.BlockReport_Kind" json:"kind,omitempty"`
+	Rdd       uint32                 `protobuf:"varint,2,opt,name=rdd,proto3" json:"rdd,omitempty"`
+	Partition uint32                 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	// level is the level the block is held at (STORED, HIT) or was held at
+	// before its eviction (EVICTED); to_disk tells an evicted block that
+	// moved to disk and is still served.
+	Level  string `protobuf:"bytes,4,opt,name=level,proto3" json:"level,omitempty"`
+	ToDisk bool   `protobuf:"varint,5,opt,name=to_disk,json=toDisk,proto3" json:"to_disk,omitempty"`
+	// where is the node service's address, or the worker's ID for a block
+	// in a worker's heap (MemoryDeser).
+	Where string `protobuf:"bytes,6,opt,name=where,proto3" json:"where,omitempty"`
+	Bytes int64  `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// reason says why a MISSING block could not be read.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockReport) Reset() {
+	*x = BlockReport{}
+	mi := &file_compute_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockReport) ProtoMessage() {}
+
+func (x *BlockReport) ProtoReflect() protoreflect.Message {
+	mi := &file_compute_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockReport.ProtoReflect.Descriptor instead.
+func (*BlockReport) Descriptor() ([]byte, []int) {
+	return file_compute_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BlockReport) GetKind() BlockReport_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return BlockReport_KIND_UNSPECIFIED
+}
+
+func (x *BlockReport) GetRdd() uint32 {
+	if x != nil {
+		return x.Rdd
+	}
+	return 0
+}
+
+func (x *BlockReport) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BlockReport) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *BlockReport) GetToDisk() bool {
+	if x != nil {
+		return x.ToDisk
+	}
+	return false
+}
+
+func (x *BlockReport) GetWhere() string {
+	if x != nil {
+		return x.Where
+	}
+	return ""
+}
+
+func (x *BlockReport) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *BlockReport) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DropBlocks tells a worker to drop the blocks of an RDD it holds in its
+// heap (Unpersist of a MemoryDeser RDD).
+type DropBlocks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rdd           uint32                 `protobuf:"varint,1,opt,name=rdd,proto3" json:"rdd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropBlocks) Reset() {
+	*x = DropBlocks{}
+	mi := &file_compute_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropBlocks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropBlocks) ProtoMessage() {}
+
+func (x *DropBlocks) ProtoReflect() protoreflect.Message {
+	mi := &file_compute_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropBlocks.ProtoReflect.Descriptor instead.
+func (*DropBlocks) Descriptor() ([]byte, []int) {
+	return file_compute_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DropBlocks) GetRdd() uint32 {
+	if x != nil {
+		return x.Rdd
+	}
+	return 0
+}
+
 var File_compute_proto protoreflect.FileDescriptor
 
 const file_compute_proto_rawDesc = "" +
@@ -1042,12 +1277,14 @@ const file_compute_proto_rawDesc = "" +
 	"\vtask_update\x18\x02 \x01(\v2\x1c.shoal.compute.v1.TaskUpdateH\x00R\n" +
 	"taskUpdate\x12;\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x1b.shoal.compute.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"\xfa\x01\n" +
+	"\x03msg\"\xbb\x02\n" +
 	"\rDriverMessage\x125\n" +
 	"\awelcome\x18\x01 \x01(\v2\x19.shoal.compute.v1.WelcomeH\x00R\awelcome\x126\n" +
 	"\brun_task\x18\x02 \x01(\v2\x19.shoal.compute.v1.RunTaskH\x00R\arunTask\x129\n" +
 	"\tkill_task\x18\x03 \x01(\v2\x1a.shoal.compute.v1.KillTaskH\x00R\bkillTask\x128\n" +
-	"\bshutdown\x18\x04 \x01(\v2\x1a.shoal.compute.v1.ShutdownH\x00R\bshutdownB\x05\n" +
+	"\bshutdown\x18\x04 \x01(\v2\x1a.shoal.compute.v1.ShutdownH\x00R\bshutdown\x12?\n" +
+	"\vdrop_blocks\x18\x05 \x01(\v2\x1c.shoal.compute.v1.DropBlocksH\x00R\n" +
+	"dropBlocksB\x05\n" +
 	"\x03msg\"\x9e\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
@@ -1087,7 +1324,7 @@ const file_compute_proto_rawDesc = "" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\rR\x03map\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb3\x04\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xea\x04\n" +
 	"\n" +
 	"TaskUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x121\n" +
@@ -1104,10 +1341,29 @@ const file_compute_proto_rawDesc = "" +
 	"durationMs\x12C\n" +
 	"\rfetch_failure\x18\n" +
 	" \x01(\v2\x1e.shoal.compute.v1.FetchFailureR\ffetchFailure\x12&\n" +
-	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x1a:\n" +
+	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x125\n" +
+	"\x06blocks\x18\f \x03(\v2\x1d.shoal.compute.v1.BlockReportR\x06blocks\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc9\x02\n" +
+	"\vBlockReport\x126\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\".shoal.compute.v1.BlockReport.KindR\x04kind\x12\x10\n" +
+	"\x03rdd\x18\x02 \x01(\rR\x03rdd\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x14\n" +
+	"\x05level\x18\x04 \x01(\tR\x05level\x12\x17\n" +
+	"\ato_disk\x18\x05 \x01(\bR\x06toDisk\x12\x14\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\x12\x14\n" +
+	"\x05bytes\x18\a \x01(\x03R\x05bytes\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"_\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bKIND_HIT\x10\x01\x12\x0f\n" +
+	"\vKIND_STORED\x10\x02\x12\x10\n" +
+	"\fKIND_EVICTED\x10\x03\x12\x10\n" +
+	"\fKIND_MISSING\x10\x04\"\x1e\n" +
+	"\n" +
+	"DropBlocks\x12\x10\n" +
+	"\x03rdd\x18\x01 \x01(\rR\x03rdd*\x87\x01\n" +
 	"\tTaskState\x12\x1a\n" +
 	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TASK_STATE_RUNNING\x10\x01\x12\x18\n" +
@@ -1129,49 +1385,55 @@ func file_compute_proto_rawDescGZIP() []byte {
 	return file_compute_proto_rawDescData
 }
 
-var file_compute_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_compute_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_compute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_compute_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_compute_proto_goTypes = []any{
 	(TaskState)(0),              // 0: shoal.compute.v1.TaskState
-	(*WorkerMessage)(nil),       // 1: shoal.compute.v1.WorkerMessage
-	(*DriverMessage)(nil),       // 2: shoal.compute.v1.DriverMessage
-	(*Hello)(nil),               // 3: shoal.compute.v1.Hello
-	(*Heartbeat)(nil),           // 4: shoal.compute.v1.Heartbeat
-	(*Welcome)(nil),             // 5: shoal.compute.v1.Welcome
-	(*KillTask)(nil),            // 6: shoal.compute.v1.KillTask
-	(*Shutdown)(nil),            // 7: shoal.compute.v1.Shutdown
-	(*RunTask)(nil),             // 8: shoal.compute.v1.RunTask
-	(*ShuffleInput)(nil),        // 9: shoal.compute.v1.ShuffleInput
-	(*MapLocation)(nil),         // 10: shoal.compute.v1.MapLocation
-	(*Accumulator)(nil),         // 11: shoal.compute.v1.Accumulator
-	(*FetchFailure)(nil),        // 12: shoal.compute.v1.FetchFailure
-	(*TaskUpdate)(nil),          // 13: shoal.compute.v1.TaskUpdate
-	nil,                         // 14: shoal.compute.v1.TaskUpdate.MetricsEntry
-	(*shufflepb.MapOutput)(nil), // 15: shoal.shuffle.v1.MapOutput
+	(BlockReport_Kind)(0),       // 1: shoal.compute.v1.BlockReport.Kind
+	(*WorkerMessage)(nil),       // 2: shoal.compute.v1.WorkerMessage
+	(*DriverMessage)(nil),       // 3: shoal.compute.v1.DriverMessage
+	(*Hello)(nil),               // 4: shoal.compute.v1.Hello
+	(*Heartbeat)(nil),           // 5: shoal.compute.v1.Heartbeat
+	(*Welcome)(nil),             // 6: shoal.compute.v1.Welcome
+	(*KillTask)(nil),            // 7: shoal.compute.v1.KillTask
+	(*Shutdown)(nil),            // 8: shoal.compute.v1.Shutdown
+	(*RunTask)(nil),             // 9: shoal.compute.v1.RunTask
+	(*ShuffleInput)(nil),        // 10: shoal.compute.v1.ShuffleInput
+	(*MapLocation)(nil),         // 11: shoal.compute.v1.MapLocation
+	(*Accumulator)(nil),         // 12: shoal.compute.v1.Accumulator
+	(*FetchFailure)(nil),        // 13: shoal.compute.v1.FetchFailure
+	(*TaskUpdate)(nil),          // 14: shoal.compute.v1.TaskUpdate
+	(*BlockReport)(nil),         // 15: shoal.compute.v1.BlockReport
+	(*DropBlocks)(nil),          // 16: shoal.compute.v1.DropBlocks
+	nil,                         // 17: shoal.compute.v1.TaskUpdate.MetricsEntry
+	(*shufflepb.MapOutput)(nil), // 18: shoal.shuffle.v1.MapOutput
 }
 var file_compute_proto_depIdxs = []int32{
-	3,  // 0: shoal.compute.v1.WorkerMessage.hello:type_name -> shoal.compute.v1.Hello
-	13, // 1: shoal.compute.v1.WorkerMessage.task_update:type_name -> shoal.compute.v1.TaskUpdate
-	4,  // 2: shoal.compute.v1.WorkerMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
-	5,  // 3: shoal.compute.v1.DriverMessage.welcome:type_name -> shoal.compute.v1.Welcome
-	8,  // 4: shoal.compute.v1.DriverMessage.run_task:type_name -> shoal.compute.v1.RunTask
-	6,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
-	7,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
-	9,  // 7: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
-	10, // 8: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
-	15, // 9: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
-	0,  // 10: shoal.compute.v1.TaskUpdate.state:type_name -> shoal.compute.v1.TaskState
-	15, // 11: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
-	14, // 12: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
-	11, // 13: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
-	12, // 14: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
-	1,  // 15: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
-	2,  // 16: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
-	16, // [16:17] is the sub-list for method output_type
-	15, // [15:16] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 0: shoal.compute.v1.WorkerMessage.hello:type_name -> shoal.compute.v1.Hello
+	14, // 1: shoal.compute.v1.WorkerMessage.task_update:type_name -> shoal.compute.v1.TaskUpdate
+	5,  // 2: shoal.compute.v1.WorkerMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
+	6,  // 3: shoal.compute.v1.DriverMessage.welcome:type_name -> shoal.compute.v1.Welcome
+	9,  // 4: shoal.compute.v1.DriverMessage.run_task:type_name -> shoal.compute.v1.RunTask
+	7,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
+	8,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
+	16, // 7: shoal.compute.v1.DriverMessage.drop_blocks:type_name -> shoal.compute.v1.DropBlocks
+	10, // 8: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
+	11, // 9: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
+	18, // 10: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
+	0,  // 11: shoal.compute.v1.TaskUpdate.state:type_name -> shoal.compute.v1.TaskState
+	18, // 12: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
+	17, // 13: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
+	12, // 14: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
+	13, // 15: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
+	15, // 16: shoal.compute.v1.TaskUpdate.blocks:type_name -> shoal.compute.v1.BlockReport
+	1,  // 17: shoal.compute.v1.BlockReport.kind:type_name -> shoal.compute.v1.BlockReport.Kind
+	2,  // 18: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
+	3,  // 19: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
+	19, // [19:20] is the sub-list for method output_type
+	18, // [18:19] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_compute_proto_init() }
@@ -1189,14 +1451,15 @@ func file_compute_proto_init() {
 		(*DriverMessage_RunTask)(nil),
 		(*DriverMessage_KillTask)(nil),
 		(*DriverMessage_Shutdown)(nil),
+		(*DriverMessage_DropBlocks)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_compute_proto_rawDesc), len(file_compute_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   14,
+			NumEnums:      2,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
