@@ -56,9 +56,10 @@ bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct ru
 	cd bench/beamcmp && $(GO) run . --records 10000000 --keys 1000000 --json
 
 .PHONY: fuzz
-fuzz: ## fuzz the index and frame decoders for 30 s each
+fuzz: ## fuzz the index, frame and checkpoint partition decoders for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzDecodeIndex -fuzztime 30s ./shuffleservice/
 	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime 30s ./shuffleservice/
+	$(GO) test -run '^$$' -fuzz FuzzDecodePartition -fuzztime 30s ./checkpoint/
 
 $(TOXIPROXY):
 	GOBIN=$(BIN)/toxiproxy $(GO) install $(TOXIPROXY_PKG)
