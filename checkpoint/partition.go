@@ -17,13 +17,15 @@ import (
 //	6   [2]byte zero
 //	8   uint64  raw length (the partition's bytes, uncompressed)
 //	16  uint32  CRC32-C of the raw bytes
-//	20  uint32  CRC32-C of bytes [0, 20) and of the payload
+//	20  uint32  CRC32-C of the payload, continued over bytes [0, 20)
 //	24  payload
 //
 // all little endian. The second checksum is the object's: the manifest
 // repeats it (PartInfo.CRC32C), with the object's size, so a reader
 // checks the object before decompressing it and the raw bytes after. A
-// partition that s2 does not shrink is stored raw.
+// partition that s2 does not shrink is stored raw; its payload is then its
+// raw bytes, whose checksum is computed once for both fields (hence the
+// payload first).
 const (
 	partMagic      = "SHCP"
 	partVersion    = 1
@@ -78,7 +80,7 @@ func WritePartition(ctx context.Context, st Store, name string, part int, raw []
 func encodePartition(raw []byte) []byte {
 	codec := byte(codecS2)
 	n := s2.MaxEncodedLen(len(raw))
-	if n < 0 { // beyond s2's block size (4 GiB): stored raw
+	if n < 0 || !compressible(raw) { // beyond s2's block size (4 GiB), or not worth it: stored raw
 		codec, n = codecNone, len(raw)
 	}
 	obj := make([]byte, partHeaderSize, partHeaderSize+n)
@@ -97,10 +99,37 @@ func encodePartition(raw []byte) []byte {
 	obj[4] = partVersion
 	obj[5] = codec
 	binary.LittleEndian.PutUint64(obj[8:], uint64(len(raw)))
-	binary.LittleEndian.PutUint32(obj[16:], crc32.Checksum(raw, castagnoli))
-	c := crc32.Update(crc32.Checksum(obj[:20], castagnoli), castagnoli, obj[partHeaderSize:])
-	binary.LittleEndian.PutUint32(obj[20:], c)
+	rawCRC := crc32.Checksum(raw, castagnoli)
+	payloadCRC := rawCRC
+	if codec != codecNone {
+		payloadCRC = crc32.Checksum(obj[partHeaderSize:], castagnoli)
+	}
+	binary.LittleEndian.PutUint32(obj[16:], rawCRC)
+	binary.LittleEndian.PutUint32(obj[20:], crc32.Update(payloadCRC, castagnoli, obj[:20]))
 	return obj
+}
+
+// compressible guesses from samples whether s2 shrinks raw by 3% or
+// more, so that an incompressible partition (already compressed data,
+// random bytes) costs no full pass of the compressor and no second copy.
+// Small partitions are simply tried. Deterministic: the same bytes get the
+// same answer, so retried attempts write the same object.
+func compressible(raw []byte) bool {
+	const samples, sampleBytes = 8, 64 << 10
+	if len(raw) < 4*samples*sampleBytes {
+		return true
+	}
+	step := len(raw) / samples
+	est := 0
+	for i := range samples {
+		s := raw[i*step : i*step+sampleBytes]
+		if n := s2.EstimateBlockSize(s); n >= 0 && n < len(s) {
+			est += n
+		} else {
+			est += len(s)
+		}
+	}
+	return est < samples*sampleBytes*97/100
 }
 
 // ReadPartition reads partition part of the checkpoint m describes,
@@ -136,7 +165,8 @@ func decodePartition(obj []byte, info PartInfo) ([]byte, error) {
 		return nil, corruptf("partition %d is not a checkpoint partition (bad header)", info.Part)
 	}
 	stored := binary.LittleEndian.Uint32(obj[20:24])
-	c := crc32.Update(crc32.Checksum(obj[:20], castagnoli), castagnoli, obj[partHeaderSize:])
+	payloadCRC := crc32.Checksum(obj[partHeaderSize:], castagnoli)
+	c := crc32.Update(payloadCRC, castagnoli, obj[:20])
 	if c != stored || c != info.CRC32C {
 		return nil, corruptf("partition %d checksum mismatch (computed %08x, object says %08x, manifest says %08x)", info.Part, c, stored, info.CRC32C)
 	}
@@ -167,7 +197,11 @@ func decodePartition(obj []byte, info PartInfo) ([]byte, error) {
 	default:
 		return nil, corruptf("partition %d has unknown codec %d", info.Part, obj[5])
 	}
-	if c := crc32.Checksum(raw, castagnoli); c != binary.LittleEndian.Uint32(obj[16:20]) {
+	rawCRC := payloadCRC
+	if obj[5] != codecNone {
+		rawCRC = crc32.Checksum(raw, castagnoli)
+	}
+	if rawCRC != binary.LittleEndian.Uint32(obj[16:20]) {
 		return nil, corruptf("partition %d raw checksum mismatch after decompression", info.Part)
 	}
 	return raw, nil
