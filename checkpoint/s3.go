@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -226,10 +227,16 @@ func (s *S3Store) wrap(ctx context.Context, op, key string, err error) error {
 	}
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
+		// No answer from the service: network, refused connection, timeout.
+		// The request's URL (long, with an upload ID) says nothing the
+		// message does not.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%w: %s in %s: no answer within %v (is the S3 service up and reachable?): %w", ErrUnavailable, what, where, s.opts.OpTimeout, err)
 		}
-		// No answer from the service: network, refused connection, timeout.
 		return fmt.Errorf("%w: %s in %s: %w (is the S3 service running and reachable? check --s3-endpoint or AWS_ENDPOINT_URL)", ErrUnavailable, what, where, err)
 	}
 	switch resp.Code {

@@ -72,6 +72,35 @@ func TestS3Errors(t *testing.T) {
 		})
 	}
 
+	t.Run("silent endpoint", func(t *testing.T) {
+		// It accepts connections and never answers: OpTimeout ends the wait.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
+		endpoint := "http://" + l.Addr().String()
+		start := time.Now()
+		_, err = Open(ctx, "s3://ckpt/x", Options{Endpoint: endpoint, AccessKey: "a", SecretKey: "b", OpTimeout: 2 * time.Second})
+		took := time.Since(start)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), endpoint) || !strings.Contains(err.Error(), "no answer within 2s") {
+			t.Fatalf("Open of a silent endpoint: %v; want ErrUnavailable naming %s and the timeout", err, endpoint)
+		}
+		if took > 4*time.Second {
+			t.Errorf("Open of a silent endpoint took %v, want about the 2s OpTimeout", took)
+		}
+		t.Logf("%v (after %v)", err, took.Round(time.Millisecond))
+	})
+
 	t.Run("environment", func(t *testing.T) {
 		t.Setenv("AWS_ENDPOINT_URL", srv.Endpoint())
 		t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
@@ -204,5 +233,86 @@ func TestS3Multipart(t *testing.T) {
 	}
 	if !bytes.Equal(got, big) {
 		t.Fatal("the multipart partition read back differs")
+	}
+}
+
+// TestS3ServerKilledMidUpload kills MinIO while a partition is going up as
+// a multipart upload: the write fails within a bounded time, and after a
+// restart nothing is under the partition's key (a multipart upload becomes
+// an object only when completed).
+func TestS3ServerKilledMidUpload(t *testing.T) {
+	srv := miniotest.Start(t, testBucket)
+	ctx := context.Background()
+	const opTimeout = 10 * time.Second
+	// Small parts, one at a time: the upload lasts long enough to be seen.
+	st := openS3Test(t, srv, "s3://ckpt/midupload", Options{PartSize: MinPartSize, PartThreads: 1, OpTimeout: opTimeout, MaxRetries: 3})
+	s3 := st.(*S3Store)
+	watcher, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 96<<20)
+	rand.NewChaCha8([32]byte{2}).Read(big)
+
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		_, err := WritePartition(ctx, st, "ranks-000040", 0, big)
+		done <- result{err, time.Since(start)}
+	}()
+	// Kill once the upload is under way: two of its parts are in.
+	object := s3.ObjectName(PartKey("ranks-000040", 0))
+	partsIn := func() int {
+		n := 0
+		for u := range watcher.ListIncompleteUploads(ctx, testBucket, object, true) {
+			if u.Err != nil || u.Key != object {
+				continue
+			}
+			res, err := (minio.Core{Client: watcher}).ListObjectParts(ctx, testBucket, object, u.UploadID, 0, 1000)
+			if err == nil {
+				n = max(n, len(res.ObjectParts))
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if partsIn() >= 2 {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the upload finished (%v) before it was seen in progress: a 96 MiB partition in 5 MiB parts should take longer", r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload in progress within 20s")
+		}
+		time.Sleep(2 * time.Millisecond) // polling for the upload to begin, with a deadline
+	}
+	srv.Stop()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(opTimeout + 5*time.Second):
+		t.Fatalf("WritePartition still running %v after the server was killed (OpTimeout %v)", opTimeout+5*time.Second, opTimeout)
+	}
+	if !errors.Is(r.err, ErrUnavailable) {
+		t.Fatalf("WritePartition with the server killed mid-upload: %v, want ErrUnavailable", r.err)
+	}
+	t.Logf("write failed after %v: %v", r.took.Round(time.Millisecond), r.err)
+
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, PartKey("ranks-000040", 0)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after restart, the partition's key: %v, want ErrNotFound (no half-written object)", err)
+	}
+	if objs, err := st.List(ctx, ""); err != nil || len(objs) != 0 {
+		t.Fatalf("after restart the store lists %v, %v; want nothing", objs, err)
 	}
 }
