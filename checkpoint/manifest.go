@@ -87,12 +87,15 @@ func (m Manifest) checksum() (uint32, error) {
 // every partition and that each partition's object is in the store with
 // the size m gives, then writes the manifest. Call it once every
 // WritePartition has returned, with their PartInfos in m.Partitions in
-// partition order. It sets m's Version, and Created if zero.
+// partition order. It sets m's Version, and Name and Created if zero.
 func WriteManifest(ctx context.Context, st Store, name string, m Manifest) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
 	m.Version = manifestVersion
+	if m.Name == "" {
+		m.Name = name
+	}
 	if m.Created.IsZero() {
 		m.Created = time.Now().UTC()
 	}
