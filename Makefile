@@ -9,6 +9,8 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOXIPROXY          := $(BIN)/toxiproxy/server
 TOXIPROXY_PKG      := github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
+MINIO              := $(BIN)/minio/minio
+MINIO_PKG          := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
 .DEFAULT_GOAL := help
 
@@ -25,7 +27,7 @@ build: deps ## build bin/shoal
 	$(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
-test: deps check-gen $(TOXIPROXY) ## run every test (vet, generated code, unit, integration with real processes)
+test: deps check-gen $(TOXIPROXY) $(MINIO) ## run every test (vet, generated code, unit, integration with real processes)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
@@ -54,12 +56,18 @@ bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct ru
 	cd bench/beamcmp && $(GO) run . --records 10000000 --keys 1000000 --json
 
 .PHONY: fuzz
-fuzz: ## fuzz the index and frame decoders for 30 s each
+fuzz: ## fuzz the index, frame and checkpoint partition decoders for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzDecodeIndex -fuzztime 30s ./shuffleservice/
 	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime 30s ./shuffleservice/
+	$(GO) test -run '^$$' -fuzz FuzzDecodePartition -fuzztime 30s ./checkpoint/
 
 $(TOXIPROXY):
 	GOBIN=$(BIN)/toxiproxy $(GO) install $(TOXIPROXY_PKG)
+
+# The checkpoint store's tests and `shoal bench checkpoint` run this MinIO
+# server (a few minutes to build the first time).
+$(MINIO):
+	GOBIN=$(BIN)/minio $(GO) install $(MINIO_PKG)
 
 $(BIN)/protoc-gen-go:
 	GOBIN=$(BIN) $(GO) install $(PROTOC_GEN_GO)

@@ -36,6 +36,14 @@
 // worker_lost or node_lost event. Answers are checked against the
 // single-process references of package jobs (checkedjob.go).
 //
+// RunCheckpointBench is `shoal bench checkpoint`: it starts a real MinIO
+// (internal/miniotest) and writes a checkpoint of P partitions
+// (gensort-like records, or random bytes) with Parallelism partitions at
+// once, then its manifest, against one minio-go PutObject of the same
+// bytes with the same part size, Runs times each, taking turns going
+// first; it reports both medians and their ratio in MB/s of raw data. Each
+// checkpoint is read back and checked, untimed.
+//
 // RunSoak is `make soak`: the ecommerce job and a word count again and
 // again on one cluster (replaced now and then) while random workers, and
 // now and then a random node, are killed at random times; every answer is

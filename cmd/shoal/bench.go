@@ -14,19 +14,21 @@ import (
 
 	"shoal/bench"
 	"shoal/client"
+	"shoal/internal/miniotest"
 	"shoal/shuffleservice"
 )
 
 // runBench dispatches `shoal bench KIND`.
 func runBench(ctx context.Context, args []string) error {
 	kinds := map[string]func(context.Context, []string) error{
-		"shuffle": runBenchShuffle,
-		"reduce":  runBenchReduce,
-		"sort":    runBenchSort,
-		"cache":   runBenchCache,
+		"shuffle":    runBenchShuffle,
+		"reduce":     runBenchReduce,
+		"sort":       runBenchSort,
+		"cache":      runBenchCache,
+		"checkpoint": runBenchCheckpoint,
 	}
 	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort|cache [flags]   ('shoal bench KIND -h' lists them)")
+		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort|cache|checkpoint [flags]   ('shoal bench KIND -h' lists them)")
 		return flag.ErrHelp
 	}
 	return kinds[args[0]](ctx, args[1:])
@@ -219,5 +221,44 @@ func runBenchSort(ctx context.Context, args []string) error {
 	fmt.Printf("sort of %d gensort records (%.0f MB), both outputs verified\n", res.Records, float64(res.InputBytes)/1e6)
 	fmt.Printf("  shoal sort job (embedded default, %d parts)   %.2fs\n", res.Parts, res.ShoalSeconds)
 	fmt.Printf("  LC_ALL=C sort %s   %.2fs\n", strings.Join(res.GNUSortArgs[:3], " "), res.GNUSortSeconds)
+	return nil
+}
+
+// runBenchCheckpoint runs `shoal bench checkpoint`: a checkpoint written
+// to a local MinIO against one PutObject of the same bytes.
+func runBenchCheckpoint(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shoal bench checkpoint", flag.ContinueOnError)
+	cfg := bench.CheckpointConfig{Seed: 1}
+	fs.StringVar(&cfg.MinioBinary, "minio", miniotest.FindBinary(), "the MinIO server binary (make test installs it)")
+	fs.IntVar(&cfg.Runs, "runs", 5, "runs of each side; medians are reported")
+	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the checkpoint")
+	fs.IntVar(&cfg.PartitionBytes, "partition-bytes", 32<<20, "bytes per partition")
+	fs.IntVar(&cfg.Parallelism, "parallelism", 0, "partitions written at once (default GOMAXPROCS)")
+	fs.BoolVar(&cfg.Random, "random", false, "incompressible random bytes instead of gensort-like records")
+	fs.StringVar(&cfg.Dir, "dir", "", "MinIO's working directory (default a temporary directory, removed)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := bench.RunCheckpointBench(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	mb := func(v float64) string { return fmt.Sprintf("%.0f MB/s", v) }
+	runs := func(xs []float64) string {
+		s := make([]string, len(xs))
+		for i, x := range xs {
+			s[i] = fmt.Sprintf("%.0f", x)
+		}
+		return strings.Join(s, " ")
+	}
+	fmt.Printf("checkpoint of %d × %.1f MB (%s, %.1f MB stored) to a local MinIO, %d partitions at once, %d runs\n",
+		res.Partitions, float64(res.PartitionBytes)/1e6, res.Data, float64(res.StoredBytes)/1e6, res.Parallelism, res.Runs)
+	fmt.Printf("  checkpoint write          %s  (runs: %s)\n", mb(res.CheckpointMed), runs(res.CheckpointMBs))
+	fmt.Printf("  one PutObject, same bytes %s  (runs: %s)\n", mb(res.BaselineMed), runs(res.BaselineMBs))
+	fmt.Printf("  ratio                     %.0f%%\n", 100*res.Ratio)
 	return nil
 }

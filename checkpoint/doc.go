@@ -1,0 +1,99 @@
+// Package checkpoint is shoal's checkpoint store (DESIGN.md §5): where an
+// RDD's partitions are written so that its lineage can be truncated, and
+// where a restarted driver finds the newest complete checkpoint to resume
+// from.
+//
+// # Stores
+//
+// A Store is a flat space of objects under '/'-separated keys, with
+// atomic Put, Get, List and Delete. Open picks one from a URI:
+//
+//	s3://bucket/prefix   S3-compatible service, through minio-go (S3Store)
+//	file:///abs/path     local directory (DirStore), the embedded default;
+//	/abs/path, rel/path  the same
+//	mem://name           this process's memory (MemStore), for tests
+//
+// The S3 store takes Options: the endpoint from Options.Endpoint (the CLI's
+// --s3-endpoint) or $AWS_ENDPOINT_URL, whose scheme chooses http or https;
+// credentials from $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY; objects
+// above Options.PartSize (16 MiB) are uploaded in parts, several at once;
+// minio-go retries transient errors with exponential backoff; every
+// operation is bounded by Options.OpTimeout besides the caller's ctx, and
+// connecting by DialTimeout, so a dead endpoint gives an error, not a hang.
+// Open checks the bucket (one list request), so a wrong endpoint, wrong
+// credentials or a missing bucket are reported at once, each naming the
+// endpoint and the bucket and saying what to do (ErrUnavailable,
+// ErrAccessDenied, ErrNoBucket). Errors are classified in one place
+// (S3Store.wrap).
+//
+// Put is atomic on every store: S3's PutObject is (a multipart upload
+// becomes visible only when completed), the directory store writes a
+// temporary file, fsyncs it, renames it into place and fsyncs the
+// directory, and memory swaps a slice under a lock. No store ever shows a
+// half-written object under its final key.
+//
+// # Layout
+//
+// A checkpoint is named by its caller (e.g. ranks-000030: one path
+// element, ValidateName) and is the set of objects under NAME/:
+//
+//	NAME/part-00000 ...   one object per partition (WritePartition)
+//	NAME/manifest.json    written last (WriteManifest)
+//
+// A partition object is a 24-byte header (magic, version, codec, raw
+// length, CRC32-C of the raw bytes, CRC32-C of the header and payload)
+// and the partition compressed as one s2 block, or stored raw when s2
+// does not shrink it (partition.go). The manifest is JSON: the partition
+// count, each partition's key, size, raw size and checksum (PartInfo),
+// the caller's description of the partitioner and of the truncated
+// lineage, the caller's sequence number Seq, a free Meta map (PageRank
+// keeps its iteration there), the creation time, and a CRC32-C of itself.
+//
+// # The protocol
+//
+//  1. Each task writes its partition: WritePartition(ctx, st, name, p,
+//     raw) compresses, checksums and Puts it, and returns its PartInfo.
+//     Tasks in different processes write different partitions at once; a
+//     retried or speculative attempt may write the same partition again:
+//     the bytes are the same (partitions are deterministic), so the object
+//     is too, and whichever Put lands last is equal to the first.
+//  2. Once every partition is written, the driver calls WriteManifest with
+//     the PartInfos in partition order. It checks that every partition's
+//     object is in the store with the right size, then Puts the manifest.
+//     This Put is the commit: before it the checkpoint does not exist.
+//  3. A reader calls ReadManifest (or List, for the complete checkpoints
+//     by Seq) and ReadPartition, which checks the object's size and both
+//     checksums against the manifest and the header before it returns a
+//     byte. A failure is an error wrapping ErrCorrupt that names the
+//     partition's URI; corrupt data is never returned.
+//
+// A checkpoint without a manifest (its writer died, or is still writing)
+// is invisible: List leaves it out, ReadManifest fails with ErrIncomplete.
+//
+// # Retention
+//
+// Prune(ctx, st, keep) deletes the complete checkpoints beyond the newest
+// keep by Seq (manifest first, then the partitions, so an interrupted
+// deletion leaves a manifest-less leftover rather than a checkpoint with
+// holes), and the manifest-less leftovers none of whose objects is newer
+// than the oldest kept checkpoint's first object, by the store's own
+// clock (ObjectInfo.ModTime). A checkpoint being written after the kept
+// ones has newer objects, so it is never deleted.
+//
+// # Limits
+//
+//   - Partitions are whole byte slices in memory, at most 4 GiB each
+//     compressed as one s2 block (larger ones are stored raw).
+//   - If two attempts of a partition wrote different bytes (a
+//     non-deterministic partition), the manifest describes one attempt and
+//     the store may hold the other's object: ReadPartition refuses it as
+//     corrupt, never returns it.
+//   - A writer that stalls, without writing, from before the oldest kept
+//     checkpoint was begun until Prune runs loses its partitions; its
+//     WriteManifest then fails (a partition is missing), it never commits a
+//     checkpoint with holes unless Prune deletes between that check and the
+//     manifest's Put.
+//   - A local directory keeps the temporary file of a Put cut short by a
+//     crash (".tmp-*", invisible to List) until someone removes it.
+//   - A mem:// store lives in one process and each Open makes a new one.
+package checkpoint
