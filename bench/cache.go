@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"shoal/client"
@@ -118,10 +117,4 @@ func generate(path string, rows int64) (int64, error) {
 		return 0, err
 	}
 	return st.Size(), nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -2,7 +2,6 @@ package client
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 
 	"shoal/compute"
@@ -46,11 +45,7 @@ func (s *scheduler) cacheParams(n *node, leaf bool) json.RawMessage {
 	if l.replicas > 1 {
 		p.Nodes = s.liveNodes()
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		panic(fmt.Sprintf("client: marshal cache params: %v", err)) // plain data: cannot fail
-	}
-	return b
+	return mustJSON(p)
 }
 
 // liveNodes are the addresses of the node services not declared lost,

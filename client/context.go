@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"shoal/checkpoint"
 	"shoal/compute"
 	"shoal/shuffleservice"
 )
@@ -72,6 +73,17 @@ type Options struct {
 	// CacheBytes is each node service's memory for cached blocks (`shoal
 	// node --cache-bytes`); 0 means the node's default.
 	CacheBytes int64
+	// CheckpointDir is the checkpoint store (DESIGN.md §5) of Checkpoint:
+	// s3://bucket/prefix (S3Endpoint or AWS_ENDPOINT_URL, credentials from
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), file:///path or a path.
+	CheckpointDir string
+	// S3Endpoint is the S3-compatible service of an s3:// CheckpointDir,
+	// e.g. http://127.0.0.1:9000; default AWS_ENDPOINT_URL.
+	S3Endpoint string
+	// CheckpointKeep, if positive, deletes the checkpoints of the store
+	// older than the newest CheckpointKeep complete ones, after each
+	// checkpoint completes.
+	CheckpointKeep int
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer
@@ -139,6 +151,9 @@ type Context struct {
 	ids        int
 	shuffles   int
 	broadcasts map[int][]byte // by ID, for nodes started later; guarded by jobMu
+
+	checkpoints []*node          // nodes given Checkpoint or LocalCheckpoint
+	ckptStore   checkpoint.Store // opened on first use
 	accums     []int64
 
 	jobMu sync.Mutex // one job at a time

@@ -127,7 +127,9 @@ func pipeline(final *node, cut func(*node) bool) (nodes []*node, inputs []int) {
 // buildPlan is the plan of a stage ending at final, with sink. A
 // persisted node is followed by its cache op, which its children read
 // through; one whose every partition is held in a node is planned as a
-// source: its cache op alone, with no lineage below it.
+// source: its cache op alone, with no lineage below it. A node being
+// checkpointed is followed (after its cache op) by its checkpoint's write
+// op.
 func (s *scheduler) buildPlan(final *node, sink opSpec) (stagePlan, []int) {
 	nodes, inputs := pipeline(final, s.cached)
 	index := make(map[int]int, len(nodes))
@@ -150,6 +152,12 @@ func (s *scheduler) buildPlan(final *node, sink opSpec) (stagePlan, []int) {
 				op.Parents = []int{len(plan.Ops) - 1}
 			}
 			plan.Ops = append(plan.Ops, op)
+		}
+		if cp := n.ckpt; cp != nil && !cp.done && !cp.local {
+			op := planOp{Node: n.id, Spec: cp.write, Parents: []int{len(plan.Ops) - 1}}
+			op.Spec.Params = s.ckptWriteParams(n)
+			plan.Ops = append(plan.Ops, op)
+			cp.planned = true
 		}
 		index[n.id] = len(plan.Ops) - 1
 	}

@@ -269,7 +269,7 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		bc.report(tc, computepb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
 		tc.addMetric("block_hits", 1)
 		tc.addMetric("block_hit_bytes", int64(len(data)))
-		return bc.decode(tc, id, data), true
+		return decodeRecords(tc, bc.cd, "cached block "+id.String(), data), true
 	}
 	return nil, false
 }
@@ -282,19 +282,26 @@ func (bc *blockCache[T]) get(tc *taskContext, addr string, id blockstore.BlockID
 	return cl.GetBlock(tc.ctx, id)
 }
 
-// decode yields the records of a block: each is its length (uvarint) and
-// its encoding.
-func (bc *blockCache[T]) decode(tc *taskContext, id blockstore.BlockID, data []byte) iter.Seq[T] {
+// appendRecord appends a record's encoding to a block or checkpoint
+// partition: its length (uvarint), then the bytes.
+func appendRecord(dst, rec []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(rec)))
+	return append(dst, rec...)
+}
+
+// decodeRecords yields the records appendRecord wrote in data; what names
+// data in errors.
+func decodeRecords[T any](tc *taskContext, cd codec.Codec[T], what string, data []byte) iter.Seq[T] {
 	return func(yield func(T) bool) {
 		for len(data) > 0 {
 			n, k := binary.Uvarint(data)
 			if k <= 0 || n > uint64(len(data)-k) {
-				tc.fail(fmt.Errorf("client: cached block %s is malformed", id))
+				tc.fail(fmt.Errorf("client: %s is malformed", what))
 				return
 			}
-			v, err := bc.cd.Decode(data[k : k+int(n)])
+			v, err := cd.Decode(data[k : k+int(n)])
 			if err != nil {
-				tc.fail(fmt.Errorf("client: cached block %s: %w", id, err))
+				tc.fail(fmt.Errorf("client: %s: %w", what, err))
 				return
 			}
 			data = data[k+int(n):]
@@ -326,8 +333,7 @@ func (bc *blockCache[T]) compute(tc *taskContext, part int, parent seqFn[T], yie
 			case heap:
 				vals = append(vals, v)
 			default:
-				buf = binary.AppendUvarint(buf, uint64(len(rec)))
-				buf = append(buf, rec...)
+				buf = appendRecord(buf, rec)
 			}
 		}
 		if !yield(v) {

@@ -79,7 +79,8 @@ type taskContext struct {
 	output  *shufflepb.MapOutput // set by a shuffle sink
 	metrics map[string]int64
 	accums  map[uint32]*accCell // accumulators bound by this task's ops
-	blocks  []*computepb.BlockReport
+	blocks      []*computepb.BlockReport
+	checkpoints []*computepb.CheckpointReport
 }
 
 // fail records the first error of the task; sequences stop at the next
@@ -169,7 +170,7 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 	if err == nil {
 		err = ctx.Err()
 	}
-	up := &computepb.TaskUpdate{TaskId: t.TaskId, Metrics: tc.metrics, DurationMs: time.Since(start).Milliseconds(), Blocks: tc.blocks}
+	up := &computepb.TaskUpdate{TaskId: t.TaskId, Metrics: tc.metrics, DurationMs: time.Since(start).Milliseconds(), Blocks: tc.blocks, Checkpoints: tc.checkpoints}
 	for id, c := range tc.accums {
 		up.Accumulators = append(up.Accumulators, &computepb.Accumulator{Id: id, Value: binary.BigEndian.AppendUint64(nil, uint64(c.v))})
 	}

@@ -68,8 +68,9 @@ type node struct {
 	// part is the partitioner of a pair RDD whose keys are known to be
 	// partitioned by it (after a shuffle), or nil.
 	part *Partitioner
-	// persist is set by Persist.
+	// persist is set by Persist, ckpt by Checkpoint and LocalCheckpoint.
 	persist *persistence
+	ckpt    *checkpointing
 	err     error
 }
 

@@ -38,6 +38,7 @@ type scheduler struct {
 
 	stageIDs int
 	jobs     int
+	planTime time.Duration // of the running job: cutting stages and building plans
 	taskIDs  uint64
 	prog     *progress
 }
@@ -180,8 +181,12 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 	job := s.jobs
 	s.jobs++
 	c.events.emit("job_start", map[string]any{"job": job, "action": action})
+	s.planTime = 0
 	res, err := s.runJob(ctx, job, final, sink, parts)
-	end := map[string]any{"job": job, "status": "succeeded", "error": ""}
+	if err == nil {
+		err = s.finishCheckpoints(ctx, job)
+	}
+	end := map[string]any{"job": job, "status": "succeeded", "error": "", "plan_ms": float64(s.planTime.Microseconds()) / 1000}
 	if err != nil {
 		end["status"], end["error"] = "failed", err.Error()
 	}
@@ -302,7 +307,10 @@ func (s *scheduler) planStages(stages []*stage, visited map[int]bool) []stageSte
 
 // ensure runs the plan of stages: it computes their missing outputs.
 func (s *scheduler) ensure(ctx context.Context, js *jobState, stages []*stage) error {
-	for _, step := range s.planStages(stages, map[int]bool{}) {
+	start := time.Now()
+	steps := s.planStages(stages, map[int]bool{})
+	s.planTime += time.Since(start)
+	for _, step := range steps {
 		st := step.st
 		if len(step.missing) == 0 {
 			if !js.computed[st.id] && !js.reported[st.id] {

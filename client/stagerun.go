@@ -64,8 +64,10 @@ type stageRun struct {
 // runStage runs one attempt of st for parts.
 func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, onResult func(int, []byte)) error {
 	c := s.c
+	start := time.Now()
 	plan, inputs := s.buildPlan(st.final, sink)
 	planBytes, err := json.Marshal(plan)
+	s.planTime += time.Since(start)
 	if err != nil {
 		return fmt.Errorf("client: stage %d: %w", st.id, err)
 	}
@@ -208,6 +210,7 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	var missing []*computepb.BlockReport
 	if !lost {
 		missing = r.s.blockReports(ev.Update) // a killed copy's blocks are stored all the same
+		r.s.checkpointReports(ev.Update)
 	}
 	if r.running[t.id] == nil {
 		return nil // a task of an earlier attempt, or a killed copy

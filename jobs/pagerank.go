@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,30 +17,75 @@ import (
 type PageRankResult struct {
 	Pages int64
 	Top   []client.KV[string, float64] // the highest ranks, best first
+	// ResumedFrom is the iteration whose checkpoint the run started from
+	// (Resume), 0 if it started from the input.
+	ResumedFrom int
+}
+
+// PageRankOptions configure PageRankWith.
+type PageRankOptions struct {
+	Iterations, Partitions, Top int
+	// CheckpointEvery, if positive, checkpoints ranks[i] every that many
+	// iterations (the context needs a CheckpointDir): the lineage of a
+	// later iteration, and what a lost node costs, reach back at most that
+	// far.
+	CheckpointEvery int
+	// Resume starts from the newest complete checkpoint of this input and
+	// partitioning in the store, if there is one.
+	Resume bool
+	// BeforeIteration, if set, is called before iteration i's first job
+	// (experiments inject faults there).
+	BeforeIteration func(i int)
 }
 
 // PageRank ranks the pages of the edge list at input (RefPageRank defines
 // the input and the computation) for iterations steps and writes
 // "page<TAB>rank" part files to output.
+func PageRank(ctx context.Context, c *client.Context, input, output string, iterations, parts, top int) (*PageRankResult, error) {
+	return PageRankWith(ctx, c, input, output, PageRankOptions{Iterations: iterations, Partitions: parts, Top: top})
+}
+
+// PageRankWith is PageRank with checkpoints and resumption.
 //
 // links (page → its out-links) and ranks are hash-partitioned alike, so
 // joining them each iteration is narrow: only the contributions are
 // shuffled (the RDD paper's optimisation). The rank held by dangling pages
 // is summed by a small job each iteration and spread over all pages.
-// RDDs are named by iteration: contribs[i], ranks[i].
-func PageRank(ctx context.Context, c *client.Context, input, output string, iterations, parts, top int) (*PageRankResult, error) {
-	edges := client.FlatMap(client.TextFile(c, input, parts), parseEdge).SetName("edges")
-	links := client.GroupByKey(edges, parts).SetName("links")
-	pages := client.ReduceByKey(client.FlatMap(edges, edgeEnds), keepOne, parts).SetName("pages")
-	n, err := client.Count(ctx, pages)
+// RDDs are named by iteration: contribs[i], ranks[i]; checkpoints
+// pagerank-ranks-NNNNNN, with the iteration as their Seq.
+func PageRankWith(ctx context.Context, c *client.Context, input, output string, o PageRankOptions) (*PageRankResult, error) {
+	parts := o.Partitions
+	abs, err := filepath.Abs(input)
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return nil, fmt.Errorf("jobs: pagerank: %s has no edges", input)
+	edges := client.FlatMap(client.TextFile(c, input, parts), parseEdge).SetName("edges")
+	// Every iteration reads links and pages: they are kept on two nodes,
+	// so that losing one does not send the recomputation of an iteration
+	// back to the input.
+	links := client.GroupByKey(edges, parts).SetName("links").Persist(client.MemoryAndDisk2)
+	pages := client.ReduceByKey(client.FlatMap(edges, edgeEnds), keepOne, parts).SetName("pages").Persist(client.MemoryAndDisk2)
+	res := &PageRankResult{}
+	var ranks *client.RDD[client.KV[string, float64]]
+	if o.Resume {
+		if ranks, res.Pages, res.ResumedFrom, err = resumeRanks(ctx, c, abs, parts); err != nil {
+			return nil, err
+		}
 	}
-	ranks := client.MapValuesWith[string, bool, float64](pages, constRank{Rank: 1 / float64(n)}).SetName("ranks[0]")
-	for i := 1; i <= iterations; i++ {
+	if ranks == nil {
+		if res.Pages, err = client.Count(ctx, pages); err != nil {
+			return nil, err
+		}
+		if res.Pages == 0 {
+			return nil, fmt.Errorf("jobs: pagerank: %s has no edges", input)
+		}
+		ranks = client.MapValuesWith[string, bool, float64](pages, constRank{Rank: 1 / float64(res.Pages)}).SetName("ranks[0]")
+	}
+	n := res.Pages
+	for i := res.ResumedFrom + 1; i <= o.Iterations; i++ {
+		if o.BeforeIteration != nil {
+			o.BeforeIteration(i)
+		}
 		joined := client.Cogroup(links, ranks, parts)
 		dangling, err := client.Reduce(ctx, client.FlatMap(joined, danglingRank), addFloat)
 		if err != nil {
@@ -50,17 +97,52 @@ func PageRank(ctx context.Context, c *client.Context, input, output string, iter
 			client.Cogroup(pages, sums, parts),
 			newRank{N: float64(n), Dangling: dangling},
 		).SetName(fmt.Sprintf("ranks[%d]", i))
+		if o.CheckpointEvery > 0 && i%o.CheckpointEvery == 0 && i < o.Iterations {
+			ranks.CheckpointAs(client.CheckpointInfo{
+				Name: fmt.Sprintf("pagerank-ranks-%06d", i), Seq: int64(i),
+				Meta: map[string]string{
+					"job": "pagerank", "input": abs, "partitions": strconv.Itoa(parts),
+					"pages": strconv.FormatInt(n, 10), "iteration": strconv.Itoa(i),
+				},
+			})
+		}
 	}
-	res := &PageRankResult{Pages: n}
-	if top > 0 {
+	if o.Top > 0 {
 		best, err := client.Collect(ctx, client.MapPartitions(ranks, top10))
 		if err != nil {
 			return nil, err
 		}
 		slices.SortFunc(best, byRankDesc)
-		res.Top = best[:min(top, len(best))]
+		res.Top = best[:min(o.Top, len(best))]
 	}
 	return res, client.SaveAsTextFile(ctx, client.Map(ranks, formatRank), output)
+}
+
+// resumeRanks returns the ranks of the newest complete checkpoint of a
+// pagerank of input in parts partitions, the page count and its
+// iteration; nil ranks if there is none.
+func resumeRanks(ctx context.Context, c *client.Context, input string, parts int) (*client.RDD[client.KV[string, float64]], int64, int, error) {
+	ms, err := c.ListCheckpoints(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	for _, m := range slices.Backward(ms) {
+		if m.Meta["job"] != "pagerank" || m.Meta["input"] != input || m.Meta["partitions"] != strconv.Itoa(parts) {
+			continue
+		}
+		pages, err1 := strconv.ParseInt(m.Meta["pages"], 10, 64)
+		it, err2 := strconv.Atoi(m.Meta["iteration"])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, 0, 0, fmt.Errorf("jobs: pagerank: checkpoint %s: %w", m.Name, err)
+		}
+		ranks, err := client.ReadCheckpoint[client.KV[string, float64]](ctx, c, m.Name)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		ranks.SetName(fmt.Sprintf("ranks[%d]", it))
+		return ranks, pages, it, nil
+	}
+	return nil, 0, 0, nil
 }
 
 // parseEdge reads "src dst"; blank lines and '#' comments are skipped, any

@@ -34,6 +34,11 @@ type runConfig struct {
 	killAfter      time.Duration
 	cache          string
 	cacheBytes     int64
+	ckptDir        string
+	ckptEvery      int
+	ckptKeep       int
+	s3Endpoint     string
+	resume         bool
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -55,6 +60,11 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.killAfter, "kill-worker-after", 0, "demo: SIGKILL a busy worker after this long, then report what was redone")
 	fs.StringVar(&c.cache, "cache", "", "ecommerce: persist the purchases at this `LEVEL` (MemoryDeser, MemorySer, MemoryAndDisk, DiskOnly, or a _2 variant), count them, then group them from the cache")
 	fs.Var((*shuffleservice.ByteSize)(&c.cacheBytes), "cache-bytes", "memory `BYTES` of each node service for cached blocks, e.g. 512MiB (0: the node's default, 256 MiB)")
+	fs.StringVar(&c.ckptDir, "checkpoint-dir", "", "checkpoint store: s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), file:///path or a path")
+	fs.IntVar(&c.ckptEvery, "checkpoint-every", 0, "pagerank: checkpoint the ranks every `K` iterations (needs --checkpoint-dir)")
+	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete checkpoints older than the newest `N` (0 keeps all)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of an s3:// --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL)")
+	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this input in --checkpoint-dir")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 }
 
@@ -100,6 +110,15 @@ func runRun(ctx context.Context, args []string) error {
 			errs = append(errs, fmt.Errorf("--cache applies to the ecommerce job, not %s", job))
 		}
 	}
+	if (c.ckptEvery > 0 || c.resume) && job != "pagerank" {
+		errs = append(errs, fmt.Errorf("--checkpoint-every and --resume apply to the pagerank job, not %s", job))
+	}
+	if (c.ckptEvery > 0 || c.resume) && c.ckptDir == "" {
+		errs = append(errs, errors.New("--checkpoint-every and --resume need --checkpoint-dir"))
+	}
+	if c.ckptEvery < 0 || c.ckptKeep < 0 {
+		errs = append(errs, errors.New("--checkpoint-every and --checkpoint-keep must not be negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -116,7 +135,7 @@ func runRun(ctx context.Context, args []string) error {
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
-		CacheBytes: c.cacheBytes,
+		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, CheckpointKeep: c.ckptKeep, S3Endpoint: c.s3Endpoint,
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr
@@ -151,7 +170,12 @@ func runRun(ctx context.Context, args []string) error {
 		}
 	case "pagerank":
 		var res *jobs.PageRankResult
-		res, err = jobs.PageRank(ctx, sc, c.input, c.output, c.iterations, c.partitions, c.top)
+		res, err = jobs.PageRankWith(ctx, sc, c.input, c.output, jobs.PageRankOptions{
+			Iterations: c.iterations, Partitions: c.partitions, Top: c.top, CheckpointEvery: c.ckptEvery, Resume: c.resume,
+		})
+		if err == nil && res.ResumedFrom > 0 {
+			fmt.Printf("resumed from the checkpoint of iteration %d\n", res.ResumedFrom)
+		}
 		if err == nil {
 			fmt.Printf("%d pages, %d iterations; top %d:\n", res.Pages, c.iterations, len(res.Top))
 			for i, kv := range res.Top {

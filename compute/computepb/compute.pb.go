@@ -82,6 +82,55 @@ func (TaskState) EnumDescriptor() ([]byte, []int) {
 	return file_compute_proto_rawDescGZIP(), []int{0}
 }
 
+type CheckpointReport_Kind int32
+
+const (
+	CheckpointReport_KIND_UNSPECIFIED CheckpointReport_Kind = 0
+	CheckpointReport_KIND_WRITTEN     CheckpointReport_Kind = 1
+	CheckpointReport_KIND_READ        CheckpointReport_Kind = 2
+)
+
+// Enum value maps for CheckpointReport_Kind.
+var (
+	CheckpointReport_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_WRITTEN",
+		2: "KIND_READ",
+	}
+	CheckpointReport_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_WRITTEN":     1,
+		"KIND_READ":        2,
+	}
+)
+
+func (x CheckpointReport_Kind) Enum() *CheckpointReport_Kind {
+	p := new(CheckpointReport_Kind)
+	*p = x
+	return p
+}
+
+func (x CheckpointReport_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckpointReport_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_compute_proto_enumTypes[1].Descriptor()
+}
+
+func (CheckpointReport_Kind) Type() protoreflect.EnumType {
+	return &file_compute_proto_enumTypes[1]
+}
+
+func (x CheckpointReport_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckpointReport_Kind.Descriptor instead.
+func (CheckpointReport_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_compute_proto_rawDescGZIP(), []int{13, 0}
+}
+
 type BlockReport_Kind int32
 
 const (
@@ -121,11 +170,11 @@ func (x BlockReport_Kind) String() string {
 }
 
 func (BlockReport_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_compute_proto_enumTypes[1].Descriptor()
+	return file_compute_proto_enumTypes[2].Descriptor()
 }
 
 func (BlockReport_Kind) Type() protoreflect.EnumType {
-	return &file_compute_proto_enumTypes[1]
+	return &file_compute_proto_enumTypes[2]
 }
 
 func (x BlockReport_Kind) Number() protoreflect.EnumNumber {
@@ -134,7 +183,7 @@ func (x BlockReport_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BlockReport_Kind.Descriptor instead.
 func (BlockReport_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{13, 0}
+	return file_compute_proto_rawDescGZIP(), []int{14, 0}
 }
 
 // WorkerMessage is what a worker sends on its stream.
@@ -995,7 +1044,9 @@ type TaskUpdate struct {
 	// blocks reports what the task did with cached blocks: hits, stores,
 	// evictions its stores caused, and a block it was told of but could not
 	// find (then the task FAILED and the driver forgets that location).
-	Blocks        []*BlockReport `protobuf:"bytes,12,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	Blocks []*BlockReport `protobuf:"bytes,12,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	// checkpoints reports the checkpoint partitions the task wrote or read.
+	Checkpoints   []*CheckpointReport `protobuf:"bytes,13,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1114,6 +1165,93 @@ func (x *TaskUpdate) GetBlocks() []*BlockReport {
 	return nil
 }
 
+func (x *TaskUpdate) GetCheckpoints() []*CheckpointReport {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+// CheckpointReport is a checkpoint partition written or read by a task
+// (DESIGN.md §5, §8).
+type CheckpointReport struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Kind      CheckpointReport_Kind  `protobuf:"varint,1,opt,name=kind,proto3,enum=shoal.compute.v1.CheckpointReport_Kind" json:"kind,omitempty"`
+	Rdd       uint32                 `protobuf:"varint,2,opt,name=rdd,proto3" json:"rdd,omitempty"`
+	Partition uint32                 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	Uri       string                 `protobuf:"bytes,4,opt,name=uri,proto3" json:"uri,omitempty"`
+	// part_info is the checkpoint.PartInfo of a WRITTEN partition, as JSON:
+	// the driver puts it in the manifest.
+	PartInfo      []byte `protobuf:"bytes,5,opt,name=part_info,json=partInfo,proto3" json:"part_info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointReport) Reset() {
+	*x = CheckpointReport{}
+	mi := &file_compute_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointReport) ProtoMessage() {}
+
+func (x *CheckpointReport) ProtoReflect() protoreflect.Message {
+	mi := &file_compute_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointReport.ProtoReflect.Descriptor instead.
+func (*CheckpointReport) Descriptor() ([]byte, []int) {
+	return file_compute_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CheckpointReport) GetKind() CheckpointReport_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return CheckpointReport_KIND_UNSPECIFIED
+}
+
+func (x *CheckpointReport) GetRdd() uint32 {
+	if x != nil {
+		return x.Rdd
+	}
+	return 0
+}
+
+func (x *CheckpointReport) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *CheckpointReport) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *CheckpointReport) GetPartInfo() []byte {
+	if x != nil {
+		return x.PartInfo
+	}
+	return nil
+}
+
 // BlockReport is an event of a cached block (DESIGN.md §4, §8).
 type BlockReport struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1137,7 +1275,7 @@ type BlockReport struct {
 
 func (x *BlockReport) Reset() {
 	*x = BlockReport{}
-	mi := &file_compute_proto_msgTypes[13]
+	mi := &file_compute_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1287,7 @@ func (x *BlockReport) String() string {
 func (*BlockReport) ProtoMessage() {}
 
 func (x *BlockReport) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[13]
+	mi := &file_compute_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1300,7 @@ func (x *BlockReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockReport.ProtoReflect.Descriptor instead.
 func (*BlockReport) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{13}
+	return file_compute_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BlockReport) GetKind() BlockReport_Kind {
@@ -1232,7 +1370,7 @@ type DropBlocks struct {
 
 func (x *DropBlocks) Reset() {
 	*x = DropBlocks{}
-	mi := &file_compute_proto_msgTypes[14]
+	mi := &file_compute_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1382,7 @@ func (x *DropBlocks) String() string {
 func (*DropBlocks) ProtoMessage() {}
 
 func (x *DropBlocks) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[14]
+	mi := &file_compute_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1395,7 @@ func (x *DropBlocks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropBlocks.ProtoReflect.Descriptor instead.
 func (*DropBlocks) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{14}
+	return file_compute_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DropBlocks) GetRdd() uint32 {
@@ -1324,7 +1462,7 @@ const file_compute_proto_rawDesc = "" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\rR\x03map\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xea\x04\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb0\x05\n" +
 	"\n" +
 	"TaskUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x121\n" +
@@ -1342,10 +1480,21 @@ const file_compute_proto_rawDesc = "" +
 	"\rfetch_failure\x18\n" +
 	" \x01(\v2\x1e.shoal.compute.v1.FetchFailureR\ffetchFailure\x12&\n" +
 	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x125\n" +
-	"\x06blocks\x18\f \x03(\v2\x1d.shoal.compute.v1.BlockReportR\x06blocks\x1a:\n" +
+	"\x06blocks\x18\f \x03(\v2\x1d.shoal.compute.v1.BlockReportR\x06blocks\x12D\n" +
+	"\vcheckpoints\x18\r \x03(\v2\".shoal.compute.v1.CheckpointReportR\vcheckpoints\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc9\x02\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xed\x01\n" +
+	"\x10CheckpointReport\x12;\n" +
+	"\x04kind\x18\x01 \x01(\x0e2'.shoal.compute.v1.CheckpointReport.KindR\x04kind\x12\x10\n" +
+	"\x03rdd\x18\x02 \x01(\rR\x03rdd\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x10\n" +
+	"\x03uri\x18\x04 \x01(\tR\x03uri\x12\x1b\n" +
+	"\tpart_info\x18\x05 \x01(\fR\bpartInfo\"=\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fKIND_WRITTEN\x10\x01\x12\r\n" +
+	"\tKIND_READ\x10\x02\"\xc9\x02\n" +
 	"\vBlockReport\x126\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\".shoal.compute.v1.BlockReport.KindR\x04kind\x12\x10\n" +
 	"\x03rdd\x18\x02 \x01(\rR\x03rdd\x12\x1c\n" +
@@ -1385,55 +1534,59 @@ func file_compute_proto_rawDescGZIP() []byte {
 	return file_compute_proto_rawDescData
 }
 
-var file_compute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_compute_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_compute_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_compute_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_compute_proto_goTypes = []any{
 	(TaskState)(0),              // 0: shoal.compute.v1.TaskState
-	(BlockReport_Kind)(0),       // 1: shoal.compute.v1.BlockReport.Kind
-	(*WorkerMessage)(nil),       // 2: shoal.compute.v1.WorkerMessage
-	(*DriverMessage)(nil),       // 3: shoal.compute.v1.DriverMessage
-	(*Hello)(nil),               // 4: shoal.compute.v1.Hello
-	(*Heartbeat)(nil),           // 5: shoal.compute.v1.Heartbeat
-	(*Welcome)(nil),             // 6: shoal.compute.v1.Welcome
-	(*KillTask)(nil),            // 7: shoal.compute.v1.KillTask
-	(*Shutdown)(nil),            // 8: shoal.compute.v1.Shutdown
-	(*RunTask)(nil),             // 9: shoal.compute.v1.RunTask
-	(*ShuffleInput)(nil),        // 10: shoal.compute.v1.ShuffleInput
-	(*MapLocation)(nil),         // 11: shoal.compute.v1.MapLocation
-	(*Accumulator)(nil),         // 12: shoal.compute.v1.Accumulator
-	(*FetchFailure)(nil),        // 13: shoal.compute.v1.FetchFailure
-	(*TaskUpdate)(nil),          // 14: shoal.compute.v1.TaskUpdate
-	(*BlockReport)(nil),         // 15: shoal.compute.v1.BlockReport
-	(*DropBlocks)(nil),          // 16: shoal.compute.v1.DropBlocks
-	nil,                         // 17: shoal.compute.v1.TaskUpdate.MetricsEntry
-	(*shufflepb.MapOutput)(nil), // 18: shoal.shuffle.v1.MapOutput
+	(CheckpointReport_Kind)(0),  // 1: shoal.compute.v1.CheckpointReport.Kind
+	(BlockReport_Kind)(0),       // 2: shoal.compute.v1.BlockReport.Kind
+	(*WorkerMessage)(nil),       // 3: shoal.compute.v1.WorkerMessage
+	(*DriverMessage)(nil),       // 4: shoal.compute.v1.DriverMessage
+	(*Hello)(nil),               // 5: shoal.compute.v1.Hello
+	(*Heartbeat)(nil),           // 6: shoal.compute.v1.Heartbeat
+	(*Welcome)(nil),             // 7: shoal.compute.v1.Welcome
+	(*KillTask)(nil),            // 8: shoal.compute.v1.KillTask
+	(*Shutdown)(nil),            // 9: shoal.compute.v1.Shutdown
+	(*RunTask)(nil),             // 10: shoal.compute.v1.RunTask
+	(*ShuffleInput)(nil),        // 11: shoal.compute.v1.ShuffleInput
+	(*MapLocation)(nil),         // 12: shoal.compute.v1.MapLocation
+	(*Accumulator)(nil),         // 13: shoal.compute.v1.Accumulator
+	(*FetchFailure)(nil),        // 14: shoal.compute.v1.FetchFailure
+	(*TaskUpdate)(nil),          // 15: shoal.compute.v1.TaskUpdate
+	(*CheckpointReport)(nil),    // 16: shoal.compute.v1.CheckpointReport
+	(*BlockReport)(nil),         // 17: shoal.compute.v1.BlockReport
+	(*DropBlocks)(nil),          // 18: shoal.compute.v1.DropBlocks
+	nil,                         // 19: shoal.compute.v1.TaskUpdate.MetricsEntry
+	(*shufflepb.MapOutput)(nil), // 20: shoal.shuffle.v1.MapOutput
 }
 var file_compute_proto_depIdxs = []int32{
-	4,  // 0: shoal.compute.v1.WorkerMessage.hello:type_name -> shoal.compute.v1.Hello
-	14, // 1: shoal.compute.v1.WorkerMessage.task_update:type_name -> shoal.compute.v1.TaskUpdate
-	5,  // 2: shoal.compute.v1.WorkerMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
-	6,  // 3: shoal.compute.v1.DriverMessage.welcome:type_name -> shoal.compute.v1.Welcome
-	9,  // 4: shoal.compute.v1.DriverMessage.run_task:type_name -> shoal.compute.v1.RunTask
-	7,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
-	8,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
-	16, // 7: shoal.compute.v1.DriverMessage.drop_blocks:type_name -> shoal.compute.v1.DropBlocks
-	10, // 8: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
-	11, // 9: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
-	18, // 10: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
+	5,  // 0: shoal.compute.v1.WorkerMessage.hello:type_name -> shoal.compute.v1.Hello
+	15, // 1: shoal.compute.v1.WorkerMessage.task_update:type_name -> shoal.compute.v1.TaskUpdate
+	6,  // 2: shoal.compute.v1.WorkerMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
+	7,  // 3: shoal.compute.v1.DriverMessage.welcome:type_name -> shoal.compute.v1.Welcome
+	10, // 4: shoal.compute.v1.DriverMessage.run_task:type_name -> shoal.compute.v1.RunTask
+	8,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
+	9,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
+	18, // 7: shoal.compute.v1.DriverMessage.drop_blocks:type_name -> shoal.compute.v1.DropBlocks
+	11, // 8: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
+	12, // 9: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
+	20, // 10: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
 	0,  // 11: shoal.compute.v1.TaskUpdate.state:type_name -> shoal.compute.v1.TaskState
-	18, // 12: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
-	17, // 13: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
-	12, // 14: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
-	13, // 15: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
-	15, // 16: shoal.compute.v1.TaskUpdate.blocks:type_name -> shoal.compute.v1.BlockReport
-	1,  // 17: shoal.compute.v1.BlockReport.kind:type_name -> shoal.compute.v1.BlockReport.Kind
-	2,  // 18: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
-	3,  // 19: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
-	19, // [19:20] is the sub-list for method output_type
-	18, // [18:19] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 12: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
+	19, // 13: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
+	13, // 14: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
+	14, // 15: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
+	17, // 16: shoal.compute.v1.TaskUpdate.blocks:type_name -> shoal.compute.v1.BlockReport
+	16, // 17: shoal.compute.v1.TaskUpdate.checkpoints:type_name -> shoal.compute.v1.CheckpointReport
+	1,  // 18: shoal.compute.v1.CheckpointReport.kind:type_name -> shoal.compute.v1.CheckpointReport.Kind
+	2,  // 19: shoal.compute.v1.BlockReport.kind:type_name -> shoal.compute.v1.BlockReport.Kind
+	3,  // 20: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
+	4,  // 21: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
+	21, // [21:22] is the sub-list for method output_type
+	20, // [20:21] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_compute_proto_init() }
@@ -1458,8 +1611,8 @@ func file_compute_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_compute_proto_rawDesc), len(file_compute_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      3,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,122 @@
+package client_test
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"testing"
+
+	"shoal/client"
+)
+
+// A checkpointed RDD is written while the first job computes it (never
+// computed twice for it), its manifest is written last, and its lineage
+// is truncated: the next job reads it from the store and runs no stage
+// of its lineage.
+func TestCheckpointWritesOnceAndTruncates(t *testing.T) {
+	store := t.TempDir()
+	c, log := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: "file://" + store})
+	ctx := context.Background()
+	const n = 2000
+	computed := c.NewAccumulator("computed")
+	kv := client.MapWith[int64, client.KV[int64, int64]](client.Range(c, 0, n, 4), countedKV{Computed: computed})
+	sums := client.ReduceByKey(kv, addInt64, 3).SetName("sums").Checkpoint()
+	if got := collectMap(t, ctx, sums); !maps.Equal(got, sumsByMod10(n)) {
+		t.Fatalf("first job: %v", got)
+	}
+	ms, err := c.ListCheckpoints(ctx)
+	if err != nil || len(ms) != 1 || ms[0].NumPartitions != 3 || !strings.HasPrefix(ms[0].Lineage, "sums") {
+		t.Fatalf("checkpoints %+v, %v; want one of 3 partitions", ms, err)
+	}
+	events := allEvents(t, log)
+	written := map[int]bool{}
+	for _, ev := range events {
+		if ev["event"] == "checkpoint_written" && num(ev["rdd"]) == sums.ID() {
+			written[num(ev["partition"])] = true
+			if uri, _ := ev["uri"].(string); !strings.HasPrefix(uri, "file://"+store) {
+				t.Errorf("checkpoint_written uri %q is not in the store", uri)
+			}
+		}
+	}
+	if len(written) != 3 {
+		t.Fatalf("partitions written %v, want 3", written)
+	}
+	before := len(events)
+	if got := collectMap(t, ctx, client.MapValues(sums, negate)); len(got) != 10 {
+		t.Fatalf("second job: %v", got)
+	}
+	read := 0
+	for _, ev := range allEvents(t, log)[before:] {
+		switch {
+		case ev["event"] == "checkpoint_read":
+			read++
+		case ev["event"] == "stage_submitted" && ev["kind"] == "map", ev["event"] == "stage_skipped":
+			t.Errorf("the truncated lineage was looked at: %v", ev)
+		}
+	}
+	if read != 3 {
+		t.Errorf("%d checkpoint partitions read, want 3", read)
+	}
+	if got := c.Value(computed); got != n {
+		t.Errorf("records computed %d, want %d", got, n)
+	}
+}
+
+func negate(v int64) int64 { return -v }
+
+// A job that computes only some partitions of a checkpointed RDD (Take):
+// the driver writes the others with a job of their own, then completes
+// the checkpoint. Take stopped reading partition 0 after 5 records, so
+// that partition was not written and is computed again, in full; the
+// others are computed once.
+func TestCheckpointCompletesPartialJob(t *testing.T) {
+	c, _ := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: t.TempDir()})
+	ctx := context.Background()
+	computed := c.NewAccumulator("computed")
+	kv := client.MapWith[int64, client.KV[int64, int64]](client.Range(c, 0, 800, 8), countedKV{Computed: computed}).Checkpoint()
+	if got, err := client.Take(ctx, kv, 5); err != nil || len(got) != 5 {
+		t.Fatalf("take: %v, %v", got, err)
+	}
+	ms, err := c.ListCheckpoints(ctx)
+	if err != nil || len(ms) != 1 || ms[0].NumPartitions != 8 {
+		t.Fatalf("checkpoints %+v, %v", ms, err)
+	}
+	if got, err := client.Count(ctx, kv); err != nil || got != 800 {
+		t.Fatalf("count from the checkpoint: %d, %v", got, err)
+	}
+	if got := c.Value(computed); got <= 800 || got >= 900 {
+		t.Errorf("records computed %d, want 800 and the few Take read of partition 0", got)
+	}
+}
+
+// A checkpoint needs a store; without one the action says so.
+func TestCheckpointWithoutStore(t *testing.T) {
+	c, _ := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 1})
+	_, err := client.Count(context.Background(), client.Range(c, 0, 10, 1).Checkpoint())
+	if err == nil || !strings.Contains(err.Error(), "CheckpointDir") {
+		t.Fatalf("count of a checkpointed RDD without a store: %v", err)
+	}
+}
+
+// LocalCheckpoint keeps blocks in the node services and truncates the
+// lineage: a partition lost with its node cannot be computed again, and
+// the job fails saying so rather than computing anything wrong.
+func TestLocalCheckpointLostNode(t *testing.T) {
+	c, _ := startCluster(t, client.Options{Nodes: 2, WorkersPerNode: 1, MaxTaskFailures: 2})
+	ctx := context.Background()
+	kv := client.Map(client.Range(c, 0, 800, 8), mod10KV).LocalCheckpoint()
+	if got, err := client.Count(ctx, kv); err != nil || got != 800 {
+		t.Fatalf("count: %d, %v", got, err)
+	}
+	if got, err := client.Count(ctx, kv); err != nil || got != 800 {
+		t.Fatalf("count from the blocks: %d, %v", got, err)
+	}
+	if err := c.Local().KillNode(1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.Count(ctx, kv)
+	if err == nil || !strings.Contains(err.Error(), "LocalCheckpoint kept no lineage") {
+		t.Fatalf("count after the node's loss: %v, want the LocalCheckpoint error", err)
+	}
+}
+
