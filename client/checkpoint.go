@@ -41,12 +41,12 @@ type CheckpointInfo struct {
 // checkpointing is a node's checkpoint from Checkpoint until its lineage
 // is truncated (done).
 type checkpointing struct {
-	info  CheckpointInfo
-	write opSpec // ckptWriteOp[T]
-	read  opSpec // ckptReadOp[T]
-	drain opSpec // countSink[T], for the partitions a job did not compute
-	lost  opSpec // lostOp[T], the lineage of a LocalCheckpoint
-	parts map[int]checkpoint.PartInfo
+	info    CheckpointInfo
+	write   opSpec // ckptWriteOp[T]
+	read    opSpec // ckptReadOp[T]
+	drain   opSpec // countSink[T], for the partitions a job did not compute
+	lost    opSpec // lostOp[T], the lineage of a LocalCheckpoint
+	parts   map[int]checkpoint.PartInfo
 	local   bool // LocalCheckpoint: blocks in the node services, no store
 	planned bool // a stage that writes it was planned
 	done    bool

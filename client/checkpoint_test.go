@@ -119,4 +119,3 @@ func TestLocalCheckpointLostNode(t *testing.T) {
 		t.Fatalf("count after the node's loss: %v, want the LocalCheckpoint error", err)
 	}
 }
-

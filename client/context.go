@@ -154,7 +154,7 @@ type Context struct {
 
 	checkpoints []*node          // nodes given Checkpoint or LocalCheckpoint
 	ckptStore   checkpoint.Store // opened on first use
-	accums     []int64
+	accums      []int64
 
 	jobMu sync.Mutex // one job at a time
 	sched *scheduler

@@ -71,14 +71,14 @@ type build struct {
 
 // taskContext is what ops see of the task they run in.
 type taskContext struct {
-	ctx     context.Context
-	env     *compute.TaskEnv
-	task    *computepb.RunTask
-	inputs  map[uint32][]shuffleservice.MapLocation
-	err     error
-	output  *shufflepb.MapOutput // set by a shuffle sink
-	metrics map[string]int64
-	accums  map[uint32]*accCell // accumulators bound by this task's ops
+	ctx         context.Context
+	env         *compute.TaskEnv
+	task        *computepb.RunTask
+	inputs      map[uint32][]shuffleservice.MapLocation
+	err         error
+	output      *shufflepb.MapOutput // set by a shuffle sink
+	metrics     map[string]int64
+	accums      map[uint32]*accCell // accumulators bound by this task's ops
 	blocks      []*computepb.BlockReport
 	checkpoints []*computepb.CheckpointReport
 }
