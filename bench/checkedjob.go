@@ -139,14 +139,26 @@ func ecommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
 // (jobs.EcommerceCached): the purchases persisted at MemorySer and
 // counted (a job of one result stage), then grouped by session from the
 // cache (a map stage that reads the blocks, a result stage that writes
-// part files). Its answer is the ecommerce job's, with the count checked
-// against the reference.
-func cachedEcommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
+// part files); or, checkpointed, the same with the purchases written to
+// the checkpoint store and read back from it (jobs.EcommerceCheckpointed).
+// Its answer is the ecommerce job's, with the count checked against the
+// reference.
+func cachedEcommerceJob(input string, parts int, ref ecommerceRef, checkpointed bool) checkedJob {
+	name := "ecommerce, purchases cached"
+	if checkpointed {
+		name = "ecommerce, purchases checkpointed"
+	}
 	return checkedJob{
-		name:       "ecommerce, purchases cached",
+		name:       name,
 		faultStage: "map",
 		run: func(ctx context.Context, c *client.Context, out string) ([]string, error) {
-			stats, err := jobs.EcommerceCached(ctx, c, input, out, parts, false, client.MemorySer)
+			var stats jobs.EcommerceStats
+			var err error
+			if checkpointed {
+				stats, err = jobs.EcommerceCheckpointed(ctx, c, input, out, parts, false)
+			} else {
+				stats, err = jobs.EcommerceCached(ctx, c, input, out, parts, false, client.MemorySer)
+			}
 			if err != nil {
 				return nil, err
 			}

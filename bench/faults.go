@@ -147,6 +147,7 @@ type faultScenario struct {
 	noService bool // Options.NoShuffleService
 	node      bool // kill the worker's node, not the worker
 	cached    bool // the ecommerce group-by over cached purchases
+	ckpt      bool // the ecommerce group-by over checkpointed purchases
 	notBuilt  string
 }
 
@@ -157,7 +158,7 @@ func faultScenarios() []faultScenario {
 		{id: 3, name: "worker killed, wide job, shuffle service off", wide: true, noService: true},
 		{id: 4, name: "node killed, wide job", wide: true, node: true},
 		{id: 5, name: "worker killed, filtered data cached", wide: true, cached: true},
-		{id: 6, name: "worker killed, filtered data checkpointed", notBuilt: "needs checkpoints (not built yet)"},
+		{id: 6, name: "worker killed, filtered data checkpointed", wide: true, ckpt: true},
 	}
 }
 
@@ -192,7 +193,8 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 	fmt.Fprintf(cfg.Log, "input: %d ecommerce rows, %d purchases in %d sessions\n", cfg.Records, ref.purchases, len(ref.lines)-1)
 	narrow := narrowJob(input, cfg.Partitions, ref)
 	wide := ecommerceJob(input, cfg.Partitions, ref)
-	cached := cachedEcommerceJob(input, cfg.Partitions, ref)
+	cached := cachedEcommerceJob(input, cfg.Partitions, ref, false)
+	checkpointed := cachedEcommerceJob(input, cfg.Partitions, ref, true)
 
 	var rows []FaultRow
 	for _, sc := range faultScenarios() {
@@ -205,6 +207,8 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 			switch {
 			case sc.cached:
 				job = cached
+			case sc.ckpt:
+				job = checkpointed
 			case sc.wide:
 				job = wide
 			}
@@ -231,6 +235,9 @@ func (e *faultExperiment) options(run string) client.Options {
 	o := e.cfg.Options
 	o.EventLog = e.path(run + "-events.jsonl")
 	o.NoShuffleService = e.sc.noService
+	if e.sc.ckpt {
+		o.CheckpointDir = e.path(run + "-checkpoints")
+	}
 	return o
 }
 

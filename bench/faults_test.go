@@ -32,12 +32,6 @@ func TestRunFaults(t *testing.T) {
 		t.Fatalf("%d rows, want 6: %+v", len(rows), rows)
 	}
 	for _, r := range rows {
-		if r.ID >= 6 {
-			if r.NotBuilt == "" || r.RightAnswer != nil || !strings.Contains(r.NotBuilt, "not built yet") {
-				t.Errorf("scenario %d (%s) ran or has no reason: %+v", r.ID, r.Scenario, r)
-			}
-			continue
-		}
 		if r.Error != "" || r.RightAnswer == nil {
 			t.Errorf("scenario %d (%s) was not carried out: %s", r.ID, r.Scenario, r.Error)
 			continue
@@ -54,7 +48,7 @@ func TestRunFaults(t *testing.T) {
 		if target == 0 {
 			t.Errorf("scenario %d (%s): no task of stage %d rerun after %s: %+v", r.ID, r.Scenario, r.Stage, r.Fault, r.TasksRerun)
 		}
-		if (r.ID <= 3 || r.ID == 5) && (r.DetectMs < 0 || r.DetectMs >= 1000) {
+		if r.ID != 4 && (r.DetectMs < 0 || r.DetectMs >= 1000) {
 			t.Errorf("scenario %d (%s): killed worker detected after %d ms, want < 1 s", r.ID, r.Scenario, r.DetectMs)
 		}
 	}
@@ -69,8 +63,11 @@ func TestRunFaults(t *testing.T) {
 			t.Errorf("scenario %d (%s): no map output recomputed; the victim held committed ones (%s)", r.ID, r.Scenario, r.Fault)
 		}
 	}
-	if r := rows[4]; r.MapOutputsRecomputed != 0 || r.CachedRecomputed != 0 {
-		t.Errorf("cached: %d map outputs and %d cached partitions recomputed after a worker's loss, want 0 and 0", r.MapOutputsRecomputed, r.CachedRecomputed)
+	for _, r := range rows[4:6] {
+		if r.MapOutputsRecomputed != 0 || r.CachedRecomputed != 0 {
+			t.Errorf("scenario %d (%s): %d map outputs and %d cached partitions recomputed after a worker's loss, want 0 and 0",
+				r.ID, r.Scenario, r.MapOutputsRecomputed, r.CachedRecomputed)
+		}
 	}
 	// The recovery-cost bound of the issue, with its own 1 s of slack and
 	// no more: the rerun attempts' durations already include the machine's

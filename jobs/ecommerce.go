@@ -32,15 +32,31 @@ func Ecommerce(ctx context.Context, c *client.Context, input, output string, par
 // then grouped by session as Ecommerce does (a second job, which reads
 // them from the cache), and unpersisted.
 func EcommerceCached(ctx context.Context, c *client.Context, input, output string, parts int, strict bool, level client.StorageLevel) (EcommerceStats, error) {
-	return ecommerce(ctx, c, input, output, parts, strict, &level)
+	return ecommerce(ctx, c, input, output, parts, strict, func(r *client.RDD[client.KV[string, SessionAgg]]) func() {
+		r.Persist(level)
+		return func() { r.Unpersist(context.WithoutCancel(ctx)) }
+	})
 }
 
-func ecommerce(ctx context.Context, c *client.Context, input, output string, parts int, strict bool, level *client.StorageLevel) (EcommerceStats, error) {
+// EcommerceCheckpointed is EcommerceCached with the purchases
+// checkpointed (the context needs a CheckpointDir) instead of persisted:
+// the count writes them, the group-by reads them from the store.
+func EcommerceCheckpointed(ctx context.Context, c *client.Context, input, output string, parts int, strict bool) (EcommerceStats, error) {
+	return ecommerce(ctx, c, input, output, parts, strict, func(r *client.RDD[client.KV[string, SessionAgg]]) func() {
+		r.Checkpoint()
+		return func() {}
+	})
+}
+
+// ecommerce runs the job; with keep, the purchases are marked by it
+// (persisted or checkpointed) and counted first, and what it returns is
+// called at the end.
+func ecommerce(ctx context.Context, c *client.Context, input, output string, parts int, strict bool, keep func(*client.RDD[client.KV[string, SessionAgg]]) func()) (EcommerceStats, error) {
 	var st EcommerceStats
 	bad := c.NewAccumulator("bad rows")
 	purchases := Purchases(c, input, parts, bad, strict)
-	if level != nil {
-		purchases.Persist(*level)
+	if keep != nil {
+		defer keep(purchases)()
 		n, err := client.Count(ctx, purchases)
 		if err != nil {
 			return st, err
@@ -48,11 +64,10 @@ func ecommerce(ctx context.Context, c *client.Context, input, output string, par
 		// Counted now: the count computed every partition once. A
 		// partition computed again later (a block lost) counts again.
 		st.Purchases, st.BadRows = n, c.Value(bad)
-		defer purchases.Unpersist(context.WithoutCancel(ctx))
 	}
 	sessions := client.ReduceByKey(purchases, mergeSessions, parts).SetName("sessions")
 	err := client.SaveAsTextFile(ctx, client.Map(sessions, formatSession), output)
-	if level == nil {
+	if keep == nil {
 		st.BadRows = c.Value(bad)
 	}
 	return st, err
