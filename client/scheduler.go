@@ -39,6 +39,7 @@ type scheduler struct {
 	stageIDs int
 	jobs     int
 	planTime time.Duration // of the running job: cutting stages and building plans
+	planned  time.Duration // of every job so far
 	taskIDs  uint64
 	prog     *progress
 }
@@ -186,12 +187,22 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 	if err == nil {
 		err = s.finishCheckpoints(ctx, job)
 	}
+	s.planned += s.planTime
 	end := map[string]any{"job": job, "status": "succeeded", "error": "", "plan_ms": float64(s.planTime.Microseconds()) / 1000}
 	if err != nil {
 		end["status"], end["error"] = "failed", err.Error()
 	}
 	c.events.emit("job_end", end)
 	return res, err
+}
+
+// PlanTime is the time the driver has spent planning jobs (cutting
+// stages, building task plans) since it started; job_end events carry
+// each job's (plan_ms).
+func (c *Context) PlanTime() time.Duration {
+	c.jobMu.Lock()
+	defer c.jobMu.Unlock()
+	return c.sched.planned
 }
 
 // jobState tracks, within one job, which map stages it computed and which

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -295,4 +296,41 @@ func TestPageRankMinIOStoppedDuringCheckpoint(t *testing.T) {
 		t.Fatal("a manifest exists for the checkpoint whose writes failed")
 	}
 	t.Logf("failed after %v: %v", took.Round(time.Millisecond), err)
+}
+
+// 1,000 iterations of PageRank without a checkpoint: the lineage grows
+// with every iteration, and planning and running must not blow up (no
+// recursion over the lineage, no walk of it per job). The planning time of
+// the first and last iterations is reported.
+func TestPageRankLongLineage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 jobs")
+	}
+	in := generate(t, "graph", 300)
+	c := newContext(t, 1, 2, "")
+	const iterations = 1000
+	out := filepath.Join(t.TempDir(), "out")
+	start := time.Now()
+	res, err := jobs.PageRankWith(context.Background(), c, in, out, jobs.PageRankOptions{Iterations: iterations, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	f, _ := os.Open(in)
+	want, err := jobs.RefPageRank(f, iterations)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRanks(t, ranksOf(t, out), want, 1e-9)
+	if len(res.Planning) != iterations {
+		t.Fatalf("%d planning times, want %d", len(res.Planning), iterations)
+	}
+	median := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	t.Logf("%d iterations in %v; planning per iteration: median %v over the first 100, %v over the last 100",
+		iterations, took.Round(time.Millisecond), median(res.Planning[:100]), median(res.Planning[iterations-100:]))
 }

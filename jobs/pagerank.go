@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"shoal/client"
 )
@@ -20,6 +21,10 @@ type PageRankResult struct {
 	// ResumedFrom is the iteration whose checkpoint the run started from
 	// (Resume), 0 if it started from the input.
 	ResumedFrom int
+	// Planning is the driver's planning time of each iteration run
+	// (client.Context.PlanTime), first to last: a lineage that grows with
+	// the iterations must not make it grow.
+	Planning []time.Duration
 }
 
 // PageRankOptions configure PageRankWith.
@@ -86,6 +91,7 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 		if o.BeforeIteration != nil {
 			o.BeforeIteration(i)
 		}
+		planned := c.PlanTime()
 		joined := client.Cogroup(links, ranks, parts)
 		dangling, err := client.Reduce(ctx, client.FlatMap(joined, danglingRank), addFloat)
 		if err != nil {
@@ -97,6 +103,7 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 			client.Cogroup(pages, sums, parts),
 			newRank{N: float64(n), Dangling: dangling},
 		).SetName(fmt.Sprintf("ranks[%d]", i))
+		res.Planning = append(res.Planning, c.PlanTime()-planned)
 		if o.CheckpointEvery > 0 && i%o.CheckpointEvery == 0 && i < o.Iterations {
 			ranks.CheckpointAs(client.CheckpointInfo{
 				Name: fmt.Sprintf("pagerank-ranks-%06d", i), Seq: int64(i),

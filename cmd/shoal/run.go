@@ -176,6 +176,11 @@ func runRun(ctx context.Context, args []string) error {
 		if err == nil && res.ResumedFrom > 0 {
 			fmt.Printf("resumed from the checkpoint of iteration %d\n", res.ResumedFrom)
 		}
+		if err == nil && len(res.Planning) > 0 {
+			p := res.Planning
+			fmt.Fprintf(os.Stderr, "pagerank: planning per iteration: first %v, median %v, last %v\n",
+				p[0].Round(time.Microsecond), medianDuration(p).Round(time.Microsecond), p[len(p)-1].Round(time.Microsecond))
+		}
 		if err == nil {
 			fmt.Printf("%d pages, %d iterations; top %d:\n", res.Pages, c.iterations, len(res.Top))
 			for i, kv := range res.Top {
@@ -190,4 +195,10 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "%s: done in %.2fs, output in %s\n", job, time.Since(start).Seconds(), c.output)
 	return nil
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
