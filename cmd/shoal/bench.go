@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -26,9 +27,10 @@ func runBench(ctx context.Context, args []string) error {
 		"sort":       runBenchSort,
 		"cache":      runBenchCache,
 		"checkpoint": runBenchCheckpoint,
+		"pagerank":   runBenchPageRank,
 	}
 	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort|cache|checkpoint [flags]   ('shoal bench KIND -h' lists them)")
+		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort|cache|checkpoint|pagerank [flags]   ('shoal bench KIND -h' lists them)")
 		return flag.ErrHelp
 	}
 	return kinds[args[0]](ctx, args[1:])
@@ -197,6 +199,47 @@ func runBenchCache(ctx context.Context, args []string) error {
 	fmt.Printf("  read from %-18s median %.3fs  %v\n", res.Level+" blocks", res.MedianCached, res.CachedSeconds)
 	fmt.Printf("  speed-up                     %.1f×\n", res.Speedup)
 	return nil
+}
+
+// runBenchPageRank runs `shoal bench pagerank`: recovery from a node's
+// loss against the checkpoint interval.
+func runBenchPageRank(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shoal bench pagerank", flag.ContinueOnError)
+	cfg := bench.PageRankConfig{Log: os.Stderr}
+	fs.Int64Var(&cfg.Edges, "edges", 200_000, "edges of the generated graph")
+	fs.IntVar(&cfg.Iterations, "iterations", 40, "iterations")
+	fs.IntVar(&cfg.KillAt, "kill-at", 35, "kill node 1 before this iteration")
+	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions")
+	intervals := fs.String("intervals", "0,20,10,5", "checkpoint intervals to compare (0: none)")
+	asJSON := fs.Bool("json", false, "print one JSON array")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, f := range strings.Split(*intervals, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("--intervals %q: %w", *intervals, err)
+		}
+		cfg.Intervals = append(cfg.Intervals, k)
+	}
+	rows, err := bench.RunPageRank(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(rows)
+	}
+	fmt.Printf("PageRank, %d edges, %d iterations, node 1 of 2 killed before iteration %d\n", cfg.Edges, cfg.Iterations, cfg.KillAt)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "checkpoint every\tfault-free\toverhead per iteration\twith the node killed\trecovery\trecomputed back to iteration\ttasks after the kill\tright answer")
+	for _, r := range rows {
+		every := "never"
+		if r.Interval > 0 {
+			every = strconv.Itoa(r.Interval)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f s\t%+.0f ms\t%.2f s\t%.2f s\t%d\t%d\t%v\n", every, r.FaultFreeSeconds, r.OverheadMs, r.FaultSeconds, r.RecoverySeconds, r.ReachBack, r.TasksAfterKill, r.RightAnswer)
+	}
+	return tw.Flush()
 }
 
 // runBenchSort runs `shoal bench sort`: the sort job against GNU sort on
