@@ -145,7 +145,50 @@
 // SortByKey holds its partition's distinct keys (or, for SortByKey, its
 // records) in memory: choose enough partitions.
 //
-// Broadcast values travel with each task that uses them and are decoded
-// once per task; DESIGN.md §4 has them stored once per node as blocks,
-// which comes with the block store.
+// A persisted partition (cache op) or a checkpointed one (write op) is
+// encoded whole in the task's memory before it is stored or written: a
+// partition is bounded by what a worker can hold (a block by 1 GiB, the
+// node's --max-block-bytes by default 512 MiB; larger ones are not
+// cached). MemoryDeser blocks are bounded per worker by
+// Options.HeapCacheBytes.
+//
+// Broadcast values are stored once per node service as blocks (DiskOnly);
+// only their ID travels with tasks, and each worker fetches and decodes a
+// broadcast once and keeps it for its life.
+//
+// # Cached partitions (DESIGN.md §4)
+//
+// Persist(level) puts a cache op after the RDD in every plan that
+// computes it (persist.go): on a miss it passes the parent's records on
+// and stores the block once the partition is complete; on a hit it reads
+// the block (local node first) and never calls its parent. Tasks report
+// hits, stores, evictions and blocks they were told of but could not find
+// (TaskUpdate.blocks); the driver keeps where each block is (blocks.go),
+// logs block_stored, block_hit and block_evicted, prefers the node (or,
+// for MemoryDeser, the worker) that holds a task's input, and forgets the
+// blocks of a lost node or worker. An RDD whose every partition is held
+// by a node service is planned as a source: no lineage below it, no
+// shuffle it depends on is needed (Spark's getMissingParentStages does
+// the same). If such a block is then missing, the task fails with a
+// MISSING report, the stage attempt ends as on a fetch failure (the node
+// is probed), and the next plan has the lineage for what is missing.
+//
+// # Checkpoints (DESIGN.md §5)
+//
+// Checkpoint puts a write op after the RDD (after its cache op, if
+// persisted) in the plans that compute it (checkpoint.go): it passes the
+// records on and writes the partition to the store once complete, and the
+// task reports the partition (TaskUpdate.checkpoints, checkpoint_written).
+// After each job, the driver completes the checkpoints of RDDs that job
+// planned: it runs a job over the partitions not written in full (an
+// action such as Take stops reading early; such a partition is computed
+// again, in full: the one exception to "never computed twice"), writes the
+// manifest, prunes (Options.CheckpointKeep), and truncates the lineage:
+// the node's operator becomes a read of the store and its dependencies
+// are dropped, so a later plan, or the recomputation of something lost
+// downstream, starts there. ReadCheckpoint makes such a source from a
+// checkpoint written by another run (PageRank's --resume). LocalCheckpoint
+// is Persist(DiskOnly) and the same truncation once every block is held;
+// its operator then only fails, saying the partition is gone with its
+// node.
 package client
