@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"slices"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"shoal/checkpoint"
+	"shoal/compute"
 	"shoal/internal/miniotest"
 )
 
@@ -30,7 +30,7 @@ type CheckpointConfig struct {
 	Partitions     int
 	PartitionBytes int
 	// Parallelism is the number of partitions written at once, as that
-	// many task slots would. Default GOMAXPROCS.
+	// many task slots would. Default DefaultCheckpointParallelism.
 	Parallelism int
 	// Random makes the data incompressible random bytes instead of
 	// gensort-like records: the worst case for the checkpoint's codec.
@@ -42,6 +42,10 @@ type CheckpointConfig struct {
 	Dir  string
 	Seed uint64
 }
+
+// DefaultCheckpointParallelism is the task slots of the embedded default
+// (2 workers of 2 slots), which write a checkpoint's partitions at once.
+const DefaultCheckpointParallelism = compute.DefaultWorkersPerNode * compute.DefaultSlots
 
 // CheckpointResult is what RunCheckpointBench measured. Field names are the
 // JSON contract of `shoal bench checkpoint --json`. MB are 1e6 bytes of
@@ -78,7 +82,7 @@ func RunCheckpointBench(ctx context.Context, cfg CheckpointConfig) (*CheckpointR
 		cfg.PartitionBytes = 32 << 20
 	}
 	if cfg.Parallelism == 0 {
-		cfg.Parallelism = runtime.GOMAXPROCS(0)
+		cfg.Parallelism = DefaultCheckpointParallelism
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = checkpoint.DefaultPartSize

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -33,8 +32,8 @@ func TestCheckpointBench(t *testing.T) {
 // The check: a checkpoint written to a local MinIO at no less than
 // 60% of the throughput of one PutObject of the same bytes. Both write 8
 // partitions of 32 MiB, data=records (gensort-like, compressible) or
-// data=random (incompressible); the checkpoint writes GOMAXPROCS partitions
-// at once, as that many task slots would.
+// data=random (incompressible); the checkpoint writes 4 partitions at once,
+// as the embedded default's 4 task slots would.
 //
 //	go test -run '^$' -bench 'CheckpointWrite|PutObjectBaseline' -benchtime 3x -count 5 ./bench/
 
@@ -50,7 +49,7 @@ func BenchmarkCheckpointWrite(b *testing.B) {
 			run := 0
 			for b.Loop() {
 				run++
-				if _, _, err := timeCheckpoint(context.Background(), st, fmt.Sprintf("b-%06d", run), int64(run), parts, runtime.GOMAXPROCS(0)); err != nil {
+				if _, _, err := timeCheckpoint(context.Background(), st, fmt.Sprintf("b-%06d", run), int64(run), parts, DefaultCheckpointParallelism); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()

@@ -276,7 +276,7 @@ func runBenchCheckpoint(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Runs, "runs", 5, "runs of each side; medians are reported")
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the checkpoint")
 	fs.IntVar(&cfg.PartitionBytes, "partition-bytes", 32<<20, "bytes per partition")
-	fs.IntVar(&cfg.Parallelism, "parallelism", 0, "partitions written at once (default GOMAXPROCS)")
+	fs.IntVar(&cfg.Parallelism, "parallelism", 0, "partitions written at once (default: the embedded default's task slots, 2 workers × 2)")
 	fs.BoolVar(&cfg.Random, "random", false, "incompressible random bytes instead of gensort-like records")
 	fs.StringVar(&cfg.Dir, "dir", "", "MinIO's working directory (default a temporary directory, removed)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
