@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"shoal/internal/codec"
 	"shoal/internal/fnref"
 )
 
@@ -83,7 +82,7 @@ func collectParts[T any](ctx context.Context, r *RDD[T], parts []int, limit int)
 	if err != nil {
 		return nil, err
 	}
-	c, err := codec.For[T]()
+	c, err := codecOf[T]()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +116,7 @@ func (collectSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 		return nil, err
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
-		c, err := codec.For[T]()
+		c, err := codecOf[T]()
 		if err != nil {
 			return nil, err
 		}

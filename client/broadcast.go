@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"shoal/blockstore"
-	"shoal/internal/codec"
 )
 
 // Broadcast is a read-only value that tasks read through Value. Put it in
@@ -30,7 +29,7 @@ type broadcastCell[T any] struct {
 // NewBroadcast encodes v and stores it in the node services. It waits for
 // a running job to end.
 func NewBroadcast[T any](c *Context, v T) (Broadcast[T], error) {
-	cd, err := codec.For[T]()
+	cd, err := codecOf[T]()
 	if err != nil {
 		return Broadcast[T]{}, fmt.Errorf("client: broadcast of %T: %w", v, err)
 	}
@@ -139,7 +138,7 @@ func fetchBroadcast[T any](tc *taskContext, id uint32) (T, error) {
 	case !found:
 		return zero, fmt.Errorf("node %s does not hold it", tc.env.NodeAddr)
 	}
-	cd, err := codec.For[T]()
+	cd, err := codecOf[T]()
 	if err != nil {
 		return zero, err
 	}

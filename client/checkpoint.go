@@ -13,7 +13,6 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/compute/computepb"
-	"shoal/internal/codec"
 )
 
 // Checkpoints (DESIGN.md §5). Checkpoint marks an RDD; the tasks that
@@ -236,7 +235,7 @@ func (ckptWriteOp[T]) op(b *build, params json.RawMessage, parents []any) (any, 
 	if err != nil {
 		return nil, err
 	}
-	cd, err := codec.For[T]()
+	cd, err := codecOf[T]()
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +288,7 @@ func (ckptReadOp[T]) op(b *build, params json.RawMessage, parents []any) (any, e
 	if p.Manifest == nil {
 		return nil, fmt.Errorf("client: checkpoint %s: no manifest in the plan", p.Name)
 	}
-	cd, err := codec.For[T]()
+	cd, err := codecOf[T]()
 	if err != nil {
 		return nil, err
 	}

@@ -188,7 +188,7 @@ func (cacheOp[T]) op(b *build, params json.RawMessage, parents []any) (any, erro
 			return nil, err
 		}
 	}
-	cd, err := codec.For[T]()
+	cd, err := codecOf[T]()
 	if err != nil {
 		return nil, err
 	}

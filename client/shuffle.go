@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 
-	"shoal/internal/codec"
 	"shoal/internal/fnref"
 	"shoal/shuffleservice"
 )
@@ -57,8 +56,8 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 		}
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
-		kc, err1 := codec.For[K]()
-		vc, err2 := codec.For[V]()
+		kc, err1 := codecOf[K]()
+		vc, err2 := codecOf[V]()
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("client: shuffle %d: %w", p.Shuffle, errors.Join(err1, err2))
 		}
@@ -160,8 +159,8 @@ type readParams struct {
 // readShuffleKV yields the records of one reduce partition of a shuffle.
 func readShuffleKV[K comparable, V any](tc *taskContext, shuffle uint32, part int) iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		kc, err1 := codec.For[K]()
-		vc, err2 := codec.For[V]()
+		kc, err1 := codecOf[K]()
+		vc, err2 := codecOf[V]()
 		if err1 != nil || err2 != nil {
 			tc.fail(errors.Join(err1, err2))
 			return

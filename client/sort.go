@@ -186,7 +186,7 @@ func (keySampleSink[K, V]) sink(b *build, params json.RawMessage, input any) (si
 		return nil, err
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
-		kc, err := codec.For[K]()
+		kc, err := codecOf[K]()
 		if err != nil {
 			return nil, err
 		}
@@ -259,8 +259,8 @@ func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, erro
 	}
 	return seqFn[KV[K, V]](func(tc *taskContext, part int) iter.Seq[KV[K, V]] {
 		return func(yield func(KV[K, V]) bool) {
-			kc, err1 := codec.For[K]()
-			vc, err2 := codec.For[V]()
+			kc, err1 := codecOf[K]()
+			vc, err2 := codecOf[V]()
 			if err1 != nil || err2 != nil {
 				tc.fail(errors.Join(err1, err2))
 				return
