@@ -195,8 +195,11 @@ func (l lookup) Map(k string) string {
 	return v
 }
 
+// A broadcast is stored once in each node service and fetched once per
+// worker, however many of its tasks use it: the task metrics say which
+// tasks fetched it.
 func TestBroadcastAndAccumulator(t *testing.T) {
-	c, _ := newContext(t, 1, 2)
+	c, log := newContext(t, 2, 2)
 	table, err := client.NewBroadcast(c, map[string]string{"a": "A", "b": "B"})
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +218,26 @@ func TestBroadcastAndAccumulator(t *testing.T) {
 	}
 	if table.Value()["a"] != "A" {
 		t.Fatal("the driver's broadcast value is wrong")
+	}
+	// A second job: the workers have it already.
+	if _, err := client.Collect(context.Background(), client.MapWith[string, string](keys, lookup{Table: table, Misses: misses})); err != nil {
+		t.Fatal(err)
+	}
+	fetches := map[string]int{} // by worker
+	tasks := 0
+	for _, ev := range eventsOf(t, log, "task_end") {
+		tasks++
+		if m, ok := ev["metrics"].(map[string]any); ok {
+			fetches[ev["worker"].(string)] += num(m["broadcast_fetches"])
+		}
+	}
+	if len(fetches) == 0 || tasks <= len(fetches) {
+		t.Fatalf("%d tasks, broadcast fetched by workers %v; the test proves nothing", tasks, fetches)
+	}
+	for w, n := range fetches {
+		if n != 1 {
+			t.Errorf("worker %s fetched the broadcast %d times, want once", w, n)
+		}
 	}
 }
 
