@@ -18,6 +18,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"shoal/internal/testbin"
 )
 
 // Binary is where `make test` installs the server, relative to the module
@@ -70,20 +72,10 @@ func FindBinary() string {
 	if b := os.Getenv("SHOAL_MINIO"); b != "" {
 		return b
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return Binary
+	if root, ok := testbin.ModuleRoot(); ok {
+		return filepath.Join(root, Binary)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, Binary)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return Binary
-		}
-		dir = parent
-	}
+	return Binary
 }
 
 // ErrNoBinary is returned by Launch when the minio binary is missing.

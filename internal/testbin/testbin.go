@@ -7,6 +7,26 @@ import (
 	"testing"
 )
 
+// ModuleRoot is the directory of the go.mod above the working directory
+// (go test runs a package's tests in its directory), where make installs
+// the test servers under bin/.
+func ModuleRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
 // Shoal builds ./cmd/shoal into a temporary directory of t and returns its
 // path. It skips the test under -short or when there is no go command.
 func Shoal(t testing.TB) string {
@@ -18,19 +38,9 @@ func Shoal(t testing.TB) string {
 	if err != nil {
 		t.Skip("no go command to build shoal with")
 	}
-	root, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		root = parent
+	root, ok := ModuleRoot()
+	if !ok {
+		t.Fatal("no go.mod above the test's directory")
 	}
 	bin := filepath.Join(t.TempDir(), "shoal")
 	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/shoal")

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"shoal/internal/testbin"
 )
 
 // Binary is where `make test` installs the server, relative to the module
@@ -61,20 +63,10 @@ func Start(t testing.TB) *Server {
 }
 
 func findBinary() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return Binary
+	if root, ok := testbin.ModuleRoot(); ok {
+		return filepath.Join(root, Binary)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, Binary)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return Binary
-		}
-		dir = parent
-	}
+	return Binary
 }
 
 // freePort asks the kernel for a free port. The server binds it a moment
