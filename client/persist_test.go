@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/shuffleservice"
 )
 
 // The persist tests run real clusters. A persisted RDD's records pass
@@ -96,8 +97,15 @@ func TestPersistLevels(t *testing.T) {
 					t.Errorf("block_stored at level %v, want %s: %v", ev["level"], wantHeld(level), ev)
 				}
 			}
+			held := nodeBlocks(t, c)
+			if level != client.MemoryDeser && held == 0 {
+				t.Fatalf("the node services hold no block of a %v RDD", level)
+			}
 			if err := kv.Unpersist(ctx); err != nil {
 				t.Fatal(err)
+			}
+			if held := nodeBlocks(t, c); held != 0 {
+				t.Errorf("the node services hold %d blocks (memory and disk) right after Unpersist, want 0", held)
 			}
 			// Unpersisted: the next action computes again.
 			if got, err := client.Count(ctx, kv); err != nil || got != n {
@@ -108,6 +116,26 @@ func TestPersistLevels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nodeBlocks counts the blocks, in memory and on disk, of every node
+// service of c's cluster, from their Status.
+func nodeBlocks(t *testing.T, c *client.Context) uint64 {
+	t.Helper()
+	var n uint64
+	for _, node := range c.Local().Nodes() {
+		cl, err := shuffleservice.Dial(node.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cl.Status(context.Background())
+		cl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.GetBlocks().GetMemoryBlocks() + st.GetBlocks().GetDiskBlocks()
+	}
+	return n
 }
 
 // wantHeld is the level a block of level l is held at in this test, where
