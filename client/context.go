@@ -59,7 +59,10 @@ type Options struct {
 	// LocalityWait is how long a task waits for a slot on a node it
 	// prefers before taking any; default 100ms.
 	LocalityWait time.Duration
-	// HeartbeatTimeout declares a silent worker lost; default 10s.
+	// HeartbeatTimeout declares a silent worker lost; default 10s. It is
+	// also the workers' driver timeout: a worker that hears nothing from
+	// the driver for this long cancels its tasks and exits. Both sides
+	// heartbeat every second, or every fifth of a timeout under 5 s.
 	HeartbeatTimeout time.Duration
 	// Speculation runs a backup copy of a straggling task on another
 	// worker once most of its stage has finished; the first copy to
@@ -164,7 +167,10 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		}
 	}()
 	c.events.emit("app_start", map[string]any{"app": c.app})
-	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, Logger: c.log})
+	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
+	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
+		App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
+	})
 	if err1 != nil {
 		return nil, err1
 	}
@@ -179,6 +185,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
 		Slots: opts.Slots, Dir: dir, DriverAddr: c.endpoint.Addr(), App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
+		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout,
 	})
 	if err1 != nil {
 		return nil, err1

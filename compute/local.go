@@ -73,6 +73,11 @@ type LocalOptions struct {
 	// HeartbeatInterval is the workers' heartbeat interval. Default: the
 	// workers' default (DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
+	// DriverTimeout is the workers' driver timeout
+	// (WorkerOptions.DriverTimeout): give the driver endpoint's
+	// HeartbeatTimeout. Default: the workers' default
+	// (DefaultDriverTimeout, the endpoint's default HeartbeatTimeout).
+	DriverTimeout time.Duration
 	// ServeShuffle makes every worker serve the map outputs it writes
 	// from its own shuffle server (WorkerOptions.ServeShuffle) instead of
 	// the node service: the external shuffle service is off, and a
@@ -125,6 +130,9 @@ func (o *LocalOptions) Validate() error {
 	}
 	if o.HeartbeatInterval < 0 {
 		bad("HeartbeatInterval %v is negative", o.HeartbeatInterval)
+	}
+	if o.DriverTimeout < 0 {
+		bad("DriverTimeout %v is negative", o.DriverTimeout)
 	}
 	if o.CacheBytes < 0 {
 		bad("CacheBytes %d is negative", o.CacheBytes)
@@ -294,6 +302,7 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 		WorkerID:          fmt.Sprintf("w-%d-%d", i, n.next),
 		Slots:             l.opts.Slots,
 		HeartbeatInterval: l.opts.HeartbeatInterval,
+		DriverTimeout:     l.opts.DriverTimeout,
 		ServeShuffle:      l.opts.ServeShuffle,
 	}
 	n.next++
