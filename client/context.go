@@ -146,6 +146,9 @@ type Context struct {
 
 	jobMu sync.Mutex // one job at a time
 	sched *scheduler
+
+	idleStop chan struct{} // closed by Close: ends idleEvents
+	idleDone chan struct{} // closed when idleEvents has returned
 }
 
 // NewContext starts the local cluster and waits for its workers.
@@ -197,8 +200,38 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err := c.sched.awaitWorkers(ctx, opts.Nodes*opts.WorkersPerNode, 60*time.Second); err != nil {
 		return nil, err
 	}
+	c.idleStop, c.idleDone = make(chan struct{}), make(chan struct{})
+	go c.idleEvents()
 	ok = true
 	return c, nil
+}
+
+// idleEventInterval is how often the driver looks for worker events while
+// no job runs.
+const idleEventInterval = 100 * time.Millisecond
+
+// idleEvents handles the endpoint's events while no job runs, until Close
+// (idleStop): a worker lost between jobs is logged (worker_lost) and
+// replaced within idleEventInterval, and its replacement logged when it
+// joins, instead of all of it waiting for the next job. It takes jobMu
+// only when it is free, so a job that starts meanwhile waits for at most
+// one drain, which handles what the job would have handled first anyway
+// (scheduler.drain).
+func (c *Context) idleEvents() {
+	defer close(c.idleDone)
+	t := time.NewTicker(idleEventInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.idleStop:
+			return
+		case <-t.C:
+		}
+		if c.jobMu.TryLock() {
+			c.sched.drain()
+			c.jobMu.Unlock()
+		}
+	}
 }
 
 // App is the application's name.
@@ -214,6 +247,12 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.closing.Store(true)
+	if c.idleStop != nil {
+		// Before the endpoint goes: idleEvents reads its events.
+		close(c.idleStop)
+		<-c.idleDone
+		c.idleStop = nil
+	}
 	var errs []error
 	if c.endpoint != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

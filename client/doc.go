@@ -79,7 +79,14 @@
 //     worker is started on the same node (at most 16 per node), unless
 //     the context is closing or the node is gone; it joins when it
 //     connects (worker_added). With the external shuffle service off, the
-//     map outputs the worker served itself are forgotten with it.
+//     map outputs the worker served itself are forgotten with it. Between
+//     jobs the same happens within 100 ms: while no job holds the
+//     scheduler, a goroutine of the Context handles the endpoint's events
+//     every 100 ms, so a loss is logged and its worker replaced at once,
+//     not when the next job starts.
+//   - A worker hears nothing from the driver for HeartbeatTimeout (a
+//     black-holed route, a hung driver): it cancels its tasks and exits,
+//     as the driver declares it lost after the same timeout.
 //   - A fetch fails: the stage attempt stops starting tasks and gathers
 //     the fetch failures its other tasks report for 200 ms (or until none
 //     runs), then ends, killing what still runs. The driver then asks
