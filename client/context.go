@@ -75,6 +75,16 @@ type Options struct {
 	// CacheBytes is each node service's memory for cached blocks (`shoal
 	// node --cache-bytes`); 0 means the node's default.
 	CacheBytes int64
+	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
+	// which the local cluster's processes reach the driver and the node
+	// services: AdvertiseDriver is given the driver endpoint's listening
+	// address and returns the one workers dial; AdvertiseNode is
+	// compute.LocalOptions.AdvertiseNode (the address workers, readers and
+	// the driver reach node index by). They exist for tests that put a
+	// fault-injecting proxy on those links (internal/toxiproxy); nil, the
+	// default, leaves the listening addresses.
+	AdvertiseDriver func(listen string) (string, error)
+	AdvertiseNode   func(index int, listen string) (string, error)
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer
@@ -184,11 +194,17 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		}
 		c.tempDir = dir
 	}
+	driverAddr := c.endpoint.Addr()
+	if opts.AdvertiseDriver != nil {
+		if driverAddr, err1 = opts.AdvertiseDriver(driverAddr); err1 != nil {
+			return nil, fmt.Errorf("client: AdvertiseDriver(%s): %w", c.endpoint.Addr(), err1)
+		}
+	}
 	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
 		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
-		Slots: opts.Slots, Dir: dir, DriverAddr: c.endpoint.Addr(), App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
+		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
-		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout,
+		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
 	})
 	if err1 != nil {
 		return nil, err1

@@ -147,9 +147,11 @@
 // (`NodeBinary node --listen 127.0.0.1:0 --dir DIR/node-i`, through
 // internal/nodeproc), registers the application with each (and keeps it
 // alive with heartbeats), and starts WorkersPerNode worker processes per
-// node, named w-<node>-<k>. Every child gets a parent-death signal
-// (Linux) so none outlives the launcher, and every child is waited for so
-// none is left a zombie. KillWorker and KillNode kill with SIGKILL, as a
+// node, named w-<node>-<k>. LocalOptions.AdvertiseNode may give a node
+// another address than the one it listens on, used by everything but the
+// launcher itself (tests put a fault-injecting proxy there). Every child
+// gets a parent-death signal (Linux) so none outlives the launcher, and
+// every child is waited for so none is left a zombie. KillWorker and KillNode kill with SIGKILL, as a
 // crash would; AddWorker starts a replacement. Close stops workers
 // (SIGTERM, then SIGKILL), then nodes.
 //
