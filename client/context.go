@@ -60,7 +60,10 @@ type Options struct {
 	// LocalityWait is how long a task waits for a slot on a node it
 	// prefers before taking any; default 100ms.
 	LocalityWait time.Duration
-	// HeartbeatTimeout declares a silent worker lost; default 10s.
+	// HeartbeatTimeout declares a silent worker lost; default 10s. It is
+	// also the workers' driver timeout: a worker that hears nothing from
+	// the driver for this long cancels its tasks and exits. Both sides
+	// heartbeat every second, or every fifth of a timeout under 5 s.
 	HeartbeatTimeout time.Duration
 	// Speculation runs a backup copy of a straggling task on another
 	// worker once most of its stage has finished; the first copy to
@@ -84,6 +87,16 @@ type Options struct {
 	// older than the newest CheckpointKeep complete ones, after each
 	// checkpoint completes.
 	CheckpointKeep int
+	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
+	// which the local cluster's processes reach the driver and the node
+	// services: AdvertiseDriver is given the driver endpoint's listening
+	// address and returns the one workers dial; AdvertiseNode is
+	// compute.LocalOptions.AdvertiseNode (the address workers, readers and
+	// the driver reach node index by). They exist for tests that put a
+	// fault-injecting proxy on those links (internal/toxiproxy); nil, the
+	// default, leaves the listening addresses.
+	AdvertiseDriver func(listen string) (string, error)
+	AdvertiseNode   func(index int, listen string) (string, error)
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer
@@ -158,6 +171,9 @@ type Context struct {
 
 	jobMu sync.Mutex // one job at a time
 	sched *scheduler
+
+	idleStop chan struct{} // closed by Close: ends idleEvents
+	idleDone chan struct{} // closed when idleEvents has returned
 }
 
 // NewContext starts the local cluster and waits for its workers.
@@ -179,7 +195,10 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		}
 	}()
 	c.events.emit("app_start", map[string]any{"app": c.app})
-	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, Logger: c.log})
+	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
+	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
+		App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
+	})
 	if err1 != nil {
 		return nil, err1
 	}
@@ -190,10 +209,17 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		}
 		c.tempDir = dir
 	}
+	driverAddr := c.endpoint.Addr()
+	if opts.AdvertiseDriver != nil {
+		if driverAddr, err1 = opts.AdvertiseDriver(driverAddr); err1 != nil {
+			return nil, fmt.Errorf("client: AdvertiseDriver(%s): %w", c.endpoint.Addr(), err1)
+		}
+	}
 	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
 		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
-		Slots: opts.Slots, Dir: dir, DriverAddr: c.endpoint.Addr(), App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
+		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
+		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
 	})
 	if err1 != nil {
 		return nil, err1
@@ -205,8 +231,38 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err := c.sched.awaitWorkers(ctx, opts.Nodes*opts.WorkersPerNode, 60*time.Second); err != nil {
 		return nil, err
 	}
+	c.idleStop, c.idleDone = make(chan struct{}), make(chan struct{})
+	go c.idleEvents()
 	ok = true
 	return c, nil
+}
+
+// idleEventInterval is how often the driver looks for worker events while
+// no job runs.
+const idleEventInterval = 100 * time.Millisecond
+
+// idleEvents handles the endpoint's events while no job runs, until Close
+// (idleStop): a worker lost between jobs is logged (worker_lost) and
+// replaced within idleEventInterval, and its replacement logged when it
+// joins, instead of all of it waiting for the next job. It takes jobMu
+// only when it is free, so a job that starts meanwhile waits for at most
+// one drain, which handles what the job would have handled first anyway
+// (scheduler.drain).
+func (c *Context) idleEvents() {
+	defer close(c.idleDone)
+	t := time.NewTicker(idleEventInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.idleStop:
+			return
+		case <-t.C:
+		}
+		if c.jobMu.TryLock() {
+			c.sched.drain()
+			c.jobMu.Unlock()
+		}
+	}
 }
 
 // App is the application's name.
@@ -222,6 +278,12 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.closing.Store(true)
+	if c.idleStop != nil {
+		// Before the endpoint goes: idleEvents reads its events.
+		close(c.idleStop)
+		<-c.idleDone
+		c.idleStop = nil
+	}
 	var errs []error
 	if c.endpoint != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -79,21 +79,41 @@
 //     worker is started on the same node (at most 16 per node), unless
 //     the context is closing or the node is gone; it joins when it
 //     connects (worker_added). With the external shuffle service off, the
-//     map outputs the worker served itself are forgotten with it.
+//     map outputs the worker served itself are forgotten with it. Between
+//     jobs the same happens within 100 ms: while no job holds the
+//     scheduler, a goroutine of the Context handles the endpoint's events
+//     every 100 ms, so a loss is logged and its worker replaced at once,
+//     not when the next job starts.
+//   - A worker hears nothing from the driver for HeartbeatTimeout (a
+//     black-holed route, a hung driver): it cancels its tasks and exits,
+//     as the driver declares it lost after the same timeout.
 //   - A fetch fails: the stage attempt stops starting tasks and gathers
 //     the fetch failures its other tasks report for 200 ms (or until none
 //     runs), then ends, killing what still runs. The driver then asks
 //     each failing node for its status. A node that does not answer
 //     (Unavailable, or no answer within 2 s) is lost: every map output
 //     registered on it, in every shuffle, is forgotten (node_lost), and
-//     no task is placed on its workers again. A node that answers (a
-//     corrupt or missing file) loses only the outputs named. Either way a
-//     forgotten output's epoch is raised, so its recomputation replaces
-//     what the node may still hold. The job's plan is then run again,
-//     which recomputes only the missing map partitions, and the stage is
-//     resubmitted for the partitions it has not finished.
+//     no task is placed on its workers while it is lost (see below for
+//     its return). A node that answers (a corrupt or missing file) loses
+//     only the outputs named. Either way a forgotten output's epoch is
+//     raised, so its recomputation replaces what the node may still
+//     hold. The job's plan is then run again, which recomputes only the
+//     missing map partitions, and the stage is resubmitted for the
+//     partitions it has not finished.
 //   - All workers of a node are lost and it does not answer: the node is
 //     lost as above, before any fetch has to fail.
+//   - A task fails for the infrastructure (not its own code; say its
+//     commit could not reach its node): the node its outputs go to is
+//     probed, and if it does not answer it is lost as above and the
+//     failure is not counted against the partition, which is retried
+//     elsewhere: a node cut off must not fail the job through its tasks.
+//   - A stage has tasks to run and no usable worker (every worker gone,
+//     or on a lost node): every 500 ms it probes the lost nodes whose
+//     workers are still connected (cut off, not dead: a dead machine
+//     takes its workers with it) and takes back those that answer
+//     (node_added, with a reason); what they held stays forgotten, its
+//     recomputation fenced by a higher epoch. After HeartbeatTimeout with
+//     no usable worker the job fails, naming the lost nodes.
 //   - A stage whose attempts end on fetch failures MaxStageAttempts
 //     times in a row fails the job with the last cause (node, shuffle,
 //     map, reason).

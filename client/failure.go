@@ -1,9 +1,12 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -21,6 +24,10 @@ const (
 	// probeTimeout bounds the call that tells whether a node still
 	// answers after a fetch failure or the loss of all its workers.
 	probeTimeout = 2 * time.Second
+	// reviveInterval is how often a stage attempt with no usable worker
+	// probes the lost nodes that still have connected workers
+	// (reviveNodes).
+	reviveInterval = 500 * time.Millisecond
 	// maxReplacementsPerNode bounds the workers started on a local node
 	// to replace lost ones, so that a worker that dies at start does not
 	// make the driver start processes forever.
@@ -116,6 +123,29 @@ func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, miss
 	return first
 }
 
+// failedWithNode tells, after a task failed for the infrastructure (not
+// its own code), whether its node is to blame: the shuffle server its
+// outputs go to is lost already, or does not answer now, and is then
+// declared lost. Such a failure is not counted against the task's
+// partition, as a fetch failure is not: a node cut off for a while must
+// not fail the job through the tasks that could not commit to it.
+func (s *scheduler) failedWithNode(t *taskRun, taskErr string) bool {
+	addr := cmp.Or(t.shuffleAddr, t.node)
+	if addr == "" {
+		return false
+	}
+	if s.lostNodes[addr] {
+		return true
+	}
+	err := probeNode(addr)
+	if err == nil {
+		return false
+	}
+	line, _, _ := strings.Cut(taskErr, "\n")
+	s.nodeLost(addr, fmt.Sprintf("task %d failed on its worker %s (%s) and the node does not answer: %v", t.id, t.worker, line, err))
+	return true
+}
+
 // probeNode returns an error if the shuffle server at addr does not
 // answer (Unavailable or DeadlineExceeded); an answer, even an error, is
 // nil.
@@ -137,9 +167,11 @@ func probeNode(addr string) error {
 
 // nodeLost declares the shuffle server at addr lost: every map output
 // registered there is forgotten (and will be recomputed with a higher
-// epoch), and no task is placed on its workers any more. An address is
-// lost for good; a node restarted on the same directory listens on a new
-// one and is a new node to the scheduler.
+// epoch), and no task is placed on its workers any more, unless it comes
+// back: when a stage has no usable worker left, reviveNodes takes back a
+// lost node that answers again while its workers are still connected
+// (it was only cut off). A node restarted on the same directory listens
+// on a new address and is a new node to the scheduler.
 func (s *scheduler) nodeLost(addr, reason string) {
 	if s.lostNodes[addr] {
 		return
@@ -147,16 +179,52 @@ func (s *scheduler) nodeLost(addr, reason string) {
 	s.lostNodes[addr] = true
 	n := s.outputsLost(addr)
 	blocks := s.blocksLost(addr)
-	pid := 0
+	s.c.log.Warn("node lost", "node", addr, "reason", reason, "outputs", n, "blocks", blocks)
+	s.c.events.emit("node_lost", map[string]any{"node": addr, "addr": addr, "pid": s.nodePid(addr), "reason": reason, "outputs": n, "blocks": blocks})
+}
+
+// nodePid is the process ID of the local node at addr, or 0.
+func (s *scheduler) nodePid(addr string) int {
 	if l := s.c.local; l != nil {
 		for _, ni := range l.Nodes() {
 			if ni.Addr == addr {
-				pid = ni.Pid
+				return ni.Pid
 			}
 		}
 	}
-	s.c.log.Warn("node lost", "node", addr, "reason", reason, "outputs", n, "blocks", blocks)
-	s.c.events.emit("node_lost", map[string]any{"node": addr, "addr": addr, "pid": pid, "reason": reason, "outputs": n, "blocks": blocks})
+	return 0
+}
+
+// reviveNodes probes the lost nodes (shuffle server addresses) that a
+// connected worker still reports as its node or its shuffle server, and
+// takes back those that answer: such a node was cut off for a while, not
+// dead (a machine that dies takes its workers with it). Its workers get
+// tasks again. What it held stays forgotten: those outputs are recomputed
+// with a higher epoch, which fences the copies it may still serve. It
+// returns how many nodes came back (node_added, with a reason).
+func (s *scheduler) reviveNodes() int {
+	var addrs []string
+	for addr := range s.lostNodes {
+		for _, w := range s.workers {
+			if w.info.Node == addr || w.info.ShuffleAddr == addr {
+				addrs = append(addrs, addr)
+				break
+			}
+		}
+	}
+	slices.Sort(addrs)
+	n := 0
+	for _, addr := range addrs {
+		if probeNode(addr) != nil {
+			continue
+		}
+		delete(s.lostNodes, addr)
+		n++
+		reason := "it answers again after it was declared lost; its workers are still connected"
+		s.c.log.Warn("lost node is back", "node", addr, "reason", reason)
+		s.c.events.emit("node_added", map[string]any{"node": addr, "addr": addr, "pid": s.nodePid(addr), "reason": reason})
+	}
+	return n
 }
 
 // outputsLost forgets every map output registered at addr and returns

@@ -8,11 +8,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"shoal/client"
+	"shoal/compute"
 	"shoal/internal/testbin"
 )
 
@@ -209,8 +211,7 @@ func TestWorkerKilledDuringMapStage(t *testing.T) {
 	if want := sumsByMod10(800); !maps.Equal(r.got, want) {
 		t.Fatalf("sums %v, want %v", r.got, want)
 	}
-	// The replacement was started when the loss was seen; it is logged
-	// (worker_added) when the scheduler next reads events, in a job.
+	// The replacement was started when the loss was seen.
 	ws := c.Local().Workers()
 	if len(ws) != 3 || ws[2].Exited || ws[2].Node != 0 {
 		t.Fatalf("workers %+v, want a replacement on node 0", ws)
@@ -228,6 +229,79 @@ func TestWorkerKilledDuringMapStage(t *testing.T) {
 	}
 	if len(committed) != 8 {
 		t.Errorf("map partitions committed: %v, want 8", committed)
+	}
+}
+
+// A worker killed while no job runs is handled at once, not when the
+// next job starts: its loss is logged (worker_lost), a replacement is
+// started and logged when it joins (worker_added), all before any further
+// job; the next job then runs on the survivors and the replacement.
+func TestWorkerLostBetweenJobs(t *testing.T) {
+	c, log := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2})
+	ctx := context.Background()
+	sums := client.ReduceByKey(client.Map(client.Range(c, 0, 800, 8), mod10KV), addInt64, 4)
+	want := sumsByMod10(800)
+	if got := collectMap(t, ctx, sums); !maps.Equal(got, want) {
+		t.Fatalf("first job: sums %v, want %v", got, want)
+	}
+	before := c.Local().Workers()
+	victim := before[0]
+	if err := c.Local().KillWorker(victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+
+	// Find both events in the log with no job running.
+	var lostAt, addedAt time.Duration
+	var replacement string
+	waitFor(t, 10*time.Second, "worker_lost of "+victim.ID+" and worker_added of its replacement in the event log", func() bool {
+		for _, ev := range allEvents(t, log) {
+			switch {
+			case ev["event"] == "worker_lost" && ev["worker"] == victim.ID && lostAt == 0:
+				lostAt = time.Since(killed)
+			case ev["event"] == "worker_added" && replacement == "" && !slices.ContainsFunc(before, func(w compute.LocalWorker) bool { return w.ID == ev["worker"] }):
+				replacement, addedAt = ev["worker"].(string), time.Since(killed)
+			}
+		}
+		return lostAt > 0 && replacement != ""
+	})
+	t.Logf("between jobs: worker_lost seen in the log within %v of the kill, the replacement %s's worker_added within %v",
+		lostAt.Round(time.Millisecond), replacement, addedAt.Round(time.Millisecond))
+	events := allEvents(t, log)
+	if jobs := eventsOf(t, log, "job_start"); len(jobs) != 1 {
+		t.Fatalf("%d jobs started, want 1: the events must be handled with no job running", len(jobs))
+	}
+	lastJobEnd, lost, added := -1, -1, -1
+	for i, ev := range events {
+		switch {
+		case ev["event"] == "job_end":
+			lastJobEnd = i
+		case ev["event"] == "worker_lost" && ev["worker"] == victim.ID:
+			lost = i
+		case ev["event"] == "worker_added" && ev["worker"] == replacement:
+			added = i
+		}
+	}
+	if !(lastJobEnd < lost && lost < added) {
+		t.Fatalf("event order: job_end at %d, worker_lost at %d, worker_added at %d; want them in that order", lastJobEnd, lost, added)
+	}
+
+	// The next job runs on the survivor and the replacement, with the
+	// loss handled once.
+	if got := collectMap(t, ctx, client.ReduceByKey(client.Map(client.Range(c, 0, 1000, 8), mod10KV), addInt64, 4)); !maps.Equal(got, sumsByMod10(1000)) {
+		t.Fatalf("second job: sums %v, want %v", got, sumsByMod10(1000))
+	}
+	workers := map[string]bool{}
+	for _, ev := range allEvents(t, log)[len(events):] {
+		switch ev["event"] {
+		case "task_start":
+			workers[ev["worker"].(string)] = true
+		case "worker_lost", "worker_added":
+			t.Errorf("%v during the second job; it was handled before", ev)
+		}
+	}
+	if workers[victim.ID] || !workers[replacement] {
+		t.Errorf("the second job ran tasks on %v; want the replacement %s and not %s", workers, replacement, victim.ID)
 	}
 }
 

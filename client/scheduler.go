@@ -98,8 +98,10 @@ func (s *scheduler) awaitWorkers(ctx context.Context, n int, timeout time.Durati
 	return nil
 }
 
-// drain handles the events that queued while no job ran (workers lost or
-// added between jobs), so that a job plans with what is known.
+// drain handles the events that queued since the last look: by a job
+// before it plans, so that it plans with what is known, and between jobs
+// every idleEventInterval (Context.idleEvents), so that workers lost or
+// added while no job runs are handled, logged and replaced promptly.
 func (s *scheduler) drain() {
 	for {
 		select {

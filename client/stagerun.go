@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"shoal/compute"
@@ -59,6 +60,9 @@ type stageRun struct {
 	fetchFails  []*computepb.FetchFailure
 	blockMisses []*computepb.BlockReport // of cached blocks a task could not read without lineage
 	gatherUntil time.Time                // zero until the first fetch failure
+
+	starvedSince time.Time // when tasks began to wait with no usable worker; zero if they do not
+	lastRevive   time.Time // when lost nodes were last probed (scheduler.reviveNodes)
 }
 
 // runStage runs one attempt of st for parts.
@@ -126,14 +130,30 @@ func (r *stageRun) run(ctx context.Context) error {
 		}
 		s.prog.update(r.st.id, len(r.done), len(r.running), r.total)
 		wait := c.opts.LocalityWait
-		starved := false
 		switch {
 		case gathering:
 			wait = min(wait, time.Until(r.gatherUntil))
 		case len(r.pending) > 0 && len(r.running) == 0 && s.usableWorkers() == 0:
-			// Nothing runs and no worker is left: wait for one (a
-			// replacement), bounded.
-			wait, starved = c.opts.HeartbeatTimeout, true
+			// Nothing runs and no worker is usable: wait for one (a
+			// replacement, or a lost node that answers again), for at
+			// most HeartbeatTimeout.
+			now := time.Now()
+			if r.starvedSince.IsZero() {
+				r.starvedSince = now
+			}
+			if now.Sub(r.lastRevive) >= reviveInterval {
+				r.lastRevive = now
+				if s.reviveNodes() > 0 {
+					continue
+				}
+			}
+			left := c.opts.HeartbeatTimeout - time.Since(r.starvedSince)
+			if left <= 0 {
+				return r.starved()
+			}
+			wait = min(reviveInterval, left)
+		default:
+			r.starvedSince = time.Time{}
 		}
 		timer.Reset(wait)
 		var ev compute.Event
@@ -144,9 +164,6 @@ func (r *stageRun) run(ctx context.Context) error {
 			}
 			ev = e
 		case <-timer.C:
-			if starved && s.usableWorkers() == 0 && len(r.running) == 0 {
-				return fmt.Errorf("client: stage %d (%s): no workers left to run its tasks (%d nodes lost)", r.st.id, r.st.name(), len(s.lostNodes))
-			}
 			continue
 		case <-ctx.Done():
 			return ctx.Err()
@@ -159,6 +176,19 @@ func (r *stageRun) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// starved is the error of an attempt whose tasks waited HeartbeatTimeout
+// with no usable worker: every worker is gone, or on a lost node.
+func (r *stageRun) starved() error {
+	s := r.s
+	lost := slices.Sorted(maps.Keys(s.lostNodes))
+	if len(lost) == 0 {
+		return fmt.Errorf("client: stage %d (%s): no workers left to run its tasks for %v (every worker was lost and none replaced it)",
+			r.st.id, r.st.name(), s.c.opts.HeartbeatTimeout)
+	}
+	return fmt.Errorf("client: stage %d (%s): no workers left to run its tasks for %v: the other workers' nodes were lost and did not answer again: %s (node_lost in the event log says why)",
+		r.st.id, r.st.name(), s.c.opts.HeartbeatTimeout, strings.Join(lost, ", "))
 }
 
 // fail ends the attempt: its running tasks are killed.
@@ -238,6 +268,12 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 			if r.gatherUntil.IsZero() {
 				r.gatherUntil = time.Now().Add(fetchGatherWindow)
 			}
+			return nil
+		}
+		if !u.UserError && r.s.failedWithNode(t, u.Error) {
+			// Its node does not answer (a commit could not reach it):
+			// the node failed, not the task, and it is lost now.
+			r.retry(t.part, "")
 			return nil
 		}
 		r.failures[t.part]++

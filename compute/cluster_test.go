@@ -28,6 +28,10 @@ type cluster struct {
 	backlog []compute.Event // events received but not yet awaited
 }
 
+// clusterConfig shapes a test cluster. Heartbeats are symmetric, as
+// client.NewContext sets them up: heartbeatTimeout is the endpoint's
+// HeartbeatTimeout and the workers' DriverTimeout, heartbeatInterval the
+// interval at which each side sends heartbeats (0: the defaults).
 type clusterConfig struct {
 	nodes, perNode    int
 	heartbeatTimeout  time.Duration
@@ -39,7 +43,7 @@ type clusterConfig struct {
 func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	ep, err := compute.NewEndpoint(compute.EndpointOptions{App: "app", HeartbeatTimeout: cfg.heartbeatTimeout, Logger: logger})
+	ep, err := compute.NewEndpoint(compute.EndpointOptions{App: "app", HeartbeatTimeout: cfg.heartbeatTimeout, HeartbeatInterval: cfg.heartbeatInterval, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +60,7 @@ func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
 		DriverAddr:        ep.Addr(),
 		App:               "app",
 		HeartbeatInterval: cfg.heartbeatInterval,
+		DriverTimeout:     cfg.heartbeatTimeout,
 		ServeShuffle:      cfg.serveShuffle,
 		CacheBytes:        cfg.cacheBytes,
 		Stderr:            t.Output(),

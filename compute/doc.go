@@ -26,12 +26,14 @@
 //	           map_output_node, ...}        -->
 //	                                        <--  KillTask{task_id}
 //	Heartbeat (every HeartbeatInterval)     -->
+//	                                        <--  Heartbeat (every HeartbeatInterval)
 //	                                        <--  Shutdown
 //	(half-close)                            -->
 //	                                        <--  (end of stream)
 //
-// The first message must be a Hello, within the heartbeat timeout; the
-// driver refuses a worker whose ID is already connected, which has no
+// The first message must be a Hello, within the heartbeat timeout, and
+// the driver's first message is the Welcome (its heartbeats start after
+// it); the driver refuses a worker whose ID is already connected, which has no
 // slots, or which belongs to another application. Every task gets a
 // RUNNING update when it takes a slot and exactly one final update
 // (SUCCEEDED, FAILED or KILLED) unless its worker is lost first. A FAILED
@@ -61,10 +63,26 @@
 // has already rescheduled its tasks. A lost worker never comes back under
 // the same stream; a new process must connect anew.
 //
-// The other way round, a worker whose driver disappears (its stream
-// breaks, or keepalive pings go unanswered when the driver's machine
-// vanished) cancels its tasks and RunWorker returns an error wrapping
-// ErrDriverLost, so the process exits: workers never outlive their driver.
+// The other way round, the driver is lost to a worker, which cancels its
+// tasks (waiting a few seconds for them) and exits with an error wrapping
+// ErrDriverLost, when
+//
+//   - its stream breaks: the driver died or cut it (a lost worker's
+//     stream is cut), or the connection failed;
+//   - no message at all arrived from the driver for the worker's
+//     DriverTimeout (default 10 s, the same as the driver's
+//     HeartbeatTimeout; SHOAL_DRIVER_TIMEOUT, LocalOptions.DriverTimeout,
+//     client.Options.HeartbeatTimeout sets both): the endpoint sends every
+//     worker a Heartbeat every EndpointOptions.HeartbeatInterval (default
+//     1 s), so silence means a hung driver or a route that black-holes
+//     its packets without resetting the connection.
+//
+// Heartbeats are symmetric, then: when a stream falls silent, the driver
+// declares the worker lost after its HeartbeatTimeout and the worker gives
+// up at about the same time, instead of running tasks whose results
+// nobody will read. The transport keepalive (wire.go: a ping after 10 s of
+// silence, given up 5 s later) remains underneath as a last resort.
+// Workers never outlive their driver.
 //
 // # Events
 //
@@ -91,8 +109,8 @@
 // Workers are re-executions of the driver's own binary (functions travel
 // by name, so a worker must run the same code), recognised by their
 // environment: SHOAL_ROLE=worker, SHOAL_DRIVER, SHOAL_NODE, SHOAL_APP,
-// SHOAL_WORKER_ID and optionally SHOAL_SLOTS, SHOAL_HEARTBEAT_INTERVAL and
-// SHOAL_SERVE_SHUFFLE.
+// SHOAL_WORKER_ID and optionally SHOAL_SLOTS, SHOAL_HEARTBEAT_INTERVAL,
+// SHOAL_DRIVER_TIMEOUT and SHOAL_SERVE_SHUFFLE.
 // Any binary that may be a worker (the shoal CLI, a user's program built
 // with package client) calls WorkerFromEnv first thing in main and, if it
 // reports a worker, runs RunWorker instead of its normal main.
@@ -129,9 +147,11 @@
 // (`NodeBinary node --listen 127.0.0.1:0 --dir DIR/node-i`, through
 // internal/nodeproc), registers the application with each (and keeps it
 // alive with heartbeats), and starts WorkersPerNode worker processes per
-// node, named w-<node>-<k>. Every child gets a parent-death signal
-// (Linux) so none outlives the launcher, and every child is waited for so
-// none is left a zombie. KillWorker and KillNode kill with SIGKILL, as a
+// node, named w-<node>-<k>. LocalOptions.AdvertiseNode may give a node
+// another address than the one it listens on, used by everything but the
+// launcher itself (tests put a fault-injecting proxy there). Every child
+// gets a parent-death signal (Linux) so none outlives the launcher, and
+// every child is waited for so none is left a zombie. KillWorker and KillNode kill with SIGKILL, as a
 // crash would; AddWorker starts a replacement. Close stops workers
 // (SIGTERM, then SIGKILL), then nodes.
 //

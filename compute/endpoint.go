@@ -42,8 +42,16 @@ type EndpointOptions struct {
 	// HeartbeatTimeout: a worker from which no message arrived for this
 	// long is declared lost and its stream is cancelled. It must exceed
 	// the workers' heartbeat interval (default 1 s) by a good margin.
-	// Default 10 s.
+	// Give the workers the same value as their DriverTimeout
+	// (LocalOptions.DriverTimeout), so that both ends of a silent stream
+	// give up at about the same time. Default 10 s.
 	HeartbeatTimeout time.Duration
+	// HeartbeatInterval is how often the endpoint sends every worker a
+	// Heartbeat, so that a worker can tell a silent driver (hung, or
+	// unreachable without a broken connection) from one with nothing to
+	// say: it must be well under the workers' DriverTimeout. Default 1 s
+	// (DefaultHeartbeatInterval); it must be under HeartbeatTimeout.
+	HeartbeatInterval time.Duration
 	// Logger receives the endpoint's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -57,6 +65,9 @@ func (o *EndpointOptions) EnsureDefaults() {
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = DefaultHeartbeatTimeout
 	}
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -68,6 +79,13 @@ func (o *EndpointOptions) Validate() error {
 	var errs []error
 	if o.HeartbeatTimeout < 0 {
 		errs = append(errs, fmt.Errorf("compute: endpoint options: HeartbeatTimeout %v is negative", o.HeartbeatTimeout))
+	}
+	switch {
+	case o.HeartbeatInterval < 0:
+		errs = append(errs, fmt.Errorf("compute: endpoint options: HeartbeatInterval %v is negative", o.HeartbeatInterval))
+	case o.HeartbeatTimeout > 0 && o.HeartbeatInterval >= o.HeartbeatTimeout:
+		errs = append(errs, fmt.Errorf("compute: endpoint options: HeartbeatInterval %v is not under HeartbeatTimeout %v (the workers' driver timeout): workers would take a healthy driver for lost",
+			o.HeartbeatInterval, o.HeartbeatTimeout))
 	}
 	if o.App != "" {
 		if err := validateID("application", o.App); err != nil {
@@ -477,15 +495,29 @@ func (e *Endpoint) recvErrReason(err error) string {
 	return fmt.Sprintf("stream broken: %v", err)
 }
 
-// sendLoop sends what Run, Kill and Shutdown queued, in order.
+// sendLoop sends what Run, Kill and Shutdown queued, in order, and a
+// Heartbeat every HeartbeatInterval. Heartbeats start once the first
+// batch, which holds the Welcome, is sent: the worker expects the Welcome
+// first.
 func (e *Endpoint) sendLoop(stream computepb.Driver_ConnectServer, w *workerConn) {
+	heartbeat := []*computepb.DriverMessage{{Msg: &computepb.DriverMessage_Heartbeat{Heartbeat: &computepb.Heartbeat{}}}}
+	var ticks <-chan time.Time // nil until the Welcome is sent
 	for {
+		var out []*computepb.DriverMessage
 		select {
 		case <-w.done:
 			return
 		case <-w.wake:
+			out = w.takeOut()
+			if ticks == nil {
+				ticker := time.NewTicker(e.opts.HeartbeatInterval)
+				defer ticker.Stop()
+				ticks = ticker.C
+			}
+		case <-ticks:
+			out = heartbeat
 		}
-		for _, m := range w.takeOut() {
+		for _, m := range out {
 			if err := stream.Send(m); err != nil {
 				e.lose(w, fmt.Sprintf("send failed: %v", err))
 				return

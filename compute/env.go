@@ -31,6 +31,10 @@ const (
 	// EnvHeartbeat is the worker's heartbeat interval, a Go duration such
 	// as "1s" (optional).
 	EnvHeartbeat = "SHOAL_HEARTBEAT_INTERVAL"
+	// EnvDriverTimeout is how long the worker waits for any message from
+	// its driver before it takes it for lost, a Go duration such as
+	// "10s" (WorkerOptions.DriverTimeout; optional).
+	EnvDriverTimeout = "SHOAL_DRIVER_TIMEOUT"
 	// EnvServeShuffle is "1" when the worker serves its own map outputs
 	// (WorkerOptions.ServeShuffle; optional).
 	EnvServeShuffle = "SHOAL_SERVE_SHUFFLE"
@@ -71,6 +75,13 @@ func WorkerFromEnv() (WorkerOptions, bool) {
 		}
 		o.HeartbeatInterval = d
 	}
+	if s := os.Getenv(EnvDriverTimeout); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			o.envErrs = append(o.envErrs, fmt.Errorf("%s=%q is not a positive duration", EnvDriverTimeout, s))
+		}
+		o.DriverTimeout = d
+	}
 	if s := os.Getenv(EnvServeShuffle); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -97,6 +108,9 @@ func (o WorkerOptions) Environ() []string {
 	if o.HeartbeatInterval != 0 {
 		env = append(env, EnvHeartbeat+"="+o.HeartbeatInterval.String())
 	}
+	if o.DriverTimeout != 0 {
+		env = append(env, EnvDriverTimeout+"="+o.DriverTimeout.String())
+	}
 	if o.ServeShuffle {
 		env = append(env, EnvServeShuffle+"=1")
 	}
@@ -109,7 +123,7 @@ func withoutShoalEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 outer:
 	for _, kv := range env {
-		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvServeShuffle} {
+		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvDriverTimeout, EnvServeShuffle} {
 			if strings.HasPrefix(kv, k+"=") {
 				continue outer
 			}

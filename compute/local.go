@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,6 +74,22 @@ type LocalOptions struct {
 	// HeartbeatInterval is the workers' heartbeat interval. Default: the
 	// workers' default (DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
+	// DriverTimeout is the workers' driver timeout
+	// (WorkerOptions.DriverTimeout): give the driver endpoint's
+	// HeartbeatTimeout. Default: the workers' default
+	// (DefaultDriverTimeout, the endpoint's default HeartbeatTimeout).
+	DriverTimeout time.Duration
+	// AdvertiseNode, if set, is given each node's index and listening
+	// address once it listens (at StartLocal and RestartNode), and
+	// returns the address the rest of the cluster reaches it by
+	// (NodeInfo.Addr): its workers register and commit there and report
+	// it as their node, so map outputs and blocks are located there and
+	// readers and the driver dial it. It exists for tests that put a
+	// fault-injecting proxy between a node and everything else
+	// (internal/toxiproxy). The launcher's own calls to its nodes
+	// (registering the application, keeping it alive, removing it) use
+	// the listening address. Default: the listening address.
+	AdvertiseNode func(index int, listen string) (string, error)
 	// ServeShuffle makes every worker serve the map outputs it writes
 	// from its own shuffle server (WorkerOptions.ServeShuffle) instead of
 	// the node service: the external shuffle service is off, and a
@@ -126,6 +143,9 @@ func (o *LocalOptions) Validate() error {
 	if o.HeartbeatInterval < 0 {
 		bad("HeartbeatInterval %v is negative", o.HeartbeatInterval)
 	}
+	if o.DriverTimeout < 0 {
+		bad("DriverTimeout %v is negative", o.DriverTimeout)
+	}
 	if o.CacheBytes < 0 {
 		bad("CacheBytes %d is negative", o.CacheBytes)
 	}
@@ -138,9 +158,13 @@ func (o *LocalOptions) Validate() error {
 // NodeInfo describes a node service of a Local cluster.
 type NodeInfo struct {
 	Index int
-	Addr  string
-	Pid   int
-	Dir   string
+	// Addr is the address the cluster reaches the node by: Listen, unless
+	// LocalOptions.AdvertiseNode says otherwise.
+	Addr string
+	// Listen is the address the node listens on.
+	Listen string
+	Pid    int
+	Dir    string
 }
 
 // LocalWorker describes a worker process of a Local cluster.
@@ -240,17 +264,21 @@ func (l *Local) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
-		n := &localNode{info: NodeInfo{Index: i, Addr: p.Addr(), Pid: p.Pid(), Dir: dir}, proc: p}
+		addr, advErr := l.advertise(i, p.Addr())
+		n := &localNode{info: NodeInfo{Index: i, Addr: cmp.Or(addr, p.Addr()), Listen: p.Addr(), Pid: p.Pid(), Dir: dir}, proc: p}
 		l.mu.Lock()
-		l.nodes = append(l.nodes, n)
+		l.nodes = append(l.nodes, n) // Close stops it, on error too
 		l.mu.Unlock()
+		if advErr != nil {
+			return advErr
+		}
 		if n.client, err = shuffleservice.Dial(p.Addr()); err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
 		if err := n.client.RegisterApp(ctx, l.opts.App, 0); err != nil {
 			return fmt.Errorf("compute: local: register application %q with node %d at %s: %w", l.opts.App, i, p.Addr(), err)
 		}
-		l.log.Info("node started", "node", i, "addr", p.Addr(), "pid", p.Pid(), "dir", dir)
+		l.log.Info("node started", "node", i, "addr", n.info.Addr, "listen", p.Addr(), "pid", p.Pid(), "dir", dir)
 	}
 	for i := range l.opts.Nodes {
 		for range l.opts.WorkersPerNode {
@@ -260,6 +288,22 @@ func (l *Local) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// advertise returns the address node i, listening on listen, is reached
+// by (LocalOptions.AdvertiseNode).
+func (l *Local) advertise(i int, listen string) (string, error) {
+	if l.opts.AdvertiseNode == nil {
+		return listen, nil
+	}
+	addr, err := l.opts.AdvertiseNode(i, listen)
+	if err == nil && addr == "" {
+		err = errors.New("an empty address")
+	}
+	if err != nil {
+		return "", fmt.Errorf("compute: local: node %d listening on %s: AdvertiseNode: %w", i, listen, err)
+	}
+	return addr, nil
 }
 
 // startNode starts a node service on dir with the cluster's node flags
@@ -294,6 +338,7 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 		WorkerID:          fmt.Sprintf("w-%d-%d", i, n.next),
 		Slots:             l.opts.Slots,
 		HeartbeatInterval: l.opts.HeartbeatInterval,
+		DriverTimeout:     l.opts.DriverTimeout,
 		ServeShuffle:      l.opts.ServeShuffle,
 	}
 	n.next++

@@ -60,7 +60,7 @@ type proxiedCluster struct {
 func startProxiedCluster(t *testing.T, shoal string, tp *toxiproxy.Server, cfg clusterConfig, setup func(*toxiproxy.Proxy)) *proxiedCluster {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	ep, err := compute.NewEndpoint(compute.EndpointOptions{App: "app", HeartbeatTimeout: cfg.heartbeatTimeout, Logger: logger})
+	ep, err := compute.NewEndpoint(compute.EndpointOptions{App: "app", HeartbeatTimeout: cfg.heartbeatTimeout, HeartbeatInterval: cfg.heartbeatInterval, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,7 @@ func startProxiedCluster(t *testing.T, shoal string, tp *toxiproxy.Server, cfg c
 		DriverAddr:        proxy.Addr(),
 		App:               "app",
 		HeartbeatInterval: cfg.heartbeatInterval,
+		DriverTimeout:     cfg.heartbeatTimeout,
 		Stderr:            logs,
 		Logger:            logger,
 	})
@@ -191,13 +192,20 @@ func testLatency(t *testing.T, shoal string, tp *toxiproxy.Server) {
 }
 
 // A black hole: data stops in both directions but the connections stay
-// open, as when a route disappears. Nothing breaks a socket, so the
-// driver must notice through missed heartbeats and the worker through
-// its transport keepalive (wire.go: a ping after keepaliveTime of
-// silence, given up after keepaliveTimeout).
+// open, as when a route disappears. Nothing breaks a socket, so each end
+// must notice the other's silence: the driver through the worker's
+// missed heartbeats (HeartbeatTimeout), the worker through the driver's
+// (DriverTimeout, the same value). Both heartbeat every 200 ms.
 func testBlackHole(t *testing.T, shoal string, tp *toxiproxy.Server) {
-	const hbTimeout = 1500 * time.Millisecond
-	c := startProxiedCluster(t, shoal, tp, clusterConfig{nodes: 1, perNode: 1, heartbeatTimeout: hbTimeout, heartbeatInterval: 200 * time.Millisecond}, nil)
+	const (
+		hbTimeout  = 1500 * time.Millisecond
+		hbInterval = 200 * time.Millisecond
+		// exitMargin covers what follows the worker's timeout: cancelling
+		// its task, closing its clients, the process exiting and being
+		// reaped, and the polling below.
+		exitMargin = time.Second
+	)
+	c := startProxiedCluster(t, shoal, tp, clusterConfig{nodes: 1, perNode: 1, heartbeatTimeout: hbTimeout, heartbeatInterval: hbInterval}, nil)
 	const victim = "w-0-0"
 	c.run(victim, 1, "sleep:60000")
 	c.update(1, 5*time.Second, running)
@@ -210,7 +218,7 @@ func testBlackHole(t *testing.T, shoal string, tp *toxiproxy.Server) {
 	if !strings.Contains(ev.Reason, "heartbeat") {
 		t.Errorf("reason %q does not mention heartbeats", ev.Reason)
 	}
-	if d < hbTimeout-300*time.Millisecond {
+	if d < hbTimeout-hbInterval-100*time.Millisecond {
 		t.Errorf("lost after %v, before the heartbeat timeout %v", d, hbTimeout)
 	}
 	t.Logf("black-holed worker lost after %v: %s", d, ev.Reason)
@@ -218,15 +226,18 @@ func testBlackHole(t *testing.T, shoal string, tp *toxiproxy.Server) {
 		t.Errorf("workers after the loss: %v", c.ep.Workers())
 	}
 
-	// The worker hears nothing from its driver (the driver's end of the
-	// stream is gone, but the reset never arrives): its keepalive ping
-	// goes unanswered. It must give up within keepaliveTime (10 s) +
-	// keepaliveTimeout (5 s) of the last byte it read, plus its tasks'
-	// cancellation.
-	exit := c.awaitExit(victim, start, 20*time.Second)
-	t.Logf("black-holed worker exited %v after the black hole", exit)
-	if !strings.Contains(c.exitLine(victim), "keepalive") {
-		t.Errorf("the worker's exit does not mention keepalive")
+	// The worker hears nothing from its driver either (the driver's end
+	// of the stream is gone, but the reset never arrives, and the
+	// driver's heartbeats stop): it must cancel its task and exit within
+	// its driver timeout of the last message it read, which came at most
+	// one heartbeat interval before the black hole.
+	exit := c.awaitExit(victim, start, hbTimeout+exitMargin)
+	t.Logf("black-holed worker exited %v after the black hole (driver timeout %v)", exit, hbTimeout)
+	if exit < hbTimeout-hbInterval-100*time.Millisecond {
+		t.Errorf("the worker exited %v after the black hole, before its driver timeout %v", exit, hbTimeout)
+	}
+	if line := c.exitLine(victim); !strings.Contains(line, "driver timeout") {
+		t.Errorf("the worker's exit %q does not mention its driver timeout", line)
 	}
 	// Its task never reported a final state to the driver: the update
 	// went into the hole, and the driver dropped the worker first.

@@ -21,7 +21,7 @@ func TestWorkerFromEnv(t *testing.T) {
 	if _, ok := compute.WorkerFromEnv(); ok {
 		t.Fatal("not a worker, but WorkerFromEnv says it is")
 	}
-	want := compute.WorkerOptions{DriverAddr: "127.0.0.1:1", NodeAddr: "127.0.0.1:2", App: "app", WorkerID: "w-0-3", Slots: 3, HeartbeatInterval: 250 * time.Millisecond, ServeShuffle: true}
+	want := compute.WorkerOptions{DriverAddr: "127.0.0.1:1", NodeAddr: "127.0.0.1:2", App: "app", WorkerID: "w-0-3", Slots: 3, HeartbeatInterval: 250 * time.Millisecond, DriverTimeout: 3 * time.Second, ServeShuffle: true}
 	for _, kv := range want.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -29,7 +29,7 @@ func TestWorkerFromEnv(t *testing.T) {
 	got, ok := compute.WorkerFromEnv()
 	if !ok || got.DriverAddr != want.DriverAddr || got.NodeAddr != want.NodeAddr || got.App != want.App ||
 		got.WorkerID != want.WorkerID || got.Slots != want.Slots || got.HeartbeatInterval != want.HeartbeatInterval ||
-		got.ServeShuffle != want.ServeShuffle {
+		got.DriverTimeout != want.DriverTimeout || got.ServeShuffle != want.ServeShuffle {
 		t.Fatalf("WorkerFromEnv = %+v, %v; want %+v", got, ok, want)
 	}
 	if err := got.Validate(); err != nil {
@@ -40,10 +40,11 @@ func TestWorkerFromEnv(t *testing.T) {
 	t.Setenv(compute.EnvDriver, "")
 	t.Setenv(compute.EnvWorkerID, "../x")
 	t.Setenv(compute.EnvServeShuffle, "maybe")
+	t.Setenv(compute.EnvDriverTimeout, "-1s")
 	got, _ = compute.WorkerFromEnv()
 	got.EnsureDefaults()
 	err := got.Validate()
-	for _, want := range []string{"SHOAL_SLOTS=\"many\"", "DriverAddr is empty", "worker ID \"../x\"", "SHOAL_SERVE_SHUFFLE=\"maybe\""} {
+	for _, want := range []string{"SHOAL_SLOTS=\"many\"", "DriverAddr is empty", "worker ID \"../x\"", "SHOAL_SERVE_SHUFFLE=\"maybe\"", "SHOAL_DRIVER_TIMEOUT=\"-1s\""} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want it to mention %s", err, want)
 		}
@@ -60,6 +61,21 @@ func TestOptionsValidate(t *testing.T) {
 	if err := e.Validate(); err == nil || !strings.Contains(err.Error(), "negative") || !strings.Contains(err.Error(), "application ID") {
 		t.Errorf("endpoint options: %v", err)
 	}
+	e = compute.EndpointOptions{HeartbeatTimeout: time.Second, HeartbeatInterval: time.Second}
+	e.EnsureDefaults()
+	if err := e.Validate(); err == nil || !strings.Contains(err.Error(), "HeartbeatInterval 1s is not under HeartbeatTimeout 1s") {
+		t.Errorf("endpoint options with an interval as long as the timeout: %v", err)
+	}
+	// By default both ends of a stream give up on a silent peer after the
+	// same time, well after the other's heartbeat interval.
+	var w compute.WorkerOptions
+	w.EnsureDefaults()
+	var d compute.EndpointOptions
+	d.EnsureDefaults()
+	if w.DriverTimeout != d.HeartbeatTimeout || d.HeartbeatInterval*5 > w.DriverTimeout || w.HeartbeatInterval*5 > d.HeartbeatTimeout {
+		t.Errorf("defaults: worker DriverTimeout %v, HeartbeatInterval %v; endpoint HeartbeatTimeout %v, HeartbeatInterval %v",
+			w.DriverTimeout, w.HeartbeatInterval, d.HeartbeatTimeout, d.HeartbeatInterval)
+	}
 	l := compute.LocalOptions{Nodes: -1, CacheBytes: -1}
 	l.EnsureDefaults()
 	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), "DriverAddr") || !strings.Contains(err.Error(), "Nodes -1") || !strings.Contains(err.Error(), "CacheBytes -1") {
@@ -73,7 +89,8 @@ func TestOptionsValidate(t *testing.T) {
 // TestEndpointProtocol speaks the protocol by hand: refused Hellos, a
 // duplicate worker ID, and a worker that closes its stream.
 func TestEndpointProtocol(t *testing.T) {
-	ep, err := compute.NewEndpoint(compute.EndpointOptions{App: "app", HeartbeatTimeout: 5 * time.Second})
+	const hbInterval = 50 * time.Millisecond
+	ep, err := compute.NewEndpoint(compute.EndpointOptions{App: "app", HeartbeatTimeout: 5 * time.Second, HeartbeatInterval: hbInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,10 +140,23 @@ func TestEndpointProtocol(t *testing.T) {
 	if _, err := connect(&computepb.Hello{WorkerId: "w1", App: "app", Slots: 1}); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("duplicate worker: %v, want AlreadyExists", err)
 	}
+	// The driver heartbeats at its interval while it has nothing to say.
+	heartbeats := 0
+	start := time.Now()
+	for heartbeats < 3 {
+		m, err := s.Recv()
+		if err != nil || m.GetHeartbeat() == nil {
+			t.Fatalf("Recv = %v, %v; want a Heartbeat", m, err)
+		}
+		heartbeats++
+	}
+	if d := time.Since(start); d < 2*hbInterval || d > 40*hbInterval {
+		t.Errorf("3 heartbeats in %v at an interval of %v", d, hbInterval)
+	}
 	if err := ep.Run("w1", &computepb.RunTask{TaskId: 7, Plan: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := s.Recv(); err != nil || m.GetRunTask().GetTaskId() != 7 {
+	if m, err := recvSkippingHeartbeats(s); err != nil || m.GetRunTask().GetTaskId() != 7 {
 		t.Fatalf("Recv = %v, %v; want RunTask 7", m, err)
 	}
 	upd := &computepb.TaskUpdate{TaskId: 7, State: computepb.TaskState_TASK_STATE_SUCCEEDED, Result: []byte("r")}
@@ -140,7 +170,7 @@ func TestEndpointProtocol(t *testing.T) {
 	if ev := <-ep.Events(); ev.Kind != compute.WorkerLost || !strings.Contains(ev.Reason, "closed its stream") {
 		t.Fatalf("event %+v", ev)
 	}
-	if _, err := s.Recv(); status.Code(err) != codes.Aborted {
+	if _, err := recvSkippingHeartbeats(s); status.Code(err) != codes.Aborted {
 		t.Errorf("stream end: %v, want Aborted", err)
 	}
 	if err := ep.Kill("w1", 7); !errors.Is(err, compute.ErrWorkerGone) {
@@ -152,5 +182,16 @@ func TestEndpointProtocol(t *testing.T) {
 	}
 	if err := ep.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// recvSkippingHeartbeats receives the driver's next message other than a
+// Heartbeat.
+func recvSkippingHeartbeats(s computepb.Driver_ConnectClient) (*computepb.DriverMessage, error) {
+	for {
+		m, err := s.Recv()
+		if err != nil || m.GetHeartbeat() == nil {
+			return m, err
+		}
 	}
 }

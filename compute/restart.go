@@ -34,9 +34,11 @@ func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
 	if err != nil {
 		return NodeInfo{}, fmt.Errorf("compute: local: restart node %d: %w", i, err)
 	}
-	n := &localNode{info: NodeInfo{Index: i, Addr: p.Addr(), Pid: p.Pid(), Dir: old.info.Dir}, proc: p}
-	if n.client, err = shuffleservice.Dial(p.Addr()); err == nil {
-		err = n.client.RegisterApp(ctx, l.opts.App, 0)
+	n := &localNode{info: NodeInfo{Index: i, Listen: p.Addr(), Pid: p.Pid(), Dir: old.info.Dir}, proc: p}
+	if n.info.Addr, err = l.advertise(i, p.Addr()); err == nil {
+		if n.client, err = shuffleservice.Dial(p.Addr()); err == nil {
+			err = n.client.RegisterApp(ctx, l.opts.App, 0)
+		}
 	}
 	l.mu.Lock()
 	if err == nil && (l.closed || l.nodes[i] != old) {
@@ -48,7 +50,7 @@ func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
 			n.client.Close()
 		}
 		p.Kill()
-		return NodeInfo{}, fmt.Errorf("compute: local: restart node %d at %s: %w", i, p.Addr(), err)
+		return NodeInfo{}, fmt.Errorf("compute: local: restart node %d on %s: %w", i, p.Addr(), err)
 	}
 	// The old node's fields are never written again: a goroutine that
 	// still holds it (the application heartbeat) sees it killed.
@@ -56,7 +58,7 @@ func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
 	l.nodes[i] = n
 	l.mu.Unlock()
 	old.client.Close()
-	l.log.Info("node restarted", "node", i, "addr", n.info.Addr, "pid", n.info.Pid, "dir", n.info.Dir)
+	l.log.Info("node restarted", "node", i, "addr", n.info.Addr, "listen", n.info.Listen, "pid", n.info.Pid, "dir", n.info.Dir)
 	for range l.opts.WorkersPerNode {
 		if _, err := l.AddWorker(i); err != nil {
 			return n.info, err

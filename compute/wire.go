@@ -14,9 +14,12 @@ const maxMessageSize = 64 << 20
 
 // Transport keepalive. A worker pings its driver when the connection has
 // been idle for keepaliveTime and gives up when no answer comes within
-// keepaliveTimeout: that is how a worker notices a driver that vanished
-// without closing its sockets (a machine lost, a network partition). The
-// driver notices such a worker through missed heartbeats instead.
+// keepaliveTimeout. A worker notices a driver that vanished without
+// closing its sockets (a machine lost, a network partition) sooner, by
+// the driver's heartbeats stopping (WorkerOptions.DriverTimeout); the
+// keepalive is the transport's own check underneath, for a DriverTimeout
+// set longer than it. The driver notices such a worker through missed
+// heartbeats.
 const (
 	keepaliveTime    = 10 * time.Second
 	keepaliveTimeout = 5 * time.Second

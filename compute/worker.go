@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -71,6 +72,9 @@ type TaskEnv struct {
 const (
 	DefaultSlots             = 2
 	DefaultHeartbeatInterval = time.Second
+	// DefaultDriverTimeout is the endpoint's DefaultHeartbeatTimeout:
+	// both ends of a silent stream give up after the same time.
+	DefaultDriverTimeout = DefaultHeartbeatTimeout
 )
 
 const (
@@ -86,8 +90,8 @@ const (
 )
 
 // WorkerOptions configure a worker (RunWorker). The zero value of Slots,
-// HeartbeatInterval and Logger is replaced by the default in
-// EnsureDefaults; the other fields are required.
+// HeartbeatInterval, DriverTimeout and Logger is replaced by the default
+// in EnsureDefaults; the other fields are required.
 type WorkerOptions struct {
 	// DriverAddr is the driver endpoint's address.
 	DriverAddr string
@@ -103,6 +107,13 @@ type WorkerOptions struct {
 	// alive. Default 1 s; keep it well under the driver's heartbeat
 	// timeout.
 	HeartbeatInterval time.Duration
+	// DriverTimeout: a worker that received nothing from its driver for
+	// this long (the driver sends a Heartbeat every second by default:
+	// EndpointOptions.HeartbeatInterval) takes it for lost, hung or
+	// unreachable: it cancels its tasks and RunWorker returns an error
+	// wrapping ErrDriverLost. Give it the driver's HeartbeatTimeout.
+	// Default 10 s (DefaultDriverTimeout).
+	DriverTimeout time.Duration
 	// ServeShuffle makes the worker serve the map outputs it writes from
 	// a shuffle server of its own, embedded in its process, instead of
 	// committing them to the node service: they die with the worker (the
@@ -122,6 +133,9 @@ func (o *WorkerOptions) EnsureDefaults() {
 	}
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.DriverTimeout == 0 {
+		o.DriverTimeout = DefaultDriverTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -151,6 +165,9 @@ func (o *WorkerOptions) Validate() error {
 	if o.HeartbeatInterval < 0 {
 		bad("HeartbeatInterval %v is negative", o.HeartbeatInterval)
 	}
+	if o.DriverTimeout < 0 {
+		bad("DriverTimeout %v is negative", o.DriverTimeout)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("compute: worker options: %w", err)
 	}
@@ -159,7 +176,8 @@ func (o *WorkerOptions) Validate() error {
 
 // RunWorker runs a worker until the driver tells it to shut down, ctx is
 // cancelled (both return nil) or the driver is lost (an error wrapping
-// ErrDriverLost). It registers with the node service at opts.NodeAddr,
+// ErrDriverLost): its stream broke, or nothing came from it for
+// opts.DriverTimeout. It registers with the node service at opts.NodeAddr,
 // opens its own shuffle server if opts.ServeShuffle, connects to the
 // driver at opts.DriverAddr, and runs the tasks the driver sends with
 // runner, at most opts.Slots at once. When it returns, its tasks have been
@@ -237,7 +255,8 @@ type worker struct {
 	env    *TaskEnv
 	out    chan *computepb.WorkerMessage // to sendLoop
 
-	sendCtx context.Context // done when sendLoop stops: drop messages
+	sendCtx   context.Context // done when sendLoop stops: drop messages
+	lastHeard atomic.Int64    // UnixNano of the last message from the driver
 
 	mu      sync.Mutex
 	tasks   map[uint64]*task // running or queued, not yet reported done
@@ -248,21 +267,24 @@ type worker struct {
 
 // serve holds the driver stream: handshake, then the receive loop.
 func (w *worker) serve(ctx context.Context, driver computepb.DriverClient) error {
-	streamCtx, cancelStream := context.WithCancel(ctx)
-	defer cancelStream()
+	streamCtx, cancelStream := context.WithCancelCause(ctx)
+	defer cancelStream(nil)
 	stream, err := driver.Connect(streamCtx)
 	if err != nil {
 		return w.driverLost(err)
 	}
-	if err := w.handshake(stream, cancelStream); err != nil {
+	if err := w.handshake(stream, func() { cancelStream(nil) }); err != nil {
 		return err
 	}
-	w.log.Info("connected to the driver", "driver", w.opts.DriverAddr, "node", w.opts.NodeAddr, "slots", w.opts.Slots)
+	w.lastHeard.Store(time.Now().UnixNano())
+	w.log.Info("connected to the driver", "driver", w.opts.DriverAddr, "node", w.opts.NodeAddr, "slots", w.opts.Slots,
+		"driver_timeout", w.opts.DriverTimeout)
 
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	w.sendCtx = sendCtx
+	stopWatch := make(chan struct{})
 	var loops sync.WaitGroup
-	loops.Add(2)
+	loops.Add(3)
 	go func() {
 		defer loops.Done()
 		w.sendLoop(stream, stopSend)
@@ -271,8 +293,16 @@ func (w *worker) serve(ctx context.Context, driver computepb.DriverClient) error
 		defer loops.Done()
 		w.heartbeatLoop()
 	}()
+	go func() {
+		defer loops.Done()
+		w.watchDriver(stopWatch, cancelStream)
+	}()
 	tasksCtx, cancelTasks := context.WithCancel(ctx)
 	shutdown, recvErr := w.recvLoop(tasksCtx, stream)
+	close(stopWatch)
+	if ctx.Err() == nil && streamCtx.Err() != nil {
+		recvErr = context.Cause(streamCtx) // the driver fell silent
+	}
 
 	cancelTasks()
 	w.awaitTasks()
@@ -282,7 +312,7 @@ func (w *worker) serve(ctx context.Context, driver computepb.DriverClient) error
 		// Half-close and let the driver end the stream, so that it sees a
 		// clean goodbye rather than a cancelled stream.
 		stream.CloseSend()
-		t := time.AfterFunc(goodbyeTimeout, cancelStream)
+		t := time.AfterFunc(goodbyeTimeout, func() { cancelStream(nil) })
 		for {
 			if _, err := stream.Recv(); err != nil {
 				break
@@ -304,7 +334,7 @@ func (w *worker) driverLost(err error) error {
 }
 
 // handshake sends Hello and waits for Welcome.
-func (w *worker) handshake(stream computepb.Driver_ConnectClient, cancel context.CancelFunc) error {
+func (w *worker) handshake(stream computepb.Driver_ConnectClient, cancel func()) error {
 	t := time.AfterFunc(connectTimeout, cancel)
 	defer t.Stop()
 	hello := &computepb.Hello{
@@ -339,6 +369,7 @@ func (w *worker) recvLoop(tasksCtx context.Context, stream computepb.Driver_Conn
 		if err != nil {
 			return false, err
 		}
+		w.lastHeard.Store(time.Now().UnixNano())
 		switch msg := m.GetMsg().(type) {
 		case *computepb.DriverMessage_RunTask:
 			w.start(tasksCtx, msg.RunTask)
@@ -350,6 +381,8 @@ func (w *worker) recvLoop(tasksCtx context.Context, stream computepb.Driver_Conn
 			if d, ok := w.runner.(BlockDropper); ok {
 				d.DropBlocks(msg.DropBlocks.GetRdd())
 			}
+		case *computepb.DriverMessage_Heartbeat:
+			// Only proves that the driver is alive: lastHeard, above.
 		default:
 			w.log.Warn("ignored an unexpected message from the driver", "type", fmt.Sprintf("%T", msg))
 		}
@@ -383,6 +416,34 @@ func (w *worker) heartbeatLoop() {
 		case <-w.sendCtx.Done():
 			return
 		}
+	}
+}
+
+// watchDriver cancels the stream, with the reason as its cause, once
+// nothing has arrived from the driver for DriverTimeout: the driver
+// sends a Heartbeat every interval, so its silence means it is hung, or
+// unreachable without a broken connection (a black-holed route). The
+// receive loop then ends, and the worker stops as when the stream breaks.
+// Without it, only the transport keepalive (wire.go) would notice, later.
+func (w *worker) watchDriver(stop <-chan struct{}, cancel context.CancelCauseFunc) {
+	timeout := w.opts.DriverTimeout
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		idle := time.Since(time.Unix(0, w.lastHeard.Load()))
+		if idle < timeout {
+			t.Reset(timeout - idle)
+			continue
+		}
+		w.log.Warn("no message from the driver within the driver timeout; stopping", "idle", idle.Round(time.Millisecond), "driver_timeout", timeout)
+		cancel(fmt.Errorf("no message from the driver for %v (driver timeout %v): the driver is hung or unreachable",
+			idle.Round(time.Millisecond), timeout))
+		return
 	}
 }
 

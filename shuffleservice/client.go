@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"shoal/blockstore"
@@ -27,11 +28,24 @@ type Client struct {
 }
 
 // commitRetries is how many times CommitMapOutput tries a commit that
-// fails with a retryable error; commitBackoff is its first pause.
+// fails with a retryable error; commitBackoff is its first pause. The
+// pauses (doubling: 1.55 s in all) outlast reconnectMaxDelay, so that a
+// commit to a node that just came back reaches it.
 const (
-	commitRetries = 4
+	commitRetries = 6
 	commitBackoff = 50 * time.Millisecond
 )
+
+// reconnectMaxDelay bounds the pause between two attempts to reconnect
+// to a node that cannot be reached. gRPC's default grows to two minutes,
+// and meanwhile every call fails at once: a node back after an outage of
+// a few seconds would stay unusable to a client that saw the outage (a
+// worker's, for its commits and fetches) long after it answers others.
+const reconnectMaxDelay = time.Second
+
+// minConnectTimeout is how long one attempt to connect may take: gRPC's
+// default, which WithConnectParams needs spelled out.
+const minConnectTimeout = 20 * time.Second
 
 // Dial returns a client of the node service at addr (host:port). It does
 // not wait for the connection; the first call does.
@@ -42,6 +56,15 @@ func Dial(addr string) (*Client, error) {
 			grpc.MaxCallRecvMsgSize(maxMessageSize),
 			grpc.MaxCallSendMsgSize(maxMessageSize),
 		),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  100 * time.Millisecond,
+				Multiplier: backoff.DefaultConfig.Multiplier,
+				Jitter:     backoff.DefaultConfig.Jitter,
+				MaxDelay:   reconnectMaxDelay,
+			},
+			MinConnectTimeout: minConnectTimeout,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("shuffle: dial node %s: %w", addr, err)

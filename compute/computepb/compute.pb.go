@@ -295,6 +295,7 @@ type DriverMessage struct {
 	//	*DriverMessage_KillTask
 	//	*DriverMessage_Shutdown
 	//	*DriverMessage_DropBlocks
+	//	*DriverMessage_Heartbeat
 	Msg           isDriverMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -382,6 +383,15 @@ func (x *DriverMessage) GetDropBlocks() *DropBlocks {
 	return nil
 }
 
+func (x *DriverMessage) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Msg.(*DriverMessage_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
 type isDriverMessage_Msg interface {
 	isDriverMessage_Msg()
 }
@@ -406,6 +416,13 @@ type DriverMessage_DropBlocks struct {
 	DropBlocks *DropBlocks `protobuf:"bytes,5,opt,name=drop_blocks,json=dropBlocks,proto3,oneof"`
 }
 
+type DriverMessage_Heartbeat struct {
+	// heartbeat proves that the driver is alive: the endpoint sends one
+	// every heartbeat interval, and a worker that hears nothing for its
+	// driver timeout cancels its tasks and exits.
+	Heartbeat *Heartbeat `protobuf:"bytes,6,opt,name=heartbeat,proto3,oneof"`
+}
+
 func (*DriverMessage_Welcome) isDriverMessage_Msg() {}
 
 func (*DriverMessage_RunTask) isDriverMessage_Msg() {}
@@ -415,6 +432,8 @@ func (*DriverMessage_KillTask) isDriverMessage_Msg() {}
 func (*DriverMessage_Shutdown) isDriverMessage_Msg() {}
 
 func (*DriverMessage_DropBlocks) isDriverMessage_Msg() {}
+
+func (*DriverMessage_Heartbeat) isDriverMessage_Msg() {}
 
 // Hello is the first message of a worker's stream.
 type Hello struct {
@@ -508,7 +527,8 @@ func (x *Hello) GetShuffleAddr() string {
 	return ""
 }
 
-// Heartbeat proves that a worker is alive when it has nothing else to say.
+// Heartbeat proves that its sender (a worker, or the driver) is alive when
+// it has nothing else to say.
 type Heartbeat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1415,14 +1435,15 @@ const file_compute_proto_rawDesc = "" +
 	"\vtask_update\x18\x02 \x01(\v2\x1c.shoal.compute.v1.TaskUpdateH\x00R\n" +
 	"taskUpdate\x12;\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x1b.shoal.compute.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"\xbb\x02\n" +
+	"\x03msg\"\xf8\x02\n" +
 	"\rDriverMessage\x125\n" +
 	"\awelcome\x18\x01 \x01(\v2\x19.shoal.compute.v1.WelcomeH\x00R\awelcome\x126\n" +
 	"\brun_task\x18\x02 \x01(\v2\x19.shoal.compute.v1.RunTaskH\x00R\arunTask\x129\n" +
 	"\tkill_task\x18\x03 \x01(\v2\x1a.shoal.compute.v1.KillTaskH\x00R\bkillTask\x128\n" +
 	"\bshutdown\x18\x04 \x01(\v2\x1a.shoal.compute.v1.ShutdownH\x00R\bshutdown\x12?\n" +
 	"\vdrop_blocks\x18\x05 \x01(\v2\x1c.shoal.compute.v1.DropBlocksH\x00R\n" +
-	"dropBlocksB\x05\n" +
+	"dropBlocks\x12;\n" +
+	"\theartbeat\x18\x06 \x01(\v2\x1b.shoal.compute.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
 	"\x03msg\"\x9e\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
@@ -1568,25 +1589,26 @@ var file_compute_proto_depIdxs = []int32{
 	8,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
 	9,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
 	18, // 7: shoal.compute.v1.DriverMessage.drop_blocks:type_name -> shoal.compute.v1.DropBlocks
-	11, // 8: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
-	12, // 9: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
-	20, // 10: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
-	0,  // 11: shoal.compute.v1.TaskUpdate.state:type_name -> shoal.compute.v1.TaskState
-	20, // 12: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
-	19, // 13: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
-	13, // 14: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
-	14, // 15: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
-	17, // 16: shoal.compute.v1.TaskUpdate.blocks:type_name -> shoal.compute.v1.BlockReport
-	16, // 17: shoal.compute.v1.TaskUpdate.checkpoints:type_name -> shoal.compute.v1.CheckpointReport
-	1,  // 18: shoal.compute.v1.CheckpointReport.kind:type_name -> shoal.compute.v1.CheckpointReport.Kind
-	2,  // 19: shoal.compute.v1.BlockReport.kind:type_name -> shoal.compute.v1.BlockReport.Kind
-	3,  // 20: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
-	4,  // 21: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
-	21, // [21:22] is the sub-list for method output_type
-	20, // [20:21] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	6,  // 8: shoal.compute.v1.DriverMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
+	11, // 9: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
+	12, // 10: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
+	20, // 11: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
+	0,  // 12: shoal.compute.v1.TaskUpdate.state:type_name -> shoal.compute.v1.TaskState
+	20, // 13: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
+	19, // 14: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
+	13, // 15: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
+	14, // 16: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
+	17, // 17: shoal.compute.v1.TaskUpdate.blocks:type_name -> shoal.compute.v1.BlockReport
+	16, // 18: shoal.compute.v1.TaskUpdate.checkpoints:type_name -> shoal.compute.v1.CheckpointReport
+	1,  // 19: shoal.compute.v1.CheckpointReport.kind:type_name -> shoal.compute.v1.CheckpointReport.Kind
+	2,  // 20: shoal.compute.v1.BlockReport.kind:type_name -> shoal.compute.v1.BlockReport.Kind
+	3,  // 21: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
+	4,  // 22: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
+	22, // [22:23] is the sub-list for method output_type
+	21, // [21:22] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_compute_proto_init() }
@@ -1605,6 +1627,7 @@ func file_compute_proto_init() {
 		(*DriverMessage_KillTask)(nil),
 		(*DriverMessage_Shutdown)(nil),
 		(*DriverMessage_DropBlocks)(nil),
+		(*DriverMessage_Heartbeat)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
