@@ -78,7 +78,7 @@ type ShuffleResult struct {
 	RemoteBytes      int64   `json:"remote_bytes"`   // block bytes fetched from node services
 	WriteSeconds     float64 `json:"write_seconds"`
 	ReadSeconds      float64 `json:"read_seconds"`
-	TotalSeconds     float64 `json:"total_seconds"`
+	TotalSeconds     float64 `json:"total_seconds"` // write + read; for a failed run, the time until it failed
 	MBPerSecond      float64 `json:"mb_per_second"` // data_bytes / total_seconds, MB = 1e6 bytes
 	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
 	NodePeakRSSBytes int64   `json:"node_peak_rss_bytes"` // the largest node service's
@@ -264,8 +264,11 @@ func runShuffle(ctx context.Context, cfg *ShuffleConfig, res *ShuffleResult) err
 	var gc0 runtime.MemStats
 	runtime.ReadMemStats(&gc0)
 	start := time.Now()
+	var walk time.Duration // counting the files on disk, not part of the shuffle
 	defer func() {
-		res.TotalSeconds = time.Since(start).Seconds()
+		if res.TotalSeconds == 0 { // failed before the read ended: the time until it failed
+			res.TotalSeconds = (time.Since(start) - walk).Seconds()
+		}
 		peaks, samples := fds.Stop()
 		res.PeakOpenFiles, res.NodePeakOpenFiles, res.OpenFilesSamples = peaks[0], slices.Max(peaks[1:]), samples
 		var gc1 runtime.MemStats
@@ -287,7 +290,10 @@ func runShuffle(ctx context.Context, cfg *ShuffleConfig, res *ShuffleResult) err
 	}
 	res.RecordsWritten, res.DigestWritten = int64(written.Count), written.String()
 	res.DataBytes = res.RecordsWritten * int64(cfg.RecordBytes)
-	if res.FilesCreated, res.BytesWritten, res.DiskBytes, err = countShuffleFiles(cl.dirs, app); err != nil {
+	walkStart := time.Now()
+	res.FilesCreated, res.BytesWritten, res.DiskBytes, err = countShuffleFiles(cl.dirs, app)
+	walk = time.Since(walkStart)
+	if err != nil {
 		return err
 	}
 
@@ -298,7 +304,7 @@ func runShuffle(ctx context.Context, cfg *ShuffleConfig, res *ShuffleResult) err
 	if err != nil {
 		return err
 	}
-	res.TotalSeconds = time.Since(start).Seconds()
+	res.TotalSeconds = res.WriteSeconds + res.ReadSeconds
 	res.RecordsRead, res.DigestRead = int64(read.Count), read.String()
 	res.MBPerSecond = float64(res.DataBytes) / 1e6 / res.TotalSeconds
 
