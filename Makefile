@@ -45,8 +45,18 @@ demo: build ## the main job: PageRank of a generated 1M-edge graph on the embedd
 soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes are killed; fails on any wrong answer or failed job
 	$(SHOAL) demo soak --duration 5m
 
+STUDY ?= results/shuffle-study
+
 .PHONY: bench
-bench: build ## Go benchmarks of the writer and reader, then the shuffle benchmark in each mode
+bench: build ## the shuffle study (bench/README.md): every mode over maps × reduces × data, then shoal's sort against GNU sort; results in results/shuffle-study; about 1.5 hours
+	$(SHOAL) bench shuffle --sweep --results $(STUDY) $(BENCH_FLAGS)
+
+.PHONY: bench-quick
+bench-quick: build ## a shuffle study of a few seconds (a tiny grid) in results/tmp/quick
+	$(SHOAL) bench shuffle --sweep --quick --results results/tmp/quick
+
+.PHONY: bench-go
+bench-go: build ## Go benchmarks of the writer and reader, then the shuffle benchmark once in each mode
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shuffleservice/ | tee bench-go.txt
 	for m in sort bypass hash; do $(SHOAL) bench shuffle --mode $$m --maps 16 --reduces 256 --records 10000000 --json; done
 

@@ -17,8 +17,36 @@
 // Partitions are chosen by the key's leading bytes, uniformly.
 //
 // Tasks run Parallelism at a time in this process, as in one worker with
-// that many slots; time is wall clock from the first write to the last
-// record read.
+// that many slots. Write time is wall clock from the first record
+// written to the last map committed, read time from the first reader
+// opened to the last record read; total is their sum (counting the files
+// between them and removing the application afterwards are not in it).
+//
+// Besides times, a run reports what each mode costs the machine: files
+// created and the bytes and blocks they take (a walk of the node
+// directories once the maps committed), the peak number of open file
+// descriptors of this process and of the node services (fdSampler counts
+// /proc/PID/fd every 20 ms, or four times the last count's duration if
+// longer, and once more just before each commit, when a writer holds the
+// most files), the writers' peak RSS (VmHWM once the last map committed),
+// GC pauses, and fetch requests (the readers' and the nodes' counts). A
+// run that fails reports what it measured until then, with the phase it
+// failed in and the system error behind it (EMFILE, ENOSPC, ...).
+//
+// # The shuffle study
+//
+// RunSweep is `shoal bench shuffle --sweep` and `make bench`: RunShuffle
+// over a grid of modes × map counts × reduce counts × data sizes, each
+// run in a child process of its own (`shoal bench shuffle --json`), so that
+// peak RSS, GC and open files belong to one cell and a cell that dies (too
+// many open files, the OOM killer, the per-run time limit) is recorded with
+// its reason while the sweep goes on. The child is stopped at the time
+// limit with SIGTERM (it then reports what it measured) and its process
+// group killed 30 s later. After every cell, results.json, results.md,
+// machine.md and the SVG charts (svgchart.go, no plotting dependency) are
+// rewritten in the results directory; --resume runs only the cells
+// results.json does not hold, so an interrupted sweep loses at most the
+// cell it was running. bench/README.md presents the study's findings.
 //
 // # Fault experiments
 //

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,14 @@ type ShuffleConfig struct {
 	Seed uint64
 	// NodeStderr receives the node services' logs; default discarded.
 	NodeStderr io.Writer
+	// SampleInterval is how often the open files of this process and of
+	// the node services are counted; default 20 ms (see fdSampler).
+	SampleInterval time.Duration
+	// MaxOpenFiles, if positive, lowers this process's soft limit of open
+	// files (RLIMIT_NOFILE) to it once the node services have started, for
+	// the rest of the run: a writer that needs more fails as it would on a
+	// machine with that limit.
+	MaxOpenFiles int
 }
 
 // ShuffleResult is what one run measured. Field names are the JSON
@@ -69,13 +78,41 @@ type ShuffleResult struct {
 	RemoteBytes      int64   `json:"remote_bytes"`   // block bytes fetched from node services
 	WriteSeconds     float64 `json:"write_seconds"`
 	ReadSeconds      float64 `json:"read_seconds"`
-	TotalSeconds     float64 `json:"total_seconds"`
+	TotalSeconds     float64 `json:"total_seconds"` // write + read; for a failed run, the time until it failed
 	MBPerSecond      float64 `json:"mb_per_second"` // data_bytes / total_seconds, MB = 1e6 bytes
 	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
 	NodePeakRSSBytes int64   `json:"node_peak_rss_bytes"` // the largest node service's
 	GCPauseSeconds   float64 `json:"gc_pause_seconds"`
 	DigestWritten    string  `json:"digest_written"`
 	DigestRead       string  `json:"digest_read"`
+
+	// DiskBytes is the space the shuffle files take on disk: their
+	// allocated blocks, which for many small files is far more than
+	// BytesWritten.
+	DiskBytes int64 `json:"disk_bytes"`
+	// WritePeakRSSBytes is this process's peak RSS when the last map has
+	// committed (VmHWM): the writers' peak, before any reader ran.
+	WritePeakRSSBytes int64 `json:"write_peak_rss_bytes"`
+	// PeakOpenFiles is the most file descriptors this process (writers
+	// and readers of local blocks) held at a sample; NodePeakOpenFiles the
+	// largest node service's. OpenFilesSamples is how many samples there
+	// were (one more before each commit, when a writer's files are open).
+	PeakOpenFiles     int   `json:"peak_open_files"`
+	NodePeakOpenFiles int   `json:"node_peak_open_files"`
+	OpenFilesSamples  int   `json:"open_files_samples"`
+	GCCycles          int64 `json:"gc_cycles"`
+	// NodeFetchRequests and BlocksServed are the node services' counts
+	// of fetch streams served and blocks sent (their Status).
+	NodeFetchRequests int64 `json:"node_fetch_requests"`
+	BlocksServed      int64 `json:"blocks_served"`
+
+	// A failed run reports what it measured until it failed: Phase
+	// ("start", "write" or "read") is where, Error why, and Failure names
+	// the system error behind it when there is one ("too many open files
+	// (EMFILE)", ...). All three are empty for a run that succeeded.
+	Phase   string `json:"phase,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Failure string `json:"failure,omitempty"`
 }
 
 func (c *ShuffleConfig) ensureDefaults() error {
@@ -94,6 +131,9 @@ func (c *ShuffleConfig) ensureDefaults() error {
 	}
 	if c.NodeStderr == nil {
 		c.NodeStderr = io.Discard
+	}
+	if c.SampleInterval <= 0 {
+		c.SampleInterval = 20 * time.Millisecond
 	}
 	var errs []error
 	if c.Maps <= 0 {
@@ -172,77 +212,161 @@ func (cl *cluster) stop() {
 // RunShuffle starts cfg.Nodes node services, writes cfg.Records records
 // through cfg.Maps map writers (map m on node m mod K), reads them back
 // through cfg.Reduces readers (reduce r on node r mod K) and reports what
-// it measured.
+// it measured. A run that fails after its configuration was accepted
+// returns, with its error, what it measured until then (see
+// ShuffleResult.Phase).
 func RunShuffle(ctx context.Context, cfg ShuffleConfig) (*ShuffleResult, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
+	res := &ShuffleResult{
+		Mode: cfg.Mode.String(), Codec: cfg.Codec.String(), Maps: cfg.Maps, Reduces: cfg.Reduces,
+		Nodes: cfg.Nodes, RecordBytes: cfg.RecordBytes,
+	}
+	if err := runShuffle(ctx, &cfg, res); err != nil {
+		res.Error, res.Failure = err.Error(), errnoName(err)
+		return res, err
+	}
+	res.Phase = ""
+	return res, nil
+}
+
+func runShuffle(ctx context.Context, cfg *ShuffleConfig, res *ShuffleResult) error {
+	res.Phase = "start"
 	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "shoal-bench-")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
 	app := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	cl, err := startCluster(ctx, &cfg, app)
+	cl, err := startCluster(ctx, cfg, app)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cl.stop()
-
-	res := &ShuffleResult{
-		Mode: cfg.Mode.String(), Codec: cfg.Codec.String(), Maps: cfg.Maps, Reduces: cfg.Reduces,
-		Nodes: cfg.Nodes, RecordBytes: cfg.RecordBytes,
+	defer cl.heartbeat(ctx, app)()
+	if cfg.MaxOpenFiles > 0 {
+		restore, err := lowerOpenFiles(cfg.MaxOpenFiles)
+		if err != nil {
+			return err
+		}
+		defer restore()
 	}
+
+	pids := []int{os.Getpid()}
+	for _, p := range cl.procs {
+		pids = append(pids, p.Pid())
+	}
+	fds := startFDSampler(cfg.SampleInterval, pids...)
 	var gc0 runtime.MemStats
 	runtime.ReadMemStats(&gc0)
-
 	start := time.Now()
-	locs, written, err := writeMaps(ctx, &cfg, cl, app, res)
-	if err != nil {
-		return nil, err
-	}
+	var walk time.Duration // counting the files on disk, not part of the shuffle
+	defer func() {
+		if res.TotalSeconds == 0 { // failed before the read ended: the time until it failed
+			res.TotalSeconds = (time.Since(start) - walk).Seconds()
+		}
+		peaks, samples := fds.Stop()
+		res.PeakOpenFiles, res.NodePeakOpenFiles, res.OpenFilesSamples = peaks[0], slices.Max(peaks[1:]), samples
+		var gc1 runtime.MemStats
+		runtime.ReadMemStats(&gc1)
+		res.GCPauseSeconds = float64(gc1.PauseTotalNs-gc0.PauseTotalNs) / 1e9
+		res.GCCycles = int64(gc1.NumGC - gc0.NumGC)
+		res.PeakRSSBytes = selfPeakRSS()
+		for _, p := range cl.procs {
+			res.NodePeakRSSBytes = max(res.NodePeakRSSBytes, p.PeakRSS())
+		}
+	}()
+
+	res.Phase = "write"
+	locs, written, err := writeMaps(ctx, cfg, cl, app, res, fds)
 	res.WriteSeconds = time.Since(start).Seconds()
-	if res.FilesCreated, res.BytesWritten, err = countShuffleFiles(cl.dirs, app); err != nil {
-		return nil, err
-	}
-
-	readStart := time.Now()
-	read, err := readReduces(ctx, &cfg, cl, app, locs, res)
+	res.WritePeakRSSBytes, _ = statusBytes(os.Getpid(), "VmHWM")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res.ReadSeconds = time.Since(readStart).Seconds()
-	res.TotalSeconds = time.Since(start).Seconds()
-
-	var gc1 runtime.MemStats
-	runtime.ReadMemStats(&gc1)
-	res.GCPauseSeconds = float64(gc1.PauseTotalNs-gc0.PauseTotalNs) / 1e9
-	res.RecordsWritten, res.RecordsRead = int64(written.Count), int64(read.Count)
+	res.RecordsWritten, res.DigestWritten = int64(written.Count), written.String()
 	res.DataBytes = res.RecordsWritten * int64(cfg.RecordBytes)
+	walkStart := time.Now()
+	res.FilesCreated, res.BytesWritten, res.DiskBytes, err = countShuffleFiles(cl.dirs, app)
+	walk = time.Since(walkStart)
+	if err != nil {
+		return err
+	}
+
+	res.Phase = "read"
+	readStart := time.Now()
+	read, err := readReduces(ctx, cfg, cl, app, locs, res)
+	res.ReadSeconds = time.Since(readStart).Seconds()
+	if err != nil {
+		return err
+	}
+	res.TotalSeconds = res.WriteSeconds + res.ReadSeconds
+	res.RecordsRead, res.DigestRead = int64(read.Count), read.String()
 	res.MBPerSecond = float64(res.DataBytes) / 1e6 / res.TotalSeconds
-	res.DigestWritten, res.DigestRead = written.String(), read.String()
-	res.PeakRSSBytes = selfPeakRSS()
+
+	res.Phase = "clean-up"
 	for _, c := range cl.clients {
 		st, err := c.Status(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		res.NodePeakRSSBytes = max(res.NodePeakRSSBytes, int64(st.PeakRssBytes))
+		res.NodeFetchRequests += int64(st.FetchRequests)
+		res.BlocksServed += int64(st.BlocksServed)
 	}
 	for _, c := range cl.clients {
 		if err := c.RemoveApp(ctx, app); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return res, nil
+	return nil
+}
+
+// heartbeat keeps app alive on every node service, as a driver does, so
+// that a run longer than the nodes' application TTL is not expired in
+// the middle. The returned function stops it.
+func (cl *cluster) heartbeat(ctx context.Context, app string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(shuffleservice.DefaultAppTTL / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, c := range cl.clients {
+				c.Heartbeat(ctx, app) // a missed beat is made up by the next
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// lowerOpenFiles lowers this process's soft limit of open files to n
+// (never above the hard limit) and returns what restores it.
+func lowerOpenFiles(n int) (restore func(), err error) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		return nil, fmt.Errorf("bench: open-file limit: %w", err)
+	}
+	lim := old
+	lim.Cur = min(uint64(n), old.Max)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil, fmt.Errorf("bench: lower the open-file limit to %d: %w", n, err)
+	}
+	return func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }, nil
 }
 
 // writeMaps runs the map tasks and returns where their outputs live and
 // the digest of every record written.
-func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, res *ShuffleResult) ([]shuffleservice.MapLocation, *Digest, error) {
+func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, res *ShuffleResult, fds *fdSampler) ([]shuffleservice.MapLocation, *Digest, error) {
 	locs := make([]shuffleservice.MapLocation, cfg.Maps)
 	var mu sync.Mutex
 	total := &Digest{}
@@ -272,13 +396,19 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 			defer w.Discard()
 			gen := newRecordGen(cfg.Seed, uint64(m), uint64(row), cfg.RecordBytes)
 			var d Digest
-			for range n {
+			for i := range n {
+				if i%4096 == 0 && ctx.Err() != nil {
+					return ctx.Err()
+				}
 				k, v := gen.next()
 				d.Add(k, v)
 				if err := w.Write(partitionOf(k, cfg.Reduces), k, v); err != nil {
+					fds.Sample() // the files held when it failed
 					return fmt.Errorf("map %d: %w", m, err)
 				}
 			}
+			// A writer holds the most files just before it commits.
+			fds.Sample()
 			addr := cl.procs[node].Addr()
 			c, _ := cl.client(addr)
 			out, err := w.Commit(ctx, c)
@@ -344,9 +474,9 @@ func readReduces(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app strin
 	return total, nil
 }
 
-// countShuffleFiles counts the files and bytes the node services hold for
-// app's shuffles.
-func countShuffleFiles(dirs []string, app string) (files int, bytes int64, err error) {
+// countShuffleFiles counts the files the node services hold for app's
+// shuffles, their bytes and the bytes of the blocks allocated to them.
+func countShuffleFiles(dirs []string, app string) (files int, bytes, allocated int64, err error) {
 	for _, d := range dirs {
 		err := filepath.WalkDir(filepath.Join(d, app), func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
@@ -359,14 +489,17 @@ func countShuffleFiles(dirs []string, app string) (files int, bytes int64, err e
 				}
 				files++
 				bytes += info.Size()
+				if st, ok := info.Sys().(*syscall.Stat_t); ok {
+					allocated += st.Blocks * 512
+				}
 			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
-	return files, bytes, nil
+	return files, bytes, allocated, nil
 }
 
 // selfPeakRSS is this process's peak resident set size.

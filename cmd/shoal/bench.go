@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"shoal/bench"
 	"shoal/client"
@@ -51,6 +53,8 @@ type benchShuffleConfig struct {
 	json          bool
 	verbose       bool
 	cpuProfile    string
+	maxOpenFiles  int
+	sweep         benchSweepConfig
 }
 
 func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
@@ -61,7 +65,7 @@ func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.reduces, "reduces", 256, "reduce partitions (R)")
 	fs.Int64Var(&c.records, "records", 1_000_000, "records in all")
 	fs.IntVar(&c.recordBytes, "record-bytes", 100, "bytes per record, 10-byte key included")
-	fs.IntVar(&c.nodes, "nodes", 1, "node-service processes to start")
+	fs.IntVar(&c.nodes, "nodes", 0, "node-service processes to start (default 1; 2 with --sweep)")
 	fs.IntVar(&c.memoryLimit, "memory-limit", shuffleservice.DefaultMemoryLimit, "each writer's buffer limit in bytes (small values force spills)")
 	fs.IntVar(&c.parallelism, "parallelism", 0, "tasks run at once (default GOMAXPROCS)")
 	fs.BoolVar(&c.remoteOnly, "remote-only", false, "fetch every block through the node service, even same-node ones")
@@ -69,6 +73,8 @@ func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object instead of a table")
 	fs.BoolVar(&c.verbose, "v", false, "show the node services' logs")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
+	fs.IntVar(&c.maxOpenFiles, "max-open-files", 0, "lower this process's open-file limit (ulimit -n) to this once the node services run, to see a mode fail as it would under that limit")
+	c.sweep.register(fs)
 }
 
 func runBenchShuffle(ctx context.Context, args []string) error {
@@ -77,6 +83,21 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if c.sweep.on {
+		return runBenchSweep(ctx, fs, &c)
+	}
+	var sweepOnly []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(sweepOnlyFlags, f.Name) {
+			sweepOnly = append(sweepOnly, "--"+f.Name)
+		}
+	})
+	if len(sweepOnly) > 0 {
+		return fmt.Errorf("%s need --sweep", strings.Join(sweepOnly, ", "))
+	}
+	if c.nodes == 0 {
+		c.nodes = 1
 	}
 	mode, err1 := shuffleservice.ParseMode(c.mode)
 	codec, err2 := shuffleservice.ParseCodec(c.codec)
@@ -88,6 +109,7 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 		Mode: mode, Codec: codec, SpillCodec: spillCodec, Maps: c.maps, Reduces: c.reduces, Records: c.records,
 		RecordBytes: c.recordBytes, Nodes: c.nodes, MemoryLimit: c.memoryLimit,
 		Parallelism: c.parallelism, RemoteOnly: c.remoteOnly, Dir: c.dir, Seed: 1,
+		MaxOpenFiles: c.maxOpenFiles,
 	}
 	if c.verbose {
 		cfg.NodeStderr = os.Stderr
@@ -104,18 +126,162 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.RunShuffle(ctx, cfg)
+	if c.json && res != nil {
+		// A failed run still reports what it measured (the sweep reads it).
+		if jerr := json.NewEncoder(os.Stdout).Encode(res); err == nil {
+			return jerr
+		}
+	}
 	if err != nil {
 		return err
 	}
 	if c.json {
-		enc := json.NewEncoder(os.Stdout)
-		return enc.Encode(res)
+		return nil
 	}
 	printShuffleResult(os.Stdout, res)
 	if res.DigestWritten != res.DigestRead {
 		return fmt.Errorf("records read differ from records written (digest %s, want %s)", res.DigestRead, res.DigestWritten)
 	}
 	return nil
+}
+
+// benchSweepConfig holds the flags of `shoal bench shuffle --sweep`.
+type benchSweepConfig struct {
+	on, quick, resume        bool
+	results                  string
+	modes, maps, reduces     string
+	data                     string
+	runs                     int
+	repeatUnder, cellTimeout time.Duration
+	sortRecords              int64
+}
+
+func (c *benchSweepConfig) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.on, "sweep", false, "run the shuffle study: every mode over a grid of maps, reduces and data sizes, each cell a child process, results in --results")
+	fs.BoolVar(&c.quick, "quick", false, "with --sweep: a grid that takes seconds (4 MiB, 4 maps, 10 and 100 reduces, 1 run, 100,000 sort records); grid flags given override it")
+	fs.StringVar(&c.results, "results", bench.DefaultSweepResults, "with --sweep: the results directory (results.json, results.md, machine.md, charts)")
+	fs.BoolVar(&c.resume, "resume", false, "with --sweep: keep the cells results.json holds and run the others")
+	fs.StringVar(&c.modes, "grid-modes", "sort,bypass,hash", "with --sweep: writer modes")
+	fs.StringVar(&c.maps, "grid-maps", "16,64,256", "with --sweep: map task counts")
+	fs.StringVar(&c.reduces, "grid-reduces", "10,100,1000,10000", "with --sweep: reduce partition counts")
+	fs.StringVar(&c.data, "grid-data", "100MiB,1GiB", "with --sweep: data sizes (records' bytes)")
+	fs.IntVar(&c.runs, "runs", 3, "with --sweep: runs per cell; the figures are medians")
+	fs.DurationVar(&c.repeatUnder, "repeat-under", bench.DefaultSweepRepeatUnder, "with --sweep: a cell whose first run took this long or longer runs once")
+	fs.DurationVar(&c.cellTimeout, "cell-timeout", bench.DefaultCellTimeout, "with --sweep: time limit of each run of a cell (recorded as a failure when reached)")
+	fs.Int64Var(&c.sortRecords, "sort-records", 10_000_000, "with --sweep: gensort records of the sort comparison (shoal bench sort) run after the cells; 0 skips it")
+}
+
+// sweepOnlyFlags and singleRunFlags are the flags that make sense with
+// --sweep and without it.
+var (
+	sweepOnlyFlags = []string{"quick", "results", "resume", "grid-modes", "grid-maps", "grid-reduces", "grid-data", "runs", "repeat-under", "cell-timeout", "sort-records"}
+	singleRunFlags = []string{"mode", "maps", "reduces", "records", "memory-limit", "spill-codec", "remote-only", "json", "cpuprofile"}
+)
+
+// runBenchSweep runs `shoal bench shuffle --sweep`.
+func runBenchSweep(ctx context.Context, fs *flag.FlagSet, c *benchShuffleConfig) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var wrong []string
+	for _, name := range singleRunFlags {
+		if set[name] {
+			wrong = append(wrong, "--"+name)
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%s apply to one run, not to --sweep (use --grid-modes, --grid-maps, --grid-reduces, --grid-data)", strings.Join(wrong, ", "))
+	}
+	sw := &c.sweep
+	if sw.quick {
+		quick := map[string]func(){
+			"grid-maps":    func() { sw.maps = "4" },
+			"grid-reduces": func() { sw.reduces = "10,100" },
+			"grid-data":    func() { sw.data = "4MiB" },
+			"runs":         func() { sw.runs = 1 },
+			"sort-records": func() { sw.sortRecords = 100_000 },
+		}
+		for name, apply := range quick {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	cfg := bench.SweepConfig{
+		RecordBytes: c.recordBytes, Nodes: c.nodes, Parallelism: c.parallelism,
+		Runs: sw.runs, RepeatUnder: sw.repeatUnder, CellTimeout: sw.cellTimeout, MaxOpenFiles: c.maxOpenFiles,
+		SortRecords: sw.sortRecords, Results: sw.results, Resume: sw.resume, Dir: c.dir,
+		Command: "shoal " + strings.Join(os.Args[1:], " "), Progress: os.Stderr,
+	}
+	var errs []error
+	for _, m := range strings.Split(sw.modes, ",") {
+		mode, err := shuffleservice.ParseMode(strings.TrimSpace(m))
+		errs = append(errs, err)
+		cfg.Modes = append(cfg.Modes, mode)
+	}
+	var err error
+	cfg.Codec, err = shuffleservice.ParseCodec(c.codec)
+	errs = append(errs, err)
+	cfg.Maps, err = parseInts("--grid-maps", sw.maps)
+	errs = append(errs, err)
+	cfg.Reduces, err = parseInts("--grid-reduces", sw.reduces)
+	errs = append(errs, err)
+	for _, d := range strings.Split(sw.data, ",") {
+		n, err := parseBytes(strings.TrimSpace(d))
+		errs = append(errs, err)
+		cfg.DataBytes = append(cfg.DataBytes, n)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	res, err := bench.RunSweep(ctx, cfg)
+	if res != nil {
+		failed := 0
+		for _, cell := range res.Cells {
+			if cell.Status != bench.CellOK {
+				failed++
+			}
+		}
+		fmt.Fprintf(os.Stderr, "sweep: %d cells recorded (%d failed) in %s\n", len(res.Cells), failed, cfg.Results)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted; the cells finished are kept in %s (add --resume to run the rest)", cfg.Results)
+	}
+	return err
+}
+
+func parseInts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a number", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseBytes parses "100MiB", "1GiB", "512KiB", "1GB", "500MB" or a
+// plain number of bytes.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("--grid-data: %q is not a size such as 100MiB or 1GiB", s)
+			}
+			return int64(n * float64(u.mult)), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--grid-data: %q is not a size such as 100MiB or 1GiB", s)
+	}
+	return n, nil
 }
 
 func printShuffleResult(w io.Writer, r *bench.ShuffleResult) {
@@ -131,7 +297,9 @@ func printShuffleResult(w io.Writer, r *bench.ShuffleResult) {
 	row("read", "%.1f MB local, %.1f MB fetched in %d requests", float64(r.LocalBytes)/1e6, float64(r.RemoteBytes)/1e6, r.FetchRequests)
 	row("time", "write %.2fs + read %.2fs = %.2fs", r.WriteSeconds, r.ReadSeconds, r.TotalSeconds)
 	row("throughput", "%.0f MB/s of records", r.MBPerSecond)
-	row("peak RSS", "%.0f MiB (bench), %.0f MiB (largest node)", float64(r.PeakRSSBytes)/(1<<20), float64(r.NodePeakRSSBytes)/(1<<20))
+	row("disk", "%.1f MB allocated", float64(r.DiskBytes)/1e6)
+	row("peak open files", "%d (bench), %d (largest node), %d samples", r.PeakOpenFiles, r.NodePeakOpenFiles, r.OpenFilesSamples)
+	row("peak RSS", "%.0f MiB (bench, writers: %.0f MiB), %.0f MiB (largest node)", float64(r.PeakRSSBytes)/(1<<20), float64(r.WritePeakRSSBytes)/(1<<20), float64(r.NodePeakRSSBytes)/(1<<20))
 	row("GC pauses", "%.3fs", r.GCPauseSeconds)
 	ok := "equal"
 	if r.DigestRead != r.DigestWritten {
