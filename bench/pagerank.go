@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -269,4 +271,36 @@ func seconds(ds []time.Duration) []float64 {
 		out[i] = d.Seconds()
 	}
 	return out
+}
+
+// PageRankCharts draws the experiment's rows as two SVG charts against
+// the checkpoint interval (no checkpoint drawn at x = iterations): the
+// tasks run again after the kill, and the iteration the recomputation
+// reached back to.
+func PageRankCharts(cfg PageRankConfig, rows []PageRankRow) (tasks, reach []byte) {
+	sub := fmt.Sprintf("PageRank, %d edges, %d iterations, node 1 of 2 killed before iteration %d", cfg.Edges, cfg.Iterations, cfg.KillAt)
+	x := func(r PageRankRow) float64 {
+		if r.Interval == 0 || r.Interval >= cfg.Iterations {
+			return float64(cfg.Iterations)
+		}
+		return float64(r.Interval)
+	}
+	chart := func(title, ylabel string, y func(PageRankRow) float64) []byte {
+		ch := &lineChart{
+			Title: title, Subtitle: sub,
+			XLabel: fmt.Sprintf("checkpoint every K iterations (log scale; %d = no checkpoint)", cfg.Iterations), YLabel: ylabel,
+			Series: []chartSeries{{Name: "measured", Color: "#1f77b4", Marker: "circle"}},
+			Panels: []chartPanel{{Title: title, Points: make([][]chartPoint, 1)}},
+			Cols:   1,
+		}
+		sorted := slices.Clone(rows)
+		slices.SortFunc(sorted, func(a, b PageRankRow) int { return cmp.Compare(x(a), x(b)) })
+		for _, r := range sorted {
+			ch.Panels[0].Points[0] = append(ch.Panels[0].Points[0], chartPoint{X: x(r), Y: y(r)})
+		}
+		return ch.SVG()
+	}
+	tasks = chart("Tasks run again after the node's loss", "tasks", func(r PageRankRow) float64 { return float64(r.TasksAfterKill) })
+	reach = chart("Earliest iteration recomputed after the loss", "iteration", func(r PageRankRow) float64 { return float64(r.ReachBack) })
+	return tasks, reach
 }

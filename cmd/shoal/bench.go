@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -380,6 +381,7 @@ func runBenchPageRank(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions")
 	intervals := fs.String("intervals", "0,20,10,5", "checkpoint intervals to compare (0: none)")
 	asJSON := fs.Bool("json", false, "print one JSON array")
+	results := fs.String("results", "", "also write results.json, results.md and the charts (SVG) to this `DIR`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -394,11 +396,42 @@ func runBenchPageRank(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *results != "" {
+		if err := writePageRankResults(*results, cfg, rows); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(rows)
 	}
-	fmt.Printf("PageRank, %d edges, %d iterations, node 1 of 2 killed before iteration %d\n", cfg.Edges, cfg.Iterations, cfg.KillAt)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	return printPageRankRows(os.Stdout, cfg, rows)
+}
+
+// writePageRankResults writes the experiment's JSON, table and charts.
+func writePageRankResults(dir string, cfg bench.PageRankConfig, rows []bench.PageRankRow) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# Recovery against the checkpoint interval\n\nWritten by `shoal bench pagerank --results %s`.\n\n```\n", dir)
+	printPageRankRows(&md, cfg, rows)
+	md.WriteString("```\n\n![tasks run again](tasks.svg)\n\n![reach back](reach-back.svg)\n")
+	tasks, reach := bench.PageRankCharts(cfg, rows)
+	for name, b := range map[string][]byte{"results.json": js, "results.md": []byte(md.String()), "tasks.svg": tasks, "reach-back.svg": reach} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printPageRankRows(w io.Writer, cfg bench.PageRankConfig, rows []bench.PageRankRow) error {
+	fmt.Fprintf(w, "PageRank, %d edges, %d iterations, node 1 of 2 killed before iteration %d\n", cfg.Edges, cfg.Iterations, cfg.KillAt)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "checkpoint every\tfault-free\toverhead per iteration\twith the node killed\trecovery\trecomputed back to iteration\ttasks after the kill\tright answer")
 	for _, r := range rows {
 		every := "never"
