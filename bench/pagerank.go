@@ -288,10 +288,17 @@ func PageRankCharts(cfg PageRankConfig, rows []PageRankRow) (tasks, reach []byte
 	chart := func(title, ylabel string, y func(PageRankRow) float64) []byte {
 		ch := &lineChart{
 			Title: title, Subtitle: sub,
-			XLabel: fmt.Sprintf("checkpoint every K iterations (log scale; %d = no checkpoint)", cfg.Iterations), YLabel: ylabel,
+			XLabel: "checkpoint every K iterations (log scale)", YLabel: ylabel,
 			Series: []chartSeries{{Name: "measured", Color: "#1f77b4", Marker: "circle"}},
 			Panels: []chartPanel{{Title: title, Points: make([][]chartPoint, 1)}},
 			Cols:   1,
+		}
+		for _, r := range rows {
+			label := strconv.Itoa(r.Interval)
+			if x(r) == float64(cfg.Iterations) {
+				label = "never"
+			}
+			ch.XTicks = append(ch.XTicks, chartTick{X: x(r), Label: label})
 		}
 		sorted := slices.Clone(rows)
 		slices.SortFunc(sorted, func(a, b PageRankRow) int { return cmp.Compare(x(a), x(b)) })

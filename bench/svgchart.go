@@ -25,6 +25,13 @@ type lineChart struct {
 	Cols    int
 	// Limit, if set, is a horizontal reference line across every panel.
 	Limit *chartLimit
+	// XTicks, if set, are the x axis's ticks; default the powers of ten.
+	XTicks []chartTick
+}
+
+type chartTick struct {
+	X     float64
+	Label string
 }
 
 type chartSeries struct {
@@ -218,12 +225,18 @@ func (c *lineChart) panel(b *bytes.Buffer, p chartPanel, x0, y0 float64, first b
 			text(b, left-5, py(v)+4, 10.5, "end", "", yfmt(v))
 		}
 	}
-	// x ticks at powers of ten
-	for d := math.Ceil(xmin); d <= xmax; d++ {
-		x := left + (d-xmin)/(xmax-xmin)*(right-left)
+	// x ticks at powers of ten, or where XTicks says
+	ticks := c.XTicks
+	if ticks == nil {
+		for d := math.Ceil(xmin); d <= xmax; d++ {
+			ticks = append(ticks, chartTick{X: math.Pow(10, d), Label: formatCount(math.Pow(10, d))})
+		}
+	}
+	for _, t := range ticks {
+		x := px(t.X)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", x, top, x, bottom)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", x, bottom, x, bottom+4)
-		text(b, x, bottom+16, 10.5, "middle", "", formatCount(math.Pow(10, d)))
+		text(b, x, bottom+16, 10.5, "middle", "", t.Label)
 	}
 	text(b, (left+right)/2, bottom+34, 11, "middle", "", c.XLabel)
 	if first {
