@@ -46,7 +46,7 @@ soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes 
 STUDY ?= results/shuffle-study
 
 .PHONY: bench
-bench: build ## the shuffle study (bench/README.md): every mode over maps × reduces × data, then shoal's sort against GNU sort; results in results/shuffle-study; about 1.5 hours
+bench: build ## the shuffle study (bench/README.md): every mode over maps × reduces × data, then shoal's sort against GNU sort; results in results/shuffle-study; 1 h 20 min on a loaded 2-core machine
 	$(SHOAL) bench shuffle --sweep --results $(STUDY) $(BENCH_FLAGS)
 
 .PHONY: bench-quick
