@@ -48,7 +48,7 @@ soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes 
 STUDY ?= results/shuffle-study
 
 .PHONY: bench
-bench: build ## the shuffle study (bench/README.md): every mode over maps × reduces × data, then shoal's sort against GNU sort (results/shuffle-study), then recovery against the checkpoint interval (results/pagerank); about 1.5 hours
+bench: build ## the shuffle study (bench/README.md): every mode over maps × reduces × data, then shoal's sort against GNU sort (results/shuffle-study; 1 h 20 min on a loaded 2-core machine), then recovery against the checkpoint interval (results/pagerank; a few minutes)
 	$(SHOAL) bench shuffle --sweep --results $(STUDY) $(BENCH_FLAGS)
 	$(SHOAL) bench pagerank --results results/pagerank
 

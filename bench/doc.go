@@ -27,9 +27,10 @@
 // directories once the maps committed), the peak number of open file
 // descriptors of this process and of the node services (fdSampler counts
 // /proc/PID/fd every 20 ms, or four times the last count's duration if
-// longer, and once more just before each commit, when a writer holds the
-// most files), the writers' peak RSS (VmHWM once the last map committed),
-// GC pauses, and fetch requests (the readers' and the nodes' counts). A
+// longer, once more just before each commit, when a writer whose buffers
+// filled holds a file per partition, and when a write fails), the
+// writers' peak RSS (VmHWM once the last map committed), GC pauses, and
+// fetch requests (the readers' and the nodes' counts). A
 // run that fails reports what it measured until then, with the phase it
 // failed in and the system error behind it (EMFILE, ENOSPC, ...).
 //

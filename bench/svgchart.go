@@ -27,6 +27,8 @@ type lineChart struct {
 	Limit *chartLimit
 	// XTicks, if set, are the x axis's ticks; default the powers of ten.
 	XTicks []chartTick
+	// Note, if set, is a line under the legend.
+	Note string
 }
 
 type chartTick struct {
@@ -82,6 +84,9 @@ func (c *lineChart) SVG() []byte {
 	text(&b, float64(width)/2, 24, 17, "middle", "bold", c.Title)
 	text(&b, float64(width)/2, 44, 11.5, "middle", "", c.Subtitle)
 	c.legend(&b, float64(width)/2, 70)
+	if c.Note != "" {
+		text(&b, float64(width)/2, 92, 11.5, "middle", "", c.Note)
+	}
 
 	xmin, xmax := c.xRange()
 	ymin, ymax := c.yRange()
@@ -105,7 +110,7 @@ func (c *lineChart) legend(b *bytes.Buffer, cx, y float64) {
 	for _, s := range c.Series {
 		items = append(items, item{func(x float64) {
 			fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", x, y, x+26, y, s.Color)
-			marker(b, s.Marker, s.Color, x+13, y)
+			marker(b, s.Marker, s.Color, x+13, y, 4)
 		}, s.Name})
 	}
 	items = append(items, item{func(x float64) {
@@ -252,11 +257,14 @@ func (c *lineChart) panel(b *bytes.Buffer, p chartPanel, x0, y0 float64, first b
 		if i >= len(p.Points) {
 			break
 		}
+		// Earlier series are drawn wider, so that a series hidden under a
+		// later one with the same values still shows around it.
+		width, radius := 2+1.5*float64(len(c.Series)-1-i), 4+1.5*float64(len(c.Series)-1-i)
 		fmt.Fprintf(b, `<g class="series" data-series="%s">`+"\n", esc(s.Name))
 		var run []string
 		flush := func() {
 			if len(run) > 1 {
-				fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", s.Color, strings.Join(run, " "))
+				fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="%g" points="%s"/>`+"\n", s.Color, width, strings.Join(run, " "))
 			}
 			run = run[:0]
 		}
@@ -279,7 +287,7 @@ func (c *lineChart) panel(b *bytes.Buffer, p chartPanel, x0, y0 float64, first b
 				fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="8.5" fill="%s">%s</text>`+"\n", x+6, y-1, s.Color, esc(pt.Failed))
 			case c.LogY && pt.Y <= 0:
 			default:
-				marker(b, s.Marker, s.Color, x, py(pt.Y))
+				marker(b, s.Marker, s.Color, x, py(pt.Y), radius)
 			}
 		}
 		b.WriteString("</g>\n")
@@ -290,17 +298,16 @@ func grid(b *bytes.Buffer, left, right, y float64, color string) {
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", left, y, right, y, color)
 }
 
-func marker(b *bytes.Buffer, kind, color string, x, y float64) {
-	const r = 4
+func marker(b *bytes.Buffer, kind, color string, x, y, r float64) {
 	switch kind {
 	case "square":
-		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="%s"/>`+"\n", x-r, y-r, 2*r, 2*r, color)
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", x-r, y-r, 2*r, 2*r, color)
 	case "triangle":
 		fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s"/>`+"\n", x, y-r-1, x-r-1, y+r, x+r+1, y+r, color)
 	case "diamond":
 		fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s"/>`+"\n", x, y-r-1, x+r+1, y, x, y+r+1, x-r-1, y, color)
 	default:
-		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="%d" fill="%s"/>`+"\n", x, y, r, color)
+		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="%.1f" fill="%s"/>`+"\n", x, y, r, color)
 	}
 }
 

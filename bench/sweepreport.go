@@ -17,6 +17,7 @@ import (
 // partitions, one panel per data size × map count.
 type sweepChart struct {
 	file, title, ylabel string
+	note                string
 	logY                bool
 	value               func(*SweepCell) float64
 	format              func(float64) string
@@ -33,12 +34,14 @@ var sweepCharts = []sweepChart{
 	{
 		file: "files.svg", title: "Shuffle files created against reduce partitions",
 		ylabel: "files on disk after the maps (log)", logY: true,
+		note:   "sort and bypass both leave 2 files per map (data + index): their lines coincide",
 		value:  func(c *SweepCell) float64 { return float64(c.FilesCreated) },
 		format: formatCount,
 	},
 	{
 		file: "open-files.svg", title: "Peak open files of the writers' process",
 		ylabel: "open file descriptors, sampled (log)", logY: true,
+		note:   "a bypass or hash writer holds a file per reduce partition until it commits, and 2 writers run at once",
 		value:  func(c *SweepCell) float64 { return float64(c.PeakOpenFiles) },
 		format: formatCount,
 		limit: func(r *SweepResults) *chartLimit {
@@ -51,6 +54,7 @@ var sweepCharts = []sweepChart{
 	{
 		file: "memory.svg", title: "Peak RSS of the writers' process, when the maps are done",
 		ylabel: "MiB (VmHWM)",
+		note:   "bypass and hash share one writer: a 64 KiB buffer per reduce partition, up to the 64 MiB limit per writer",
 		value:  func(c *SweepCell) float64 { return float64(c.WritePeakRSSBytes) / (1 << 20) },
 		format: func(v float64) string { return fmt.Sprintf("%.0f", v) },
 	},
@@ -117,7 +121,7 @@ func buildSweepChart(res *SweepResults, sc sweepChart) *lineChart {
 	modes, data, maps, _ := sweepAxes(res)
 	ch := &lineChart{
 		Title: sc.title, Subtitle: sweepSubtitle(res),
-		XLabel: "reduce partitions (log scale)", YLabel: sc.ylabel, LogY: sc.logY, YFormat: sc.format,
+		XLabel: "reduce partitions (log scale)", YLabel: sc.ylabel, LogY: sc.logY, YFormat: sc.format, Note: sc.note,
 		Cols: len(maps),
 	}
 	if sc.limit != nil {
@@ -311,6 +315,9 @@ func machineMarkdown(res *SweepResults) []byte {
 	row("Go", "%s", m.GoVersion)
 	row("data directory", "`%s` on %s (%s, `%s`)", m.DataDir, m.Device, m.Filesystem, m.MountOptions)
 	row("disk", "%s, %s free at the start of the last session", formatBytes(m.DiskBytes), formatBytes(m.DiskFreeBytes))
+	if m.Journal != "" {
+		row("ext4 journal", "%s (/proc/fs/jbd2)", m.Journal)
+	}
 	row("open-file limit", "%d (hard %d)", m.OpenFileLimit, m.OpenFileLimitHard)
 	fmt.Fprintf(&b, "\n## Sessions\n\nLoad averages (1, 5, 15 minutes) at the start and end of each run of the sweep; other work shared the machine.\n\n")
 	fmt.Fprintf(&b, "| start (UTC) | end (UTC) | cells run | load at start | load at end | interrupted |\n|---|---|--:|---|---|---|\n")

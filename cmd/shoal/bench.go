@@ -148,13 +148,13 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 
 // benchSweepConfig holds the flags of `shoal bench shuffle --sweep`.
 type benchSweepConfig struct {
-	on, quick, resume        bool
-	results                  string
-	modes, maps, reduces     string
-	data                     string
-	runs                     int
-	repeatUnder, cellTimeout time.Duration
-	sortRecords              int64
+	on, quick, resume, report bool
+	results                   string
+	modes, maps, reduces      string
+	data                      string
+	runs                      int
+	repeatUnder, cellTimeout  time.Duration
+	sortRecords               int64
 }
 
 func (c *benchSweepConfig) register(fs *flag.FlagSet) {
@@ -162,6 +162,7 @@ func (c *benchSweepConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.quick, "quick", false, "with --sweep: a grid that takes seconds (4 MiB, 4 maps, 10 and 100 reduces, 1 run, 100,000 sort records); grid flags given override it")
 	fs.StringVar(&c.results, "results", bench.DefaultSweepResults, "with --sweep: the results directory (results.json, results.md, machine.md, charts)")
 	fs.BoolVar(&c.resume, "resume", false, "with --sweep: keep the cells results.json holds and run the others")
+	fs.BoolVar(&c.report, "report", false, "with --sweep: only write results.md, machine.md and the charts again from results.json")
 	fs.StringVar(&c.modes, "grid-modes", "sort,bypass,hash", "with --sweep: writer modes")
 	fs.StringVar(&c.maps, "grid-maps", "16,64,256", "with --sweep: map task counts")
 	fs.StringVar(&c.reduces, "grid-reduces", "10,100,1000,10000", "with --sweep: reduce partition counts")
@@ -175,7 +176,7 @@ func (c *benchSweepConfig) register(fs *flag.FlagSet) {
 // sweepOnlyFlags and singleRunFlags are the flags that make sense with
 // --sweep and without it.
 var (
-	sweepOnlyFlags = []string{"quick", "results", "resume", "grid-modes", "grid-maps", "grid-reduces", "grid-data", "runs", "repeat-under", "cell-timeout", "sort-records"}
+	sweepOnlyFlags = []string{"quick", "results", "resume", "report", "grid-modes", "grid-maps", "grid-reduces", "grid-data", "runs", "repeat-under", "cell-timeout", "sort-records"}
 	singleRunFlags = []string{"mode", "maps", "reduces", "records", "memory-limit", "spill-codec", "remote-only", "json", "cpuprofile"}
 )
 
@@ -193,6 +194,13 @@ func runBenchSweep(ctx context.Context, fs *flag.FlagSet, c *benchShuffleConfig)
 		return fmt.Errorf("%s apply to one run, not to --sweep (use --grid-modes, --grid-maps, --grid-reduces, --grid-data)", strings.Join(wrong, ", "))
 	}
 	sw := &c.sweep
+	if sw.report {
+		res, err := bench.LoadSweepResults(sw.results)
+		if err != nil {
+			return err
+		}
+		return bench.WriteSweepReport(sw.results, res)
+	}
 	if sw.quick {
 		quick := map[string]func(){
 			"grid-maps":    func() { sw.maps = "4" },
