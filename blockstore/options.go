@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"shoal/internal/catalogdb"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -56,18 +57,8 @@ func (o *Options) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: options: "+format, append([]any{ErrInvalidArgument}, args...)...))
 	}
-	if len(o.Dirs) == 0 {
-		bad("Dirs is empty (give at least one local directory, e.g. --dir /var/lib/shoal)")
-	}
-	seen := make(map[string]bool, len(o.Dirs))
-	for i, d := range o.Dirs {
-		switch {
-		case d == "":
-			bad("Dirs[%d] is empty", i)
-		case seen[d]:
-			bad("Dirs[%d] %q is listed twice", i, d)
-		}
-		seen[d] = true
+	for _, p := range catalogdb.DirsProblems(o.Dirs) {
+		bad("%s", p)
 	}
 	if o.MemoryBytes < 0 {
 		bad("MemoryBytes %d is negative (pass --cache-bytes 0 for a disk-only store)", o.MemoryBytes)

@@ -1,9 +1,7 @@
 package client_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -161,18 +159,8 @@ func TestAnonymousFunctionRejected(t *testing.T) {
 // eventsOf reads the event log and returns the events of one kind.
 func eventsOf(t *testing.T, path, kind string) []map[string]any {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("event log line %q: %v", sc.Text(), err)
-		}
+	for _, m := range allEvents(t, path) {
 		if m["event"] == kind {
 			out = append(out, m)
 		}

@@ -153,8 +153,10 @@
 // Keys and values are encoded with internal/codec: strings, byte slices,
 // integers and floats allocate nothing per record and keep their order in
 // the encoded bytes, so range partitioning (SortByKey) and the sort-based
-// shuffle order keys by their bytes. A type may bring its own codec
-// (AppendRecord, DecodeRecord); anything else falls back to gob.
+// shuffle order keys by their bytes. KV and Pair records are encoded as
+// their two parts, each with its own codec (codecOf, codec.Tuple2). A type
+// may bring its own codec (AppendRecord, DecodeRecord); anything else
+// falls back to gob.
 //
 // # Memory
 //
@@ -167,9 +169,9 @@
 //
 // A persisted partition (cache op) or a checkpointed one (write op) is
 // encoded whole in the task's memory before it is stored or written: a
-// partition is bounded by what a worker can hold (a block by 1 GiB, the
-// node's --max-block-bytes by default 512 MiB; larger ones are not
-// cached). MemoryDeser blocks are bounded per worker by
+// partition is bounded by what a worker can hold. A block is bounded by
+// the node's default --max-block-bytes (512 MiB): a larger partition is
+// not cached. MemoryDeser blocks are bounded per worker by
 // Options.HeapCacheBytes.
 //
 // Broadcast values are stored once per node service as blocks (DiskOnly);

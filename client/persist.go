@@ -15,6 +15,7 @@ import (
 	"shoal/blockstore"
 	"shoal/compute/computepb"
 	"shoal/internal/codec"
+	"shoal/shuffleservice"
 )
 
 // Cached partitions (DESIGN.md §4). A persisted RDD's partitions are
@@ -83,8 +84,10 @@ func (l StorageLevel) inHeap() bool { return l.node == blockstore.None }
 const DefaultHeapCacheBytes = 256 << 20
 
 // maxBlockBytes bounds a block: a partition whose records encode to more
-// is not cached (it is computed again when read again).
-const maxBlockBytes = 1 << 30
+// is not cached (it is computed again when read again). It is what a node
+// service accepts by default (--max-block-bytes): buffering more would be
+// refused anyway.
+const maxBlockBytes = shuffleservice.DefaultMaxBlockBytes
 
 // persistence is how a node is persisted.
 type persistence struct {

@@ -2,9 +2,7 @@ package jobs_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -100,17 +98,9 @@ func TestWordCountMatchesReference(t *testing.T) {
 // ended.
 func checkTaskEvents(t *testing.T, path string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	common := []string{"ts", "event", "stage", "stage_attempt", "partition", "attempt", "task", "kind", "worker", "node"}
 	started, ended := map[float64]bool{}, map[float64]bool{}
-	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		var ev map[string]any
-		if err := json.Unmarshal(line, &ev); err != nil {
-			t.Fatalf("event log line %s: %v", line, err)
-		}
+	for _, ev := range readEvents(t, path) {
 		want := common
 		switch ev["event"] {
 		case "task_start":
@@ -123,7 +113,7 @@ func checkTaskEvents(t *testing.T, path string) {
 		}
 		for _, k := range want {
 			if _, ok := ev[k]; !ok {
-				t.Fatalf("%s event without %q: %s", ev["event"], k, line)
+				t.Fatalf("%s event without %q: %v", ev["event"], k, ev)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"shoal/internal/catalogdb"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -125,18 +126,8 @@ func (o *Options) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: options: "+format, append([]any{ErrInvalidArgument}, args...)...))
 	}
-	if len(o.Dirs) == 0 {
-		bad("Dirs is empty (give at least one local directory, e.g. --dir /var/lib/shoal)")
-	}
-	seen := make(map[string]bool, len(o.Dirs))
-	for i, d := range o.Dirs {
-		switch {
-		case d == "":
-			bad("Dirs[%d] is empty", i)
-		case seen[d]:
-			bad("Dirs[%d] %q is listed twice", i, d)
-		}
-		seen[d] = true
+	for _, p := range catalogdb.DirsProblems(o.Dirs) {
+		bad("%s", p)
 	}
 	if o.IndexCacheBytes < 0 {
 		bad("IndexCacheBytes %d is negative", o.IndexCacheBytes)

@@ -102,3 +102,24 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(msg, "source", "pebble", "fatal", true)
 	panic(p.owner + ": catalogue: " + msg)
 }
+
+// DirsProblems lists what is wrong with a node's directory list (the
+// --dir list that Open binds a catalogue to): none given, an empty one, one
+// given twice. Nil means none.
+func DirsProblems(dirs []string) []string {
+	if len(dirs) == 0 {
+		return []string{"Dirs is empty (give at least one local directory, e.g. --dir /var/lib/shoal)"}
+	}
+	var out []string
+	seen := make(map[string]bool, len(dirs))
+	for i, d := range dirs {
+		switch {
+		case d == "":
+			out = append(out, fmt.Sprintf("Dirs[%d] is empty", i))
+		case seen[d]:
+			out = append(out, fmt.Sprintf("Dirs[%d] %q is listed twice", i, d))
+		}
+		seen[d] = true
+	}
+	return out
+}
