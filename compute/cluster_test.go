@@ -1,6 +1,7 @@
 package compute_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,11 +31,13 @@ type cluster struct {
 
 // clusterConfig shapes a test cluster. Heartbeats are symmetric, as
 // client.NewContext sets them up: heartbeatTimeout is the endpoint's
-// HeartbeatTimeout and the workers' DriverTimeout, heartbeatInterval the
-// interval at which each side sends heartbeats (0: the defaults).
+// HeartbeatTimeout and the workers' DriverTimeout (unless driverTimeout
+// is set), heartbeatInterval the interval at which each side sends
+// heartbeats (0: the defaults).
 type clusterConfig struct {
 	nodes, perNode    int
 	heartbeatTimeout  time.Duration
+	driverTimeout     time.Duration
 	heartbeatInterval time.Duration
 	serveShuffle      bool
 	cacheBytes        int64
@@ -60,7 +63,7 @@ func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
 		DriverAddr:        ep.Addr(),
 		App:               "app",
 		HeartbeatInterval: cfg.heartbeatInterval,
-		DriverTimeout:     cfg.heartbeatTimeout,
+		DriverTimeout:     cmp.Or(cfg.driverTimeout, cfg.heartbeatTimeout),
 		ServeShuffle:      cfg.serveShuffle,
 		CacheBytes:        cfg.cacheBytes,
 		Stderr:            t.Output(),

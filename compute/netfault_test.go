@@ -2,6 +2,7 @@ package compute_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -83,7 +84,7 @@ func startProxiedCluster(t *testing.T, shoal string, tp *toxiproxy.Server, cfg c
 		DriverAddr:        proxy.Addr(),
 		App:               "app",
 		HeartbeatInterval: cfg.heartbeatInterval,
-		DriverTimeout:     cfg.heartbeatTimeout,
+		DriverTimeout:     cmp.Or(cfg.driverTimeout, cfg.heartbeatTimeout),
 		Stderr:            logs,
 		Logger:            logger,
 	})
@@ -195,17 +196,21 @@ func testLatency(t *testing.T, shoal string, tp *toxiproxy.Server) {
 // open, as when a route disappears. Nothing breaks a socket, so each end
 // must notice the other's silence: the driver through the worker's
 // missed heartbeats (HeartbeatTimeout), the worker through the driver's
-// (DriverTimeout, the same value). Both heartbeat every 200 ms.
+// (DriverTimeout). Both heartbeat every 200 ms. The worker's timeout is
+// half a second longer, so that the driver's is seen first: with equal
+// ones either end may give up first, and a worker that exits first shows
+// the driver a closed stream, not missed heartbeats.
 func testBlackHole(t *testing.T, shoal string, tp *toxiproxy.Server) {
 	const (
 		hbTimeout  = 1500 * time.Millisecond
+		drvTimeout = hbTimeout + 500*time.Millisecond
 		hbInterval = 200 * time.Millisecond
 		// exitMargin covers what follows the worker's timeout: cancelling
 		// its task, closing its clients, the process exiting and being
 		// reaped, and the polling below.
 		exitMargin = time.Second
 	)
-	c := startProxiedCluster(t, shoal, tp, clusterConfig{nodes: 1, perNode: 1, heartbeatTimeout: hbTimeout, heartbeatInterval: hbInterval}, nil)
+	c := startProxiedCluster(t, shoal, tp, clusterConfig{nodes: 1, perNode: 1, heartbeatTimeout: hbTimeout, driverTimeout: drvTimeout, heartbeatInterval: hbInterval}, nil)
 	const victim = "w-0-0"
 	c.run(victim, 1, "sleep:60000")
 	c.update(1, 5*time.Second, running)
@@ -231,10 +236,10 @@ func testBlackHole(t *testing.T, shoal string, tp *toxiproxy.Server) {
 	// driver's heartbeats stop): it must cancel its task and exit within
 	// its driver timeout of the last message it read, which came at most
 	// one heartbeat interval before the black hole.
-	exit := c.awaitExit(victim, start, hbTimeout+exitMargin)
-	t.Logf("black-holed worker exited %v after the black hole (driver timeout %v)", exit, hbTimeout)
-	if exit < hbTimeout-hbInterval-100*time.Millisecond {
-		t.Errorf("the worker exited %v after the black hole, before its driver timeout %v", exit, hbTimeout)
+	exit := c.awaitExit(victim, start, drvTimeout+exitMargin)
+	t.Logf("black-holed worker exited %v after the black hole (driver timeout %v)", exit, drvTimeout)
+	if exit < drvTimeout-hbInterval-100*time.Millisecond {
+		t.Errorf("the worker exited %v after the black hole, before its driver timeout %v", exit, drvTimeout)
 	}
 	if line := c.exitLine(victim); !strings.Contains(line, "driver timeout") {
 		t.Errorf("the worker's exit %q does not mention its driver timeout", line)

@@ -423,7 +423,10 @@ func TestRemoveAppRemovesBlocks(t *testing.T) {
 	// Poll with Status: a put or a heartbeat would keep "short" alive.
 	waitFor(t, 10*time.Second, "app short to expire with its blocks", func() bool {
 		st, err := c.Status(ctx)
-		return err == nil && st.Apps == 2 && st.GetBlocks().GetMemoryBlocks() == 6 && len(listTree(t, l.AppDirs("short")...)) == 0
+		// Expiry moves the app's directories to the trash, then empties
+		// it: done when both are gone.
+		return err == nil && st.Apps == 2 && st.GetBlocks().GetMemoryBlocks() == 6 && len(listTree(t, l.AppDirs("short")...)) == 0 &&
+			len(listTree(t, filepath.Join(l.Dirs[0], ".trash"), filepath.Join(l.Dirs[1], ".trash"))) == 0
 	})
 	if err := c.RemoveApp(ctx, "app"); err != nil {
 		t.Fatal(err)
