@@ -275,7 +275,10 @@ func runShuffle(ctx context.Context, cfg *ShuffleConfig, res *ShuffleResult) err
 		runtime.ReadMemStats(&gc1)
 		res.GCPauseSeconds = float64(gc1.PauseTotalNs-gc0.PauseTotalNs) / 1e9
 		res.GCCycles = int64(gc1.NumGC - gc0.NumGC)
-		res.PeakRSSBytes = selfPeakRSS()
+		// The kernel's RSS counters are per-CPU and summed approximately, so
+		// rusage can read a few pages below the VmHWM read earlier: the
+		// run's peak is the larger of the two.
+		res.PeakRSSBytes = max(selfPeakRSS(), res.WritePeakRSSBytes)
 		for _, p := range cl.procs {
 			res.NodePeakRSSBytes = max(res.NodePeakRSSBytes, p.PeakRSS())
 		}

@@ -74,7 +74,7 @@ func TestRunShuffle(t *testing.T) {
 			if res.BytesWritten <= 0 || res.PeakRSSBytes <= 0 || res.NodePeakRSSBytes <= 0 {
 				t.Fatalf("bytes on disk %d, peak RSS %d, node peak RSS %d", res.BytesWritten, res.PeakRSSBytes, res.NodePeakRSSBytes)
 			}
-			if res.DiskBytes < res.BytesWritten/2 || res.WritePeakRSSBytes <= 0 || res.WritePeakRSSBytes > res.PeakRSSBytes ||
+			if res.DiskBytes < res.BytesWritten/2 || res.WritePeakRSSBytes <= 0 ||
 				res.PeakOpenFiles <= 0 || res.NodePeakOpenFiles <= 0 || res.OpenFilesSamples < c.maps || res.Phase != "" || res.Error != "" {
 				t.Fatalf("disk bytes %d (written %d), writers' peak RSS %d (all %d), peak open files %d (node %d) in %d samples, phase %q, error %q",
 					res.DiskBytes, res.BytesWritten, res.WritePeakRSSBytes, res.PeakRSSBytes, res.PeakOpenFiles, res.NodePeakOpenFiles, res.OpenFilesSamples, res.Phase, res.Error)
