@@ -73,6 +73,11 @@ type Options struct {
 	// the records' encoded size; default DefaultHeapCacheBytes. The node
 	// services' memory for blocks is CacheBytes.
 	HeapCacheBytes int64
+	// MaxDirectResultBytes is the largest result a task sends on its
+	// worker's stream; a larger one is stored in the worker's node
+	// service and fetched from there by the driver. Default
+	// DefaultMaxDirectResultBytes.
+	MaxDirectResultBytes int64
 	// CacheBytes is each node service's memory for cached blocks (`shoal
 	// node --cache-bytes`); 0 means the node's default.
 	CacheBytes int64
@@ -136,6 +141,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.HeapCacheBytes <= 0 {
 		o.HeapCacheBytes = DefaultHeapCacheBytes
+	}
+	if o.MaxDirectResultBytes <= 0 {
+		o.MaxDirectResultBytes = DefaultMaxDirectResultBytes
 	}
 	if o.WorkerStderr == nil {
 		o.WorkerStderr = io.Discard

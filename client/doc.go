@@ -55,6 +55,12 @@
 // nested iter.Seq functions and drains it into the sink; records flow
 // through the whole pipeline one at a time.
 //
+// A result stage's plan carries MaxDirectResultBytes: a larger result is
+// put in the worker's node service as block (app, resultsRDD, task ID) and
+// the task's update names the node; the driver fetches it before taking
+// the result (a failed fetch fails the task) and removes the stage's
+// results from those nodes when the attempt ends (result.go).
+//
 // planStages decides what a job runs: a map stage whose outputs are all
 // registered is skipped (stage_skipped) without looking at its parents,
 // since nothing of them is needed; otherwise its parents come first, then

@@ -23,6 +23,9 @@ type stagePlan struct {
 	Canary fnref.Ref `json:"canary"` // the driver's; see fnref.Canary
 	Ops    []planOp  `json:"ops"`
 	Sink   opSpec    `json:"sink"`
+	// DirectResult, if positive, is the largest result sent on the
+	// worker's stream; a larger one is stored as a block (result.go).
+	DirectResult int64 `json:"direct_result,omitempty"`
 }
 
 type planOp struct {
@@ -179,6 +182,12 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 	case err == nil:
 		up.State = computepb.TaskState_TASK_STATE_SUCCEEDED
 		up.Result = result
+		if plan.DirectResult > 0 && int64(len(result)) > plan.DirectResult {
+			if up.ResultNode, err = storeResult(tc, result); err != nil {
+				return up, err
+			}
+			up.Result = nil
+		}
 		up.MapOutput = tc.output
 		if tc.output != nil {
 			// The driver records where the output lives: the node service,

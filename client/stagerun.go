@@ -60,6 +60,7 @@ type stageRun struct {
 	fetchFails  []*computepb.FetchFailure
 	blockMisses []*computepb.BlockReport // of cached blocks a task could not read without lineage
 	gatherUntil time.Time                // zero until the first fetch failure
+	resultNodes map[string]bool          // nodes that hold results of this attempt as blocks
 
 	starvedSince time.Time // when tasks began to wait with no usable worker; zero if they do not
 	lastRevive   time.Time // when lost nodes were last probed (scheduler.reviveNodes)
@@ -70,6 +71,9 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	c := s.c
 	start := time.Now()
 	plan, inputs := s.buildPlan(st.final, sink)
+	if onResult != nil {
+		plan.DirectResult = c.opts.MaxDirectResultBytes
+	}
 	planBytes, err := json.Marshal(plan)
 	s.planTime += time.Since(start)
 	if err != nil {
@@ -95,6 +99,7 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 		s: s, st: st, js: js, stageAttempt: stageAttempt, kind: st.kind(), plan: planBytes, inputs: shuffleInputs,
 		onResult: onResult, total: len(parts), started: time.Now(),
 		running: map[uint64]*taskRun{}, done: map[int]bool{}, backedUp: map[int]bool{}, failures: map[int]int{},
+		resultNodes: map[string]bool{},
 	}
 	c.events.emit("stage_submitted", map[string]any{
 		"job": js.job, "stage": st.id, "stage_attempt": stageAttempt, "kind": r.kind, "tasks": len(parts), "name": st.name(),
@@ -103,7 +108,9 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	for _, p := range parts {
 		r.pending = append(r.pending, &pendingTask{part: p, prefs: r.prefs(p), since: r.started})
 	}
-	if err := r.run(ctx); err != nil {
+	err = r.run(ctx)
+	s.removeResults(r.resultNodes)
+	if err != nil {
 		return r.fail(err)
 	}
 	st.fetchFailures = 0
@@ -241,6 +248,9 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	if !lost {
 		missing = r.s.blockReports(ev.Update) // a killed copy's blocks are stored all the same
 		r.s.checkpointReports(ev.Update)
+		if node := ev.Update.GetResultNode(); node != "" {
+			r.resultNodes[node] = true
+		}
 	}
 	if r.running[t.id] == nil {
 		return nil // a task of an earlier attempt, or a killed copy
@@ -253,6 +263,14 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	}
 	c := r.s.c
 	u := ev.Update
+	if u.State == computepb.TaskState_TASK_STATE_SUCCEEDED && u.ResultNode != "" {
+		// The result is a block: without it the task did not succeed.
+		data, err := r.s.fetchResult(u.ResultNode, t.id)
+		if err != nil {
+			u.State, u.Error = computepb.TaskState_TASK_STATE_FAILED, err.Error()
+		}
+		u.Result = data
+	}
 	switch u.State {
 	case computepb.TaskState_TASK_STATE_SUCCEEDED:
 		r.taskEndMetrics(t, "succeeded", "", u.Metrics)

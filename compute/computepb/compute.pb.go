@@ -1066,7 +1066,11 @@ type TaskUpdate struct {
 	// find (then the task FAILED and the driver forgets that location).
 	Blocks []*BlockReport `protobuf:"bytes,12,rep,name=blocks,proto3" json:"blocks,omitempty"`
 	// checkpoints reports the checkpoint partitions the task wrote or read.
-	Checkpoints   []*CheckpointReport `protobuf:"bytes,13,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Checkpoints []*CheckpointReport `protobuf:"bytes,13,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// result_node, if set, is the node service holding the result as a
+	// block, for a result too large to travel here (DESIGN.md §2 step 6);
+	// result is then empty. The Runner names the block.
+	ResultNode    string `protobuf:"bytes,14,opt,name=result_node,json=resultNode,proto3" json:"result_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1190,6 +1194,13 @@ func (x *TaskUpdate) GetCheckpoints() []*CheckpointReport {
 		return x.Checkpoints
 	}
 	return nil
+}
+
+func (x *TaskUpdate) GetResultNode() string {
+	if x != nil {
+		return x.ResultNode
+	}
+	return ""
 }
 
 // CheckpointReport is a checkpoint partition written or read by a task
@@ -1483,7 +1494,7 @@ const file_compute_proto_rawDesc = "" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\rR\x03map\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb0\x05\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xd1\x05\n" +
 	"\n" +
 	"TaskUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x121\n" +
@@ -1502,7 +1513,9 @@ const file_compute_proto_rawDesc = "" +
 	" \x01(\v2\x1e.shoal.compute.v1.FetchFailureR\ffetchFailure\x12&\n" +
 	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x125\n" +
 	"\x06blocks\x18\f \x03(\v2\x1d.shoal.compute.v1.BlockReportR\x06blocks\x12D\n" +
-	"\vcheckpoints\x18\r \x03(\v2\".shoal.compute.v1.CheckpointReportR\vcheckpoints\x1a:\n" +
+	"\vcheckpoints\x18\r \x03(\v2\".shoal.compute.v1.CheckpointReportR\vcheckpoints\x12\x1f\n" +
+	"\vresult_node\x18\x0e \x01(\tR\n" +
+	"resultNode\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xed\x01\n" +

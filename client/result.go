@@ -1,0 +1,96 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"shoal/blockstore"
+)
+
+// Results too large for the worker's stream (DESIGN.md §2 step 6).
+//
+// A result task whose value is larger than Options.MaxDirectResultBytes
+// stores it in its node service as a DiskOnly block and reports only the
+// node; the driver fetches the block before it takes the result, and
+// removes the results of a stage from its nodes when the stage attempt
+// ends. So a large Collect neither runs into the stream's message limit
+// nor queues megabytes behind the heartbeats, and a result already stored
+// outlives the worker that computed it. DiskOnly, because a result must
+// not push cached partitions out of a node's memory; it is read once,
+// soon, from the page cache.
+const (
+	// DefaultMaxDirectResultBytes is Options.MaxDirectResultBytes's
+	// default.
+	DefaultMaxDirectResultBytes = 1 << 20
+	// resultsRDD is the block "RDD" of results: block (app, resultsRDD,
+	// task ID). RDD and broadcast IDs count up from 1 and never reach it.
+	resultsRDD = math.MaxInt32
+	// resultFetchTimeout bounds the driver's fetch of one result block.
+	resultFetchTimeout = 30 * time.Second
+	// resultRemoveTimeout bounds the removal of a stage's results from
+	// one node.
+	resultRemoveTimeout = 5 * time.Second
+)
+
+// storeResult puts a task's result in the worker's node service and
+// returns the node's address.
+func storeResult(tc *taskContext, result []byte) (string, error) {
+	id := tc.task.TaskId
+	if id > math.MaxInt32 {
+		return "", fmt.Errorf("client: task %d: result of %d bytes: task IDs above %d cannot name a result block", id, len(result), math.MaxInt32)
+	}
+	addr := tc.env.NodeAddr
+	cl, err := tc.env.Clients(addr)
+	if err == nil {
+		_, _, err = cl.PutBlock(tc.ctx, blockstore.BlockID{App: tc.env.App, RDD: resultsRDD, Partition: int(id)}, blockstore.DiskOnly, 0, result)
+	}
+	if err != nil {
+		return "", fmt.Errorf("client: task %d: store its result of %d bytes in node %s: %w", id, len(result), addr, err)
+	}
+	tc.addMetric("result_block_bytes", int64(len(result)))
+	return addr, nil
+}
+
+// fetchResult reads the result of task from the node that holds it.
+func (s *scheduler) fetchResult(node string, task uint64) ([]byte, error) {
+	cl, err := s.nodeClient(node)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resultFetchTimeout)
+	defer cancel()
+	data, _, found, err := cl.GetBlock(ctx, blockstore.BlockID{App: s.c.app, RDD: resultsRDD, Partition: int(task)})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("client: fetch the result of task %d from node %s: %w", task, node, err)
+	case !found:
+		return nil, fmt.Errorf("client: node %s does not hold the result of task %d", node, task)
+	}
+	return data, nil
+}
+
+// removeResults removes the result blocks of an ended stage attempt from
+// the nodes that reported holding some, skipping nodes found lost. A
+// result stored by a copy killed after this (or by a worker lost before
+// it reported) stays until the next stage's removal on that node, or
+// until the application is removed.
+func (s *scheduler) removeResults(nodes map[string]bool) {
+	for _, addr := range slices.Sorted(maps.Keys(nodes)) {
+		if s.lostNodes[addr] {
+			continue
+		}
+		cl, err := s.nodeClient(addr)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), resultRemoveTimeout)
+			_, err = cl.RemoveBlocks(ctx, s.c.app, resultsRDD)
+			cancel()
+		}
+		if err != nil {
+			s.c.log.Warn("could not remove a stage's results from a node", "node", addr, "err", err)
+		}
+	}
+}
