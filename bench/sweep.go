@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"shoal/internal/tail"
 	"shoal/shuffleservice"
 )
 
@@ -583,7 +584,7 @@ func (s *sweeper) runOnce(ctx context.Context, c *SweepCell) (SweepRun, error) {
 // childRun is what the sweep saw of a child process.
 type childRun struct {
 	stdout             bytes.Buffer
-	stderr             *tailBuffer
+	stderr             *tail.Buffer
 	state              *os.ProcessState
 	wall               time.Duration
 	peakRSS            int64
@@ -597,7 +598,7 @@ type childRun struct {
 // gets SIGTERM (it then reports what it measured) and, stopGrace later,
 // its process group SIGKILL. It returns an error only if ctx ended.
 func (s *sweeper) child(ctx context.Context, args []string) (*childRun, error) {
-	ch := &childRun{stderr: &tailBuffer{max: 4 << 10}, loadStart: loadAverage(), oomBefore: oomKills()}
+	ch := &childRun{stderr: &tail.Buffer{Max: 4 << 10}, loadStart: loadAverage(), oomBefore: oomKills()}
 	cmd := exec.Command(s.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = &ch.stdout, ch.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -669,7 +670,7 @@ func (ch *childRun) reason(res *ShuffleResult) string {
 	case res.Error != "":
 		return res.Error
 	}
-	return fmt.Sprintf("exited with status %d: %s", ws.ExitStatus(), lastLine(ch.stderr.Bytes()))
+	return fmt.Sprintf("exited with status %d: %s", ws.ExitStatus(), lastLine([]byte(ch.stderr.String())))
 }
 
 // lastLine is the last non-empty line of b.
@@ -680,23 +681,6 @@ func lastLine(b []byte) []byte {
 	}
 	return b
 }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) Bytes() []byte  { return t.b }
-func (t *tailBuffer) String() string { return string(t.b) }
 
 // runSort runs the sort comparison cfg.Runs times.
 func (s *sweeper) runSort(ctx context.Context) (*SortCell, error) {

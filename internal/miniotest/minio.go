@@ -1,7 +1,6 @@
 package miniotest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"shoal/internal/tail"
 	"shoal/internal/testbin"
 )
 
@@ -62,7 +62,7 @@ type process struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once waited for
 	waitErr error         // valid after done
-	out     *tailBuffer
+	out     *tail.Buffer
 }
 
 // FindBinary returns the minio binary's path: $SHOAL_MINIO, else Binary
@@ -136,7 +136,7 @@ func (s *Server) start(ctx context.Context) error {
 		"MINIO_UPDATE=off",
 	)
 	cmd.SysProcAttr = sysProcAttr()
-	p := &process{cmd: cmd, done: make(chan struct{}), out: &tailBuffer{max: 8 << 10}}
+	p := &process{cmd: cmd, done: make(chan struct{}), out: &tail.Buffer{Max: 8 << 10}}
 	var w io.Writer = p.out
 	if s.cfg.Output != nil {
 		w = io.MultiWriter(p.out, s.cfg.Output)
@@ -264,27 +264,4 @@ func (s *Server) MakeBucket(ctx context.Context, bucket string) error {
 		return fmt.Errorf("miniotest: make bucket %q at %s: %w", bucket, s.Endpoint(), err)
 	}
 	return nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(b)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

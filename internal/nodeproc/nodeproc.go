@@ -2,7 +2,6 @@ package nodeproc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
+
+	"shoal/internal/tail"
 )
 
 // Options configure Start.
@@ -40,7 +40,7 @@ type Process struct {
 
 	done    chan struct{} // closed when the process has been waited for
 	waitErr error         // valid after done
-	stderr  *tailBuffer
+	stderr  *tail.Buffer
 }
 
 // roleEnv tells the child it is a node service: compute.EnvRole set to
@@ -67,7 +67,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Env = append(os.Environ(), roleEnv) // a later SHOAL_ROLE overrides an inherited one
 	cmd.SysProcAttr = sysProcAttr()
-	p := &Process{cmd: cmd, done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
+	p := &Process{cmd: cmd, done: make(chan struct{}), stderr: &tail.Buffer{Max: 8 << 10}}
 	cmd.Stderr = p.stderr
 	if opts.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(p.stderr, opts.Stderr)
@@ -200,26 +200,3 @@ func (p *Process) PeakRSS() int64 {
 
 // Stderr returns the last lines the node wrote to stderr.
 func (p *Process) Stderr() string { return p.stderr.String() }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(b)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
-}
