@@ -113,6 +113,13 @@
 //     probed, and if it does not answer it is lost as above and the
 //     failure is not counted against the partition, which is retried
 //     elsewhere: a node cut off must not fail the job through its tasks.
+//     A commit, a block put or get, or a broadcast's fetch to a node
+//     that stops answering without closing its connections (a
+//     black-holed route) fails too instead of waiting: node links are
+//     kept alive and calls to a node are bounded (a commit by 30 s; see
+//     shuffleservice's doc, "Network faults"): such a node is lost some
+//     32 s after a task began its commit to it (the commit's 30 s, then
+//     the 2 s probe).
 //   - A stage has tasks to run and no usable worker (every worker gone,
 //     or on a lost node): every 500 ms it probes the lost nodes whose
 //     workers are still connected (cut off, not dead: a dead machine

@@ -22,9 +22,10 @@ import (
 // block store's, for the block calls) with errors.Is, and IsRetryable
 // tells transient failures apart.
 type Client struct {
-	addr string
-	conn *grpc.ClientConn
-	rpc  shufflepb.ShuffleClient
+	addr  string
+	conn  *grpc.ClientConn
+	rpc   shufflepb.ShuffleClient
+	times linkTimes
 }
 
 // commitRetries is how many times CommitMapOutput tries a commit that
@@ -48,8 +49,13 @@ const reconnectMaxDelay = time.Second
 const minConnectTimeout = 20 * time.Second
 
 // Dial returns a client of the node service at addr (host:port). It does
-// not wait for the connection; the first call does.
+// not wait for the connection; the first call does. The connection is
+// kept alive, and a call whose context has no deadline gets one (link.go).
 func Dial(addr string) (*Client, error) {
+	return dial(addr, defaultLinkTimes())
+}
+
+func dial(addr string, times linkTimes) (*Client, error) {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
@@ -65,11 +71,12 @@ func Dial(addr string) (*Client, error) {
 			},
 			MinConnectTimeout: minConnectTimeout,
 		}),
+		keepaliveDialOption(times),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("shuffle: dial node %s: %w", addr, err)
 	}
-	return &Client{addr: addr, conn: conn, rpc: shufflepb.NewShuffleClient(conn)}, nil
+	return &Client{addr: addr, conn: conn, rpc: shufflepb.NewShuffleClient(conn), times: times}, nil
 }
 
 // Addr returns the node's address.
@@ -80,14 +87,18 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // RegisterApp registers app with the node, or refreshes its TTL; ttl 0
 // means the node's default.
-func (c *Client) RegisterApp(ctx context.Context, app string, ttl time.Duration) error {
-	_, err := c.rpc.RegisterApp(ctx, &shufflepb.RegisterAppRequest{App: app, TtlMs: uint64(max(ttl, 0) / time.Millisecond)})
+func (c *Client) RegisterApp(ctx context.Context, app string, ttl time.Duration) (err error) {
+	ctx, end := c.bound(ctx, "RegisterApp", c.times.call)
+	defer end(&err)
+	_, err = c.rpc.RegisterApp(ctx, &shufflepb.RegisterAppRequest{App: app, TtlMs: uint64(max(ttl, 0) / time.Millisecond)})
 	return fromStatus(err)
 }
 
 // RegisterWorker registers a worker of app and returns the node's layout,
 // where the worker writes its map outputs.
-func (c *Client) RegisterWorker(ctx context.Context, app, worker string, pid int) (Layout, error) {
+func (c *Client) RegisterWorker(ctx context.Context, app, worker string, pid int) (_ Layout, err error) {
+	ctx, end := c.bound(ctx, "RegisterWorker", c.times.call)
+	defer end(&err)
 	resp, err := c.rpc.RegisterWorker(ctx, &shufflepb.RegisterWorkerRequest{App: app, Worker: worker, Pid: int64(pid)})
 	if err != nil {
 		return Layout{}, fromStatus(err)
@@ -96,8 +107,10 @@ func (c *Client) RegisterWorker(ctx context.Context, app, worker string, pid int
 }
 
 // Heartbeat keeps app alive on the node.
-func (c *Client) Heartbeat(ctx context.Context, app string) error {
-	_, err := c.rpc.Heartbeat(ctx, &shufflepb.HeartbeatRequest{App: app})
+func (c *Client) Heartbeat(ctx context.Context, app string) (err error) {
+	ctx, end := c.bound(ctx, "Heartbeat", c.times.call)
+	defer end(&err)
+	_, err = c.rpc.Heartbeat(ctx, &shufflepb.HeartbeatRequest{App: app})
 	return fromStatus(err)
 }
 
@@ -105,7 +118,9 @@ func (c *Client) Heartbeat(ctx context.Context, app string) error {
 // returns the output the node serves: out, or an earlier attempt's that it
 // kept. A commit is idempotent, so it is retried a few times on retryable
 // errors.
-func (c *Client) CommitMapOutput(ctx context.Context, app string, out *shufflepb.MapOutput) (*shufflepb.MapOutput, error) {
+func (c *Client) CommitMapOutput(ctx context.Context, app string, out *shufflepb.MapOutput) (_ *shufflepb.MapOutput, err error) {
+	ctx, end := c.bound(ctx, fmt.Sprintf("commit of shuffle %d map %d attempt %d", out.GetShuffle(), out.GetMap(), out.GetAttempt()), c.times.call)
+	defer end(&err)
 	backoff := commitBackoff
 	for try := 1; ; try++ {
 		resp, err := c.rpc.CommitMapOutput(ctx, &shufflepb.CommitRequest{App: app, Output: out})
@@ -128,7 +143,8 @@ func (c *Client) CommitMapOutput(ctx context.Context, app string, out *shufflepb
 
 // Fetch streams the blocks of req, calling fn for each chunk in order. The
 // chunk is valid only during the call. An error from fn ends the stream
-// and is returned as is.
+// and is returned as is. Fetch sets no deadline of its own: the Reader
+// cuts a stream that delivers nothing for its IdleTimeout.
 func (c *Client) Fetch(ctx context.Context, req *shufflepb.FetchRequest, fn func(*shufflepb.FetchChunk) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -151,19 +167,25 @@ func (c *Client) Fetch(ctx context.Context, req *shufflepb.FetchRequest, fn func
 }
 
 // RemoveShuffle deletes a shuffle's map outputs from the node.
-func (c *Client) RemoveShuffle(ctx context.Context, app string, shuffle uint32) error {
-	_, err := c.rpc.RemoveShuffle(ctx, &shufflepb.RemoveShuffleRequest{App: app, Shuffle: shuffle})
+func (c *Client) RemoveShuffle(ctx context.Context, app string, shuffle uint32) (err error) {
+	ctx, end := c.bound(ctx, "RemoveShuffle", c.times.call)
+	defer end(&err)
+	_, err = c.rpc.RemoveShuffle(ctx, &shufflepb.RemoveShuffleRequest{App: app, Shuffle: shuffle})
 	return fromStatus(err)
 }
 
 // RemoveApp deletes everything the node holds for app.
-func (c *Client) RemoveApp(ctx context.Context, app string) error {
-	_, err := c.rpc.RemoveApp(ctx, &shufflepb.RemoveAppRequest{App: app})
+func (c *Client) RemoveApp(ctx context.Context, app string) (err error) {
+	ctx, end := c.bound(ctx, "RemoveApp", c.times.call)
+	defer end(&err)
+	_, err = c.rpc.RemoveApp(ctx, &shufflepb.RemoveAppRequest{App: app})
 	return fromStatus(err)
 }
 
 // Status reports what the node holds and has served.
-func (c *Client) Status(ctx context.Context) (*shufflepb.StatusResponse, error) {
+func (c *Client) Status(ctx context.Context) (_ *shufflepb.StatusResponse, err error) {
+	ctx, end := c.bound(ctx, "Status", c.times.call)
+	defer end(&err)
 	resp, err := c.rpc.Status(ctx, &shufflepb.StatusRequest{})
 	return resp, fromStatus(err)
 }
@@ -188,8 +210,11 @@ const (
 // (bad ID or level, a memory level on a node without memory for blocks,
 // a block larger than the node's maximum), ErrUnknownApp, ErrCorrupt
 // (damaged in flight: put it again), or are retryable (IsRetryable). A
-// failed put stores nothing.
+// failed put stores nothing. Without a deadline in ctx, the put has
+// callTimeout plus the time of its data at minPutRate (link.go).
 func (c *Client) PutBlock(ctx context.Context, id blockstore.BlockID, level blockstore.Level, priority int, data []byte) (stored blockstore.Level, evicted []blockstore.Evicted, err error) {
+	ctx, end := c.bound(ctx, "PutBlock of block "+id.String(), c.times.put(len(data)))
+	defer end(&err)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.rpc.PutBlock(ctx)
@@ -245,20 +270,24 @@ func (c *Client) PutBlock(ctx context.Context, id blockstore.BlockID, level bloc
 // (damaged in flight: get it again). A block the node found damaged on
 // its disk is an error matching blockstore.ErrCorrupt; the node has then
 // removed it. An application the node does not know is ErrUnknownApp.
+// A stream that delivers nothing for getIdleTimeout is cut (link.go):
+// the error is then DeadlineExceeded, and retryable.
 func (c *Client) GetBlock(ctx context.Context, id blockstore.BlockID) (data []byte, level blockstore.Level, found bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, idle, cancel := watchIdle(ctx, c.times.getIdle)
 	defer cancel()
+	what := fmt.Sprintf("GetBlock of block %s from node %s", id, c.addr)
 	stream, err := c.rpc.GetBlock(ctx, &shufflepb.GetBlockRequest{Id: blockIDToPB(id)})
 	if err != nil {
-		return nil, blockstore.None, false, fromStatus(err)
+		return nil, blockstore.None, false, idle.err(what, err)
 	}
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return nil, blockstore.None, false, fmt.Errorf("%w: node %s ended GetBlock of %s without an answer", ErrCorrupt, c.addr, id)
 	}
 	if err != nil {
-		return nil, blockstore.None, false, fromStatus(err)
+		return nil, blockstore.None, false, idle.err(what, err)
 	}
+	idle.reset()
 	if !first.GetFound() {
 		return nil, blockstore.None, false, nil
 	}
@@ -278,8 +307,9 @@ func (c *Client) GetBlock(ctx context.Context, id blockstore.BlockID) (data []by
 			break
 		}
 		if err != nil {
-			return nil, blockstore.None, false, fromStatus(err)
+			return nil, blockstore.None, false, idle.err(what, err)
 		}
+		idle.reset()
 	}
 	if uint64(len(data)) != size {
 		return nil, blockstore.None, false, fmt.Errorf("%w: node %s sent %d of the %d bytes of block %s", ErrCorrupt, c.addr, len(data), size, id)
@@ -292,7 +322,9 @@ func (c *Client) GetBlock(ctx context.Context, id blockstore.BlockID) (data []by
 
 // RemoveBlocks removes every block of RDD rdd of app from the node, from
 // memory and disk (Unpersist), and returns how many it removed.
-func (c *Client) RemoveBlocks(ctx context.Context, app string, rdd int) (int, error) {
+func (c *Client) RemoveBlocks(ctx context.Context, app string, rdd int) (_ int, err error) {
+	ctx, end := c.bound(ctx, "RemoveBlocks", c.times.call)
+	defer end(&err)
 	resp, err := c.rpc.RemoveBlocks(ctx, &shufflepb.RemoveBlocksRequest{App: app, Rdd: int64(rdd)})
 	if err != nil {
 		return 0, fromStatus(err)

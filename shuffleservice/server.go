@@ -226,6 +226,7 @@ func (s *Server) Serve(lis net.Listener) error {
 		grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
+		keepaliveServerOption(),
 	)
 	shufflepb.RegisterShuffleServer(gs, s)
 	s.grpcMu.Lock()
