@@ -126,7 +126,9 @@
 //     takes its workers with it) and takes back those that answer
 //     (node_added, with a reason); what they held stays forgotten, its
 //     recomputation fenced by a higher epoch. After HeartbeatTimeout with
-//     no usable worker the job fails, naming the lost nodes.
+//     no usable worker the job fails, naming the lost nodes. A job's
+//     start probes them too (at most every 10 s), so a node back from a
+//     partition serves the next job again with its workers.
 //   - A stage whose attempts end on fetch failures MaxStageAttempts
 //     times in a row fails the job with the last cause (node, shuffle,
 //     map, reason).

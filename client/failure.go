@@ -28,6 +28,11 @@ const (
 	// probes the lost nodes that still have connected workers
 	// (reviveNodes).
 	reviveInterval = 500 * time.Millisecond
+	// jobReviveInterval is how often, at most, a job's start probes the
+	// lost nodes that still have connected workers, so that a node cut
+	// off for a while serves the next job again, while one still silent
+	// costs a probe (up to probeTimeout) only this often.
+	jobReviveInterval = 10 * time.Second
 	// maxReplacementsPerNode bounds the workers started on a local node
 	// to replace lost ones, so that a worker that dies at start does not
 	// make the driver start processes forever.

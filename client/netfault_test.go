@@ -303,9 +303,9 @@ func testJobNodeResets(t *testing.T, shoal string, tp *toxiproxy.Server) {
 // had) while a job runs, then back. The job's map tasks on that node's
 // workers cannot commit: the driver probes the node, declares it lost
 // (rather than count the failures against the tasks), they run on the
-// other node, and the job finishes. When the node is back, a job that needs
-// what it held before recomputes that elsewhere (the node is fenced: its
-// old outputs are never read).
+// other node, and the job finishes. When the node is back, the next job
+// takes it back at its start, and recomputes what it held before (the
+// node is fenced: its old outputs are never read).
 func testJobNodeUnreachable(t *testing.T, shoal string, tp *toxiproxy.Server) {
 	c, log, l := startProxiedContext(t, shoal, tp, nil)
 	l.driver.AddToxic(t, "lat", "latency", "downstream", map[string]any{"latency": 10})
@@ -338,14 +338,15 @@ func testJobNodeUnreachable(t *testing.T, shoal string, tp *toxiproxy.Server) {
 		t.Errorf("the job with a node unreachable took %v, not under %v", res.took, netHeartbeatTimeout)
 	}
 
-	// Back: the first job's outputs on it were forgotten when it was lost,
-	// and are recomputed on the other node.
+	// Back: the next job takes it back first thing, and the first job's
+	// outputs on it, forgotten when it was lost, are recomputed.
 	mark2 := len(allEvents(t, log))
 	runJob(t, "the first job again, with the node back", first, want, jobBound)
-	for _, ev := range eventsSince(t, log, mark2, "task_end") {
-		if ev["node"] == victim.Addr() {
-			t.Errorf("a task ran on the lost node's worker: %v", ev)
-		}
+	if back := eventsSince(t, log, mark2, "node_added"); len(back) != 1 || back[0]["node"] != victim.Addr() {
+		t.Errorf("node_added since the node is back: %v; want one, of %s", back, victim.Addr())
+	}
+	if ff := eventsSince(t, log, mark2, "fetch_failed"); len(ff) != 0 {
+		t.Errorf("fetch failures in the job after the node came back (its old outputs read?): %v", ff)
 	}
 	reruns := 0
 	for _, ev := range eventsSince(t, log, mark2, "task_start") {

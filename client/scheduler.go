@@ -34,6 +34,7 @@ type scheduler struct {
 	nodeClients map[string]*shuffleservice.Client
 
 	lostNodes    map[string]bool // shuffle server addresses declared lost
+	lastRevive   time.Time       // when a job's start last probed the lost nodes
 	replacements map[int]int     // local node index → workers started to replace lost ones
 
 	stageIDs int
@@ -225,6 +226,10 @@ func newJobState(job int) *jobState {
 // and the stage is resubmitted. A stage that fails MaxStageAttempts
 // attempts in a row on fetch failures fails the job.
 func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpec, parts []int) ([][]byte, error) {
+	if len(s.lostNodes) > 0 && time.Since(s.lastRevive) >= jobReviveInterval {
+		s.lastRevive = time.Now()
+		s.reviveNodes()
+	}
 	result := s.resultStage(final)
 	js := newJobState(job)
 	results := make([][]byte, len(parts))
