@@ -22,8 +22,8 @@
 //	                                        <--  Welcome
 //	                                        <--  RunTask{task_id, plan, inputs, ...}
 //	TaskUpdate{task_id, RUNNING}            -->
-//	TaskUpdate{task_id, SUCCEEDED|FAILED|KILLED, result, map_output,
-//	           map_output_node, ...}        -->
+//	TaskUpdate{task_id, SUCCEEDED|FAILED|KILLED, result or result_node,
+//	           map_output, map_output_node, ...}  -->
 //	                                        <--  KillTask{task_id}
 //	Heartbeat (every HeartbeatInterval)     -->
 //	                                        <--  Heartbeat (every HeartbeatInterval)
@@ -161,6 +161,15 @@
 // blocks, or interpret plans, results or accumulators: that is the DAG
 // and task scheduler in package client. It does not restart lost workers
 // by itself either; the scheduler asks the launcher to.
+//
+// There is no cluster mode yet: DESIGN.md §1 describes a driver that
+// connects to node services already running on other machines, which
+// launch the workers. Every cluster shoal runs is local mode's, started
+// by StartLocal, with its "machines" simulated as node services on one
+// host. The wire is ready for it (workers and readers reach nodes and the
+// driver by address, AdvertiseNode shows they need not be the listening
+// ones); what is missing is a node service that starts workers and a way
+// to give them the driver's binary.
 //
 // # Locks
 //
