@@ -94,6 +94,7 @@
 //     checkpoint with holes unless Prune deletes between that check and the
 //     manifest's Put.
 //   - A local directory keeps the temporary file of a Put cut short by a
-//     crash (".tmp-*", invisible to List) until someone removes it.
+//     crash (".tmp-*", invisible to List) until a Prune finds it an hour
+//     old (staleTempAge); a store that is never pruned keeps it.
 //   - A mem:// store lives in one process and each Open makes a new one.
 package checkpoint

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // DirStore is a Store in a local directory: the object under key a/b is
@@ -181,6 +182,55 @@ func (d *DirStore) List(ctx context.Context, prefix string) ([]ObjectInfo, error
 	return out, nil
 }
 
+// staleTempAge is how old a temporary file of the local store must be for
+// Prune to remove it: its writer crashed, since no write takes this long.
+const staleTempAge = time.Hour
+
+// removeStaleTemps removes the temporary files last modified before
+// before, and the directories that leaves empty.
+func (d *DirStore) removeStaleTemps(ctx context.Context, before time.Time) error {
+	dirs := map[string]bool{}
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // removed meanwhile
+			return nil
+		case err != nil:
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix):
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(before) {
+			return nil // gone meanwhile, or a write in progress
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		dirs[filepath.Dir(p)] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove stale temporary files of %s: %w", d, err)
+	}
+	d.removeEmptyDirs(dirs)
+	return nil
+}
+
+// removeEmptyDirs removes dirs, and their parents up to the root, while
+// they are empty; one that still holds something stays.
+func (d *DirStore) removeEmptyDirs(dirs map[string]bool) {
+	for dir := range dirs {
+		for dir != d.root && strings.HasPrefix(dir, d.root) {
+			if os.Remove(dir) != nil {
+				break
+			}
+			dir = filepath.Dir(dir)
+		}
+	}
+}
+
 func (d *DirStore) Delete(ctx context.Context, keys ...string) error {
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
@@ -200,16 +250,7 @@ func (d *DirStore) Delete(ctx context.Context, keys ...string) error {
 		}
 		dirs[filepath.Dir(p)] = true
 	}
-	// Remove the directories this emptied, up to the root; one that still
-	// holds something stays.
-	for dir := range dirs {
-		for dir != d.root && strings.HasPrefix(dir, d.root) {
-			if os.Remove(dir) != nil {
-				break
-			}
-			dir = filepath.Dir(dir)
-		}
-	}
+	d.removeEmptyDirs(dirs)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("checkpoint: delete from %s: %w", d, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Prune applies the retention rule to st and returns the names of the
@@ -21,9 +22,18 @@ import (
 //
 // With no complete checkpoint, nothing is deleted. keep must be at least 1.
 // A manifest that cannot be read stops Prune before it deletes anything.
+//
+// In a local directory Prune also removes the temporary files of writes
+// that a crash cut short (the local store's, invisible to List) once they
+// are staleTempAge old: no write takes that long.
 func Prune(ctx context.Context, st Store, keep int) (deleted []string, err error) {
 	if keep < 1 {
 		return nil, invalidf("Prune keep %d: keep at least 1 checkpoint", keep)
+	}
+	if d, ok := st.(*DirStore); ok {
+		if err := d.removeStaleTemps(ctx, time.Now().Add(-staleTempAge)); err != nil {
+			return nil, fmt.Errorf("checkpoint: prune: %w", err)
+		}
 	}
 	objs, err := st.List(ctx, "")
 	if err != nil {

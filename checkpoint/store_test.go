@@ -501,3 +501,54 @@ func testObjects(t *testing.T, st Store) {
 		t.Errorf("WritePartition part -1: %v, want ErrInvalidArgument", err)
 	}
 }
+
+// A local directory's temporary files left by crashed writes are removed by
+// Prune once they are an hour old, with the directories that leaves empty;
+// younger ones (writes in progress) and the checkpoints stay.
+func TestPruneRemovesStaleTemps(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	st, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeCheckpoint(ctx, st, "it-10", 10, [][]byte{records(1, 5000)}); err != nil {
+		t.Fatal(err)
+	}
+	temp := func(rel string, age time.Duration) string {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half a partition"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-age)
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	crashedAlone := temp("it-20/"+tmpPrefix+"part-00000-1", 2*time.Hour)  // a checkpoint with nothing but the crashed write
+	crashedBeside := temp("it-10/"+tmpPrefix+"part-00000-2", 2*time.Hour) // beside a complete checkpoint's objects
+	inProgress := temp("it-30/"+tmpPrefix+"part-00000-3", 10*time.Minute) // a write in progress
+	if _, err := Prune(ctx, st, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{crashedAlone, crashedBeside, filepath.Dir(crashedAlone)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after Prune (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(inProgress); err != nil {
+		t.Errorf("the temporary file of a write in progress: %v", err)
+	}
+	ms, err := List(ctx, st)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("after Prune: %v, %v; want the one checkpoint", names(ms), err)
+	}
+	if _, err := ReadPartition(ctx, st, ms[0], 0); err != nil {
+		t.Error(err)
+	}
+}
