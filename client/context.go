@@ -78,6 +78,10 @@ type Options struct {
 	// service and fetched from there by the driver. Default
 	// DefaultMaxDirectResultBytes.
 	MaxDirectResultBytes int64
+	// MaxResultBytes bounds the total of a job's results (encoded) that
+	// the driver holds, e.g. what Collect gathers; a job that would
+	// exceed it fails, saying so. Default DefaultMaxResultBytes (1 GiB).
+	MaxResultBytes int64
 	// CacheBytes is each node service's memory for cached blocks (`shoal
 	// node --cache-bytes`); 0 means the node's default.
 	CacheBytes int64
@@ -144,6 +148,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxDirectResultBytes <= 0 {
 		o.MaxDirectResultBytes = DefaultMaxDirectResultBytes
+	}
+	if o.MaxResultBytes <= 0 {
+		o.MaxResultBytes = DefaultMaxResultBytes
 	}
 	if o.WorkerStderr == nil {
 		o.WorkerStderr = io.Discard

@@ -59,7 +59,10 @@
 // put in the worker's node service as block (app, resultsRDD, task ID) and
 // the task's update names the node; the driver fetches it before taking
 // the result (a failed fetch fails the task) and removes the stage's
-// results from those nodes when the attempt ends (result.go).
+// results from those nodes when the attempt ends (result.go). The results
+// a job's driver holds total at most MaxResultBytes (jobResults); a result
+// block's size travels with it, so one that would cross the bound fails
+// the job before it is fetched.
 //
 // planStages decides what a job runs: a map stage whose outputs are all
 // registered is skipped (stage_skipped) without looking at its parents,

@@ -26,6 +26,11 @@ const (
 	// DefaultMaxDirectResultBytes is Options.MaxDirectResultBytes's
 	// default.
 	DefaultMaxDirectResultBytes = 1 << 20
+	// DefaultMaxResultBytes is Options.MaxResultBytes's default.
+	DefaultMaxResultBytes = 1 << 30
+	// resultBlockMetric is the task metric that reports the size of a
+	// result stored as a block.
+	resultBlockMetric = "result_block_bytes"
 	// resultsRDD is the block "RDD" of results: block (app, resultsRDD,
 	// task ID). RDD and broadcast IDs count up from 1 and never reach it.
 	resultsRDD = math.MaxInt32
@@ -51,7 +56,7 @@ func storeResult(tc *taskContext, result []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("client: task %d: store its result of %d bytes in node %s: %w", id, len(result), addr, err)
 	}
-	tc.addMetric("result_block_bytes", int64(len(result)))
+	tc.addMetric(resultBlockMetric, int64(len(result)))
 	return addr, nil
 }
 
@@ -93,4 +98,56 @@ func (s *scheduler) removeResults(nodes map[string]bool) {
 			s.c.log.Warn("could not remove a stage's results from a node", "node", addr, "err", err)
 		}
 	}
+}
+
+// jobResults gathers the results of a job's result stage, in the order of
+// its partitions, within Options.MaxResultBytes: the driver holds them
+// all, so their total is bounded. A job whose results would exceed it
+// fails, saying so, before the result that would cross it is fetched (a
+// block) or kept (one sent on the stream, at most MaxDirectResultBytes).
+type jobResults struct {
+	parts []int
+	data  [][]byte
+	done  []bool
+	bytes int64 // of the results taken
+	limit int64
+}
+
+func newJobResults(parts []int, limit int64) *jobResults {
+	return &jobResults{parts: parts, data: make([][]byte, len(parts)), done: make([]bool, len(parts)), limit: limit}
+}
+
+// missing are the partitions without a result yet.
+func (j *jobResults) missing() []int {
+	var out []int
+	for i, p := range j.parts {
+		if !j.done[i] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// admit returns an error if a result of n bytes for part would take the
+// results beyond the limit.
+func (j *jobResults) admit(part int, n int64) error {
+	if j.bytes+n <= j.limit {
+		return nil
+	}
+	return fmt.Errorf("client: the job's results exceed Options.MaxResultBytes (%d bytes): %d bytes taken, and partition %d's is %d more; "+
+		"write a large output with SaveAsTextFile (its tasks write it, the driver holds none of it), or raise MaxResultBytes", j.limit, j.bytes, part, n)
+}
+
+// take keeps part's result, unless it has one.
+func (j *jobResults) take(part int, res []byte) error {
+	i := slices.Index(j.parts, part)
+	if i < 0 || j.done[i] {
+		return nil
+	}
+	if err := j.admit(part, int64(len(res))); err != nil {
+		return err
+	}
+	j.data[i], j.done[i] = res, true
+	j.bytes += int64(len(res))
+	return nil
 }

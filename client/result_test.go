@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"shoal/client"
@@ -85,5 +86,37 @@ func TestResultLargerThanAStreamMessage(t *testing.T) {
 	}
 	if bytes, _, asBlocks := resultBlockBytes(allEvents(t, log)); asBlocks != 1 || bytes <= 64<<20 {
 		t.Fatalf("%d result blocks of %d bytes in all; want 1 of more than 64 MiB", asBlocks, bytes)
+	}
+}
+
+// A job whose results would exceed MaxResultBytes fails, saying so,
+// whether its results come on the stream or as blocks (refused before
+// they are fetched); jobs within the bound still run.
+func TestMaxResultBytes(t *testing.T) {
+	for _, direct := range []int64{0, 4 << 10} { // 0: the default, 1 MiB: every result on the stream
+		t.Run(fmt.Sprintf("direct=%d", direct), func(t *testing.T) {
+			c, log := startCluster(t, client.Options{WorkersPerNode: 1, MaxResultBytes: 100 << 10, MaxDirectResultBytes: direct})
+			ctx := context.Background()
+			nums := client.Range(c, 0, 200_000, 4) // 1.6 MB of results
+			_, err := client.Collect(ctx, nums)
+			if err == nil || !strings.Contains(err.Error(), "MaxResultBytes") {
+				t.Fatalf("Collect of 1.6 MB with MaxResultBytes 100 KiB: %v; want an error naming MaxResultBytes", err)
+			}
+			asBlocks := 0
+			for _, ev := range taskEvents(allEvents(t, log), "result") {
+				if m, _ := ev["metrics"].(map[string]any); ev["event"] == "task_end" && m["result_block_bytes"] != nil {
+					asBlocks++
+				}
+			}
+			if (direct > 0) != (asBlocks > 0) {
+				t.Errorf("%d results as blocks with MaxDirectResultBytes %d", asBlocks, direct)
+			}
+			if n, err := client.Count(ctx, nums); err != nil || n != 200_000 {
+				t.Fatalf("count after the failed job: %d, %v", n, err)
+			}
+			if got, err := client.Collect(ctx, client.Range(c, 0, 10_000, 4)); err != nil || len(got) != 10_000 {
+				t.Fatalf("Collect of 80 KB: %d records, %v", len(got), err)
+			}
+		})
 	}
 }

@@ -232,27 +232,14 @@ func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpe
 	}
 	result := s.resultStage(final)
 	js := newJobState(job)
-	results := make([][]byte, len(parts))
-	done := make([]bool, len(parts))
+	results := newJobResults(parts, s.c.opts.MaxResultBytes)
 	for {
 		s.drain()
 		err := s.ensure(ctx, js, s.needed(result))
 		if err == nil {
-			var todo []int
-			for i, p := range parts {
-				if !done[i] {
-					todo = append(todo, p)
-				}
-			}
-			err = s.runStage(ctx, js, result, todo, sink, func(part int, res []byte) {
-				for i, p := range parts {
-					if p == part && !done[i] {
-						results[i], done[i] = res, true
-					}
-				}
-			})
+			err = s.runStage(ctx, js, result, results.missing(), sink, results)
 			if err == nil {
-				return results, nil
+				return results.data, nil
 			}
 		}
 		var ff *fetchFailedError

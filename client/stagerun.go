@@ -46,7 +46,7 @@ type stageRun struct {
 	kind         string
 	plan         []byte
 	inputs       []*computepb.ShuffleInput
-	onResult     func(int, []byte)
+	results      *jobResults // a result stage's; nil for a map stage
 	total        int
 	started      time.Time
 
@@ -67,11 +67,11 @@ type stageRun struct {
 }
 
 // runStage runs one attempt of st for parts.
-func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, onResult func(int, []byte)) error {
+func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts []int, sink opSpec, results *jobResults) error {
 	c := s.c
 	start := time.Now()
 	plan, inputs := s.buildPlan(st.final, sink)
-	if onResult != nil {
+	if results != nil {
 		plan.DirectResult = c.opts.MaxDirectResultBytes
 	}
 	planBytes, err := json.Marshal(plan)
@@ -97,7 +97,7 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	st.attempts++
 	r := &stageRun{
 		s: s, st: st, js: js, stageAttempt: stageAttempt, kind: st.kind(), plan: planBytes, inputs: shuffleInputs,
-		onResult: onResult, total: len(parts), started: time.Now(),
+		results: results, total: len(parts), started: time.Now(),
 		running: map[uint64]*taskRun{}, done: map[int]bool{}, backedUp: map[int]bool{}, failures: map[int]int{},
 		resultNodes: map[string]bool{},
 	}
@@ -264,7 +264,12 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	c := r.s.c
 	u := ev.Update
 	if u.State == computepb.TaskState_TASK_STATE_SUCCEEDED && u.ResultNode != "" {
-		// The result is a block: without it the task did not succeed.
+		// The result is a block: without it the task did not succeed. Its
+		// size is known before it is fetched.
+		if err := r.results.admit(t.part, u.Metrics[resultBlockMetric]); err != nil {
+			r.taskEndMetrics(t, "failed", err.Error(), u.Metrics)
+			return err
+		}
 		data, err := r.s.fetchResult(u.ResultNode, t.id)
 		if err != nil {
 			u.State, u.Error = computepb.TaskState_TASK_STATE_FAILED, err.Error()
@@ -274,7 +279,7 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	switch u.State {
 	case computepb.TaskState_TASK_STATE_SUCCEEDED:
 		r.taskEndMetrics(t, "succeeded", "", u.Metrics)
-		r.succeeded(t, u)
+		return r.succeeded(t, u)
 	case computepb.TaskState_TASK_STATE_FAILED:
 		r.taskEndMetrics(t, "failed", u.Error, u.Metrics)
 		if ff := u.FetchFailure; ff != nil || len(missing) > 0 {
@@ -324,15 +329,17 @@ func (r *stageRun) retry(part int, avoid string) {
 // succeeded records the first successful copy of a partition: its map
 // output, its result, its accumulator updates. Any other copy is killed:
 // its output, if it still reports one, is not registered.
-func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) {
+func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) error {
 	s, c := r.s, r.s.c
+	if r.results != nil {
+		if err := r.results.take(t.part, u.Result); err != nil {
+			return err
+		}
+	}
 	r.done[t.part] = true
 	r.durations = append(r.durations, time.Since(t.start))
 	if st := r.st; st.shuffle != nil {
 		s.outputs[st.shuffle.id][t.part] = &computepb.MapLocation{Node: cmp.Or(u.GetMapOutputNode(), t.shuffleAddr, t.node), Output: u.MapOutput}
-	}
-	if r.onResult != nil {
-		r.onResult(t.part, u.Result)
 	}
 	if key := [2]int{r.st.id, t.part}; !s.accDone[key] {
 		s.accDone[key] = true
@@ -350,6 +357,7 @@ func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) {
 		}
 	}
 	r.pending = slices.DeleteFunc(r.pending, func(p *pendingTask) bool { return p.part == t.part })
+	return nil
 }
 
 // speculate queues a backup copy of each running task that is slow
