@@ -107,22 +107,41 @@ func (h frameHeader) check(header, payload []byte) error {
 	return nil
 }
 
+// splitFrame parses the header of the first frame of b and returns it,
+// the frame's payload and the bytes after the frame, without verifying
+// the checksum.
+func splitFrame(b []byte) (h frameHeader, payload, rest []byte, err error) {
+	if h, err = parseFrameHeader(b); err != nil {
+		return h, nil, nil, err
+	}
+	end := frameHeaderSize + h.n
+	if len(b) < end {
+		return h, nil, nil, corruptf("frame truncated: %d of %d bytes", len(b), end)
+	}
+	return h, b[frameHeaderSize:end], b[end:], nil
+}
+
+// splitVerified is splitFrame that also verifies the frame's checksum.
+func splitVerified(b []byte) (h frameHeader, payload, rest []byte, err error) {
+	h, payload, rest, err = splitFrame(b)
+	if err == nil {
+		err = h.check(b[:frameHeaderSize], payload)
+	}
+	if err != nil {
+		return h, nil, nil, err
+	}
+	return h, payload, rest, nil
+}
+
 // nextFrame splits the first whole frame off b and verifies its checksum,
 // without decompressing it. The node service uses it to serve only frames
 // that are intact on disk and to cut chunks at frame boundaries.
 func nextFrame(b []byte) (frame, rest []byte, err error) {
-	h, err := parseFrameHeader(b)
+	_, payload, rest, err := splitVerified(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	end := frameHeaderSize + h.n
-	if len(b) < end {
-		return nil, nil, corruptf("frame truncated: %d of %d bytes", len(b), end)
-	}
-	if err := h.check(b[:frameHeaderSize], b[frameHeaderSize:end]); err != nil {
-		return nil, nil, err
-	}
-	return b[:end], b[end:], nil
+	return b[:frameHeaderSize+len(payload)], rest, nil
 }
 
 // VerifyFrames reports whether b is a sequence of whole, intact frames.
@@ -204,28 +223,23 @@ type frameDecoder struct {
 // decode verifies the first frame of b and returns its raw payload (valid
 // until the next call) and the bytes after it.
 func (d *frameDecoder) decode(b []byte) (raw, rest []byte, err error) {
-	frame, rest, err := nextFrame(b)
+	h, payload, rest, err := splitVerified(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, _ := parseFrameHeader(frame)
-	raw, err = d.decompress(h, frame[frameHeaderSize:])
+	raw, err = d.decompress(h, payload)
 	return raw, rest, err
 }
 
 // decodeVerified is decode for bytes whose frames VerifyFrames already
 // checked: it does not compute the checksums again.
 func (d *frameDecoder) decodeVerified(b []byte) (raw, rest []byte, err error) {
-	h, err := parseFrameHeader(b)
+	h, payload, rest, err := splitFrame(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	end := frameHeaderSize + h.n
-	if len(b) < end {
-		return nil, nil, corruptf("frame truncated: %d of %d bytes", len(b), end)
-	}
-	raw, err = d.decompress(h, b[frameHeaderSize:end])
-	return raw, b[end:], err
+	raw, err = d.decompress(h, payload)
+	return raw, rest, err
 }
 
 func (d *frameDecoder) decompress(h frameHeader, payload []byte) ([]byte, error) {
