@@ -48,15 +48,11 @@ func RunCache(ctx context.Context, cfg CacheConfig) (*CacheResult, error) {
 	if cfg.Level == (client.StorageLevel{}) {
 		cfg.Level = client.MemorySer
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "shoal-cache-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, done, err := workDir(cfg.Dir, "cache")
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	input := filepath.Join(dir, "events.csv")
 	size, err := generate(input, cfg.Rows)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"time"
 
@@ -90,15 +89,11 @@ func RunCheckpointBench(ctx context.Context, cfg CheckpointConfig) (*CheckpointR
 	if cfg.Runs < 1 || cfg.Partitions < 1 || cfg.PartitionBytes < 1 || cfg.Parallelism < 1 {
 		return nil, fmt.Errorf("bench checkpoint: runs %d, partitions %d, partition bytes %d and parallelism %d must be positive", cfg.Runs, cfg.Partitions, cfg.PartitionBytes, cfg.Parallelism)
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "shoal-bench-checkpoint-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, done, err := workDir(cfg.Dir, "bench-checkpoint")
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	srv, err := miniotest.Launch(ctx, miniotest.Config{Binary: cfg.MinioBinary, Dir: dir})
 	if err != nil {
 		return nil, err

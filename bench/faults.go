@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -174,14 +173,12 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Dir == "" {
-		dir, err := os.MkdirTemp("", "shoal-faults-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: faults: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		cfg.Dir = dir
+	dir, done, err := workDir(cfg.Dir, "faults")
+	if err != nil {
+		return nil, fmt.Errorf("bench: faults: %w", err)
 	}
+	defer done()
+	cfg.Dir = dir
 	input := filepath.Join(cfg.Dir, "ecommerce.csv")
 	if err := generateFile("ecommerce", input, cfg.Records, cfg.Seed); err != nil {
 		return nil, err

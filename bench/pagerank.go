@@ -103,14 +103,12 @@ func RunPageRank(ctx context.Context, cfg PageRankConfig) ([]PageRankRow, error)
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Dir == "" {
-		dir, err := os.MkdirTemp("", "shoal-pagerank-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		cfg.Dir = dir
+	dir, done, err := workDir(cfg.Dir, "pagerank")
+	if err != nil {
+		return nil, err
 	}
+	defer done()
+	cfg.Dir = dir
 	input := filepath.Join(cfg.Dir, "graph.txt")
 	if err := generateFile("graph", input, cfg.Edges, 1); err != nil {
 		return nil, err

@@ -233,14 +233,12 @@ func RunShuffle(ctx context.Context, cfg ShuffleConfig) (*ShuffleResult, error) 
 
 func runShuffle(ctx context.Context, cfg *ShuffleConfig, res *ShuffleResult) error {
 	res.Phase = "start"
-	if cfg.Dir == "" {
-		dir, err := os.MkdirTemp("", "shoal-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		cfg.Dir = dir
+	dir, done, err := workDir(cfg.Dir, "bench")
+	if err != nil {
+		return err
 	}
+	defer done()
+	cfg.Dir = dir
 	app := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
 	cl, err := startCluster(ctx, cfg, app)
 	if err != nil {

@@ -141,16 +141,14 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Dir == "" {
-		dir, err := os.MkdirTemp("", "shoal-soak-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: soak: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		cfg.Dir = dir
+	dir, done, err := workDir(cfg.Dir, "soak")
+	if err != nil {
+		return nil, fmt.Errorf("bench: soak: %w", err)
 	}
+	defer done()
+	cfg.Dir = dir
 	ecInput, textInput := filepath.Join(cfg.Dir, "ecommerce.csv"), filepath.Join(cfg.Dir, "text.txt")
-	err := errors.Join(
+	err = errors.Join(
 		generateFile("ecommerce", ecInput, cfg.EcommerceRecords, cfg.Seed),
 		generateFile("text", textInput, cfg.TextRecords, cfg.Seed))
 	if err != nil {
