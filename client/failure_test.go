@@ -78,6 +78,23 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// killWorkerMidTask kills worker victim of c with SIGKILL, while it runs
+// a task, and waits for its tasks to be reported lost in the event log.
+func killWorkerMidTask(t *testing.T, c *client.Context, log, victim string) {
+	t.Helper()
+	if err := c.Local().KillWorker(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the killed worker's tasks to be reported lost", func() bool {
+		for _, ev := range allEvents(t, log) {
+			if ev["event"] == "task_end" && ev["status"] == "lost" && ev["worker"] == victim {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // waitFile blocks until path exists, for at most a minute.
 func waitFile(path string) {
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -192,17 +209,7 @@ func TestWorkerKilledDuringMapStage(t *testing.T) {
 		}
 		return victim != ""
 	})
-	if err := c.Local().KillWorker(victim); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the lost worker's tasks to be reported lost", func() bool {
-		for _, ev := range allEvents(t, log) {
-			if ev["event"] == "task_end" && ev["status"] == "lost" && ev["worker"] == victim {
-				return true
-			}
-		}
-		return false
-	})
+	killWorkerMidTask(t, c, log, victim)
 	open(t, gate)
 	r := <-done
 	if r.err != nil {

@@ -34,14 +34,6 @@ func (c countedKV) Map(x int64) client.KV[int64, int64] {
 	return client.KV[int64, int64]{Key: x % 10, Value: x}
 }
 
-// gateKV passes records on once Gate exists.
-type gateKV struct{ Gate string }
-
-func (g gateKV) Map(kv client.KV[int64, int64]) client.KV[int64, int64] {
-	waitFile(g.Gate)
-	return kv
-}
-
 // blockEvents returns, per partition, the nodes of the block events of
 // one kind for RDD rdd, in order.
 func blockEvents(events []map[string]any, kind string, rdd int) map[int][]string {
@@ -161,7 +153,7 @@ func TestPersistWorkerKilledDuringReuse(t *testing.T) {
 	}
 	firstJob := len(allEvents(t, log))
 	gate := filepath.Join(t.TempDir(), "gate")
-	sums := client.ReduceByKey(client.MapWith[client.KV[int64, int64], client.KV[int64, int64]](kv, gateKV{Gate: gate}), addInt64, 4)
+	sums := client.ReduceByKey(client.MapWith[client.KV[int64, int64], client.KV[int64, int64]](kv, gatedPass{Gate: gate}), addInt64, 4)
 	type result struct {
 		got map[int64]int64
 		err error
@@ -185,17 +177,7 @@ func TestPersistWorkerKilledDuringReuse(t *testing.T) {
 		}
 		return false
 	})
-	if err := c.Local().KillWorker(victim); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the killed worker's tasks to be reported lost", func() bool {
-		for _, ev := range allEvents(t, log)[firstJob:] {
-			if ev["event"] == "task_end" && ev["status"] == "lost" {
-				return true
-			}
-		}
-		return false
-	})
+	killWorkerMidTask(t, c, log, victim)
 	open(t, gate)
 	r := <-done
 	if r.err != nil {

@@ -35,17 +35,7 @@ func TestSaveAfterWorkerKilledMidWrite(t *testing.T) {
 			break
 		}
 	}
-	if err := c.Local().KillWorker(victim); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the lost worker's tasks to be reported lost", func() bool {
-		for _, ev := range allEvents(t, log) {
-			if ev["event"] == "task_end" && ev["status"] == "lost" && ev["worker"] == victim {
-				return true
-			}
-		}
-		return false
-	})
+	killWorkerMidTask(t, c, log, victim)
 	open(t, gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)
