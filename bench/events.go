@@ -1,91 +1,11 @@
 package bench
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"maps"
-	"os"
 	"slices"
+
+	"shoal/client/eventlog"
 )
-
-// event is one line of a driver's event log (DESIGN.md §8), with the
-// fields the fault experiments read.
-type event struct {
-	TS           int64  `json:"ts"`
-	Event        string `json:"event"`
-	Job          int    `json:"job"`
-	Stage        int    `json:"stage"`
-	StageAttempt int    `json:"stage_attempt"`
-	Kind         string `json:"kind"`
-	Name         string `json:"name"`
-	Tasks        int    `json:"tasks"`
-	Partition    int    `json:"partition"`
-	Attempt      int    `json:"attempt"`
-	Task         uint64 `json:"task"`
-	Worker       string `json:"worker"`
-	Node         string `json:"node"`
-	Pid          int    `json:"pid"`
-	Status       string `json:"status"`
-	Reason       string `json:"reason"`
-	DurationMs   int64  `json:"duration_ms"`
-	RDD          int    `json:"rdd"` // block events
-}
-
-// eventTail reads an event log as the driver appends to it: each poll
-// parses the complete lines written since the last one.
-type eventTail struct {
-	path    string
-	off     int64
-	partial []byte // a line whose "\n" is not written yet
-	events  []event
-}
-
-// poll reads what was appended since the last poll. A log that does not
-// exist yet is empty.
-func (t *eventTail) poll() error {
-	f, err := os.Open(t.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Seek(t.off, io.SeekStart); err != nil {
-		return err
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return err
-	}
-	t.off += int64(len(b))
-	b = append(t.partial, b...)
-	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			break
-		}
-		var ev event
-		if err := json.Unmarshal(b[:i], &ev); err != nil {
-			return fmt.Errorf("bench: event log %s: line %q: %w", t.path, b[:i], err)
-		}
-		t.events = append(t.events, ev)
-		b = b[i+1:]
-	}
-	t.partial = slices.Clone(b)
-	return nil
-}
-
-// readEvents reads a whole event log.
-func readEvents(path string) ([]event, error) {
-	t := eventTail{path: path}
-	err := t.poll()
-	return t.events, err
-}
 
 // stageKey names one partition of one stage.
 type stageKey struct{ stage, part int }
@@ -119,7 +39,7 @@ type recovery struct {
 // partition that had been started before (in any stage attempt) is a
 // rerun; for a map stage it is a recomputed output if the partition had
 // succeeded before.
-func analyzeRecovery(events []event) recovery {
+func analyzeRecovery(events []eventlog.Event) recovery {
 	var rec recovery
 	started := map[stageKey]bool{}
 	committed := map[stageKey]bool{}
@@ -127,32 +47,32 @@ func analyzeRecovery(events []event) recovery {
 	byStage := map[int]*StageReruns{}
 	stored := map[stageKey]bool{} // (rdd, partition) of cached blocks stored
 	for _, ev := range events {
-		switch ev.Event {
-		case "block_stored":
+		switch ev := ev.(type) {
+		case *eventlog.BlockStored:
 			k := stageKey{ev.RDD, ev.Partition}
 			if stored[k] {
 				rec.cachedRecomputed++
 			}
 			stored[k] = true
-		case "stage_submitted":
+		case *eventlog.StageSubmitted:
 			if byStage[ev.Stage] == nil {
 				byStage[ev.Stage] = &StageReruns{Stage: ev.Stage, Kind: ev.Kind, Name: ev.Name}
 			}
-		case "task_start":
+		case *eventlog.TaskStart:
 			k := stageKey{ev.Stage, ev.Partition}
 			if started[k] {
 				rerunTasks[ev.Task] = true
 				if s := byStage[ev.Stage]; s != nil {
 					s.Tasks++
 				}
-				if ev.Kind == "map" && committed[k] {
+				if ev.Kind == eventlog.KindMap && committed[k] {
 					rec.recomputed++
 				}
 			}
 			started[k] = true
-		case "task_end":
+		case *eventlog.TaskEnd:
 			k := stageKey{ev.Stage, ev.Partition}
-			if ev.Status == "succeeded" && ev.Kind == "map" {
+			if ev.Status == eventlog.StatusSucceeded && ev.Kind == eventlog.KindMap {
 				committed[k] = true
 			}
 			if rerunTasks[ev.Task] {

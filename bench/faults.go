@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/client/eventlog"
 	"shoal/compute"
 )
 
@@ -320,7 +321,7 @@ type faultyRun struct {
 	result   jobResult
 	target   faultTarget
 	killedAt time.Time
-	events   []event
+	events   []eventlog.Event
 }
 
 func (e *faultExperiment) faulty(ctx context.Context) (faultyRun, error) {
@@ -337,7 +338,7 @@ func (e *faultExperiment) faulty(ctx context.Context) (faultyRun, error) {
 		close(ended)
 	}()
 
-	tail := &eventTail{path: opts.EventLog}
+	tail := &eventlog.Tail{Path: opts.EventLog}
 	f.target, err = awaitTarget(ctx, tail, c.Local(), e.job.faultStage, e.sc.node, ended, e.cfg.InjectTimeout)
 	if err != nil {
 		// The job has ended, or is failed by closing the cluster under it.
@@ -356,7 +357,7 @@ func (e *faultExperiment) faulty(ctx context.Context) (faultyRun, error) {
 	if err := c.Close(); err != nil {
 		return faultyRun{}, err
 	}
-	f.events, err = readEvents(opts.EventLog)
+	f.events, err = eventlog.ReadFile(opts.EventLog)
 	return f, err
 }
 
@@ -391,13 +392,16 @@ var errNoMoment = errors.New("bench: the job ended before a worker that had fini
 // finished a task of that stage (for a node: on a node where a task of it
 // finished, i.e. holding a committed map output), and returns that
 // worker, or its node. Among several, the task that started first wins.
-func awaitTarget(ctx context.Context, tail *eventTail, local *compute.Local, stageKind string, wholeNode bool, ended <-chan struct{}, timeout time.Duration) (faultTarget, error) {
+func awaitTarget(ctx context.Context, tail *eventlog.Tail, local *compute.Local, stageKind string, wholeNode bool, ended <-chan struct{}, timeout time.Duration) (faultTarget, error) {
 	deadline := time.Now().Add(timeout)
+	var events []eventlog.Event
 	for {
-		if err := tail.poll(); err != nil {
+		evs, err := tail.Poll()
+		if err != nil {
 			return faultTarget{}, err
 		}
-		if t, ok := findTarget(tail.events, stageKind, wholeNode); ok {
+		events = append(events, evs...)
+		if t, ok := findTarget(events, stageKind, wholeNode); ok {
 			for _, w := range local.Workers() {
 				if w.ID != t.worker || w.Exited {
 					continue
@@ -429,19 +433,26 @@ func awaitTarget(ctx context.Context, tail *eventTail, local *compute.Local, sta
 }
 
 // findTarget scans events for the moment awaitTarget waits for.
-func findTarget(events []event, stageKind string, wholeNode bool) (faultTarget, bool) {
+func findTarget(events []eventlog.Event, stageKind string, wholeNode bool) (faultTarget, bool) {
 	t := faultTarget{stage: -1, stageKind: stageKind, wholeNode: wholeNode}
-	running := map[uint64]event{}
+	running := map[uint64]*eventlog.TaskStart{}
 	doneOn := map[string]bool{} // workers and nodes where a task of the stage succeeded
 	for _, ev := range events {
-		switch {
-		case ev.Event == "stage_submitted" && ev.Kind == stageKind && t.stage < 0:
-			t.stage, t.stageName, t.tasks = ev.Stage, ev.Name, ev.Tasks
-		case ev.Event == "task_start" && ev.Stage == t.stage:
-			running[ev.Task] = ev
-		case ev.Event == "task_end" && ev.Stage == t.stage:
+		switch ev := ev.(type) {
+		case *eventlog.StageSubmitted:
+			if ev.Kind == stageKind && t.stage < 0 {
+				t.stage, t.stageName, t.tasks = ev.Stage, ev.Name, ev.Tasks
+			}
+		case *eventlog.TaskStart:
+			if ev.Stage == t.stage {
+				running[ev.Task] = ev
+			}
+		case *eventlog.TaskEnd:
+			if ev.Stage != t.stage {
+				continue
+			}
 			delete(running, ev.Task)
-			if ev.Status == "succeeded" {
+			if ev.Status == eventlog.StatusSucceeded {
 				t.succeeded++
 				doneOn["worker "+ev.Worker] = true
 				doneOn["node "+ev.Node] = true
@@ -464,12 +475,17 @@ func findTarget(events []event, stageKind string, wholeNode bool) (faultTarget, 
 
 // detectedAt returns the ts of the event that reports the target lost:
 // worker_lost of the worker, node_lost of the node; 0 if none.
-func detectedAt(events []event, t faultTarget) int64 {
+func detectedAt(events []eventlog.Event, t faultTarget) int64 {
 	for _, ev := range events {
-		switch {
-		case !t.wholeNode && ev.Event == "worker_lost" && ev.Worker == t.victim,
-			t.wholeNode && ev.Event == "node_lost" && ev.Node == t.victim:
-			return ev.TS
+		switch ev := ev.(type) {
+		case *eventlog.WorkerLost:
+			if !t.wholeNode && ev.Worker == t.victim {
+				return ev.TS
+			}
+		case *eventlog.NodeLost:
+			if t.wholeNode && ev.Node == t.victim {
+				return ev.TS
+			}
 		}
 	}
 	return 0

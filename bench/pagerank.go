@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/client/eventlog"
 	"shoal/jobs"
 )
 
@@ -182,7 +183,7 @@ func (cfg *PageRankConfig) run(ctx context.Context, every int, kill bool, want m
 		BeforeIteration: func(i int) {
 			starts = append(starts, time.Now())
 			if kill && i == cfg.KillAt {
-				evs, _ := readEvents(opts.EventLog)
+				evs, _ := eventlog.ReadFile(opts.EventLog)
 				killAt = len(evs)
 				killErr = c.Local().KillNode(1)
 			}
@@ -215,7 +216,7 @@ func (cfg *PageRankConfig) run(ctx context.Context, every int, kill bool, want m
 		}
 	}
 	if kill {
-		evs, err := readEvents(opts.EventLog)
+		evs, err := eventlog.ReadFile(opts.EventLog)
 		if err != nil {
 			return r, err
 		}
@@ -227,14 +228,14 @@ func (cfg *PageRankConfig) run(ctx context.Context, every int, kill bool, want m
 
 // reachBack returns the earliest iteration (by stage name, contribs[i] or
 // ranks[i]) of the tasks started in events, and how many tasks started.
-func reachBack(events []event, from int) (earliest, tasks int) {
+func reachBack(events []eventlog.Event, from int) (earliest, tasks int) {
 	names := map[int]string{}
 	earliest = from
 	for _, ev := range events {
-		switch ev.Event {
-		case "stage_submitted":
+		switch ev := ev.(type) {
+		case *eventlog.StageSubmitted:
 			names[ev.Stage] = ev.Name
-		case "task_start":
+		case *eventlog.TaskStart:
 			tasks++
 			if m := iterationName.FindStringSubmatch(names[ev.Stage]); m != nil {
 				it, _ := strconv.Atoi(m[1])

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 
+	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/shuffleservice"
@@ -86,23 +87,20 @@ func (s *scheduler) nodeClient(addr string) (*shuffleservice.Client, error) {
 func (s *scheduler) blockReports(u *computepb.TaskUpdate) (missing []*computepb.BlockReport) {
 	for _, b := range u.Blocks {
 		key := blockKey{int(b.Rdd), int(b.Partition)}
-		ev := map[string]any{"rdd": b.Rdd, "partition": b.Partition, "level": b.Level, "node": b.Where}
+		ev := eventlog.Block{RDD: int(b.Rdd), Partition: int(b.Partition), Level: b.Level, Node: b.Where}
 		switch b.Kind {
 		case computepb.BlockReport_KIND_HIT:
-			ev["bytes"] = b.Bytes
-			s.c.events.emit("block_hit", ev)
+			s.c.events.Write(&eventlog.BlockHit{Block: ev, Bytes: b.Bytes})
 		case computepb.BlockReport_KIND_STORED:
 			if !slices.Contains(s.blocks[key], b.Where) {
 				s.blocks[key] = append(s.blocks[key], b.Where)
 			}
-			ev["bytes"] = b.Bytes
-			s.c.events.emit("block_stored", ev)
+			s.c.events.Write(&eventlog.BlockStored{Block: ev, Bytes: b.Bytes})
 		case computepb.BlockReport_KIND_EVICTED:
 			if !b.ToDisk {
 				s.forgetBlock(key, b.Where)
 			}
-			ev["to_disk"] = b.ToDisk
-			s.c.events.emit("block_evicted", ev)
+			s.c.events.Write(&eventlog.BlockEvicted{Block: ev, ToDisk: b.ToDisk})
 		case computepb.BlockReport_KIND_MISSING:
 			s.forgetBlock(key, b.Where)
 			s.c.log.Info("a cached block was not where it was expected", "rdd", b.Rdd, "partition", b.Partition, "where", b.Where, "reason", b.Reason)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shoal/checkpoint"
+	"shoal/client/eventlog"
 	"shoal/compute/computepb"
 )
 
@@ -337,16 +338,16 @@ func (lostOp[T]) op(b *build, params json.RawMessage, parents []any) (any, error
 // checkpoint events.
 func (s *scheduler) checkpointReports(u *computepb.TaskUpdate) {
 	for _, r := range u.Checkpoints {
-		ev := map[string]any{"rdd": r.Rdd, "partition": r.Partition, "uri": r.Uri}
+		ev := eventlog.Checkpoint{RDD: int(r.Rdd), Partition: int(r.Partition), URI: r.Uri}
 		switch r.Kind {
 		case computepb.CheckpointReport_KIND_WRITTEN:
 			var info checkpoint.PartInfo
 			if n := s.c.node(int(r.Rdd)); n != nil && n.ckpt != nil && json.Unmarshal(r.PartInfo, &info) == nil {
 				n.ckpt.parts[int(r.Partition)] = info
 			}
-			s.c.events.emit("checkpoint_written", ev)
+			s.c.events.Write(&eventlog.CheckpointWritten{Checkpoint: ev})
 		case computepb.CheckpointReport_KIND_READ:
-			s.c.events.emit("checkpoint_read", ev)
+			s.c.events.Write(&eventlog.CheckpointRead{Checkpoint: ev})
 		}
 	}
 }

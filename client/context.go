@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shoal/checkpoint"
+	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/shuffleservice"
 )
@@ -172,7 +173,7 @@ type Context struct {
 	endpoint *compute.Endpoint
 	local    *compute.Local
 	tempDir  string
-	events   *eventLog
+	events   *eventlog.Writer
 	closing  atomic.Bool // Close began: lost workers are not replaced
 
 	mu         sync.Mutex // guards the counters and accumulators below
@@ -200,8 +201,10 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger, broadcasts: map[int][]byte{}}
-	if c.events, err1 = openEventLog(opts.EventLog); err1 != nil {
-		return nil, err1
+	if opts.EventLog != "" {
+		if c.events, err1 = eventlog.Create(opts.EventLog); err1 != nil {
+			return nil, fmt.Errorf("client: %w", err1)
+		}
 	}
 	ok := false
 	defer func() {
@@ -209,7 +212,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 			c.Close()
 		}
 	}()
-	c.events.emit("app_start", map[string]any{"app": c.app})
+	c.events.Write(&eventlog.AppStart{App: c.app})
 	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
 	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
 		App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
@@ -240,7 +243,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		return nil, err1
 	}
 	for _, n := range c.local.Nodes() {
-		c.events.emit("node_added", map[string]any{"node": n.Addr, "addr": n.Addr, "pid": n.Pid})
+		c.events.Write(&eventlog.NodeAdded{Node: n.Addr, Addr: n.Addr, Pid: n.Pid})
 	}
 	c.sched = newScheduler(c)
 	if err := c.sched.awaitWorkers(ctx, opts.Nodes*opts.WorkersPerNode, 60*time.Second); err != nil {
@@ -322,8 +325,8 @@ func (c *Context) Close() error {
 		c.tempDir = ""
 	}
 	if c.events != nil {
-		c.events.emit("app_end", map[string]any{"app": c.app, "status": "succeeded"})
-		errs = append(errs, c.events.close())
+		c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
+		errs = append(errs, c.events.Close())
 		c.events = nil
 	}
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/shuffleservice"
@@ -185,7 +186,7 @@ func (s *scheduler) nodeLost(addr, reason string) {
 	n := s.outputsLost(addr)
 	blocks := s.blocksLost(addr)
 	s.c.log.Warn("node lost", "node", addr, "reason", reason, "outputs", n, "blocks", blocks)
-	s.c.events.emit("node_lost", map[string]any{"node": addr, "addr": addr, "pid": s.nodePid(addr), "reason": reason, "outputs": n, "blocks": blocks})
+	s.c.events.Write(&eventlog.NodeLost{Node: addr, Addr: addr, Pid: s.nodePid(addr), Reason: reason, Outputs: n, Blocks: blocks})
 }
 
 // nodePid is the process ID of the local node at addr, or 0.
@@ -227,7 +228,7 @@ func (s *scheduler) reviveNodes() int {
 		n++
 		reason := "it answers again after it was declared lost; its workers are still connected"
 		s.c.log.Warn("lost node is back", "node", addr, "reason", reason)
-		s.c.events.emit("node_added", map[string]any{"node": addr, "addr": addr, "pid": s.nodePid(addr), "reason": reason})
+		s.c.events.Write(&eventlog.NodeAdded{Node: addr, Addr: addr, Pid: s.nodePid(addr), Reason: reason})
 	}
 	return n
 }
@@ -327,7 +328,7 @@ func (c *Context) RestartNode(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	c.events.emit("node_added", map[string]any{"node": info.Addr, "addr": info.Addr, "pid": info.Pid})
+	c.events.Write(&eventlog.NodeAdded{Node: info.Addr, Addr: info.Addr, Pid: info.Pid})
 	c.jobMu.Lock()
 	defer c.jobMu.Unlock()
 	var errs []error

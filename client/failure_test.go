@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/internal/testbin"
 )
@@ -57,6 +58,10 @@ func allEvents(t *testing.T, path string) []map[string]any {
 	var out []map[string]any
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		// Every line a test reads is checked against the contract.
+		if err := eventlog.Check(sc.Bytes()); err != nil {
+			t.Fatal(err)
+		}
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("event log line %q: %v", sc.Text(), err)

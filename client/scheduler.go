@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/shuffleservice"
@@ -126,11 +127,11 @@ func (s *scheduler) handle(ev compute.Event) (ended []*taskRun, lost bool) {
 			s.workers[ev.Worker.ID] = &workerState{info: ev.Worker, free: ev.Worker.Slots}
 			s.order = append(s.order, ev.Worker.ID)
 		}
-		s.c.events.emit("worker_added", map[string]any{"worker": ev.Worker.ID, "node": ev.Worker.Node, "pid": ev.Worker.Pid})
+		s.c.events.Write(&eventlog.WorkerAdded{Worker: ev.Worker.ID, Node: ev.Worker.Node, Pid: ev.Worker.Pid})
 	case compute.WorkerLost:
 		delete(s.workers, ev.Worker.ID)
 		s.order = slices.DeleteFunc(s.order, func(id string) bool { return id == ev.Worker.ID })
-		s.c.events.emit("worker_lost", map[string]any{"worker": ev.Worker.ID, "node": ev.Worker.Node, "pid": ev.Worker.Pid, "reason": ev.Reason})
+		s.c.events.Write(&eventlog.WorkerLost{Worker: ev.Worker.ID, Node: ev.Worker.Node, Pid: ev.Worker.Pid, Reason: ev.Reason})
 		for id, t := range s.tasks {
 			if t.worker == ev.Worker.ID {
 				delete(s.tasks, id)
@@ -184,18 +185,18 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 	s := c.sched
 	job := s.jobs
 	s.jobs++
-	c.events.emit("job_start", map[string]any{"job": job, "action": action})
+	c.events.Write(&eventlog.JobStart{Job: job, Action: action})
 	s.planTime = 0
 	res, err := s.runJob(ctx, job, final, sink, parts)
 	if err == nil {
 		err = s.finishCheckpoints(ctx, job)
 	}
 	s.planned += s.planTime
-	end := map[string]any{"job": job, "status": "succeeded", "error": "", "plan_ms": float64(s.planTime.Microseconds()) / 1000}
+	end := &eventlog.JobEnd{Job: job, Status: eventlog.StatusSucceeded, PlanMs: float64(s.planTime.Microseconds()) / 1000}
 	if err != nil {
-		end["status"], end["error"] = "failed", err.Error()
+		end.Status, end.Error = eventlog.StatusFailed, err.Error()
 	}
-	c.events.emit("job_end", end)
+	c.events.Write(end)
 	return res, err
 }
 
@@ -320,7 +321,7 @@ func (s *scheduler) ensure(ctx context.Context, js *jobState, stages []*stage) e
 		if len(step.missing) == 0 {
 			if !js.computed[st.id] && !js.reported[st.id] {
 				js.reported[st.id] = true
-				s.c.events.emit("stage_skipped", map[string]any{"job": js.job, "stage": st.id, "name": st.name()})
+				s.c.events.Write(&eventlog.StageSkipped{Job: js.job, Stage: st.id, Name: st.name()})
 			}
 			continue
 		}

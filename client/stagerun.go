@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shoal/compute"
+	"shoal/client/eventlog"
 	"shoal/compute/computepb"
 )
 
@@ -101,8 +102,8 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 		running: map[uint64]*taskRun{}, done: map[int]bool{}, backedUp: map[int]bool{}, failures: map[int]int{},
 		resultNodes: map[string]bool{},
 	}
-	c.events.emit("stage_submitted", map[string]any{
-		"job": js.job, "stage": st.id, "stage_attempt": stageAttempt, "kind": r.kind, "tasks": len(parts), "name": st.name(),
+	c.events.Write(&eventlog.StageSubmitted{
+		Job: js.job, Stage: st.id, StageAttempt: stageAttempt, Kind: r.kind, Tasks: len(parts), Name: st.name(),
 	})
 	s.prog.start(st.id, st.name(), len(parts))
 	for _, p := range parts {
@@ -116,7 +117,7 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	st.fetchFailures = 0
 	s.prog.update(st.id, len(r.done), 0, r.total)
 	s.prog.end(st.id, st.name(), "done", time.Since(r.started))
-	c.events.emit("stage_completed", map[string]any{"stage": st.id, "stage_attempt": stageAttempt, "status": "succeeded"})
+	c.events.Write(&eventlog.StageCompleted{Stage: st.id, StageAttempt: stageAttempt, Status: eventlog.StatusSucceeded})
 	return nil
 }
 
@@ -210,7 +211,7 @@ func (r *stageRun) fail(err error) error {
 	if errors.As(err, &ff) && ff.stage == nil {
 		ff.stage = r.st
 	}
-	c.events.emit("stage_completed", map[string]any{"stage": r.st.id, "stage_attempt": r.stageAttempt, "status": "failed"})
+	c.events.Write(&eventlog.StageCompleted{Stage: r.st.id, StageAttempt: r.stageAttempt, Status: eventlog.StatusFailed})
 	r.s.prog.end(r.st.id, r.st.name(), "failed", time.Since(r.started))
 	return err
 }
@@ -221,15 +222,17 @@ func (r *stageRun) taskEnd(t *taskRun, status, reason string) {
 
 // taskEndMetrics logs task_end with the metrics the task reported.
 func (r *stageRun) taskEndMetrics(t *taskRun, status, reason string, metrics map[string]int64) {
-	ev := map[string]any{
-		"stage": r.st.id, "stage_attempt": r.stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
-		"kind": r.kind, "worker": t.worker, "node": t.node, "status": status, "reason": reason,
-		"duration_ms": time.Since(t.start).Milliseconds(),
+	r.s.c.events.Write(&eventlog.TaskEnd{
+		TaskAttempt: r.task(t), Status: status, Reason: reason, DurationMs: time.Since(t.start).Milliseconds(), Metrics: metrics,
+	})
+}
+
+// task names t in its events.
+func (r *stageRun) task(t *taskRun) eventlog.TaskAttempt {
+	return eventlog.TaskAttempt{
+		Stage: r.st.id, StageAttempt: r.stageAttempt, Partition: t.part, Attempt: t.attempt, Task: t.id,
+		Kind: r.kind, Worker: t.worker, Node: t.node,
 	}
-	if len(metrics) > 0 {
-		ev["metrics"] = metrics
-	}
-	r.s.c.events.emit("task_end", ev)
 }
 
 // prefs are where a task of partition part would rather run: where its
@@ -284,7 +287,7 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 		r.taskEndMetrics(t, "failed", u.Error, u.Metrics)
 		if ff := u.FetchFailure; ff != nil || len(missing) > 0 {
 			if ff != nil {
-				c.events.emit("fetch_failed", map[string]any{"shuffle": ff.Shuffle, "map": ff.Map, "node": ff.Node, "reason": ff.Reason})
+				c.events.Write(&eventlog.FetchFailed{Shuffle: int(ff.Shuffle), Map: int(ff.Map), Node: ff.Node, Reason: ff.Reason})
 				r.fetchFails = append(r.fetchFails, ff)
 			}
 			r.blockMisses = append(r.blockMisses, missing...)
@@ -417,14 +420,7 @@ func (r *stageRun) assign() {
 			w.free--
 			s.tasks[t.id] = t
 			r.running[t.id] = t
-			ev := map[string]any{
-				"stage": r.st.id, "stage_attempt": r.stageAttempt, "partition": t.part, "attempt": t.attempt, "task": t.id,
-				"kind": r.kind, "worker": wid, "node": t.node,
-			}
-			if p.backup {
-				ev["speculative"] = true
-			}
-			c.events.emit("task_start", ev)
+			c.events.Write(&eventlog.TaskStart{TaskAttempt: r.task(t), Speculative: p.backup})
 		}
 	}
 }

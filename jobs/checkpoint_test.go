@@ -18,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"shoal/client"
+	"shoal/client/eventlog"
 	"shoal/internal/miniotest"
 	"shoal/internal/testbin"
 	"shoal/jobs"
@@ -134,6 +135,10 @@ func readEvents(t *testing.T, path string) []map[string]any {
 	}
 	var out []map[string]any
 	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		// Every line a test reads is checked against the contract.
+		if err := eventlog.Check([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
 		var ev map[string]any
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("event log line %q: %v", line, err)

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"shoal/client"
+	"shoal/client/eventlog"
 )
 
 // killWorkerAfter waits d, then SIGKILLs a worker that is running a task
@@ -36,16 +34,16 @@ func killWorkerAfter(ctx context.Context, sc *client.Context, eventLog string, d
 
 // runningWorkers returns the workers with a task started and not ended.
 func runningWorkers(eventLog string) map[string]bool {
-	running := map[float64]string{}
-	eachEvent(eventLog, func(ev map[string]any) {
-		task, _ := ev["task"].(float64)
-		switch ev["event"] {
-		case "task_start":
-			running[task], _ = ev["worker"].(string)
-		case "task_end":
-			delete(running, task)
+	running := map[uint64]string{}
+	evs, _ := eventlog.ReadFile(eventLog) // what could be read
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case *eventlog.TaskStart:
+			running[ev.Task] = ev.Worker
+		case *eventlog.TaskEnd:
+			delete(running, ev.Task)
 		}
-	})
+	}
 	out := map[string]bool{}
 	for _, w := range running {
 		out[w] = true
@@ -53,58 +51,45 @@ func runningWorkers(eventLog string) map[string]bool {
 	return out
 }
 
-func eachEvent(path string, fn func(map[string]any)) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev map[string]any
-		if json.Unmarshal(sc.Bytes(), &ev) == nil {
-			fn(ev)
-		}
-	}
-}
-
 // printRecovery summarizes from the event log what losing workers and
 // nodes cost: tasks lost, tasks run again, and map outputs recomputed
 // (map tasks of partitions whose output had been committed).
 func printRecovery(eventLog string, w io.Writer) {
-	type key struct{ stage, part float64 }
+	type key struct{ stage, part int }
 	var lostWorkers, lostNodes, lostTasks, failedTasks, reruns, recomputed int
 	started := map[key]bool{}
 	committed := map[key]bool{}
-	eachEvent(eventLog, func(ev map[string]any) {
-		stage, _ := ev["stage"].(float64)
-		part, _ := ev["partition"].(float64)
-		k := key{stage, part}
-		switch ev["event"] {
-		case "worker_lost":
+	evs, err := eventlog.ReadFile(eventLog)
+	if err != nil {
+		fmt.Fprintf(w, "recovery: %v\n", err)
+		return
+	}
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case *eventlog.WorkerLost:
 			lostWorkers++
-		case "node_lost":
+		case *eventlog.NodeLost:
 			lostNodes++
-		case "task_start":
+		case *eventlog.TaskStart:
+			k := key{ev.Stage, ev.Partition}
 			if started[k] {
 				reruns++
-				if ev["kind"] == "map" && committed[k] {
+				if ev.Kind == eventlog.KindMap && committed[k] {
 					recomputed++
 				}
 			}
 			started[k] = true
-		case "task_end":
-			switch ev["status"] {
-			case "lost":
+		case *eventlog.TaskEnd:
+			switch ev.Status {
+			case eventlog.StatusLost:
 				lostTasks++
-			case "failed":
+			case eventlog.StatusFailed:
 				failedTasks++
-			case "succeeded":
-				committed[k] = true
+			case eventlog.StatusSucceeded:
+				committed[key{ev.Stage, ev.Partition}] = true
 			}
 		}
-	})
+	}
 	fmt.Fprintf(w, "recovery: %d worker(s) and %d node(s) lost; %d task(s) lost with them, %d failed; %d task(s) run again; %d committed map output(s) recomputed\n",
 		lostWorkers, lostNodes, lostTasks, failedTasks, reruns, recomputed)
 }
