@@ -7,7 +7,6 @@ import (
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
 )
 
 // The driver's side of cached partitions: where each block is held, as
@@ -53,7 +52,7 @@ func (s *scheduler) cacheParams(n *node, leaf bool) json.RawMessage {
 // sorted.
 func (s *scheduler) liveNodes() []string {
 	var out []string
-	for _, n := range s.c.local.Nodes() {
+	for _, n := range s.cl.Nodes() {
 		if !s.lostNodes[n.Addr] {
 			out = append(out, n.Addr)
 		}
@@ -65,21 +64,17 @@ func (s *scheduler) liveNodes() []string {
 // isNode reports whether where is a node service's address (not a
 // worker's ID).
 func (s *scheduler) isNode(where string) bool {
-	return slices.ContainsFunc(s.c.local.Nodes(), func(n compute.NodeInfo) bool { return n.Addr == where })
+	return slices.ContainsFunc(s.cl.Nodes(), func(n compute.NodeInfo) bool { return n.Addr == where })
 }
 
-// nodeClient returns a client of the node service at addr, kept for the
-// context's life.
-func (s *scheduler) nodeClient(addr string) (*shuffleservice.Client, error) {
-	if cl := s.nodeClients[addr]; cl != nil {
-		return cl, nil
-	}
-	cl, err := shuffleservice.Dial(addr)
-	if err != nil {
-		return nil, err
-	}
-	s.nodeClients[addr] = cl
-	return cl, nil
+// applyReports applies the reports of a task's update that count however
+// the task ended (a killed copy's blocks are stored all the same): its
+// cached blocks and checkpointed partitions. It returns the blocks the
+// task was told of and found missing.
+func (s *scheduler) applyReports(u *computepb.TaskUpdate) (missing []*computepb.BlockReport) {
+	missing = s.blockReports(u)
+	s.checkpointReports(u)
+	return missing
 }
 
 // blockReports applies a task's block reports to the locations and logs

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"shoal/blockstore"
 )
@@ -57,32 +60,35 @@ func (b Broadcast[T]) Value() T {
 
 // storeBroadcast puts a broadcast's bytes in every live node service and
 // keeps them for nodes started later.
+// NewBroadcast takes no context: the call waits for the running job,
+// and the stores are bounded by broadcastTimeout and end with the context.
 func (c *Context) storeBroadcast(id int, data []byte) error {
-	c.jobMu.Lock()
-	defer c.jobMu.Unlock()
-	if c.endpoint == nil {
-		return errors.New("client: context is closed")
-	}
-	c.broadcasts[id] = data
-	var errs []error
-	for _, addr := range c.sched.liveNodes() {
-		errs = append(errs, c.sched.putBroadcast(addr, id, data))
-	}
-	return errors.Join(errs...)
+	return c.callAsync(context.Background(), func(s *scheduler, reply func(error)) {
+		s.broadcasts[id] = data
+		s.putBroadcasts(s.life, s.liveNodes(), map[int][]byte{id: data}, reply)
+	})
 }
 
-// putBroadcast stores one broadcast in the node at addr, on disk: a
-// worker reads it once, and it survives a restart of the node.
-func (s *scheduler) putBroadcast(addr string, id int, data []byte) error {
-	cl, err := s.nodeClient(addr)
-	if err == nil {
-		_, _, err = cl.PutBlock(context.Background(), blockstore.BlockID{App: s.c.app, RDD: id}, blockstore.DiskOnly, 0, data)
-	}
-	if err != nil {
-		return fmt.Errorf("client: store broadcast %d in node %s: %w", id, addr, err)
-	}
-	return nil
+// putBroadcasts stores broadcasts in the nodes at addrs, on disk (a
+// worker reads one once, and it survives a restart of the node), off the
+// loop, and replies when they are stored.
+func (s *scheduler) putBroadcasts(ctx context.Context, addrs []string, broadcasts map[int][]byte, reply func(error)) {
+	nodes, app := s.nodes, s.c.app
+	async(s, ctx, broadcastTimeout, func(ctx context.Context) error {
+		var errs []error
+		for _, addr := range addrs {
+			for _, id := range slices.Sorted(maps.Keys(broadcasts)) {
+				if err := nodes.PutBlock(ctx, addr, blockstore.BlockID{App: app, RDD: id}, broadcasts[id]); err != nil {
+					errs = append(errs, fmt.Errorf("client: store broadcast %d in node %s: %w", id, addr, err))
+				}
+			}
+		}
+		return errors.Join(errs...)
+	}, reply)
 }
+
+// broadcastTimeout bounds storing broadcasts in the nodes.
+const broadcastTimeout = 5 * time.Minute
 
 // workerBroadcasts are the broadcasts this worker process has fetched, by
 // ID: decoded values, shared by its tasks.

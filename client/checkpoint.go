@@ -407,13 +407,10 @@ func (s *scheduler) finishCheckpoints(ctx context.Context, job int) error {
 	return nil
 }
 
-// writeManifest completes n's checkpoint and truncates its lineage.
+// writeManifest completes n's checkpoint and truncates its lineage. The
+// store is written off the loop (await).
 func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 	c, cp := s.c, n.ckpt
-	st, err := c.checkpointStore(ctx)
-	if err != nil {
-		return err
-	}
 	m := checkpoint.Manifest{
 		Name: cp.info.Name, Seq: cp.info.Seq, NumPartitions: n.parts, Meta: cp.info.Meta, Lineage: lineageString(n),
 	}
@@ -423,26 +420,47 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 	if n.part != nil {
 		m.Partitioner = string(mustJSON(n.part))
 	}
-	if err := checkpoint.WriteManifest(ctx, st, cp.info.Name, m); err != nil {
-		return fmt.Errorf("client: checkpoint %s of %s: %w", cp.info.Name, n.displayName(), err)
+	type written struct {
+		st  checkpoint.Store
+		m   checkpoint.Manifest
+		err error
 	}
-	c.log.Info("checkpoint complete", "rdd", n.id, "name", cp.info.Name, "store", st.String())
-	if k := c.opts.CheckpointKeep; k > 0 {
-		deleted, err := checkpoint.Prune(ctx, st, k)
+	name, display := cp.info.Name, n.displayName()
+	w, err := await(s, ctx, manifestTimeout, func(ctx context.Context) written {
+		st, err := c.checkpointStore(ctx)
 		if err != nil {
-			c.log.Warn("old checkpoints not pruned", "store", st.String(), "err", err)
-		} else if len(deleted) > 0 {
-			c.log.Info("old checkpoints deleted", "deleted", deleted)
+			return written{err: err}
 		}
+		if err := checkpoint.WriteManifest(ctx, st, name, m); err != nil {
+			return written{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
+		}
+		c.log.Info("checkpoint complete", "rdd", n.id, "name", name, "store", st.String())
+		if k := c.opts.CheckpointKeep; k > 0 {
+			deleted, err := checkpoint.Prune(ctx, st, k)
+			if err != nil {
+				c.log.Warn("old checkpoints not pruned", "store", st.String(), "err", err)
+			} else if len(deleted) > 0 {
+				c.log.Info("old checkpoints deleted", "deleted", deleted)
+			}
+		}
+		read, err := checkpoint.ReadManifest(ctx, st, name)
+		return written{st: st, m: read, err: err}
+	})
+	if err == nil {
+		err = w.err
 	}
-	if m, err = checkpoint.ReadManifest(ctx, st, cp.info.Name); err != nil {
+	if err != nil {
 		return err
 	}
 	read := cp.read
-	read.Params = c.ckptReadParams(n.id, st, m)
+	read.Params = c.ckptReadParams(n.id, w.st, w.m)
 	s.truncate(n, read)
 	return nil
 }
+
+// manifestTimeout bounds writing a checkpoint's manifest and pruning the
+// store.
+const manifestTimeout = 2 * time.Minute
 
 // truncate makes n a source computed by spec: its lineage is forgotten.
 func (s *scheduler) truncate(n *node, spec opSpec) {

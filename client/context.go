@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -161,35 +160,36 @@ func (o *Options) ensureDefaults() {
 	}
 }
 
-// Context is a driver: it owns the lineage graph, the scheduler, and the
-// local cluster it started. Jobs run one at a time.
+// Context is a driver: the lineage graph its RDDs form, the scheduler
+// that runs their jobs, and the local cluster it started. The scheduler's
+// state belongs to one goroutine (loop.go); every method of Context is
+// safe for concurrent use, jobs run one at a time, and Close is safe at
+// any moment.
 type Context struct {
-	opts  Options
-	app   string
-	mode  shuffleservice.Mode
-	codec shuffleservice.Codec
-	log   *slog.Logger
+	opts   Options
+	app    string
+	mode   shuffleservice.Mode
+	codec  shuffleservice.Codec
+	log    *slog.Logger
+	events *eventlog.Writer
 
+	// Set by NewContext, then only read; Close stops them.
 	endpoint *compute.Endpoint
 	local    *compute.Local
 	tempDir  string
-	events   *eventlog.Writer
-	closing  atomic.Bool // Close began: lost workers are not replaced
+	sched    *scheduler // owned by its loop goroutine once started
 
-	mu         sync.Mutex // guards the counters and accumulators below
-	ids        int
-	shuffles   int
-	broadcasts map[int][]byte // by ID, for nodes started later; guarded by jobMu
+	reqs      chan *request // to the loop
+	loopDone  chan struct{} // closed when the loop has ended
+	closeOnce sync.Once
+	closeErr  error
 
+	mu          sync.Mutex // guards the graph's counters, checkpoints and accumulators below
+	ids         int
+	shuffles    int
 	checkpoints []*node          // nodes given Checkpoint or LocalCheckpoint
 	ckptStore   checkpoint.Store // opened on first use
 	accums      []int64
-
-	jobMu sync.Mutex // one job at a time
-	sched *scheduler
-
-	idleStop chan struct{} // closed by Close: ends idleEvents
-	idleDone chan struct{} // closed when idleEvents has returned
 }
 
 // NewContext starts the local cluster and waits for its workers.
@@ -200,7 +200,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c := &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger, broadcasts: map[int][]byte{}}
+	c := newContext(opts, mode, codec)
 	if opts.EventLog != "" {
 		if c.events, err1 = eventlog.Create(opts.EventLog); err1 != nil {
 			return nil, fmt.Errorf("client: %w", err1)
@@ -242,46 +242,37 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err1 != nil {
 		return nil, err1
 	}
-	for _, n := range c.local.Nodes() {
-		c.events.Write(&eventlog.NodeAdded{Node: n.Addr, Addr: n.Addr, Pid: n.Pid})
-	}
-	c.sched = newScheduler(c)
-	if err := c.sched.awaitWorkers(ctx, opts.Nodes*opts.WorkersPerNode, 60*time.Second); err != nil {
+	if err := c.start(ctx, c.endpoint, c.local, newNodeClients()); err != nil {
 		return nil, err
 	}
-	c.idleStop, c.idleDone = make(chan struct{}), make(chan struct{})
-	go c.idleEvents()
 	ok = true
 	return c, nil
 }
 
-// idleEventInterval is how often the driver looks for worker events while
-// no job runs.
-const idleEventInterval = 100 * time.Millisecond
-
-// idleEvents handles the endpoint's events while no job runs, until Close
-// (idleStop): a worker lost between jobs is logged (worker_lost) and
-// replaced within idleEventInterval, and its replacement logged when it
-// joins, instead of all of it waiting for the next job. It takes jobMu
-// only when it is free, so a job that starts meanwhile waits for at most
-// one drain, which handles what the job would have handled first anyway
-// (scheduler.drain).
-func (c *Context) idleEvents() {
-	defer close(c.idleDone)
-	t := time.NewTicker(idleEventInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.idleStop:
-			return
-		case <-t.C:
-		}
-		if c.jobMu.TryLock() {
-			c.sched.drain()
-			c.jobMu.Unlock()
-		}
-	}
+// newContext makes a Context with no scheduler yet (start makes it).
+func newContext(opts Options, mode shuffleservice.Mode, codec shuffleservice.Codec) *Context {
+	return &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger,
+		reqs: make(chan *request), loopDone: make(chan struct{})}
 }
+
+// start makes the scheduler over its endpoint, cluster and node services,
+// waits for the cluster's workers and starts the loop.
+func (c *Context) start(ctx context.Context, ep taskEndpoint, cl cluster, nodes nodeService) error {
+	for _, n := range cl.Nodes() {
+		c.events.Write(&eventlog.NodeAdded{Node: n.Addr, Addr: n.Addr, Pid: n.Pid})
+	}
+	c.sched = newScheduler(c, ep, cl, nodes)
+	if err := c.sched.awaitWorkers(ctx, c.opts.Nodes*c.opts.WorkersPerNode, workersTimeout); err != nil {
+		c.sched.endLife()
+		return err
+	}
+	c.sched.loopStarted = true
+	go c.sched.loop()
+	return nil
+}
+
+// workersTimeout bounds how long NewContext waits for its workers.
+const workersTimeout = 60 * time.Second
 
 // App is the application's name.
 func (c *Context) App() string { return c.app }
@@ -289,46 +280,41 @@ func (c *Context) App() string { return c.app }
 // Local is the local cluster, for experiments that kill its processes.
 func (c *Context) Local() *compute.Local { return c.local }
 
-// Close stops the workers and node services and removes their temporary
-// directory. Idempotent.
+// Close ends the context at any moment: a job running fails with an
+// error that names the close, the scheduler's loop ends, the workers and
+// node services are stopped and their temporary directory removed.
+// Idempotent; safe for concurrent use.
 func (c *Context) Close() error {
-	if c.endpoint == nil && c.local == nil && c.events == nil {
-		return nil
-	}
-	c.closing.Store(true)
-	if c.idleStop != nil {
-		// Before the endpoint goes: idleEvents reads its events.
-		close(c.idleStop)
-		<-c.idleDone
-		c.idleStop = nil
-	}
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Context) close() error {
 	var errs []error
+	if c.sched != nil {
+		if c.sched.loopStarted {
+			select {
+			case c.reqs <- &request{close: true, errc: make(chan error, 1)}:
+			case <-c.loopDone:
+			}
+			<-c.loopDone
+		}
+		errs = append(errs, c.sched.nodes.Close())
+	}
 	if c.endpoint != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.endpoint.Shutdown(ctx)
 		cancel()
 		errs = append(errs, c.endpoint.Close())
-		c.endpoint = nil
-	}
-	if c.sched != nil {
-		for _, cl := range c.sched.nodeClients {
-			cl.Close()
-		}
-		c.sched.nodeClients = nil
 	}
 	if c.local != nil {
 		errs = append(errs, c.local.Close())
-		c.local = nil
 	}
 	if c.tempDir != "" {
 		errs = append(errs, os.RemoveAll(c.tempDir))
-		c.tempDir = ""
 	}
-	if c.events != nil {
-		c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
-		errs = append(errs, c.events.Close())
-		c.events = nil
-	}
+	c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
+	errs = append(errs, c.events.Close())
 	return errors.Join(errs...)
 }
 

@@ -38,7 +38,8 @@ type dagHarness struct {
 
 func newDAGHarness() *dagHarness {
 	c := &Context{}
-	return &dagHarness{c: c, s: newScheduler(c), rdds: map[string]*RDD[dagRec]{}}
+	f := newFakeCluster(1, 1, 1)
+	return &dagHarness{c: c, s: newScheduler(c, f, f, f), rdds: map[string]*RDD[dagRec]{}}
 }
 
 // build runs one line of the build command, `NAME = OP [RDD...] [parts=N]`,

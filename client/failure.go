@@ -1,21 +1,16 @@
 package client
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
+	"sync"
 	"time"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
 )
 
 // Failures of workers and nodes (DESIGN.md §6): replacing lost workers,
@@ -82,22 +77,41 @@ func (s *scheduler) stageFetchFailed(ff *fetchFailedError) error {
 	return nil
 }
 
-// fetchFailed acts on the fetch failures gathered by a stage attempt and
-// returns the error that ends it. A node that does not answer is lost:
-// every output it held is forgotten. Otherwise (a corrupt or missing
-// output on a node that answers) only the output named is forgotten.
-// Either way the forgotten outputs are recomputed with a higher epoch.
-// Cached blocks a task could not read (misses) were forgotten already;
-// the node named is probed the same way.
-func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*computepb.BlockReport) error {
-	var first *fetchFailedError
-	probed := map[string]error{}
+// fetchFailureProbes lists the nodes to probe after a stage attempt
+// gathered fetch failures and block misses: those named, not lost yet
+// (for block misses, node services only, not workers' heaps).
+func (s *scheduler) fetchFailureProbes(fails []*computepb.FetchFailure, misses []*computepb.BlockReport) []string {
+	seen := map[string]bool{}
+	var addrs []string
+	add := func(addr string) {
+		if !seen[addr] && !s.lostNodes[addr] {
+			seen[addr] = true
+			addrs = append(addrs, addr)
+		}
+	}
 	for _, b := range misses {
-		if _, ok := probed[b.Where]; !ok && !s.lostNodes[b.Where] && s.isNode(b.Where) {
-			probed[b.Where] = probeNode(b.Where)
-			if err := probed[b.Where]; err != nil {
-				s.nodeLost(b.Where, fmt.Sprintf("a cached block could not be read from it and it does not answer: %v", err))
-			}
+		if s.isNode(b.Where) {
+			add(b.Where)
+		}
+	}
+	for _, ff := range fails {
+		add(ff.Node)
+	}
+	return addrs
+}
+
+// fetchFailed acts on the fetch failures gathered by a stage attempt,
+// given what probing their nodes found, and returns the error that ends
+// it. A node that does not answer is lost: every output it held is
+// forgotten. Otherwise (a corrupt or missing output on a node that
+// answers) only the output named is forgotten. Either way the forgotten
+// outputs are recomputed with a higher epoch. Cached blocks a task could
+// not read (misses) were forgotten already.
+func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*computepb.BlockReport, probed map[string]error) error {
+	var first *fetchFailedError
+	for _, b := range misses {
+		if err := probed[b.Where]; err != nil {
+			s.nodeLost(b.Where, fmt.Sprintf("a cached block could not be read from it and it does not answer: %v", err))
 		}
 		if first == nil {
 			first = &fetchFailedError{stage: st, shuffle: -1, mapID: -1, node: b.Where, nodeLost: s.lostNodes[b.Where],
@@ -106,12 +120,7 @@ func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, miss
 	}
 	for _, ff := range fails {
 		e := &fetchFailedError{stage: st, shuffle: int(ff.Shuffle), mapID: int(ff.Map), node: ff.Node, reason: ff.Reason}
-		err, ok := probed[ff.Node]
-		if !ok && !s.lostNodes[ff.Node] {
-			err = probeNode(ff.Node)
-			probed[ff.Node] = err
-		}
-		switch {
+		switch err := probed[ff.Node]; {
 		case s.lostNodes[ff.Node]:
 			e.nodeLost = true
 		case err != nil:
@@ -129,46 +138,29 @@ func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, miss
 	return first
 }
 
-// failedWithNode tells, after a task failed for the infrastructure (not
-// its own code), whether its node is to blame: the shuffle server its
-// outputs go to is lost already, or does not answer now, and is then
-// declared lost. Such a failure is not counted against the task's
-// partition, as a fetch failure is not: a node cut off for a while must
-// not fail the job through the tasks that could not commit to it.
-func (s *scheduler) failedWithNode(t *taskRun, taskErr string) bool {
-	addr := cmp.Or(t.shuffleAddr, t.node)
-	if addr == "" {
-		return false
-	}
-	if s.lostNodes[addr] {
-		return true
-	}
-	err := probeNode(addr)
-	if err == nil {
-		return false
-	}
-	line, _, _ := strings.Cut(taskErr, "\n")
-	s.nodeLost(addr, fmt.Sprintf("task %d failed on its worker %s (%s) and the node does not answer: %v", t.id, t.worker, line, err))
-	return true
+// probe asks the node at addr whether it answers, off the loop, and
+// calls then with the answer on the loop (nil: it answers).
+func (s *scheduler) probe(ctx context.Context, addr string, then func(error)) {
+	nodes := s.nodes
+	async(s, ctx, probeTimeout, func(ctx context.Context) error { return nodes.Probe(ctx, addr) }, then)
 }
 
-// probeNode returns an error if the shuffle server at addr does not
-// answer (Unavailable or DeadlineExceeded); an answer, even an error, is
-// nil.
-func probeNode(addr string) error {
-	cl, err := shuffleservice.Dial(addr)
-	if err != nil {
-		return err
+// probeAll probes the nodes at addrs at once; it runs off the loop. A
+// node that answers maps to nil.
+func probeAll(ctx context.Context, nodes nodeService, addrs []string) map[string]error {
+	out := make(map[string]error, len(addrs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		wg.Go(func() {
+			err := nodes.Probe(ctx, addr)
+			mu.Lock()
+			out[addr] = err
+			mu.Unlock()
+		})
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	_, err = cl.Status(ctx)
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return err
-	}
-	return nil
+	wg.Wait()
+	return out
 }
 
 // nodeLost declares the shuffle server at addr lost: every map output
@@ -191,24 +183,19 @@ func (s *scheduler) nodeLost(addr, reason string) {
 
 // nodePid is the process ID of the local node at addr, or 0.
 func (s *scheduler) nodePid(addr string) int {
-	if l := s.c.local; l != nil {
-		for _, ni := range l.Nodes() {
-			if ni.Addr == addr {
-				return ni.Pid
-			}
+	for _, ni := range s.cl.Nodes() {
+		if ni.Addr == addr {
+			return ni.Pid
 		}
 	}
 	return 0
 }
 
-// reviveNodes probes the lost nodes (shuffle server addresses) that a
-// connected worker still reports as its node or its shuffle server, and
-// takes back those that answer: such a node was cut off for a while, not
-// dead (a machine that dies takes its workers with it). Its workers get
-// tasks again. What it held stays forgotten: those outputs are recomputed
-// with a higher epoch, which fences the copies it may still serve. It
-// returns how many nodes came back (node_added, with a reason).
-func (s *scheduler) reviveNodes() int {
+// reviveCandidates are the lost nodes (shuffle server addresses) that a
+// connected worker still reports as its node or its shuffle server: such
+// a node may have been cut off for a while, not dead (a machine that dies
+// takes its workers with it).
+func (s *scheduler) reviveCandidates() []string {
 	var addrs []string
 	for addr := range s.lostNodes {
 		for _, w := range s.workers {
@@ -219,9 +206,18 @@ func (s *scheduler) reviveNodes() int {
 		}
 	}
 	slices.Sort(addrs)
+	return addrs
+}
+
+// reviveNodes takes back the lost nodes that answered a probe
+// (probed[addr] is nil). Their workers get tasks again. What they held
+// stays forgotten: those outputs are recomputed with a higher epoch,
+// which fences the copies they may still serve. It returns how many
+// nodes came back (node_added, with a reason).
+func (s *scheduler) reviveNodes(probed map[string]error) int {
 	n := 0
-	for _, addr := range addrs {
-		if probeNode(addr) != nil {
+	for _, addr := range slices.Sorted(maps.Keys(probed)) {
+		if probed[addr] != nil || !s.lostNodes[addr] {
 			continue
 		}
 		delete(s.lostNodes, addr)
@@ -231,6 +227,17 @@ func (s *scheduler) reviveNodes() int {
 		s.c.events.Write(&eventlog.NodeAdded{Node: addr, Addr: addr, Pid: s.nodePid(addr), Reason: reason})
 	}
 	return n
+}
+
+// probeAllFunc is probeAll of addrs, to run off the loop.
+func probeAllFunc(nodes nodeService, addrs []string) func(ctx context.Context) map[string]error {
+	return func(ctx context.Context) map[string]error { return probeAll(ctx, nodes, addrs) }
+}
+
+// probeLost returns the probe of the revive candidates, to run off the
+// loop.
+func (s *scheduler) probeLost() func(ctx context.Context) map[string]error {
+	return probeAllFunc(s.nodes, s.reviveCandidates())
 }
 
 // outputsLost forgets every map output registered at addr and returns
@@ -257,37 +264,40 @@ func (s *scheduler) workerLost(w compute.WorkerInfo) {
 	if w.ShuffleAddr != "" && w.ShuffleAddr != w.Node {
 		s.outputsLost(w.ShuffleAddr)
 	}
-	if s.c.closing.Load() || s.lostNodes[w.Node] {
+	if s.closing || s.lostNodes[w.Node] {
 		return
 	}
 	// A worker dies with its node: ask the node before replacing the
-	// worker, so that a dead node is declared lost at once and gets no
+	// worker, so that a dead node is declared lost and gets no
 	// replacement workers.
-	if err := probeNode(w.Node); err != nil {
-		s.nodeLost(w.Node, fmt.Sprintf("its worker %s was lost and it does not answer: %v", w.ID, err))
-		return
-	}
-	if s.replaceWorker(w) {
-		return
-	}
-	for _, o := range s.workers {
-		if o.info.Node == w.Node {
+	s.probe(s.life, w.Node, func(err error) {
+		switch {
+		case s.closing || s.lostNodes[w.Node]:
+			return
+		case err != nil:
+			s.nodeLost(w.Node, fmt.Sprintf("its worker %s was lost and it does not answer: %v", w.ID, err))
+			return
+		case s.replaceWorker(w):
 			return
 		}
-	}
-	if err := probeNode(w.Node); err != nil {
-		s.nodeLost(w.Node, fmt.Sprintf("all its workers are lost and it does not answer: %v", err))
-	}
+		for _, o := range s.workers {
+			if o.info.Node == w.Node {
+				return
+			}
+		}
+		s.probe(s.life, w.Node, func(err error) {
+			if err != nil && !s.lostNodes[w.Node] {
+				s.nodeLost(w.Node, fmt.Sprintf("all its workers are lost and it does not answer: %v", err))
+			}
+		})
+	})
 }
 
 // replaceWorker starts a worker on the local node of w, if there is one
 // that has not been killed. The new worker is a new process with a new
 // ID; it joins when it connects (worker_added).
 func (s *scheduler) replaceWorker(w compute.WorkerInfo) bool {
-	l := s.c.local
-	if l == nil {
-		return false
-	}
+	l := s.cl
 	idx := -1
 	for _, n := range l.Nodes() {
 		if n.Addr == w.Node {
@@ -318,22 +328,18 @@ func (s *scheduler) replaceWorker(w compute.WorkerInfo) bool {
 // (Local().KillNode), on the same directory and a new port, with its
 // workers. The scheduler treats it as a new node: the outputs of the old
 // one were forgotten when it was found lost, and what the restarted
-// service still holds is not used.
+// service still holds is not used. The context's broadcasts are stored
+// in it before RestartNode returns (after the running job, if any).
 func (c *Context) RestartNode(ctx context.Context, i int) error {
-	l := c.local
-	if l == nil {
-		return errors.New("client: RestartNode: the context is closed")
+	if c.sched == nil {
+		return errClosed
 	}
-	info, err := l.RestartNode(ctx, i)
+	info, err := c.sched.cl.RestartNode(ctx, i)
 	if err != nil {
 		return err
 	}
 	c.events.Write(&eventlog.NodeAdded{Node: info.Addr, Addr: info.Addr, Pid: info.Pid})
-	c.jobMu.Lock()
-	defer c.jobMu.Unlock()
-	var errs []error
-	for id, data := range c.broadcasts {
-		errs = append(errs, c.sched.putBroadcast(info.Addr, id, data))
-	}
-	return errors.Join(errs...)
+	return c.callAsync(ctx, func(s *scheduler, reply func(error)) {
+		s.putBroadcasts(ctx, []string{info.Addr}, maps.Clone(s.broadcasts), reply)
+	})
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strings"
@@ -12,7 +13,8 @@ import (
 func newFailureHarness(t *testing.T) (*scheduler, *stage) {
 	t.Helper()
 	c := &Context{opts: Options{MaxStageAttempts: 4}, log: slog.New(slog.DiscardHandler)}
-	s := newScheduler(c)
+	f := newFakeCluster(1, 1, 1)
+	s := newScheduler(c, f, f, f)
 	st := &stage{id: 3, final: &node{id: 7, op: "reduceByKey", name: "counts"}}
 	return s, st
 }
@@ -59,10 +61,14 @@ func TestFetchFailureFromDeadNodeLosesAllItsOutputs(t *testing.T) {
 	alive := "127.0.0.1:1"
 	s.outputs[1] = []*computepb.MapLocation{{Node: dead}, {Node: alive}, {Node: dead}}
 	s.outputs[2] = []*computepb.MapLocation{{Node: alive}, {Node: dead}}
-	err = s.fetchFailed(st, []*computepb.FetchFailure{
+	fails := []*computepb.FetchFailure{
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
-	}, nil)
+	}
+	nodes := newNodeClients()
+	defer nodes.Close()
+	probed := probeAll(context.Background(), nodes, s.fetchFailureProbes(fails, nil))
+	err = s.fetchFailed(st, fails, nil, probed)
 	ff, ok := err.(*fetchFailedError)
 	if !ok || !ff.nodeLost || ff.stage != st {
 		t.Fatalf("err = %#v, want a fetchFailedError of the stage with the node lost", err)

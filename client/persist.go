@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"shoal/blockstore"
 	"shoal/compute/computepb"
@@ -121,38 +122,38 @@ func (r *RDD[T]) Unpersist(ctx context.Context) error { return r.n.ctx.unpersist
 
 // unpersist removes n's blocks everywhere they may be.
 func (c *Context) unpersist(ctx context.Context, n *node) error {
-	if n.persist == nil {
-		return nil
-	}
-	c.jobMu.Lock()
-	defer c.jobMu.Unlock()
-	if c.endpoint == nil {
-		return errors.New("client: context is closed")
-	}
-	s := c.sched
-	s.drain()
-	var errs []error
-	if n.persist.level.inHeap() {
-		for _, w := range s.order {
-			c.endpoint.DropBlocks(w, uint32(n.id)) // a worker that is gone has nothing left
+	return c.callAsync(ctx, func(s *scheduler, reply func(error)) {
+		if n.persist == nil {
+			reply(nil)
+			return
 		}
-	} else {
-		for _, addr := range s.liveNodes() {
-			cl, err := s.nodeClient(addr)
-			if err == nil {
-				_, err = cl.RemoveBlocks(ctx, c.app, n.id)
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("client: unpersist %s on node %s: %w", n.displayName(), addr, err))
-			}
+		inHeap := n.persist.level.inHeap()
+		for p := range n.parts {
+			delete(s.blocks, [2]int{n.id, p})
 		}
-	}
-	for p := range n.parts {
-		delete(s.blocks, [2]int{n.id, p})
-	}
-	n.persist = nil
-	return errors.Join(errs...)
+		n.persist = nil
+		if inHeap {
+			for _, w := range s.order {
+				s.ep.DropBlocks(w, uint32(n.id)) // a worker that is gone has nothing left
+			}
+			reply(nil)
+			return
+		}
+		addrs, nodes, app, name := s.liveNodes(), s.nodes, c.app, n.displayName()
+		async(s, ctx, unpersistTimeout, func(ctx context.Context) error {
+			var errs []error
+			for _, addr := range addrs {
+				if err := nodes.RemoveBlocks(ctx, addr, app, n.id); err != nil {
+					errs = append(errs, fmt.Errorf("client: unpersist %s on node %s: %w", name, addr, err))
+				}
+			}
+			return errors.Join(errs...)
+		}, reply)
+	})
 }
+
+// unpersistTimeout bounds removing an RDD's blocks from the nodes.
+const unpersistTimeout = time.Minute
 
 // cacheParams configure a cacheOp for one stage attempt.
 type cacheParams struct {

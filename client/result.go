@@ -60,43 +60,57 @@ func storeResult(tc *taskContext, result []byte) (string, error) {
 	return addr, nil
 }
 
-// fetchResult reads the result of task from the node that holds it.
-func (s *scheduler) fetchResult(node string, task uint64) ([]byte, error) {
-	cl, err := s.nodeClient(node)
-	if err != nil {
-		return nil, err
+// fetchResult reads the result of task from the node that holds it, off
+// the loop, and hands it to then on the loop.
+func (s *scheduler) fetchResult(ctx context.Context, node string, task uint64, then func([]byte, error)) {
+	type fetched struct {
+		data []byte
+		err  error
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resultFetchTimeout)
-	defer cancel()
-	data, _, found, err := cl.GetBlock(ctx, blockstore.BlockID{App: s.c.app, RDD: resultsRDD, Partition: int(task)})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("client: fetch the result of task %d from node %s: %w", task, node, err)
-	case !found:
-		return nil, fmt.Errorf("client: node %s does not hold the result of task %d", node, task)
-	}
-	return data, nil
+	nodes, id := s.nodes, blockstore.BlockID{App: s.c.app, RDD: resultsRDD, Partition: int(task)}
+	async(s, ctx, resultFetchTimeout, func(ctx context.Context) fetched {
+		data, found, err := nodes.GetBlock(ctx, node, id)
+		switch {
+		case err != nil:
+			return fetched{err: fmt.Errorf("client: fetch the result of task %d from node %s: %w", task, node, err)}
+		case !found:
+			return fetched{err: fmt.Errorf("client: node %s does not hold the result of task %d", node, task)}
+		}
+		return fetched{data: data}
+	}, func(f fetched) { then(f.data, f.err) })
 }
 
 // removeResults removes the result blocks of an ended stage attempt from
-// the nodes that reported holding some, skipping nodes found lost. A
-// result stored by a copy killed after this (or by a worker lost before
-// it reported) stays until the next stage's removal on that node, or
-// until the application is removed.
-func (s *scheduler) removeResults(nodes map[string]bool) {
+// the nodes that reported holding some, skipping nodes found lost, and
+// waits for it (serving the loop meanwhile). A result stored by a copy
+// killed after this (or by a worker lost before it reported) stays until
+// the next stage's removal on that node, or until the application is
+// removed.
+func (s *scheduler) removeResults(ctx context.Context, nodes map[string]bool) {
+	var addrs []string
 	for _, addr := range slices.Sorted(maps.Keys(nodes)) {
-		if s.lostNodes[addr] {
-			continue
+		if !s.lostNodes[addr] {
+			addrs = append(addrs, addr)
 		}
-		cl, err := s.nodeClient(addr)
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), resultRemoveTimeout)
-			_, err = cl.RemoveBlocks(ctx, s.c.app, resultsRDD)
-			cancel()
+	}
+	if len(addrs) == 0 || s.closing {
+		return
+	}
+	ns, app := s.nodes, s.c.app
+	errs, err := await(s, ctx, resultRemoveTimeout, func(ctx context.Context) []error {
+		errs := make([]error, len(addrs))
+		for i, addr := range addrs {
+			errs[i] = ns.RemoveBlocks(ctx, addr, app, resultsRDD)
 		}
-		if err != nil {
-			s.c.log.Warn("could not remove a stage's results from a node", "node", addr, "err", err)
+		return errs
+	})
+	for i, e := range errs {
+		if e != nil {
+			s.c.log.Warn("could not remove a stage's results from a node", "node", addrs[i], "err", e)
 		}
+	}
+	if err != nil {
+		s.c.log.Warn("could not remove a stage's results", "err", err)
 	}
 }
 

@@ -6,21 +6,35 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
 )
 
 // scheduler runs jobs: it submits each stage's missing partitions as tasks
 // to the workers' slots, tracks where map outputs live, and reacts to lost
 // workers and nodes, failed tasks and fetch failures (failure.go). One
-// stage attempt at a time runs (stagerun.go); everything here is used by
-// the goroutine of the job, under Context.jobMu.
+// stage attempt at a time runs (stagerun.go). Everything here belongs to
+// the loop's goroutine (loop.go); nothing else touches it.
 type scheduler struct {
-	c       *Context
+	c     *Context
+	ep    taskEndpoint
+	cl    cluster
+	nodes nodeService
+
+	// The loop's own (loop.go).
+	loopStarted bool            // loop runs or has run; set before it starts
+	closing     bool            // Close's request was served: the loop ends
+	deferred    []*request      // requests that came while a job ran
+	running     int             // the job running, or -1
+	doneq       chan func()     // continuations of async work
+	life        context.Context // ends with the loop: async work stops
+	endLife     context.CancelFunc
+	inflight    sync.WaitGroup // async goroutines
+
 	workers map[string]*workerState
 	order   []string            // worker IDs in order of arrival
 	tasks   map[uint64]*taskRun // every task sent and not yet ended
@@ -31,11 +45,12 @@ type scheduler struct {
 	accDone   map[[2]int]bool   // (stage, partition) whose accumulator updates were applied
 	attempts  map[[2]int]int    // (stage, partition) → number of its next task attempt
 
-	blocks      map[blockKey][]string // cached partition → where it is held (node addresses, worker IDs)
-	nodeClients map[string]*shuffleservice.Client
+	blocks     map[blockKey][]string // cached partition → where it is held (node addresses, worker IDs)
+	broadcasts map[int][]byte        // by ID, for nodes started later
 
 	lostNodes    map[string]bool // shuffle server addresses declared lost
 	lastRevive   time.Time       // when a job's start last probed the lost nodes
+	reviving     bool            // a probe of the lost nodes is under way
 	replacements map[int]int     // local node index → workers started to replace lost ones
 
 	stageIDs int
@@ -69,15 +84,18 @@ type pendingTask struct {
 	since  time.Time
 }
 
-func newScheduler(c *Context) *scheduler {
-	return &scheduler{
-		c: c, workers: map[string]*workerState{}, tasks: map[uint64]*taskRun{},
+func newScheduler(c *Context, ep taskEndpoint, cl cluster, nodes nodeService) *scheduler {
+	s := &scheduler{
+		c: c, ep: ep, cl: cl, nodes: nodes, running: -1, doneq: make(chan func()),
+		workers: map[string]*workerState{}, tasks: map[uint64]*taskRun{},
 		mapStages: map[int]*stage{}, outputs: map[int][]*computepb.MapLocation{},
 		epochs: map[[2]int]uint64{}, accDone: map[[2]int]bool{}, attempts: map[[2]int]int{},
-		blocks: map[blockKey][]string{}, nodeClients: map[string]*shuffleservice.Client{},
+		blocks: map[blockKey][]string{}, broadcasts: map[int][]byte{},
 		lostNodes: map[string]bool{}, replacements: map[int]int{},
 		prog: newProgress(c.opts.Progress),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
+	return s
 }
 
 // awaitWorkers waits until n workers have connected.
@@ -86,11 +104,13 @@ func (s *scheduler) awaitWorkers(ctx context.Context, n int, timeout time.Durati
 	defer deadline.Stop()
 	for len(s.workers) < n {
 		select {
-		case ev, ok := <-s.c.endpoint.Events():
+		case ev, ok := <-s.ep.Events():
 			if !ok {
 				return errors.New("client: the driver endpoint closed")
 			}
 			s.handle(ev)
+		case f := <-s.doneq:
+			f()
 		case <-deadline.C:
 			return fmt.Errorf("client: %d of %d workers connected within %v (see the workers' logs: set Options.WorkerStderr)", len(s.workers), n, timeout)
 		case <-ctx.Done():
@@ -98,24 +118,6 @@ func (s *scheduler) awaitWorkers(ctx context.Context, n int, timeout time.Durati
 		}
 	}
 	return nil
-}
-
-// drain handles the events that queued since the last look: by a job
-// before it plans, so that it plans with what is known, and between jobs
-// every idleEventInterval (Context.idleEvents), so that workers lost or
-// added while no job runs are handled, logged and replaced promptly.
-func (s *scheduler) drain() {
-	for {
-		select {
-		case ev, ok := <-s.c.endpoint.Events():
-			if !ok {
-				return
-			}
-			s.handle(ev)
-		default:
-			return
-		}
-	}
 }
 
 // handle applies an event to the worker table; it returns the tasks that
@@ -177,15 +179,22 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 	if err := final.lineageErr(); err != nil {
 		return nil, err
 	}
-	c.jobMu.Lock()
-	defer c.jobMu.Unlock()
-	if c.endpoint == nil {
-		return nil, errors.New("client: context is closed")
-	}
-	s := c.sched
+	var res [][]byte
+	err := c.call(ctx, func(s *scheduler) error {
+		var err error
+		res, err = s.job(ctx, final, action, sink, parts)
+		return err
+	})
+	return res, err
+}
+
+// job runs one job on the loop.
+func (s *scheduler) job(ctx context.Context, final *node, action string, sink opSpec, parts []int) ([][]byte, error) {
 	job := s.jobs
 	s.jobs++
-	c.events.Write(&eventlog.JobStart{Job: job, Action: action})
+	s.running = job
+	defer func() { s.running = -1 }()
+	s.c.events.Write(&eventlog.JobStart{Job: job, Action: action})
 	s.planTime = 0
 	res, err := s.runJob(ctx, job, final, sink, parts)
 	if err == nil {
@@ -196,7 +205,7 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 	if err != nil {
 		end.Status, end.Error = eventlog.StatusFailed, err.Error()
 	}
-	c.events.Write(end)
+	s.c.events.Write(end)
 	return res, err
 }
 
@@ -204,9 +213,9 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 // stages, building task plans) since it started; job_end events carry
 // each job's (plan_ms).
 func (c *Context) PlanTime() time.Duration {
-	c.jobMu.Lock()
-	defer c.jobMu.Unlock()
-	return c.sched.planned
+	var d time.Duration
+	c.call(context.Background(), func(s *scheduler) error { d = s.planned; return nil })
+	return d
 }
 
 // jobState tracks, within one job, which map stages it computed and which
@@ -229,12 +238,19 @@ func newJobState(job int) *jobState {
 func (s *scheduler) runJob(ctx context.Context, job int, final *node, sink opSpec, parts []int) ([][]byte, error) {
 	if len(s.lostNodes) > 0 && time.Since(s.lastRevive) >= jobReviveInterval {
 		s.lastRevive = time.Now()
-		s.reviveNodes()
+		probed, err := await(s, ctx, probeTimeout, s.probeLost())
+		if err != nil {
+			return nil, err
+		}
+		s.reviveNodes(probed)
 	}
 	result := s.resultStage(final)
 	js := newJobState(job)
 	results := newJobResults(parts, s.c.opts.MaxResultBytes)
 	for {
+		if s.closing {
+			return nil, s.closedErr()
+		}
 		s.drain()
 		err := s.ensure(ctx, js, s.needed(result))
 		if err == nil {

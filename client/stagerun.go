@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"shoal/compute"
 	"shoal/client/eventlog"
+	"shoal/compute"
 	"shoal/compute/computepb"
 )
 
@@ -41,6 +41,7 @@ const (
 // once; its slot comes back when its worker reports it.
 type stageRun struct {
 	s            *scheduler
+	ctx          context.Context // the job's
 	st           *stage
 	js           *jobState
 	stageAttempt int
@@ -65,6 +66,10 @@ type stageRun struct {
 
 	starvedSince time.Time // when tasks began to wait with no usable worker; zero if they do not
 	lastRevive   time.Time // when lost nodes were last probed (scheduler.reviveNodes)
+
+	probing bool  // the nodes of the gathered fetch failures are being probed
+	err     error // set by a continuation: the attempt ends with it
+	over    bool  // run has returned: continuations leave the attempt alone
 }
 
 // runStage runs one attempt of st for parts.
@@ -97,7 +102,7 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	stageAttempt := st.attempts
 	st.attempts++
 	r := &stageRun{
-		s: s, st: st, js: js, stageAttempt: stageAttempt, kind: st.kind(), plan: planBytes, inputs: shuffleInputs,
+		s: s, ctx: ctx, st: st, js: js, stageAttempt: stageAttempt, kind: st.kind(), plan: planBytes, inputs: shuffleInputs,
 		results: results, total: len(parts), started: time.Now(),
 		running: map[uint64]*taskRun{}, done: map[int]bool{}, backedUp: map[int]bool{}, failures: map[int]int{},
 		resultNodes: map[string]bool{},
@@ -110,7 +115,8 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 		r.pending = append(r.pending, &pendingTask{part: p, prefs: r.prefs(p), since: r.started})
 	}
 	err = r.run(ctx)
-	s.removeResults(r.resultNodes)
+	r.over = true
+	s.removeResults(ctx, r.resultNodes)
 	if err != nil {
 		return r.fail(err)
 	}
@@ -126,9 +132,12 @@ func (r *stageRun) run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for len(r.done) < r.total {
+		if r.err != nil {
+			return r.err
+		}
 		gathering := !r.gatherUntil.IsZero()
-		if gathering && (len(r.running) == 0 || !time.Now().Before(r.gatherUntil)) {
-			return s.fetchFailed(r.st, r.fetchFails, r.blockMisses)
+		if gathering && !r.probing && (len(r.running) == 0 || !time.Now().Before(r.gatherUntil)) {
+			r.probeFetchFailures()
 		}
 		if !gathering {
 			if c.opts.Speculation {
@@ -139,8 +148,9 @@ func (r *stageRun) run(ctx context.Context) error {
 		s.prog.update(r.st.id, len(r.done), len(r.running), r.total)
 		wait := c.opts.LocalityWait
 		switch {
-		case gathering:
+		case gathering && !r.probing:
 			wait = min(wait, time.Until(r.gatherUntil))
+		case gathering: // the probes' answer comes on doneq
 		case len(r.pending) > 0 && len(r.running) == 0 && s.usableWorkers() == 0:
 			// Nothing runs and no worker is usable: wait for one (a
 			// replacement, or a lost node that answers again), for at
@@ -149,11 +159,13 @@ func (r *stageRun) run(ctx context.Context) error {
 			if r.starvedSince.IsZero() {
 				r.starvedSince = now
 			}
-			if now.Sub(r.lastRevive) >= reviveInterval {
+			if now.Sub(r.lastRevive) >= reviveInterval && !s.reviving {
 				r.lastRevive = now
-				if s.reviveNodes() > 0 {
-					continue
-				}
+				s.reviving = true
+				async(s, ctx, probeTimeout, s.probeLost(), func(probed map[string]error) {
+					s.reviving = false
+					s.reviveNodes(probed)
+				})
 			}
 			left := c.opts.HeartbeatTimeout - time.Since(r.starvedSince)
 			if left <= 0 {
@@ -166,11 +178,19 @@ func (r *stageRun) run(ctx context.Context) error {
 		timer.Reset(wait)
 		var ev compute.Event
 		select {
-		case e, ok := <-c.endpoint.Events():
+		case e, ok := <-s.ep.Events():
 			if !ok {
 				return errors.New("client: the driver's endpoint closed (the context is closing)")
 			}
 			ev = e
+		case f := <-s.doneq:
+			f()
+			continue
+		case req := <-c.reqs:
+			if err := s.interrupt(req); err != nil {
+				return err
+			}
+			continue
 		case <-timer.C:
 			continue
 		case <-ctx.Done():
@@ -184,6 +204,18 @@ func (r *stageRun) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// probeFetchFailures ends the gathering of fetch failures: the nodes they
+// name are probed off the loop, and the answer ends the attempt with the
+// error fetchFailed makes of it.
+func (r *stageRun) probeFetchFailures() {
+	s := r.s
+	r.probing = true
+	fails, misses := r.fetchFails, r.blockMisses
+	async(s, r.ctx, probeTimeout, probeAllFunc(s.nodes, s.fetchFailureProbes(fails, misses)), func(probed map[string]error) {
+		r.err = s.fetchFailed(r.st, fails, misses, probed)
+	})
 }
 
 // starved is the error of an attempt whose tasks waited HeartbeatTimeout
@@ -204,7 +236,7 @@ func (r *stageRun) fail(err error) error {
 	c := r.s.c
 	for _, id := range slices.Sorted(maps.Keys(r.running)) {
 		t := r.running[id]
-		c.endpoint.Kill(t.worker, id)
+		r.s.ep.Kill(t.worker, id)
 		r.taskEnd(t, "killed", "its stage attempt failed")
 	}
 	var ff *fetchFailedError
@@ -249,8 +281,7 @@ func (r *stageRun) prefs(part int) []string {
 func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 	var missing []*computepb.BlockReport
 	if !lost {
-		missing = r.s.blockReports(ev.Update) // a killed copy's blocks are stored all the same
-		r.s.checkpointReports(ev.Update)
+		missing = r.s.applyReports(ev.Update) // a killed copy's blocks are stored all the same
 		if node := ev.Update.GetResultNode(); node != "" {
 			r.resultNodes[node] = true
 		}
@@ -264,21 +295,34 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 		r.retry(t.part, "")
 		return nil
 	}
-	c := r.s.c
 	u := ev.Update
 	if u.State == computepb.TaskState_TASK_STATE_SUCCEEDED && u.ResultNode != "" {
 		// The result is a block: without it the task did not succeed. Its
-		// size is known before it is fetched.
+		// size is known before it is fetched, off the loop.
 		if err := r.results.admit(t.part, u.Metrics[resultBlockMetric]); err != nil {
 			r.taskEndMetrics(t, "failed", err.Error(), u.Metrics)
 			return err
 		}
-		data, err := r.s.fetchResult(u.ResultNode, t.id)
-		if err != nil {
-			u.State, u.Error = computepb.TaskState_TASK_STATE_FAILED, err.Error()
-		}
-		u.Result = data
+		r.s.fetchResult(r.ctx, u.ResultNode, t.id, func(data []byte, err error) {
+			if r.over || r.done[t.part] {
+				return
+			}
+			if err != nil {
+				u.State, u.Error = computepb.TaskState_TASK_STATE_FAILED, err.Error()
+			}
+			u.Result = data
+			if err := r.finish(t, u, missing); err != nil && r.err == nil {
+				r.err = err
+			}
+		})
+		return nil
 	}
+	return r.finish(t, u, missing)
+}
+
+// finish handles the update of a task whose result, if any, is at hand.
+func (r *stageRun) finish(t *taskRun, u *computepb.TaskUpdate, missing []*computepb.BlockReport) error {
+	s, c := r.s, r.s.c
 	switch u.State {
 	case computepb.TaskState_TASK_STATE_SUCCEEDED:
 		r.taskEndMetrics(t, "succeeded", "", u.Metrics)
@@ -296,22 +340,54 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 			}
 			return nil
 		}
-		if !u.UserError && r.s.failedWithNode(t, u.Error) {
-			// Its node does not answer (a commit could not reach it):
-			// the node failed, not the task, and it is lost now.
+		// A task that failed for the infrastructure (not its own code)
+		// may have failed with its node: the shuffle server its outputs
+		// go to is lost already, or does not answer now, and is then
+		// declared lost. Such a failure is not counted against the
+		// partition, as a fetch failure is not: a node cut off for a
+		// while must not fail the job through the tasks that could not
+		// commit to it.
+		addr := cmp.Or(t.shuffleAddr, t.node)
+		switch {
+		case u.UserError || addr == "":
+			return r.countFailure(t, u.Error)
+		case s.lostNodes[addr]:
 			r.retry(t.part, "")
 			return nil
 		}
-		r.failures[t.part]++
-		if r.failures[t.part] >= c.opts.MaxTaskFailures {
-			return fmt.Errorf("client: stage %d (%s): partition %d failed %d times; last error: %s",
-				r.st.id, r.st.name(), t.part, r.failures[t.part], u.Error)
-		}
-		r.retry(t.part, t.worker)
+		s.probe(r.ctx, addr, func(err error) {
+			if err != nil {
+				line, _, _ := strings.Cut(u.Error, "\n")
+				s.nodeLost(addr, fmt.Sprintf("task %d failed on its worker %s (%s) and the node does not answer: %v", t.id, t.worker, line, err))
+				if !r.over {
+					r.retry(t.part, "")
+				}
+				return
+			}
+			if err := r.countFailure(t, u.Error); err != nil && !r.over && r.err == nil {
+				r.err = err
+			}
+		})
 	default: // killed, but not by this attempt (the worker is stopping)
 		r.taskEnd(t, "killed", u.Error)
 		r.retry(t.part, "")
 	}
+	return nil
+}
+
+// countFailure counts a failure of t's partition against it: the job
+// fails once a partition has failed MaxTaskFailures times; until then it
+// is retried, elsewhere if it can be.
+func (r *stageRun) countFailure(t *taskRun, taskErr string) error {
+	if r.over {
+		return nil
+	}
+	r.failures[t.part]++
+	if r.failures[t.part] >= r.s.c.opts.MaxTaskFailures {
+		return fmt.Errorf("client: stage %d (%s): partition %d failed %d times; last error: %s",
+			r.st.id, r.st.name(), t.part, r.failures[t.part], taskErr)
+	}
+	r.retry(t.part, t.worker)
 	return nil
 }
 
@@ -354,7 +430,7 @@ func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) error {
 	}
 	for _, id := range slices.Sorted(maps.Keys(r.running)) {
 		if o := r.running[id]; o.part == t.part {
-			c.endpoint.Kill(o.worker, id)
+			s.ep.Kill(o.worker, id)
 			delete(r.running, id)
 			r.taskEnd(o, "killed", fmt.Sprintf("attempt %d of the partition finished first", t.attempt))
 		}
@@ -413,7 +489,7 @@ func (r *stageRun) assign() {
 				rt.OutputShuffle = uint32(st.shuffle.id)
 				rt.Epoch = 1 + s.epochs[[2]int{st.shuffle.id, p.part}]
 			}
-			if err := c.endpoint.Run(wid, rt); err != nil {
+			if err := s.ep.Run(wid, rt); err != nil {
 				break // the worker is going; its loss event follows
 			}
 			r.pending = slices.Delete(r.pending, i, i+1)
