@@ -69,6 +69,42 @@
 // since nothing of them is needed; otherwise its parents come first, then
 // its missing partitions. Each stage is visited once per attempt.
 //
+// # The driver
+//
+// One goroutine, the scheduler's loop (loop.go), owns every piece of
+// scheduling state: stages and their attempts, tasks, the map-output
+// tracker, the block tracker, the workers and the lost nodes. Nothing else
+// reads or writes it, so it has no lock. A job, Close, Unpersist,
+// NewBroadcast, RestartNode and PlanTime are requests sent on the loop's
+// channel; the caller waits for the reply (a future, as in
+// hashicorp/raft). A job runs on the loop, which meanwhile keeps serving:
+// a request that comes during a job waits for its end, except Close,
+// which ends the job with "job N: the context was closed while it ran".
+//
+// The loop never waits on the network. A node probe, a result-block
+// fetch, a checkpoint's manifest write, the removal of result blocks and
+// a broadcast's store run in goroutines started by async, with the job's
+// context (or the loop's, which ends with Close) and a deadline; their
+// answer comes back on the loop's done queue as a continuation that the
+// loop runs (bigslice's evaluator does the same with its tasks). A stage
+// attempt's select waits on the workers' events, the done queue, the
+// requests and its timers at once (stagerun.go); between stages, await
+// waits for one such answer while serving the rest.
+//
+// The loop talks to three small interfaces (cluster.go): the
+// taskEndpoint where tasks go (compute.Endpoint), the cluster that starts
+// and replaces workers and restarts nodes (compute.Local; cluster mode
+// will be another), and the nodeService that probes nodes and puts, gets
+// and removes blocks (nodeClients over gRPC). fakeCluster (fake.go) is an
+// in-memory implementation of all three, whose workers answer each task
+// at once as a test says: the failure table below runs against it as
+// data-driven cases without processes (failure_table_test.go), besides
+// the tests with real processes.
+//
+// Lock order: there is none on the scheduler's side. Context.mu guards
+// only the graph's counters, the checkpointed nodes and the accumulators,
+// which the user's goroutines touch; the event log has its own lock.
+//
 // # Scheduling and failures
 //
 // Tasks go to free worker slots; while none is free they wait, and they
@@ -89,10 +125,8 @@
 //     the context is closing or the node is gone; it joins when it
 //     connects (worker_added). With the external shuffle service off, the
 //     map outputs the worker served itself are forgotten with it. Between
-//     jobs the same happens within 100 ms: while no job holds the
-//     scheduler, a goroutine of the Context handles the endpoint's events
-//     every 100 ms, so a loss is logged and its worker replaced at once,
-//     not when the next job starts.
+//     jobs the same happens at once: the loop handles the endpoint's
+//     events whether a job runs or not.
 //   - A worker hears nothing from the driver for HeartbeatTimeout (a
 //     black-holed route, a hung driver): it cancels its tasks and exits,
 //     as the driver declares it lost after the same timeout.
