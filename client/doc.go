@@ -12,6 +12,14 @@
 // Reduce, Take, Foreach, CountByKey, SaveAsTextFile, SaveAsRawFile) runs a
 // job. Jobs run one at a time per Context.
 //
+// Options (options.go) follow the other packages' shape: a zero field
+// means its default (EnsureDefaults, the Default* constants), and
+// Validate reports every problem at once, each wrapping ErrInvalidOptions
+// and naming its field: a negative count, size or duration; an unknown
+// ShuffleMode or Codec; MaxDirectResultBytes above MaxResultBytes;
+// CheckpointKeep without a CheckpointDir; S3Endpoint without an s3://
+// CheckpointDir. NewContext validates before it starts anything.
+//
 // # The graph
 //
 // An RDD[T] wraps an untyped node: its partitions, its dependencies on

@@ -79,10 +79,6 @@ func (l StorageLevel) WithPriority(p int) StorageLevel {
 
 func (l StorageLevel) inHeap() bool { return l.node == blockstore.None }
 
-// DefaultHeapCacheBytes bounds the MemoryDeser blocks of each worker
-// (Options.HeapCacheBytes).
-const DefaultHeapCacheBytes = 256 << 20
-
 // maxBlockBytes bounds a block: a partition whose records encode to more
 // is not cached (it is computed again when read again). It is what a node
 // service accepts by default (--max-block-bytes): buffering more would be

@@ -135,7 +135,10 @@ func runRun(ctx context.Context, args []string) error {
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
-		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, CheckpointKeep: c.ckptKeep, S3Endpoint: c.s3Endpoint,
+		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, S3Endpoint: c.s3Endpoint,
+	}
+	if c.ckptDir != "" {
+		opts.CheckpointKeep = c.ckptKeep // its default, 2, means nothing without a store
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr
