@@ -89,7 +89,11 @@
 //
 //   - A task fails: it is retried on another worker, up to
 //     MaxTaskFailures attempts, after which the job fails with the task's
-//     error (a user's panic arrives with its stack).
+//     error (a user's panic arrives with its stack). A panic raised
+//     while a line of a TextFile or CSVFile input was being processed
+//     (a parser that refuses a malformed line) names the file and the
+//     line: "input graph.txt line 5: ..." (source.go; the line number is
+//     counted by reading the file up to the line, on that path only).
 //   - A worker is lost (its stream breaks, or the heartbeat timeout): its
 //     running tasks end "lost" and are resubmitted; the map outputs it
 //     committed stay registered on its node. In local mode a replacement
