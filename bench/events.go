@@ -12,7 +12,7 @@ import (
 	"slices"
 )
 
-// event is one line of a driver's event log (DESIGN.md §8), with the
+// event is one line of a driver's event log (docs/DESIGN.md §8), with the
 // fields the fault experiments read.
 type event struct {
 	TS           int64  `json:"ts"`

@@ -31,7 +31,7 @@
 // (PartitionBy is then a no-op), which is what keeps PageRank's links in
 // place across iterations.
 //
-// # Functions and operators by reference (DESIGN.md §7)
+// # Functions and operators by reference (docs/DESIGN.md §7)
 //
 // A user's function must be a top-level function: it travels as a
 // fnref.Ref, its symbol name and its offset from a reference function,
@@ -50,7 +50,7 @@
 // reference (fnref.OfType) and the operator's parameters as JSON. Every
 // plan carries fnref.Canary(); a worker whose own differs runs another
 // binary and refuses the task before resolving any reference. This is an
-// extension of DESIGN.md §7, which speaks only of user functions.
+// extension of docs/DESIGN.md §7, which speaks only of user functions.
 //
 // # Stages and plans
 //
@@ -85,7 +85,7 @@
 // LocalityWait for a slot there. Every task attempt of a partition has a
 // new attempt number, never reused across stage attempts and jobs (a map
 // output's files are named by it). What is redone after each failure
-// (DESIGN.md §6, in failure.go and stagerun.go):
+// (docs/DESIGN.md §6, in failure.go and stagerun.go):
 //
 //   - A task fails: it is retried on another worker, up to
 //     MaxTaskFailures attempts, after which the job fails with the task's
@@ -208,7 +208,7 @@
 // only their ID travels with tasks, and each worker fetches and decodes a
 // broadcast once and keeps it for its life.
 //
-// # Cached partitions (DESIGN.md §4)
+// # Cached partitions (docs/DESIGN.md §4)
 //
 // Persist(level) puts a cache op after the RDD in every plan that
 // computes it (persist.go): on a miss it passes the parent's records on
@@ -225,7 +225,7 @@
 // MISSING report, the stage attempt ends as on a fetch failure (the node
 // is probed), and the next plan has the lineage for what is missing.
 //
-// # Checkpoints (DESIGN.md §5)
+// # Checkpoints (docs/DESIGN.md §5)
 //
 // Checkpoint puts a write op after the RDD (after its cache op, if
 // persisted) in the plans that compute it (checkpoint.go): it passes the

@@ -55,7 +55,7 @@ type Options struct {
 	// as the node services); default the running executable, which must
 	// call Init first thing in main.
 	Binary, NodeBinary string
-	// EventLog, if set, is the file the event log (DESIGN.md §8) is
+	// EventLog, if set, is the file the event log (docs/DESIGN.md §8) is
 	// appended to.
 	EventLog string
 	// Progress receives a progress line per stage (stderr in the CLI);
@@ -109,7 +109,7 @@ type Options struct {
 	// CacheBytes is each node service's memory for cached blocks (`shoal
 	// node --cache-bytes`); 0 means the node's default.
 	CacheBytes int64
-	// CheckpointDir is the checkpoint store (DESIGN.md §5) of Checkpoint:
+	// CheckpointDir is the checkpoint store (docs/DESIGN.md §5) of Checkpoint:
 	// s3://bucket/prefix (S3Endpoint or AWS_ENDPOINT_URL, credentials from
 	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), file:///path or a path.
 	// Empty: no store (Checkpoint then fails the job, saying so).

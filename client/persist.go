@@ -18,7 +18,7 @@ import (
 	"shoal/shuffleservice"
 )
 
-// Cached partitions (DESIGN.md §4). A persisted RDD's partitions are
+// Cached partitions (docs/DESIGN.md §4). A persisted RDD's partitions are
 // stored as blocks while they are first computed: in the node service
 // (serialized, in memory and/or on disk, outliving the worker), or in the
 // worker's heap (MemoryDeser). A later task that reads the RDD reads the

@@ -11,7 +11,7 @@ import (
 	"shoal/blockstore"
 )
 
-// Results too large for the worker's stream (DESIGN.md §2 step 6).
+// Results too large for the worker's stream (docs/DESIGN.md §2 step 6).
 //
 // A result task whose value is larger than Options.MaxDirectResultBytes
 // stores it in its node service as a DiskOnly block and reports only the
