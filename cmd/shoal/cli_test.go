@@ -201,3 +201,23 @@ func TestVerboseRequested(t *testing.T) {
 		}
 	}
 }
+
+// Every flag of shoal run has its row in docs/running.md.
+func TestRunFlagsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "running.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("shoal run", flag.ContinueOnError)
+	var c runConfig
+	c.register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		row := "| `--" + f.Name
+		if len(f.Name) == 1 {
+			row = "| `-" + f.Name + "`"
+		}
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/running.md has no row for shoal run's flag %s (%q)", f.Name, row)
+		}
+	})
+}
