@@ -51,7 +51,7 @@
 //
 // # Fault experiments
 //
-// RunFaults is `shoal demo faults`: DESIGN.md §6 measured. Each scenario
+// RunFaults is `shoal demo faults`: docs/DESIGN.md §6 measured. Each scenario
 // runs one job (a narrow filter + count, or the ecommerce group-by) twice,
 // each time on a fresh local cluster (3 nodes of 2 workers by default):
 // without a fault, then with one. The fault comes at a moment read from

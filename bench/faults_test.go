@@ -12,7 +12,7 @@ import (
 )
 
 // TestRunFaults runs every scenario on a small input, with real processes
-// killed by SIGKILL, and checks what DESIGN.md §6 promises: the answer is
+// killed by SIGKILL, and checks what docs/DESIGN.md §6 promises: the answer is
 // right; with the shuffle service on, a lost worker costs no committed
 // map output, while with it off, or when the node is lost, some are
 // recomputed; a killed worker is detected within a second; and a job

@@ -1,5 +1,5 @@
 // Package blockstore is the storage engine of shoal's cached partitions
-// (DESIGN.md §4): the part of the node service that holds the blocks of
+// (docs/DESIGN.md §4): the part of the node service that holds the blocks of
 // persisted RDDs for the applications running on its machine, in memory
 // bounded in bytes and on the node's local disks.
 //
@@ -10,7 +10,7 @@
 // blocks"); shuffleservice.Client has the matching methods. Workers do
 // not put or get blocks yet, the driver does not track where blocks live,
 // and nothing emits the event log's block_stored, block_evicted and
-// block_hit (DESIGN.md §8): Put's Evicted list and Metrics, both on the
+// block_hit (docs/DESIGN.md §8): Put's Evicted list and Metrics, both on the
 // wire, are what that will report from. See "Not done yet" below.
 //
 // # What the store owns

@@ -20,7 +20,7 @@ type Options struct {
 	Dirs []string
 	// DB is the pebble database to keep the catalogue in: the node
 	// service passes its own catalogue, opened with internal/catalogdb for
-	// the same Dirs, so that the node has one catalogue (DESIGN.md §3).
+	// the same Dirs, so that the node has one catalogue (docs/DESIGN.md §3).
 	// The store then writes only keys under "b/", and does not close DB:
 	// its owner closes it after the Store. If DB is nil the store opens
 	// and owns a database of its own in Dirs[0]/.blocks-catalog (on

@@ -1,4 +1,4 @@
-// Package checkpoint is shoal's checkpoint store (DESIGN.md §5): where an
+// Package checkpoint is shoal's checkpoint store (docs/DESIGN.md §5): where an
 // RDD's partitions are written so that its lineage can be truncated, and
 // where a restarted driver finds the newest complete checkpoint to resume
 // from.

@@ -16,7 +16,7 @@ import (
 // an exported field of a struct given to a ...With transformation.
 //
 // NewBroadcast stores the value's encoding once in every node service, as
-// a block (DESIGN.md §4); only its ID travels with tasks. Each worker
+// a block (docs/DESIGN.md §4); only its ID travels with tasks. Each worker
 // fetches it from its node the first time a task uses it, decodes it once
 // and keeps it for its life, shared by its tasks: do not modify it.
 type Broadcast[T any] struct {

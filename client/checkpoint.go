@@ -16,7 +16,7 @@ import (
 	"shoal/compute/computepb"
 )
 
-// Checkpoints (DESIGN.md §5). Checkpoint marks an RDD; the tasks that
+// Checkpoints (docs/DESIGN.md §5). Checkpoint marks an RDD; the tasks that
 // first compute its partitions also write them to the checkpoint store
 // (a write op follows the RDD in their plan), so it is never computed
 // twice for it. After the job that computed them, the driver writes the

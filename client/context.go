@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,147 +17,6 @@ import (
 	"shoal/compute"
 	"shoal/shuffleservice"
 )
-
-// Options configure a Context. The zero value is the embedded default: one
-// node service and two workers as child processes on 127.0.0.1.
-type Options struct {
-	// App names the application; default "shoal-PID-UNIXMILLI".
-	App string
-	// Nodes, WorkersPerNode and Slots shape the local cluster: Nodes node
-	// services (simulated machines), each with WorkersPerNode workers of
-	// Slots task slots. Defaults 1, 2, 2.
-	Nodes, WorkersPerNode, Slots int
-	// Dir holds the node services' directories; default a temporary
-	// directory, removed by Close.
-	Dir string
-	// Binary is re-executed as the workers (and, unless NodeBinary is set,
-	// as the node services); default the running executable, which must
-	// call Init first thing in main.
-	Binary, NodeBinary string
-	// EventLog, if set, is the file the event log (DESIGN.md §8) is
-	// appended to.
-	EventLog string
-	// Progress receives a progress line per stage (stderr in the CLI);
-	// nil prints nothing.
-	Progress io.Writer
-	// ShuffleMode and Codec choose the shuffle writer and its compression
-	// ("sort", "s2" by default).
-	ShuffleMode string
-	Codec       string
-	// NoShuffleService turns the external shuffle service off (`shoal run
-	// --shuffle-service off`): each worker serves the map outputs it
-	// writes from a shuffle server embedded in its own process, and they
-	// die with it, as in Spark without its external shuffle service.
-	// Losing a worker then forces the recomputation of the map outputs it
-	// had finished; with the service on (the default, false) it forces
-	// none. The node services still run, but hold no shuffle files.
-	NoShuffleService bool
-	// MaxTaskFailures is how many times a task may fail before the job
-	// fails; default 4. A stage is attempted at most MaxStageAttempts
-	// (default 4) times after fetch failures.
-	MaxTaskFailures, MaxStageAttempts int
-	// LocalityWait is how long a task waits for a slot on a node it
-	// prefers before taking any; default 100ms.
-	LocalityWait time.Duration
-	// HeartbeatTimeout declares a silent worker lost; default 10s. It is
-	// also the workers' driver timeout: a worker that hears nothing from
-	// the driver for this long cancels its tasks and exits. Both sides
-	// heartbeat every second, or every fifth of a timeout under 5 s.
-	HeartbeatTimeout time.Duration
-	// Speculation runs a backup copy of a straggling task on another
-	// worker once most of its stage has finished; the first copy to
-	// finish wins (see "Scheduling and failures" in the package doc).
-	Speculation bool
-	// HeapCacheBytes bounds each worker's MemoryDeser blocks, counted as
-	// the records' encoded size; default DefaultHeapCacheBytes. The node
-	// services' memory for blocks is CacheBytes.
-	HeapCacheBytes int64
-	// MaxDirectResultBytes is the largest result a task sends on its
-	// worker's stream; a larger one is stored in the worker's node
-	// service and fetched from there by the driver. Default
-	// DefaultMaxDirectResultBytes.
-	MaxDirectResultBytes int64
-	// MaxResultBytes bounds the total of a job's results (encoded) that
-	// the driver holds, e.g. what Collect gathers; a job that would
-	// exceed it fails, saying so. Default DefaultMaxResultBytes (1 GiB).
-	MaxResultBytes int64
-	// CacheBytes is each node service's memory for cached blocks (`shoal
-	// node --cache-bytes`); 0 means the node's default.
-	CacheBytes int64
-	// CheckpointDir is the checkpoint store (DESIGN.md §5) of Checkpoint:
-	// s3://bucket/prefix (S3Endpoint or AWS_ENDPOINT_URL, credentials from
-	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), file:///path or a path.
-	CheckpointDir string
-	// S3Endpoint is the S3-compatible service of an s3:// CheckpointDir,
-	// e.g. http://127.0.0.1:9000; default AWS_ENDPOINT_URL.
-	S3Endpoint string
-	// CheckpointKeep, if positive, deletes the checkpoints of the store
-	// older than the newest CheckpointKeep complete ones, after each
-	// checkpoint completes.
-	CheckpointKeep int
-	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
-	// which the local cluster's processes reach the driver and the node
-	// services: AdvertiseDriver is given the driver endpoint's listening
-	// address and returns the one workers dial; AdvertiseNode is
-	// compute.LocalOptions.AdvertiseNode (the address workers, readers and
-	// the driver reach node index by). They exist for tests that put a
-	// fault-injecting proxy on those links (internal/toxiproxy); nil, the
-	// default, leaves the listening addresses.
-	AdvertiseDriver func(listen string) (string, error)
-	AdvertiseNode   func(index int, listen string) (string, error)
-	// WorkerStderr receives the workers' and node services' logs; default
-	// discarded.
-	WorkerStderr io.Writer
-	Logger       *slog.Logger
-}
-
-func (o *Options) ensureDefaults() {
-	if o.App == "" {
-		o.App = fmt.Sprintf("shoal-%d-%d", os.Getpid(), time.Now().UnixMilli())
-	}
-	if o.Nodes <= 0 {
-		o.Nodes = 1
-	}
-	if o.WorkersPerNode <= 0 {
-		o.WorkersPerNode = 2
-	}
-	if o.Slots <= 0 {
-		o.Slots = 2
-	}
-	if o.ShuffleMode == "" {
-		o.ShuffleMode = "sort"
-	}
-	if o.Codec == "" {
-		o.Codec = shuffleservice.DefaultCodec.String()
-	}
-	if o.MaxTaskFailures <= 0 {
-		o.MaxTaskFailures = 4
-	}
-	if o.MaxStageAttempts <= 0 {
-		o.MaxStageAttempts = 4
-	}
-	if o.LocalityWait <= 0 {
-		o.LocalityWait = 100 * time.Millisecond
-	}
-	if o.HeartbeatTimeout <= 0 {
-		o.HeartbeatTimeout = 10 * time.Second
-	}
-	if o.HeapCacheBytes <= 0 {
-		o.HeapCacheBytes = DefaultHeapCacheBytes
-	}
-	if o.MaxDirectResultBytes <= 0 {
-		o.MaxDirectResultBytes = DefaultMaxDirectResultBytes
-	}
-	if o.MaxResultBytes <= 0 {
-		o.MaxResultBytes = DefaultMaxResultBytes
-	}
-	if o.WorkerStderr == nil {
-		o.WorkerStderr = io.Discard
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-}
 
 // Context is a driver: the lineage graph its RDDs form, the scheduler
 // that runs their jobs, and the local cluster it started. The scheduler's
@@ -194,7 +52,10 @@ type Context struct {
 
 // NewContext starts the local cluster and waits for its workers.
 func NewContext(ctx context.Context, opts Options) (*Context, error) {
-	opts.ensureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.EnsureDefaults()
 	mode, err1 := shuffleservice.ParseMode(opts.ShuffleMode)
 	codec, err2 := shuffleservice.ParseCodec(opts.Codec)
 	if err := errors.Join(err1, err2); err != nil {

@@ -12,6 +12,14 @@
 // Reduce, Take, Foreach, CountByKey, SaveAsTextFile, SaveAsRawFile) runs a
 // job. Jobs run one at a time per Context.
 //
+// Options (options.go) follow the other packages' shape: a zero field
+// means its default (EnsureDefaults, the Default* constants), and
+// Validate reports every problem at once, each wrapping ErrInvalidOptions
+// and naming its field: a negative count, size or duration; an unknown
+// ShuffleMode or Codec; MaxDirectResultBytes above MaxResultBytes;
+// CheckpointKeep without a CheckpointDir; S3Endpoint without an s3://
+// CheckpointDir. NewContext validates before it starts anything.
+//
 // # The graph
 //
 // An RDD[T] wraps an untyped node: its partitions, its dependencies on
@@ -23,7 +31,7 @@
 // (PartitionBy is then a no-op), which is what keeps PageRank's links in
 // place across iterations.
 //
-// # Functions and operators by reference (DESIGN.md §7)
+// # Functions and operators by reference (docs/DESIGN.md §7)
 //
 // A user's function must be a top-level function: it travels as a
 // fnref.Ref, its symbol name and its offset from a reference function,
@@ -42,7 +50,7 @@
 // reference (fnref.OfType) and the operator's parameters as JSON. Every
 // plan carries fnref.Canary(); a worker whose own differs runs another
 // binary and refuses the task before resolving any reference. This is an
-// extension of DESIGN.md §7, which speaks only of user functions.
+// extension of docs/DESIGN.md §7, which speaks only of user functions.
 //
 // # Stages and plans
 //
@@ -113,11 +121,15 @@
 // LocalityWait for a slot there. Every task attempt of a partition has a
 // new attempt number, never reused across stage attempts and jobs (a map
 // output's files are named by it). What is redone after each failure
-// (DESIGN.md §6, in failure.go and stagerun.go):
+// (docs/DESIGN.md §6, in failure.go and stagerun.go):
 //
 //   - A task fails: it is retried on another worker, up to
 //     MaxTaskFailures attempts, after which the job fails with the task's
-//     error (a user's panic arrives with its stack).
+//     error (a user's panic arrives with its stack). A panic raised
+//     while a line of a TextFile or CSVFile input was being processed
+//     (a parser that refuses a malformed line) names the file and the
+//     line: "input graph.txt line 5: ..." (source.go; the line number is
+//     counted by reading the file up to the line, on that path only).
 //   - A worker is lost (its stream breaks, or the heartbeat timeout): its
 //     running tasks end "lost" and are resubmitted; the map outputs it
 //     committed stay registered on its node. In local mode a replacement
@@ -230,7 +242,7 @@
 // only their ID travels with tasks, and each worker fetches and decodes a
 // broadcast once and keeps it for its life.
 //
-// # Cached partitions (DESIGN.md §4)
+// # Cached partitions (docs/DESIGN.md §4)
 //
 // Persist(level) puts a cache op after the RDD in every plan that
 // computes it (persist.go): on a miss it passes the parent's records on
@@ -247,7 +259,7 @@
 // MISSING report, the stage attempt ends as on a fetch failure (the node
 // is probed), and the next plan has the lineage for what is missing.
 //
-// # Checkpoints (DESIGN.md §5)
+// # Checkpoints (docs/DESIGN.md §5)
 //
 // Checkpoint puts a write op after the RDD (after its cache op, if
 // persisted) in the plans that compute it (checkpoint.go): it passes the

@@ -77,7 +77,7 @@ func startFake(t *testing.T, f *fakeCluster) (*Context, string) {
 		App: fakeApp, Nodes: len(f.nodes), WorkersPerNode: f.perNode, Slots: f.slots,
 		EventLog: filepath.Join(t.TempDir(), "events.jsonl"), LocalityWait: time.Millisecond, HeartbeatTimeout: 2 * time.Second,
 	}
-	opts.ensureDefaults()
+	opts.EnsureDefaults()
 	c := newContext(opts, 0, 0)
 	var err error
 	if c.events, err = eventlog.Create(opts.EventLog); err != nil {

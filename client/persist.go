@@ -19,7 +19,7 @@ import (
 	"shoal/shuffleservice"
 )
 
-// Cached partitions (DESIGN.md §4). A persisted RDD's partitions are
+// Cached partitions (docs/DESIGN.md §4). A persisted RDD's partitions are
 // stored as blocks while they are first computed: in the node service
 // (serialized, in memory and/or on disk, outliving the worker), or in the
 // worker's heap (MemoryDeser). A later task that reads the RDD reads the
@@ -79,10 +79,6 @@ func (l StorageLevel) WithPriority(p int) StorageLevel {
 }
 
 func (l StorageLevel) inHeap() bool { return l.node == blockstore.None }
-
-// DefaultHeapCacheBytes bounds the MemoryDeser blocks of each worker
-// (Options.HeapCacheBytes).
-const DefaultHeapCacheBytes = 256 << 20
 
 // maxBlockBytes bounds a block: a partition whose records encode to more
 // is not cached (it is computed again when read again). It is what a node

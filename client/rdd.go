@@ -14,7 +14,7 @@ import (
 //
 // Functions given to transformations must be top-level functions or
 // struct values (the ...With variants): they travel to workers by name
-// (DESIGN.md §7). A function literal is rejected; the error surfaces at
+// (docs/DESIGN.md §7). A function literal is rejected; the error surfaces at
 // the first action and says what to write instead.
 type RDD[T any] struct {
 	n *node

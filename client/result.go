@@ -11,7 +11,7 @@ import (
 	"shoal/blockstore"
 )
 
-// Results too large for the worker's stream (DESIGN.md §2 step 6).
+// Results too large for the worker's stream (docs/DESIGN.md §2 step 6).
 //
 // A result task whose value is larger than Options.MaxDirectResultBytes
 // stores it in its node service as a DiskOnly block and reports only the
@@ -23,11 +23,6 @@ import (
 // not push cached partitions out of a node's memory; it is read once,
 // soon, from the page cache.
 const (
-	// DefaultMaxDirectResultBytes is Options.MaxDirectResultBytes's
-	// default.
-	DefaultMaxDirectResultBytes = 1 << 20
-	// DefaultMaxResultBytes is Options.MaxResultBytes's default.
-	DefaultMaxResultBytes = 1 << 30
 	// resultBlockMetric is the task metric that reports the size of a
 	// result stored as a block.
 	resultBlockMetric = "result_block_bytes"

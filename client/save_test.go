@@ -13,7 +13,7 @@ import (
 
 // A worker killed while a result task writes its part file leaves the
 // attempt's temporary file behind; the job's output holds only the
-// committed part files (DESIGN.md §8), not that partial one.
+// committed part files (docs/DESIGN.md §8), not that partial one.
 func TestSaveAfterWorkerKilledMidWrite(t *testing.T) {
 	c, log := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2})
 	tmp := t.TempDir()

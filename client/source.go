@@ -10,6 +10,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -230,6 +231,15 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 	header := s.First && skipHeader
 	start := pos
 	defer func() { tc.addMetric("input_bytes", pos-start) }()
+	lineStart := int64(-1) // offset of the line being yielded, or -1
+	defer func() {
+		if lineStart < 0 {
+			return // not in yield: let any panic go as it is
+		}
+		if r := recover(); r != nil {
+			panic(newInputPanic(s.Path, lineStart, r))
+		}
+	}()
 	var long []byte
 	for pos < s.End {
 		line, err := r.ReadSlice('\n')
@@ -248,7 +258,7 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 		if len(line) == 0 {
 			return
 		}
-		pos += int64(len(line))
+		lineStart, pos = pos, pos+int64(len(line))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if header {
@@ -256,8 +266,68 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 		} else if tc.failed() || !yield(string(line)) {
 			return
 		}
+		lineStart = -1
 		if err == io.EOF {
 			return
+		}
+	}
+}
+
+// inputPanic is a panic raised while a line of a text input was being
+// processed (a user function that panics on a malformed line): the
+// worker reports it with the input's name and the line's number, so
+// that the person reading the job's error knows where to look, and with
+// the stack of the original panic.
+type inputPanic struct {
+	path  string
+	line  int64 // 1-based; 0 if the file could not be read to count it
+	off   int64 // byte offset of the line
+	value any
+	stack []byte
+}
+
+func newInputPanic(path string, off int64, value any) *inputPanic {
+	p := &inputPanic{path: path, off: off, value: value, stack: debug.Stack()}
+	if n, err := lineNumber(path, off); err == nil {
+		p.line = n
+	}
+	return p
+}
+
+func (p *inputPanic) Error() string {
+	pos := fmt.Sprintf("line %d", p.line)
+	if p.line == 0 {
+		pos = fmt.Sprintf("byte %d", p.off)
+	}
+	return fmt.Sprintf("input %s %s: %v\n\n%s", p.path, pos, p.value, p.stack)
+}
+
+// Unwrap gives the panic's value if it is an error.
+func (p *inputPanic) Unwrap() error {
+	err, _ := p.value.(error)
+	return err
+}
+
+// lineNumber is the 1-based number of the line that starts at byte off
+// of the file: one more than the newlines before it. It reads the file
+// up to off, which only a failing task does.
+func lineNumber(path string, off int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := int64(1)
+	buf := make([]byte, 256<<10)
+	r := io.LimitReader(f, off)
+	for {
+		k, err := r.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
 		}
 	}
 }

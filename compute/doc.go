@@ -162,7 +162,7 @@
 // and task scheduler in package client. It does not restart lost workers
 // by itself either; the scheduler asks the launcher to.
 //
-// There is no cluster mode yet: DESIGN.md §1 describes a driver that
+// There is no cluster mode yet: docs/DESIGN.md §1 describes a driver that
 // connects to node services already running on other machines, which
 // launch the workers. Every cluster shoal runs is local mode's, started
 // by StartLocal, with its "machines" simulated as node services on one

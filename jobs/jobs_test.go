@@ -94,7 +94,7 @@ func TestWordCountMatchesReference(t *testing.T) {
 }
 
 // checkTaskEvents checks that every task_start and task_end of the event
-// log carries every field of DESIGN.md §8, and that every task started
+// log carries every field of docs/DESIGN.md §8, and that every task started
 // ended.
 func checkTaskEvents(t *testing.T, path string) {
 	t.Helper()

@@ -12,7 +12,7 @@ import (
 	"shoal/shuffleservice/shufflepb"
 )
 
-// The commit protocol shared by every writer (DESIGN.md §3):
+// The commit protocol shared by every writer (docs/DESIGN.md §3):
 //
 //  1. every file is written under a temporary name, FINAL + ".tmp-" + a
 //     suffix unique to the writer, so that a crash leaves only garbage the

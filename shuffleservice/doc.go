@@ -1,9 +1,9 @@
 // Package shuffleservice is shoal's shuffle: the writers that turn a map
 // task's records into map-output files, the node service that owns those
 // files once committed and serves their blocks, and the reader that fetches
-// a reduce partition's blocks from every node (DESIGN.md §3, §6). The node
+// a reduce partition's blocks from every node (docs/DESIGN.md §3, §6). The node
 // service also puts the node's block store (package blockstore, the cached
-// partitions of DESIGN.md §4) on the wire: see "Cached blocks".
+// partitions of docs/DESIGN.md §4) on the wire: see "Cached blocks".
 //
 // # What the node service owns
 //

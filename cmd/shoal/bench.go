@@ -32,11 +32,7 @@ func runBench(ctx context.Context, args []string) error {
 		"checkpoint": runBenchCheckpoint,
 		"pagerank":   runBenchPageRank,
 	}
-	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: shoal bench shuffle|reduce|sort|cache|checkpoint|pagerank [flags]   ('shoal bench KIND -h' lists them)")
-		return flag.ErrHelp
-	}
-	return kinds[args[0]](ctx, args[1:])
+	return dispatch(ctx, "shoal bench", kinds, args)
 }
 
 // benchShuffleConfig holds the flags of `shoal bench shuffle`.
@@ -72,7 +68,7 @@ func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.remoteOnly, "remote-only", false, "fetch every block through the node service, even same-node ones")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services' files (default a temporary directory, removed)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object instead of a table")
-	fs.BoolVar(&c.verbose, "v", false, "show the node services' logs")
+	fs.BoolVar(&c.verbose, "v", false, "show the node services' logs, and a failure's whole error with any Go stack")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	fs.IntVar(&c.maxOpenFiles, "max-open-files", 0, "lower this process's open-file limit (ulimit -n) to this once the node services run, to see a mode fail as it would under that limit")
 	c.sweep.register(fs)
@@ -81,8 +77,9 @@ func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 func runBenchShuffle(ctx context.Context, args []string) error {
 	var c benchShuffleConfig
 	fs := flag.NewFlagSet("shoal bench shuffle", flag.ContinueOnError)
+	setUsage(fs, "shoal bench shuffle [--mode sort|bypass|hash] [--maps M] [--reduces R] [--records N] [flags]\n       shoal bench shuffle --sweep [--quick] [--results DIR] [--resume] [flags]")
 	c.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if c.sweep.on {
@@ -95,7 +92,7 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 		}
 	})
 	if len(sweepOnly) > 0 {
-		return fmt.Errorf("%s need --sweep", strings.Join(sweepOnly, ", "))
+		return usageErrorf("shoal bench shuffle", "%s need --sweep", strings.Join(sweepOnly, ", "))
 	}
 	if c.nodes == 0 {
 		c.nodes = 1
@@ -191,7 +188,7 @@ func runBenchSweep(ctx context.Context, fs *flag.FlagSet, c *benchShuffleConfig)
 		}
 	}
 	if len(wrong) > 0 {
-		return fmt.Errorf("%s apply to one run, not to --sweep (use --grid-modes, --grid-maps, --grid-reduces, --grid-data)", strings.Join(wrong, ", "))
+		return usageErrorf("shoal bench shuffle", "%s apply to one run, not to --sweep (use --grid-modes, --grid-maps, --grid-reduces, --grid-data)", strings.Join(wrong, ", "))
 	}
 	sw := &c.sweep
 	if sw.report {
@@ -321,12 +318,13 @@ func printShuffleResult(w io.Writer, r *bench.ShuffleResult) {
 // runBenchReduce runs `shoal bench reduce`.
 func runBenchReduce(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("shoal bench reduce", flag.ContinueOnError)
+	setUsage(fs, "shoal bench reduce [--records N] [--keys K] [--partitions P] [--json]")
 	cfg := bench.ReduceConfig{}
 	fs.Int64Var(&cfg.Records, "records", 10_000_000, "records (i, 1)")
 	fs.Int64Var(&cfg.Keys, "keys", 1_000_000, "distinct keys")
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the input and of the shuffle")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	res, err := bench.RunReduce(ctx, cfg)
@@ -348,6 +346,7 @@ func runBenchReduce(ctx context.Context, args []string) error {
 // CSV.
 func runBenchCache(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("shoal bench cache", flag.ContinueOnError)
+	setUsage(fs, "shoal bench cache [--rows N] [--runs N] [--level LEVEL] [--json]")
 	cfg := bench.CacheConfig{}
 	fs.Int64Var(&cfg.Rows, "rows", 2_000_000, "rows of generated ecommerce CSV")
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the input")
@@ -355,7 +354,7 @@ func runBenchCache(ctx context.Context, args []string) error {
 	fs.Var((*shuffleservice.ByteSize)(&cfg.Options.CacheBytes), "cache-bytes", "each node service's memory for blocks, e.g. 1GiB (0: the node's default, 256 MiB)")
 	level := fs.String("level", "MemorySer", "storage `LEVEL` of the purchases")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	l, err := client.ParseStorageLevel(*level)
@@ -382,6 +381,7 @@ func runBenchCache(ctx context.Context, args []string) error {
 // loss against the checkpoint interval.
 func runBenchPageRank(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("shoal bench pagerank", flag.ContinueOnError)
+	setUsage(fs, "shoal bench pagerank [--edges N] [--iterations N] [--kill-at I] [--intervals 0,20,10,5] [--results DIR]")
 	cfg := bench.PageRankConfig{Log: os.Stderr}
 	fs.Int64Var(&cfg.Edges, "edges", 200_000, "edges of the generated graph")
 	fs.IntVar(&cfg.Iterations, "iterations", 40, "iterations")
@@ -390,7 +390,7 @@ func runBenchPageRank(ctx context.Context, args []string) error {
 	intervals := fs.String("intervals", "0,20,10,5", "checkpoint intervals to compare (0: none)")
 	asJSON := fs.Bool("json", false, "print one JSON array")
 	results := fs.String("results", "", "also write results.json, results.md and the charts (SVG) to this `DIR`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	for _, f := range strings.Split(*intervals, ",") {
@@ -455,12 +455,13 @@ func printPageRankRows(w io.Writer, cfg bench.PageRankConfig, rows []bench.PageR
 // the same file.
 func runBenchSort(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("shoal bench sort", flag.ContinueOnError)
+	setUsage(fs, "shoal bench sort [--records N] [--parts P] [--json]")
 	cfg := bench.SortConfig{Seed: 1}
 	fs.Int64Var(&cfg.Records, "records", 10_000_000, "gensort records of 100 bytes")
 	fs.IntVar(&cfg.Parts, "parts", 0, "output parts (default one per 64 MiB, at least 4)")
 	fs.StringVar(&cfg.Dir, "dir", "", "where to make the work directory (default the system's temporary directory)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	res, err := bench.RunSortComparison(ctx, cfg)
@@ -480,6 +481,7 @@ func runBenchSort(ctx context.Context, args []string) error {
 // to a local MinIO against one PutObject of the same bytes.
 func runBenchCheckpoint(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("shoal bench checkpoint", flag.ContinueOnError)
+	setUsage(fs, "shoal bench checkpoint [--runs N] [--random] [--json] [--minio PATH]")
 	cfg := bench.CheckpointConfig{Seed: 1}
 	fs.StringVar(&cfg.MinioBinary, "minio", miniotest.FindBinary(), "the MinIO server binary (make test installs it)")
 	fs.IntVar(&cfg.Runs, "runs", 5, "runs of each side; medians are reported")
@@ -489,7 +491,7 @@ func runBenchCheckpoint(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Random, "random", false, "incompressible random bytes instead of gensort-like records")
 	fs.StringVar(&cfg.Dir, "dir", "", "MinIO's working directory (default a temporary directory, removed)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	res, err := bench.RunCheckpointBench(ctx, cfg)

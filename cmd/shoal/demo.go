@@ -20,11 +20,7 @@ func runDemo(ctx context.Context, args []string) error {
 		"faults": runDemoFaults,
 		"soak":   runDemoSoak,
 	}
-	if len(args) == 0 || kinds[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: shoal demo faults|soak [flags]   ('shoal demo KIND -h' lists them)")
-		return flag.ErrHelp
-	}
-	return kinds[args[0]](ctx, args[1:])
+	return dispatch(ctx, "shoal demo", kinds, args)
 }
 
 const demoFaultsHelp = `usage: shoal demo faults [--records N] [--json]
@@ -62,12 +58,12 @@ func runDemoFaults(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the generated input")
 	fs.StringVar(&cfg.Dir, "dir", "", "keep the input, the outputs and the event logs (scenario-N-*) in this `DIR` (default a temporary directory, removed)")
 	asJSON := fs.Bool("json", false, "print one JSON array of rows instead of a table")
-	verbose := fs.Bool("v", false, "show the workers' and node services' logs")
+	verbose := fs.Bool("v", false, "show the workers' and node services' logs, and a failure's whole error with any Go stack")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoFaultsHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Seed = *seed
@@ -168,12 +164,12 @@ func runDemoSoak(ctx context.Context, args []string) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the faults' choices and times (default: from the clock, printed)")
 	fs.DurationVar(&cfg.JobTimeout, "job-timeout", 2*time.Minute, "a job still running after this is reported as hung")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
-	verbose := fs.Bool("v", false, "show the workers' and node services' logs")
+	verbose := fs.Bool("v", false, "show the workers' and node services' logs, and a failure's whole error with any Go stack")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoSoakHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if cfg.Seed == 0 {

@@ -41,18 +41,9 @@ func runGen(ctx context.Context, args []string) error {
 	}
 	var c genConfig
 	c.register(fs)
-	kind := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		kind, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	kind, rest, err := parseWordAndFlags(fs, args)
+	if err != nil {
 		return err
-	}
-	if kind == "" && fs.NArg() > 0 {
-		kind = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil { // flags after the kind
-			return err
-		}
 	}
 	var problems []error
 	if kind == "" {
@@ -60,8 +51,8 @@ func runGen(ctx context.Context, args []string) error {
 	} else if !slices.Contains(jobs.GenKinds(), kind) {
 		problems = append(problems, fmt.Errorf("unknown kind of input %q (want %s)", kind, kinds))
 	}
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if len(rest) > 0 {
+		problems = append(problems, fmt.Errorf("unexpected arguments %q", rest))
 	}
 	if c.output == "" {
 		problems = append(problems, errors.New("missing --output PATH (or --output - for standard output)"))
@@ -70,13 +61,11 @@ func runGen(ctx context.Context, args []string) error {
 		problems = append(problems, fmt.Errorf("--records must be >= 0, got %d", c.records))
 	}
 	if err := errors.Join(problems...); err != nil {
-		fs.Usage()
-		return err
+		return &usageError{err: err, help: "shoal gen"}
 	}
 
 	start := time.Now()
 	var n int64
-	var err error
 	if c.output == "-" {
 		cw := &countingWriter{ctx: ctx, w: os.Stdout}
 		err = jobs.Generate(kind, cw, c.records, c.seed)

@@ -1,13 +1,9 @@
-// Command shoal is the one binary of shoal: the node service, the
-// benchmark, and (re-executed) the workers. Each role lives in its own file
-// with its own flags.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -31,8 +27,9 @@ func commands() map[string]command {
 	}
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: shoal COMMAND [flags]\n\ncommands:")
+// usage lists the commands on w.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: shoal COMMAND [flags]\n\ncommands:")
 	cmds := commands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -40,9 +37,9 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\n'shoal COMMAND -h' lists a command's flags.")
+	fmt.Fprintln(w, "\n'shoal COMMAND -h' (or 'shoal help COMMAND') lists a command's flags; -v after a command\nprints a failure's whole error with any Go stack.")
 }
 
 func main() {
@@ -51,31 +48,42 @@ func main() {
 	if ran, err := runWorkerIfAsked(client.Runner()); ran {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "shoal worker: %v\n", err)
-			os.Exit(1)
+			os.Exit(exitFailure)
 		}
 		return
 	}
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs the command line args (without the program's name) and
+// returns the exit status: exitOK, exitFailure when the command failed,
+// exitUsage when the command line is wrong. Errors and recovered panics
+// are written to stderr as one line each (exitLine).
+func run(args []string, stdout, stderr io.Writer) (status int) {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
 	}
-	cmd, ok := commands()[os.Args[1]]
-	if !ok {
-		if os.Args[1] != "-h" && os.Args[1] != "--help" && os.Args[1] != "help" {
-			fmt.Fprintf(os.Stderr, "shoal: unknown command %q\n\n", os.Args[1])
+	name, args := args[0], args[1:]
+	switch name {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	case "help":
+		if len(args) == 0 {
+			usage(stdout)
+			return exitOK
 		}
-		usage()
-		os.Exit(2)
+		name, args = args[0], []string{"-h"}
 	}
+	cmd, ok := commands()[name]
+	if !ok {
+		fmt.Fprintf(stderr, "shoal: unknown command %q ('shoal --help' lists the commands)\n", name)
+		return exitUsage
+	}
+	verbose := verboseRequested(args)
+	defer recoverPanic(stderr, name, verbose, func(s int) { status = s })
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cmd.run(ctx, os.Args[2:])
-	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	default:
-		fmt.Fprintf(os.Stderr, "shoal %s: %v\n", os.Args[1], err)
-		os.Exit(1)
-	}
+	defer stop()
+	return exitLine(stderr, name, cmd.run(ctx, args), verbose)
 }

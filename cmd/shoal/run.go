@@ -56,7 +56,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.codec, "codec", "s2", "shuffle compression: zstd, s2 or none")
 	fs.StringVar(&c.shuffleService, "shuffle-service", "on", "on: map outputs are served by the node services and survive their workers; off: by the worker that wrote them, and die with it")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services (default a temporary directory, removed)")
-	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs")
+	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs, and a failure's whole error with any Go stack")
 	fs.DurationVar(&c.killAfter, "kill-worker-after", 0, "demo: SIGKILL a busy worker after this long, then report what was redone")
 	fs.StringVar(&c.cache, "cache", "", "ecommerce: persist the purchases at this `LEVEL` (MemoryDeser, MemorySer, MemoryAndDisk, DiskOnly, or a _2 variant), count them, then group them from the cache")
 	fs.Var((*shuffleservice.ByteSize)(&c.cacheBytes), "cache-bytes", "memory `BYTES` of each node service for cached blocks, e.g. 512MiB (0: the node's default, 256 MiB)")
@@ -79,17 +79,19 @@ func runRun(ctx context.Context, args []string) error {
 		fmt.Fprintf(fs.Output(), "usage: shoal run JOB --input PATH --output DIR [flags]\n\njobs: %s\n\nflags:\n", strings.Join(jobNames(), ", "))
 		fs.PrintDefaults()
 	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
-		return flag.ErrHelp
-	}
-	job := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	job, rest, err := parseWordAndFlags(fs, args)
+	if err != nil {
 		return err
 	}
 	var errs []error
-	if !slices.Contains(jobNames(), job) {
+	switch {
+	case job == "":
+		errs = append(errs, fmt.Errorf("missing the job (one of %s)", strings.Join(jobNames(), ", ")))
+	case !slices.Contains(jobNames(), job):
 		errs = append(errs, fmt.Errorf("unknown job %q (want one of %s)", job, strings.Join(jobNames(), ", ")))
+	}
+	if len(rest) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q (flags only after the job)", rest))
 	}
 	if c.input == "" {
 		errs = append(errs, errors.New("--input is required"))
@@ -119,8 +121,18 @@ func runRun(ctx context.Context, args []string) error {
 	if c.ckptEvery < 0 || c.ckptKeep < 0 {
 		errs = append(errs, errors.New("--checkpoint-every and --checkpoint-keep must not be negative"))
 	}
+	if c.s3Endpoint != "" && !strings.HasPrefix(c.ckptDir, "s3://") {
+		errs = append(errs, errors.New("--s3-endpoint applies to an s3:// --checkpoint-dir"))
+	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return &usageError{err: err, help: "shoal run"}
+	}
+	if _, err := os.Stat(c.input); err != nil {
+		// Before any process starts: the job would fail the same way.
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("input %s does not exist", c.input)
+		}
+		return fmt.Errorf("input %s: %w", c.input, err)
 	}
 	if c.killAfter > 0 && c.eventLog == "" {
 		// The recovery report reads the event log.
@@ -135,7 +147,10 @@ func runRun(ctx context.Context, args []string) error {
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
-		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, CheckpointKeep: c.ckptKeep, S3Endpoint: c.s3Endpoint,
+		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, S3Endpoint: c.s3Endpoint,
+	}
+	if c.ckptDir != "" {
+		opts.CheckpointKeep = c.ckptKeep // its default, 2, means nothing without a store
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr

@@ -1068,7 +1068,7 @@ type TaskUpdate struct {
 	// checkpoints reports the checkpoint partitions the task wrote or read.
 	Checkpoints []*CheckpointReport `protobuf:"bytes,13,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	// result_node, if set, is the node service holding the result as a
-	// block, for a result too large to travel here (DESIGN.md §2 step 6);
+	// block, for a result too large to travel here (docs/DESIGN.md §2 step 6);
 	// result is then empty. The Runner names the block.
 	ResultNode    string `protobuf:"bytes,14,opt,name=result_node,json=resultNode,proto3" json:"result_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1204,7 +1204,7 @@ func (x *TaskUpdate) GetResultNode() string {
 }
 
 // CheckpointReport is a checkpoint partition written or read by a task
-// (DESIGN.md §5, §8).
+// (docs/DESIGN.md §5, §8).
 type CheckpointReport struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Kind      CheckpointReport_Kind  `protobuf:"varint,1,opt,name=kind,proto3,enum=shoal.compute.v1.CheckpointReport_Kind" json:"kind,omitempty"`
@@ -1283,7 +1283,7 @@ func (x *CheckpointReport) GetPartInfo() []byte {
 	return nil
 }
 
-// BlockReport is an event of a cached block (DESIGN.md §4, §8).
+// BlockReport is an event of a cached block (docs/DESIGN.md §4, §8).
 type BlockReport struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Kind      BlockReport_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=shoal.compute.v1.BlockReport_Kind" json:"kind,omitempty"`

@@ -1,0 +1,256 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"shoal/shuffleservice"
+)
+
+// Defaults of Options: a zero field takes its default in EnsureDefaults.
+const (
+	DefaultNodes            = 1
+	DefaultWorkersPerNode   = 2
+	DefaultSlots            = 2
+	DefaultShuffleMode      = "sort"
+	DefaultMaxTaskFailures  = 4
+	DefaultMaxStageAttempts = 4
+	DefaultLocalityWait     = 100 * time.Millisecond
+	DefaultHeartbeatTimeout = 10 * time.Second
+	// DefaultHeapCacheBytes bounds the MemoryDeser blocks of each worker
+	// (Options.HeapCacheBytes).
+	DefaultHeapCacheBytes = 256 << 20
+	// DefaultMaxDirectResultBytes is Options.MaxDirectResultBytes's
+	// default.
+	DefaultMaxDirectResultBytes = 1 << 20
+	// DefaultMaxResultBytes is Options.MaxResultBytes's default.
+	DefaultMaxResultBytes = 1 << 30
+)
+
+// ErrInvalidOptions is wrapped by every problem Options.Validate reports.
+var ErrInvalidOptions = errors.New("client: invalid options")
+
+// Options configure a Context. The zero value is the embedded default: one
+// node service and two workers as child processes on 127.0.0.1. A zero
+// field means its default (EnsureDefaults); a negative count, size or
+// duration, or fields that contradict each other, are errors (Validate),
+// never silently replaced.
+type Options struct {
+	// App names the application; default "shoal-PID-UNIXMILLI".
+	App string
+	// Nodes, WorkersPerNode and Slots shape the local cluster: Nodes node
+	// services (simulated machines), each with WorkersPerNode workers of
+	// Slots task slots. Defaults DefaultNodes, DefaultWorkersPerNode,
+	// DefaultSlots (1, 2, 2).
+	Nodes, WorkersPerNode, Slots int
+	// Dir holds the node services' directories; default a temporary
+	// directory, removed by Close.
+	Dir string
+	// Binary is re-executed as the workers (and, unless NodeBinary is set,
+	// as the node services); default the running executable, which must
+	// call Init first thing in main.
+	Binary, NodeBinary string
+	// EventLog, if set, is the file the event log (docs/DESIGN.md §8) is
+	// appended to.
+	EventLog string
+	// Progress receives a progress line per stage (stderr in the CLI);
+	// nil prints nothing.
+	Progress io.Writer
+	// ShuffleMode and Codec choose the shuffle writer ("sort", "bypass"
+	// or "hash"; default "sort") and its compression ("s2", "zstd" or
+	// "none"; default shuffleservice.DefaultCodec, "s2").
+	ShuffleMode string
+	Codec       string
+	// NoShuffleService turns the external shuffle service off (`shoal run
+	// --shuffle-service off`): each worker serves the map outputs it
+	// writes from a shuffle server embedded in its own process, and they
+	// die with it, as in Spark without its external shuffle service.
+	// Losing a worker then forces the recomputation of the map outputs it
+	// had finished; with the service on (the default, false) it forces
+	// none. The node services still run, but hold no shuffle files.
+	NoShuffleService bool
+	// MaxTaskFailures is how many times a task may fail before the job
+	// fails; default DefaultMaxTaskFailures (4). A stage is attempted at
+	// most MaxStageAttempts (default DefaultMaxStageAttempts, 4) times
+	// after fetch failures.
+	MaxTaskFailures, MaxStageAttempts int
+	// LocalityWait is how long a task waits for a slot on a node it
+	// prefers before taking any; default DefaultLocalityWait (100ms).
+	LocalityWait time.Duration
+	// HeartbeatTimeout declares a silent worker lost; default
+	// DefaultHeartbeatTimeout (10s). It is
+	// also the workers' driver timeout: a worker that hears nothing from
+	// the driver for this long cancels its tasks and exits. Both sides
+	// heartbeat every second, or every fifth of a timeout under 5 s.
+	HeartbeatTimeout time.Duration
+	// Speculation runs a backup copy of a straggling task on another
+	// worker once most of its stage has finished; the first copy to
+	// finish wins (see "Scheduling and failures" in the package doc).
+	Speculation bool
+	// HeapCacheBytes bounds each worker's MemoryDeser blocks, counted as
+	// the records' encoded size; default DefaultHeapCacheBytes. The node
+	// services' memory for blocks is CacheBytes.
+	HeapCacheBytes int64
+	// MaxDirectResultBytes is the largest result a task sends on its
+	// worker's stream; a larger one is stored in the worker's node
+	// service and fetched from there by the driver. Default
+	// DefaultMaxDirectResultBytes (1 MiB). If both are set, it may not
+	// exceed MaxResultBytes.
+	MaxDirectResultBytes int64
+	// MaxResultBytes bounds the total of a job's results (encoded) that
+	// the driver holds, e.g. what Collect gathers; a job that would
+	// exceed it fails, saying so. Default DefaultMaxResultBytes (1 GiB).
+	MaxResultBytes int64
+	// CacheBytes is each node service's memory for cached blocks (`shoal
+	// node --cache-bytes`); 0 means the node's default.
+	CacheBytes int64
+	// CheckpointDir is the checkpoint store (docs/DESIGN.md §5) of Checkpoint:
+	// s3://bucket/prefix (S3Endpoint or AWS_ENDPOINT_URL, credentials from
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), file:///path or a path.
+	// Empty: no store (Checkpoint then fails the job, saying so).
+	CheckpointDir string
+	// S3Endpoint is the S3-compatible service of an s3:// CheckpointDir,
+	// e.g. http://127.0.0.1:9000; default AWS_ENDPOINT_URL. It needs an
+	// s3:// CheckpointDir.
+	S3Endpoint string
+	// CheckpointKeep, if positive, deletes the checkpoints of the store
+	// older than the newest CheckpointKeep complete ones, after each
+	// checkpoint completes. It needs a CheckpointDir.
+	CheckpointKeep int
+	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
+	// which the local cluster's processes reach the driver and the node
+	// services: AdvertiseDriver is given the driver endpoint's listening
+	// address and returns the one workers dial; AdvertiseNode is
+	// compute.LocalOptions.AdvertiseNode (the address workers, readers and
+	// the driver reach node index by). They exist for tests that put a
+	// fault-injecting proxy on those links (internal/toxiproxy); nil, the
+	// default, leaves the listening addresses.
+	AdvertiseDriver func(listen string) (string, error)
+	AdvertiseNode   func(index int, listen string) (string, error)
+	// WorkerStderr receives the workers' and node services' logs; default
+	// discarded.
+	WorkerStderr io.Writer
+	Logger       *slog.Logger
+}
+
+// EnsureDefaults replaces every zero field by its default. It leaves
+// negative values alone, for Validate to report.
+func (o *Options) EnsureDefaults() {
+	if o.App == "" {
+		o.App = fmt.Sprintf("shoal-%d-%d", os.Getpid(), time.Now().UnixMilli())
+	}
+	if o.Nodes == 0 {
+		o.Nodes = DefaultNodes
+	}
+	if o.WorkersPerNode == 0 {
+		o.WorkersPerNode = DefaultWorkersPerNode
+	}
+	if o.Slots == 0 {
+		o.Slots = DefaultSlots
+	}
+	if o.ShuffleMode == "" {
+		o.ShuffleMode = DefaultShuffleMode
+	}
+	if o.Codec == "" {
+		o.Codec = shuffleservice.DefaultCodec.String()
+	}
+	if o.MaxTaskFailures == 0 {
+		o.MaxTaskFailures = DefaultMaxTaskFailures
+	}
+	if o.MaxStageAttempts == 0 {
+		o.MaxStageAttempts = DefaultMaxStageAttempts
+	}
+	if o.LocalityWait == 0 {
+		o.LocalityWait = DefaultLocalityWait
+	}
+	if o.HeartbeatTimeout == 0 {
+		o.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if o.HeapCacheBytes == 0 {
+		o.HeapCacheBytes = DefaultHeapCacheBytes
+	}
+	if o.MaxDirectResultBytes == 0 {
+		o.MaxDirectResultBytes = DefaultMaxDirectResultBytes
+	}
+	if o.MaxResultBytes == 0 {
+		o.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if o.WorkerStderr == nil {
+		o.WorkerStderr = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem of o at once, each wrapping
+// ErrInvalidOptions and naming its field. It judges the options as they
+// were given: a zero field means its default and is never a problem, so
+// NewContext calls Validate before EnsureDefaults (with the defaults
+// filled in, a MaxResultBytes below 1 MiB would contradict the default
+// MaxDirectResultBytes, which the caller did not choose).
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"Nodes", int64(o.Nodes)},
+		{"WorkersPerNode", int64(o.WorkersPerNode)},
+		{"Slots", int64(o.Slots)},
+		{"MaxTaskFailures", int64(o.MaxTaskFailures)},
+		{"MaxStageAttempts", int64(o.MaxStageAttempts)},
+		{"HeapCacheBytes", o.HeapCacheBytes},
+		{"MaxDirectResultBytes", o.MaxDirectResultBytes},
+		{"MaxResultBytes", o.MaxResultBytes},
+		{"CacheBytes", o.CacheBytes},
+		{"CheckpointKeep", int64(o.CheckpointKeep)},
+	} {
+		if f.v < 0 {
+			bad("%s %d is negative (0 means the default)", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"LocalityWait", o.LocalityWait},
+		{"HeartbeatTimeout", o.HeartbeatTimeout},
+	} {
+		if f.v < 0 {
+			bad("%s %v is negative (0 means the default)", f.name, f.v)
+		}
+	}
+	if o.ShuffleMode != "" {
+		if _, err := shuffleservice.ParseMode(o.ShuffleMode); err != nil {
+			bad("ShuffleMode %q is not a shuffle writer (want sort, bypass or hash)", o.ShuffleMode)
+		}
+	}
+	if o.Codec != "" {
+		if _, err := shuffleservice.ParseCodec(o.Codec); err != nil {
+			bad("Codec %q is not a codec (want s2, zstd or none)", o.Codec)
+		}
+	}
+	if o.MaxDirectResultBytes > 0 && o.MaxResultBytes > 0 && o.MaxDirectResultBytes > o.MaxResultBytes {
+		bad("MaxDirectResultBytes %d exceeds MaxResultBytes %d (no result that large could be held)", o.MaxDirectResultBytes, o.MaxResultBytes)
+	}
+	if o.CheckpointKeep > 0 && o.CheckpointDir == "" {
+		bad("CheckpointKeep %d without a CheckpointDir (set CheckpointDir, or leave CheckpointKeep 0)", o.CheckpointKeep)
+	}
+	if o.S3Endpoint != "" && !strings.HasPrefix(o.CheckpointDir, "s3://") {
+		if o.CheckpointDir == "" {
+			bad("S3Endpoint %q without a CheckpointDir (set CheckpointDir to s3://bucket/prefix)", o.S3Endpoint)
+		} else {
+			bad("S3Endpoint %q with CheckpointDir %q, which is not s3://bucket/prefix (the endpoint would be ignored)", o.S3Endpoint, o.CheckpointDir)
+		}
+	}
+	return errors.Join(errs...)
+}
