@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 
+	"shoal/client/clientpb"
 	"shoal/compute"
-	"shoal/compute/computepb"
 	"shoal/shuffleservice"
 )
 
@@ -83,27 +83,27 @@ func (s *scheduler) nodeClient(addr string) (*shuffleservice.Client, error) {
 
 // blockReports applies a task's block reports to the locations and logs
 // them. It reports whether a block the task was told of was missing.
-func (s *scheduler) blockReports(u *computepb.TaskUpdate) (missing []*computepb.BlockReport) {
-	for _, b := range u.Blocks {
+func (s *scheduler) blockReports(rep taskReport) (missing []*clientpb.BlockReport) {
+	for _, b := range rep.blocks {
 		key := blockKey{int(b.Rdd), int(b.Partition)}
 		ev := map[string]any{"rdd": b.Rdd, "partition": b.Partition, "level": b.Level, "node": b.Where}
 		switch b.Kind {
-		case computepb.BlockReport_KIND_HIT:
+		case clientpb.BlockReport_KIND_HIT:
 			ev["bytes"] = b.Bytes
 			s.c.events.emit("block_hit", ev)
-		case computepb.BlockReport_KIND_STORED:
+		case clientpb.BlockReport_KIND_STORED:
 			if !slices.Contains(s.blocks[key], b.Where) {
 				s.blocks[key] = append(s.blocks[key], b.Where)
 			}
 			ev["bytes"] = b.Bytes
 			s.c.events.emit("block_stored", ev)
-		case computepb.BlockReport_KIND_EVICTED:
+		case clientpb.BlockReport_KIND_EVICTED:
 			if !b.ToDisk {
 				s.forgetBlock(key, b.Where)
 			}
 			ev["to_disk"] = b.ToDisk
 			s.c.events.emit("block_evicted", ev)
-		case computepb.BlockReport_KIND_MISSING:
+		case clientpb.BlockReport_KIND_MISSING:
 			s.forgetBlock(key, b.Where)
 			s.c.log.Info("a cached block was not where it was expected", "rdd", b.Rdd, "partition", b.Partition, "where", b.Where, "reason", b.Reason)
 			missing = append(missing, b)

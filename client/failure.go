@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"shoal/client/clientpb"
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/shuffleservice"
@@ -88,7 +89,7 @@ func (s *scheduler) stageFetchFailed(ff *fetchFailedError) error {
 // Either way the forgotten outputs are recomputed with a higher epoch.
 // Cached blocks a task could not read (misses) were forgotten already;
 // the node named is probed the same way.
-func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*computepb.BlockReport) error {
+func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*clientpb.BlockReport) error {
 	var first *fetchFailedError
 	probed := map[string]error{}
 	for _, b := range misses {

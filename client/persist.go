@@ -13,7 +13,7 @@ import (
 	"sync"
 
 	"shoal/blockstore"
-	"shoal/compute/computepb"
+	"shoal/client/clientpb"
 	"shoal/internal/codec"
 	"shoal/shuffleservice"
 )
@@ -134,7 +134,7 @@ func (c *Context) unpersist(ctx context.Context, n *node) error {
 	var errs []error
 	if n.persist.level.inHeap() {
 		for _, w := range s.order {
-			c.endpoint.DropBlocks(w, uint32(n.id)) // a worker that is gone has nothing left
+			c.endpoint.Message(w, encodeDropBlocks(n.id)) // a worker that is gone has nothing left
 		}
 	} else {
 		for _, addr := range s.liveNodes() {
@@ -226,8 +226,8 @@ func (bc *blockCache[T]) id(tc *taskContext, part int) blockstore.BlockID {
 	return blockstore.BlockID{App: tc.env.App, RDD: bc.p.RDD, Partition: part}
 }
 
-func (bc *blockCache[T]) report(tc *taskContext, kind computepb.BlockReport_Kind, part int, level, where string, n int64) *computepb.BlockReport {
-	r := &computepb.BlockReport{Kind: kind, Rdd: uint32(bc.p.RDD), Partition: uint32(part), Level: level, Where: where, Bytes: n}
+func (bc *blockCache[T]) report(tc *taskContext, kind clientpb.BlockReport_Kind, part int, level, where string, n int64) *clientpb.BlockReport {
+	r := &clientpb.BlockReport{Kind: kind, Rdd: uint32(bc.p.RDD), Partition: uint32(part), Level: level, Where: where, Bytes: n}
 	tc.blocks = append(tc.blocks, r)
 	return r
 }
@@ -241,13 +241,13 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		if !slices.Contains(held, tc.env.WorkerID) {
 			return nil, false
 		}
-		v, size, ok := workerHeap.get(bc.p.RDD, part)
+		v, size, ok := tc.runner.heap.get(bc.p.RDD, part)
 		if !ok {
-			bc.report(tc, computepb.BlockReport_KIND_MISSING, part, "", tc.env.WorkerID, 0).Reason = "not in the worker's heap (evicted)"
+			bc.report(tc, clientpb.BlockReport_KIND_MISSING, part, "", tc.env.WorkerID, 0).Reason = "not in the worker's heap (evicted)"
 			return nil, false
 		}
 		vals := v.([]T)
-		bc.report(tc, computepb.BlockReport_KIND_HIT, part, bc.level.name, tc.env.WorkerID, size)
+		bc.report(tc, clientpb.BlockReport_KIND_HIT, part, bc.level.name, tc.env.WorkerID, size)
 		tc.addMetric("block_hits", 1)
 		return slices.Values(vals), true
 	}
@@ -266,10 +266,10 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 			if tc.ctx.Err() != nil {
 				return nil, false
 			}
-			bc.report(tc, computepb.BlockReport_KIND_MISSING, part, "", addr, 0).Reason = err.Error()
+			bc.report(tc, clientpb.BlockReport_KIND_MISSING, part, "", addr, 0).Reason = err.Error()
 			continue
 		}
-		bc.report(tc, computepb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
+		bc.report(tc, clientpb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
 		tc.addMetric("block_hits", 1)
 		tc.addMetric("block_hit_bytes", int64(len(data)))
 		return decodeRecords(tc, bc.cd, "cached block "+id.String(), data), true
@@ -347,13 +347,13 @@ func (bc *blockCache[T]) compute(tc *taskContext, part int, parent seqFn[T], yie
 		return
 	}
 	if heap {
-		evicted, ok := workerHeap.put(bc.p.HeapBytes, bc.p.RDD, part, vals, size)
+		evicted, ok := tc.runner.heap.put(bc.p.HeapBytes, bc.p.RDD, part, vals, size)
 		for _, e := range evicted {
-			r := &computepb.BlockReport{Kind: computepb.BlockReport_KIND_EVICTED, Rdd: uint32(e[0]), Partition: uint32(e[1]), Level: MemoryDeser.name, Where: tc.env.WorkerID}
+			r := &clientpb.BlockReport{Kind: clientpb.BlockReport_KIND_EVICTED, Rdd: uint32(e[0]), Partition: uint32(e[1]), Level: MemoryDeser.name, Where: tc.env.WorkerID}
 			tc.blocks = append(tc.blocks, r)
 		}
 		if ok {
-			bc.report(tc, computepb.BlockReport_KIND_STORED, part, MemoryDeser.name, tc.env.WorkerID, size)
+			bc.report(tc, clientpb.BlockReport_KIND_STORED, part, MemoryDeser.name, tc.env.WorkerID, size)
 			tc.addMetric("blocks_stored", 1)
 		}
 		return
@@ -391,8 +391,8 @@ func (bc *blockCache[T]) put(tc *taskContext, addr string, id blockstore.BlockID
 	}
 	stored, evicted, err := cl.PutBlock(tc.ctx, id, bc.level.node, bc.level.priority, data)
 	for _, e := range evicted {
-		tc.blocks = append(tc.blocks, &computepb.BlockReport{
-			Kind: computepb.BlockReport_KIND_EVICTED, Rdd: uint32(e.ID.RDD), Partition: uint32(e.ID.Partition),
+		tc.blocks = append(tc.blocks, &clientpb.BlockReport{
+			Kind: clientpb.BlockReport_KIND_EVICTED, Rdd: uint32(e.ID.RDD), Partition: uint32(e.ID.Partition),
 			Level: e.Level.String(), ToDisk: e.ToDisk, Where: addr,
 		})
 		tc.addMetric("blocks_evicted", 1)
@@ -402,15 +402,12 @@ func (bc *blockCache[T]) put(tc *taskContext, addr string, id blockstore.BlockID
 		return
 	}
 	if stored != blockstore.None {
-		bc.report(tc, computepb.BlockReport_KIND_STORED, part, stored.String(), addr, int64(len(data)))
+		bc.report(tc, clientpb.BlockReport_KIND_STORED, part, stored.String(), addr, int64(len(data)))
 		tc.addMetric("blocks_stored", 1)
 	}
 }
 
-// workerHeap holds the MemoryDeser blocks of this worker process.
-var workerHeap = &heapCache{lru: list.New(), byID: map[[2]int]*list.Element{}}
-
-// heapCache is a worker's MemoryDeser blocks: least recently used first
+// heapCache is a worker's MemoryDeser blocks (its runner's): least recently used first
 // out, never a block of the RDD being stored (the RDD paper's rule),
 // bounded by the records' encoded size (the Go values take more; how much
 // more depends on the type).
@@ -419,6 +416,10 @@ type heapCache struct {
 	used int64
 	lru  *list.List // of *heapEntry, most recent first
 	byID map[[2]int]*list.Element
+}
+
+func newHeapCache() *heapCache {
+	return &heapCache{lru: list.New(), byID: map[[2]int]*list.Element{}}
 }
 
 type heapEntry struct {
@@ -487,6 +488,11 @@ func (h *heapCache) dropRDD(rdd int) {
 	}
 }
 
-// DropBlocks frees the worker's MemoryDeser blocks of an RDD
-// (compute.BlockDropper).
-func (runner) DropBlocks(rdd uint32) { workerHeap.dropRDD(int(rdd)) }
+// clear drops every block.
+func (h *heapCache) clear() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lru.Init()
+	clear(h.byID)
+	h.used = 0
+}

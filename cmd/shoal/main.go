@@ -12,8 +12,6 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
-
-	"shoal/client"
 )
 
 type command struct {
@@ -48,7 +46,7 @@ func usage() {
 func main() {
 	// A worker is this binary re-executed by the launcher; its environment
 	// says so and it has no command line of its own.
-	if ran, err := runWorkerIfAsked(client.Runner()); ran {
+	if ran, err := runWorkerIfAsked(); ran {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "shoal worker: %v\n", err)
 			os.Exit(1)
