@@ -33,7 +33,7 @@ func (s *scheduler) cached(n *node) bool {
 // cacheParams are the params of n's cache op in a plan made now.
 func (s *scheduler) cacheParams(n *node, leaf bool) json.RawMessage {
 	l := n.persist.level
-	p := cacheParams{RDD: n.id, Level: l.name, Priority: l.priority, Leaf: leaf, HeapBytes: s.c.opts.HeapCacheBytes}
+	p := cacheParams{RDD: n.id, Level: l.name(), Priority: l.priority(), Leaf: leaf, HeapBytes: s.c.opts.HeapCacheBytes}
 	for part := range n.parts {
 		if held := s.blocks[blockKey{n.id, part}]; len(held) > 0 {
 			if p.Held == nil {
@@ -42,7 +42,7 @@ func (s *scheduler) cacheParams(n *node, leaf bool) json.RawMessage {
 			p.Held[part] = held
 		}
 	}
-	if l.replicas > 1 {
+	if l.replicas() > 1 {
 		p.Nodes = s.liveNodes()
 	}
 	return mustJSON(p)
