@@ -45,7 +45,7 @@ func RunCache(ctx context.Context, cfg CacheConfig) (*CacheResult, error) {
 	if cfg.Rows <= 0 || cfg.Partitions <= 0 || cfg.Runs <= 0 {
 		return nil, fmt.Errorf("bench: cache needs positive rows, partitions and runs")
 	}
-	if cfg.Level == (client.StorageLevel{}) {
+	if cfg.Level == 0 {
 		cfg.Level = client.MemorySer
 	}
 	dir, done, err := workDir(cfg.Dir, "cache")

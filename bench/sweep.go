@@ -73,14 +73,8 @@ type SweepConfig struct {
 	OnRecorded func(*SweepCell)
 }
 
-// The study's grid (DESIGN: the shuffle-study issue) and its defaults.
-var (
-	StudyModes     = []shuffleservice.Mode{shuffleservice.ModeSort, shuffleservice.ModeBypass, shuffleservice.ModeHash}
-	StudyMaps      = []int{16, 64, 256}
-	StudyReduces   = []int{10, 100, 1_000, 10_000}
-	StudyDataBytes = []int64{100 << 20, 1 << 30}
-)
-
+// The study's defaults. Its grid is the command's (`shoal bench shuffle
+// --sweep`: --grid-modes, --grid-maps, --grid-reduces, --grid-data).
 const (
 	DefaultSweepResults     = "results/shuffle-study"
 	DefaultCellTimeout      = 10 * time.Minute

@@ -24,6 +24,9 @@ type sweepChart struct {
 	limit               func(*SweepResults) *chartLimit
 }
 
+// sweepCharts are the charts of the report; only ranged over.
+//
+//lint:table
 var sweepCharts = []sweepChart{
 	{
 		file: "time.svg", title: "Shuffle time (write + read) against reduce partitions",

@@ -25,7 +25,8 @@ import (
 // backoff; every error names the endpoint and the bucket.
 type S3Store struct {
 	client   *minio.Client
-	endpoint string // as configured, with its scheme
+	tr       *http.Transport // the client's own: Close releases its connections
+	endpoint string          // as configured, with its scheme
 	bucket   string
 	prefix   string // "" or ending in '/'
 	opts     Options
@@ -68,7 +69,7 @@ func openS3(ctx context.Context, bucket, prefix string, opts Options) (*S3Store,
 	if err != nil {
 		return nil, invalidf("S3 endpoint %s: %v", opts.Endpoint, err)
 	}
-	s := &S3Store{client: client, endpoint: opts.Endpoint, bucket: bucket, prefix: prefix, opts: opts}
+	s := &S3Store{client: client, tr: tr, endpoint: opts.Endpoint, bucket: bucket, prefix: prefix, opts: opts}
 	if err := s.checkBucket(ctx); err != nil {
 		return nil, err
 	}
@@ -106,6 +107,15 @@ func (s *S3Store) probe(ctx context.Context) error {
 
 func (s *S3Store) String() string {
 	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
+}
+
+// Close releases the store's idle connections to the service. A call
+// made afterwards still works (it opens a connection); one that runs
+// meanwhile keeps its own. It is not part of Store: the other stores hold
+// nothing to release.
+func (s *S3Store) Close() error {
+	s.tr.CloseIdleConnections()
+	return nil
 }
 
 // Endpoint is the service's URL, as configured.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -97,7 +98,37 @@ func TestStores(t *testing.T) {
 			t.Run("Prune", func(t *testing.T) { testPrune(t, open(t)) })
 			t.Run("ConcurrentSamePartition", func(t *testing.T) { testConcurrentSamePartition(t, open(t)) })
 			t.Run("Objects", func(t *testing.T) { testObjects(t, open(t)) })
+			t.Run("Close", func(t *testing.T) { testClose(t, kind, open(t)) })
 		})
+	}
+}
+
+// testClose: an S3 store holds connections, which Close releases; it
+// works on afterwards (a call made meanwhile is not broken by it), and
+// Close again is harmless. The other stores hold nothing to close.
+func testClose(t *testing.T, kind string, st Store) {
+	c, ok := st.(io.Closer)
+	if ok != (kind == "s3") {
+		t.Fatalf("the %s store is an io.Closer: %v", kind, ok)
+	}
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	if err := st.Put(ctx, "before", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Get(ctx, "before"); err != nil || string(got) != "v" {
+		t.Errorf("Get after Close: %q, %v", got, err)
+	}
+	if err := st.Put(ctx, "after", []byte("w")); err != nil {
+		t.Errorf("Put after Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 

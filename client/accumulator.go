@@ -1,9 +1,6 @@
 package client
 
-import (
-	"encoding/binary"
-	"reflect"
-)
+import "reflect"
 
 // Accumulator is a counter that tasks add to and the driver reads. An
 // update from a partition is applied once, however many attempts of it
@@ -43,15 +40,15 @@ func (c *Context) Value(a Accumulator) int64 {
 	return c.accums[a.ID-1]
 }
 
-// applyAccumulators adds a successful task's updates.
-func (c *Context) applyAccumulators(updates map[uint32][]byte) {
+// applyAccumulators adds a successful task's updates (its report's).
+func (c *Context) applyAccumulators(updates map[uint32]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for id, b := range updates {
-		if id == 0 || int(id) > len(c.accums) || len(b) != 8 {
+	for id, v := range updates {
+		if id == 0 || int(id) > len(c.accums) {
 			continue
 		}
-		c.accums[id-1] += int64(binary.BigEndian.Uint64(b))
+		c.accums[id-1] += v
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 
+	"shoal/client/clientpb"
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
@@ -33,7 +34,7 @@ func (s *scheduler) cached(n *node) bool {
 // cacheParams are the params of n's cache op in a plan made now.
 func (s *scheduler) cacheParams(n *node, leaf bool) json.RawMessage {
 	l := n.persist.level
-	p := cacheParams{RDD: n.id, Level: l.name, Priority: l.priority, Leaf: leaf, HeapBytes: s.c.opts.HeapCacheBytes}
+	p := cacheParams{RDD: n.id, Level: l.name(), Priority: l.priority(), Leaf: leaf, HeapBytes: s.c.opts.HeapCacheBytes}
 	for part := range n.parts {
 		if held := s.blocks[blockKey{n.id, part}]; len(held) > 0 {
 			if p.Held == nil {
@@ -42,7 +43,7 @@ func (s *scheduler) cacheParams(n *node, leaf bool) json.RawMessage {
 			p.Held[part] = held
 		}
 	}
-	if l.replicas > 1 {
+	if l.replicas() > 1 {
 		p.Nodes = s.liveNodes()
 	}
 	return mustJSON(p)
@@ -71,32 +72,39 @@ func (s *scheduler) isNode(where string) bool {
 // the task ended (a killed copy's blocks are stored all the same): its
 // cached blocks and checkpointed partitions. It returns the blocks the
 // task was told of and found missing.
-func (s *scheduler) applyReports(u *computepb.TaskUpdate) (missing []*computepb.BlockReport) {
-	missing = s.blockReports(u)
-	s.checkpointReports(u)
-	return missing
+//
+// The report is decoded here, the one place the driver reads it
+// (decodeReport); one that does not decode fails the update (failReport).
+func (s *scheduler) applyReports(u *computepb.TaskUpdate) (rep taskReport, missing []*clientpb.BlockReport) {
+	rep, err := decodeReport(u)
+	if err != nil {
+		failReport(u, err)
+	}
+	missing = s.blockReports(rep)
+	s.checkpointReports(rep)
+	return rep, missing
 }
 
 // blockReports applies a task's block reports to the locations and logs
 // them. It reports whether a block the task was told of was missing.
-func (s *scheduler) blockReports(u *computepb.TaskUpdate) (missing []*computepb.BlockReport) {
-	for _, b := range u.Blocks {
+func (s *scheduler) blockReports(rep taskReport) (missing []*clientpb.BlockReport) {
+	for _, b := range rep.blocks {
 		key := blockKey{int(b.Rdd), int(b.Partition)}
 		ev := eventlog.Block{RDD: int(b.Rdd), Partition: int(b.Partition), Level: b.Level, Node: b.Where}
 		switch b.Kind {
-		case computepb.BlockReport_KIND_HIT:
+		case clientpb.BlockReport_KIND_HIT:
 			s.c.events.Write(&eventlog.BlockHit{Block: ev, Bytes: b.Bytes})
-		case computepb.BlockReport_KIND_STORED:
+		case clientpb.BlockReport_KIND_STORED:
 			if !slices.Contains(s.blocks[key], b.Where) {
 				s.blocks[key] = append(s.blocks[key], b.Where)
 			}
 			s.c.events.Write(&eventlog.BlockStored{Block: ev, Bytes: b.Bytes})
-		case computepb.BlockReport_KIND_EVICTED:
+		case clientpb.BlockReport_KIND_EVICTED:
 			if !b.ToDisk {
 				s.forgetBlock(key, b.Where)
 			}
 			s.c.events.Write(&eventlog.BlockEvicted{Block: ev, ToDisk: b.ToDisk})
-		case computepb.BlockReport_KIND_MISSING:
+		case clientpb.BlockReport_KIND_MISSING:
 			s.forgetBlock(key, b.Where)
 			s.c.log.Info("a cached block was not where it was expected", "rdd", b.Rdd, "partition", b.Partition, "where", b.Where, "reason", b.Reason)
 			missing = append(missing, b)

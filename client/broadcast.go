@@ -90,12 +90,35 @@ func (s *scheduler) putBroadcasts(ctx context.Context, addrs []string, broadcast
 // broadcastTimeout bounds storing broadcasts in the nodes.
 const broadcastTimeout = 5 * time.Minute
 
-// workerBroadcasts are the broadcasts this worker process has fetched, by
+// broadcastCache is the broadcasts a worker (its runner) has fetched, by
 // ID: decoded values, shared by its tasks.
-var workerBroadcasts = struct {
+type broadcastCache struct {
 	mu sync.Mutex
 	m  map[uint32]*fetchedBroadcast
-}{m: map[uint32]*fetchedBroadcast{}}
+}
+
+func newBroadcastCache() *broadcastCache {
+	return &broadcastCache{m: map[uint32]*fetchedBroadcast{}}
+}
+
+// entry returns the broadcast's entry, made empty the first time.
+func (c *broadcastCache) entry(id uint32) *fetchedBroadcast {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.m[id]
+	if f == nil {
+		f = &fetchedBroadcast{}
+		c.m[id] = f
+	}
+	return f
+}
+
+// clear forgets every broadcast: tasks that hold one keep their value.
+func (c *broadcastCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
 
 type fetchedBroadcast struct {
 	mu    sync.Mutex // held while it is fetched
@@ -107,14 +130,7 @@ type fetchedBroadcast struct {
 // from the worker's node service the first time, once per worker (a
 // failed fetch is tried again by the next task).
 func (b *Broadcast[T]) bindBroadcast(tc *taskContext) {
-	workerBroadcasts.mu.Lock()
-	f := workerBroadcasts.m[b.ID]
-	if f == nil {
-		f = &fetchedBroadcast{}
-		workerBroadcasts.m[b.ID] = f
-	}
-	workerBroadcasts.mu.Unlock()
-
+	f := tc.runner.broadcasts.entry(b.ID)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.ok {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"slices"
 	"strings"
@@ -12,8 +13,8 @@ import (
 	"time"
 
 	"shoal/checkpoint"
+	"shoal/client/clientpb"
 	"shoal/client/eventlog"
-	"shoal/compute/computepb"
 )
 
 // Checkpoints (docs/DESIGN.md §5). Checkpoint marks an RDD; the tasks that
@@ -194,30 +195,57 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// workerStores are the checkpoint stores this worker process opened, by
-// URI and endpoint.
-var workerStores = struct {
-	mu sync.Mutex
-	m  map[[2]string]checkpoint.Store
-}{m: map[[2]string]checkpoint.Store{}}
+// storeCache is the checkpoint stores a worker (its runner) has opened,
+// by URI and endpoint, shared by its tasks.
+type storeCache struct {
+	mu     sync.Mutex
+	m      map[[2]string]checkpoint.Store
+	closed bool
+}
 
-func openStore(ctx context.Context, p ckptParams) (checkpoint.Store, error) {
+func newStoreCache() *storeCache {
+	return &storeCache{m: map[[2]string]checkpoint.Store{}}
+}
+
+// open returns the store of p, opening it the first time.
+func (c *storeCache) open(ctx context.Context, p ckptParams) (checkpoint.Store, error) {
 	key := [2]string{p.URI, p.Endpoint}
-	workerStores.mu.Lock()
-	defer workerStores.mu.Unlock()
-	if st := workerStores.m[key]; st != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("the worker is stopping (its checkpoint stores are closed)")
+	}
+	if st := c.m[key]; st != nil {
 		return st, nil
 	}
 	st, err := checkpoint.Open(ctx, p.URI, checkpoint.Options{Endpoint: p.Endpoint})
 	if err != nil {
 		return nil, err
 	}
-	workerStores.m[key] = st
+	c.m[key] = st
 	return st, nil
 }
 
-func (tc *taskContext) ckptReport(kind computepb.CheckpointReport_Kind, p ckptParams, part int, st checkpoint.Store, info []byte) {
-	tc.checkpoints = append(tc.checkpoints, &computepb.CheckpointReport{
+// close closes the stores that hold resources (io.Closer: an S3 store's
+// connections) and forgets them all; open fails afterwards.
+func (c *storeCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	for _, st := range c.m {
+		if cl, ok := st.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("client: closing checkpoint store %s: %w", st, err))
+			}
+		}
+	}
+	clear(c.m)
+	return errors.Join(errs...)
+}
+
+func (tc *taskContext) ckptReport(kind clientpb.CheckpointReport_Kind, p ckptParams, part int, st checkpoint.Store, info []byte) {
+	tc.checkpoints = append(tc.checkpoints, &clientpb.CheckpointReport{
 		Kind: kind, Rdd: uint32(p.RDD), Partition: uint32(part), Uri: checkpoint.PartitionURI(st, p.Name, part), PartInfo: info,
 	})
 }
@@ -261,7 +289,7 @@ func (ckptWriteOp[T]) op(b *build, params json.RawMessage, parents []any) (any, 
 			if tc.failed() {
 				return
 			}
-			st, err := openStore(tc.ctx, p)
+			st, err := tc.runner.stores.open(tc.ctx, p)
 			if err != nil {
 				tc.fail(fmt.Errorf("client: checkpoint %s: %w", p.Name, err))
 				return
@@ -271,7 +299,7 @@ func (ckptWriteOp[T]) op(b *build, params json.RawMessage, parents []any) (any, 
 				tc.fail(fmt.Errorf("client: checkpoint of RDD %d: %w", p.RDD, err))
 				return
 			}
-			tc.ckptReport(computepb.CheckpointReport_KIND_WRITTEN, p, part, st, mustJSON(info))
+			tc.ckptReport(clientpb.CheckpointReport_KIND_WRITTEN, p, part, st, mustJSON(info))
 			tc.addMetric("checkpoint_bytes_written", info.Size)
 		}
 	}), nil
@@ -295,7 +323,7 @@ func (ckptReadOp[T]) op(b *build, params json.RawMessage, parents []any) (any, e
 	}
 	return seqFn[T](func(tc *taskContext, part int) iter.Seq[T] {
 		return func(yield func(T) bool) {
-			st, err := openStore(tc.ctx, p)
+			st, err := tc.runner.stores.open(tc.ctx, p)
 			if err != nil {
 				tc.fail(fmt.Errorf("client: checkpoint %s: %w", p.Name, err))
 				return
@@ -305,7 +333,7 @@ func (ckptReadOp[T]) op(b *build, params json.RawMessage, parents []any) (any, e
 				tc.fail(fmt.Errorf("client: checkpoint of RDD %d: %w", p.RDD, err))
 				return
 			}
-			tc.ckptReport(computepb.CheckpointReport_KIND_READ, p, part, st, nil)
+			tc.ckptReport(clientpb.CheckpointReport_KIND_READ, p, part, st, nil)
 			tc.addMetric("checkpoint_bytes_read", int64(len(data)))
 			for v := range decodeRecords(tc, cd, "checkpoint "+checkpoint.PartKey(p.Name, part), data) {
 				if !yield(v) {
@@ -336,17 +364,17 @@ func (lostOp[T]) op(b *build, params json.RawMessage, parents []any) (any, error
 
 // checkpointReports records the partitions a task wrote and logs the
 // checkpoint events.
-func (s *scheduler) checkpointReports(u *computepb.TaskUpdate) {
-	for _, r := range u.Checkpoints {
+func (s *scheduler) checkpointReports(rep taskReport) {
+	for _, r := range rep.checkpoints {
 		ev := eventlog.Checkpoint{RDD: int(r.Rdd), Partition: int(r.Partition), URI: r.Uri}
 		switch r.Kind {
-		case computepb.CheckpointReport_KIND_WRITTEN:
+		case clientpb.CheckpointReport_KIND_WRITTEN:
 			var info checkpoint.PartInfo
 			if n := s.c.node(int(r.Rdd)); n != nil && n.ckpt != nil && json.Unmarshal(r.PartInfo, &info) == nil {
 				n.ckpt.parts[int(r.Partition)] = info
 			}
 			s.c.events.Write(&eventlog.CheckpointWritten{Checkpoint: ev})
-		case computepb.CheckpointReport_KIND_READ:
+		case clientpb.CheckpointReport_KIND_READ:
 			s.c.events.Write(&eventlog.CheckpointRead{Checkpoint: ev})
 		}
 	}

@@ -27,7 +27,9 @@ type taskEndpoint interface {
 	Events() <-chan compute.Event
 	Run(worker string, t *computepb.RunTask) error
 	Kill(worker string, task uint64) error
-	DropBlocks(worker string, rdd uint32) error
+	// Message sends the worker's runner a payload of the client's own
+	// (encodeDropBlocks).
+	Message(worker string, payload []byte) error
 }
 
 // cluster is the set of processes the driver runs on: it starts

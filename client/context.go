@@ -230,7 +230,7 @@ func Init() {
 	if !ok {
 		return
 	}
-	err := compute.RunWorker(context.Background(), wo, Runner())
+	err := RunWorker(context.Background(), wo)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "shoal worker %s: %v\n", wo.WorkerID, err)
 		os.Exit(1)

@@ -240,7 +240,7 @@
 //
 // Broadcast values are stored once per node service as blocks (DiskOnly);
 // only their ID travels with tasks, and each worker fetches and decodes a
-// broadcast once and keeps it for its life.
+// broadcast once and keeps it for its life (its runner's).
 //
 // # Cached partitions (docs/DESIGN.md §4)
 //
@@ -249,7 +249,7 @@
 // and stores the block once the partition is complete; on a hit it reads
 // the block (local node first) and never calls its parent. Tasks report
 // hits, stores, evictions and blocks they were told of but could not find
-// (TaskUpdate.blocks); the driver keeps where each block is (blocks.go),
+// (the task's report, below); the driver keeps where each block is (blocks.go),
 // logs block_stored, block_hit and block_evicted, prefers the node (or,
 // for MemoryDeser, the worker) that holds a task's input, and forgets the
 // blocks of a lost node or worker. An RDD whose every partition is held
@@ -264,7 +264,7 @@
 // Checkpoint puts a write op after the RDD (after its cache op, if
 // persisted) in the plans that compute it (checkpoint.go): it passes the
 // records on and writes the partition to the store once complete, and the
-// task reports the partition (TaskUpdate.checkpoints, checkpoint_written).
+// task reports the partition (the task's report, checkpoint_written).
 // After each job, the driver completes the checkpoints of RDDs that job
 // planned: it runs a job over the partitions not written in full (an
 // action such as Take stops reading early; such a partition is computed
@@ -277,4 +277,35 @@
 // is Persist(DiskOnly) and the same truncation once every block is held;
 // its operator then only fails, saying the partition is gone with its
 // node.
+//
+// # The worker's runner
+//
+// A worker process runs one runner (runner.go; RunWorker makes it, Init
+// calls RunWorker): it executes the tasks' plans and owns what the
+// worker keeps between tasks, shared by them: its MemoryDeser blocks
+// (persist.go's heapCache), the checkpoint stores it opened
+// (checkpoint.go's storeCache) and the broadcasts it fetched
+// (broadcast.go's broadcastCache). Nothing of it is package state. When
+// the worker stops, RunWorker closes the runner, which drops those
+// blocks and broadcasts and closes the stores (an S3 store's
+// connections); a task that starts after that fails.
+//
+// # Task reports (report.go)
+//
+// compute carries two things for this package without reading them
+// (compute/doc.go). A task's report (TaskUpdate.report) holds what the
+// task did besides its result and map output: its block reports (HIT,
+// STORED, EVICTED, MISSING), the checkpoint partitions it WROTE or READ
+// (with the PartInfo that goes into the manifest), and its accumulator
+// updates. It is a clientpb.Report, protobuf with a version number (1),
+// encoded by the runner after the task (encodeReport: nothing at all for
+// a task with nothing to report, so small tasks pay nothing) and decoded
+// by the driver in one place (decodeReport) when the task's update
+// arrives. A report that does not decode, or is of another version,
+// fails that task (an infrastructure failure, retried like any other,
+// counted against MaxTaskFailures) with an error naming the task; the
+// scheduler never panics on it. In the other direction, Unpersist of a
+// MemoryDeser RDD sends each worker a clientpb.Message (Endpoint.Message,
+// a ClientMessage) asking its runner to drop the RDD's blocks; a message
+// the runner cannot read is logged by the worker and ignored.
 package client

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/client/clientpb"
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
@@ -80,7 +81,7 @@ func (s *scheduler) stageFetchFailed(ff *fetchFailedError) error {
 // fetchFailureProbes lists the nodes to probe after a stage attempt
 // gathered fetch failures and block misses: those named, not lost yet
 // (for block misses, node services only, not workers' heaps).
-func (s *scheduler) fetchFailureProbes(fails []*computepb.FetchFailure, misses []*computepb.BlockReport) []string {
+func (s *scheduler) fetchFailureProbes(fails []*computepb.FetchFailure, misses []*clientpb.BlockReport) []string {
 	seen := map[string]bool{}
 	var addrs []string
 	add := func(addr string) {
@@ -107,7 +108,7 @@ func (s *scheduler) fetchFailureProbes(fails []*computepb.FetchFailure, misses [
 // answers) only the output named is forgotten. Either way the forgotten
 // outputs are recomputed with a higher epoch. Cached blocks a task could
 // not read (misses) were forgotten already.
-func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*computepb.BlockReport, probed map[string]error) error {
+func (s *scheduler) fetchFailed(st *stage, fails []*computepb.FetchFailure, misses []*clientpb.BlockReport, probed map[string]error) error {
 	var first *fetchFailedError
 	for _, b := range misses {
 		if err := probed[b.Where]; err != nil {

@@ -199,7 +199,7 @@ func (f *fakeCluster) Kill(worker string, task uint64) error {
 	return nil // its task has answered already
 }
 
-func (f *fakeCluster) DropBlocks(worker string, rdd uint32) error { return nil }
+func (f *fakeCluster) Message(worker string, payload []byte) error { return nil }
 
 // The cluster.
 

@@ -8,13 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"shoal/blockstore"
-	"shoal/compute/computepb"
+	"shoal/client/clientpb"
 	"shoal/internal/codec"
 	"shoal/shuffleservice"
 )
@@ -28,57 +29,102 @@ import (
 // whose every input partition is held in a node as if the RDD were a
 // source: its lineage (and the shuffles in it) is not needed.
 
-// StorageLevel is where Persist keeps an RDD's partitions.
-type StorageLevel struct {
-	name     string
-	node     blockstore.Level // the node store's level; None: the worker's heap
-	replicas int
-	priority int
-}
+// StorageLevel is where Persist keeps an RDD's partitions, and with what
+// priority (WithPriority). Its values are the constants below; the zero
+// value is no level.
+type StorageLevel int64
 
 // The storage levels. MemoryDeser keeps Go values in the heap of the
 // worker that computed them: fastest to read, lost with the worker. The
 // others keep the encoded records in the node service of the worker's
 // machine, so a worker's death loses nothing; the _2 levels keep a second
 // copy on another node, so a node's death loses nothing either.
-var (
-	MemoryDeser    = StorageLevel{name: "MemoryDeser", replicas: 1}
-	MemorySer      = StorageLevel{name: "MemorySer", node: blockstore.MemorySer, replicas: 1}
-	MemoryAndDisk  = StorageLevel{name: "MemoryAndDisk", node: blockstore.MemoryAndDisk, replicas: 1}
-	DiskOnly       = StorageLevel{name: "DiskOnly", node: blockstore.DiskOnly, replicas: 1}
-	MemorySer2     = StorageLevel{name: "MemorySer_2", node: blockstore.MemorySer, replicas: 2}
-	MemoryAndDisk2 = StorageLevel{name: "MemoryAndDisk_2", node: blockstore.MemoryAndDisk, replicas: 2}
-	DiskOnly2      = StorageLevel{name: "DiskOnly_2", node: blockstore.DiskOnly, replicas: 2}
+const (
+	MemoryDeser StorageLevel = iota + 1
+	MemorySer
+	MemoryAndDisk
+	DiskOnly
+	MemorySer2
+	MemoryAndDisk2
+	DiskOnly2
 )
 
-var storageLevels = []StorageLevel{MemoryDeser, MemorySer, MemoryAndDisk, DiskOnly, MemorySer2, MemoryAndDisk2, DiskOnly2}
+// A StorageLevel holds its kind (one of the constants) in its low
+// levelBits bits and its priority in the others, so that the levels are
+// constants and a level with a priority is still one comparable value.
+const (
+	levelBits   = 8
+	maxPriority = math.MaxInt64 >> levelBits
+	minPriority = math.MinInt64 >> levelBits
+)
+
+// levelKind describes a kind of StorageLevel.
+type levelKind struct {
+	name     string
+	node     blockstore.Level // the node store's level; None: the worker's heap
+	replicas int
+}
+
+// levelKinds describes the levels, by kind (the constants' values).
+var levelKinds = [...]levelKind{
+	MemoryDeser:    {name: "MemoryDeser", replicas: 1},
+	MemorySer:      {name: "MemorySer", node: blockstore.MemorySer, replicas: 1},
+	MemoryAndDisk:  {name: "MemoryAndDisk", node: blockstore.MemoryAndDisk, replicas: 1},
+	DiskOnly:       {name: "DiskOnly", node: blockstore.DiskOnly, replicas: 1},
+	MemorySer2:     {name: "MemorySer_2", node: blockstore.MemorySer, replicas: 2},
+	MemoryAndDisk2: {name: "MemoryAndDisk_2", node: blockstore.MemoryAndDisk, replicas: 2},
+	DiskOnly2:      {name: "DiskOnly_2", node: blockstore.DiskOnly, replicas: 2},
+}
+
+// kind describes l's level (its priority aside): an empty levelKind (no
+// name) if l is not a level.
+func (l StorageLevel) kind() levelKind {
+	if k := int(l & (1<<levelBits - 1)); k < len(levelKinds) {
+		return levelKinds[k]
+	}
+	return levelKind{}
+}
+
+func (l StorageLevel) name() string                { return l.kind().name }
+func (l StorageLevel) replicas() int               { return l.kind().replicas }
+func (l StorageLevel) priority() int               { return int(l >> levelBits) }
+func (l StorageLevel) valid() bool                 { return l.name() != "" }
+func (l StorageLevel) inHeap() bool                { return l.kind().node == blockstore.None }
+func (l StorageLevel) nodeLevel() blockstore.Level { return l.kind().node }
 
 // ParseStorageLevel returns the level named s (as String prints it; case
 // does not matter).
 func ParseStorageLevel(s string) (StorageLevel, error) {
-	for _, l := range storageLevels {
-		if strings.EqualFold(l.name, s) {
-			return l, nil
+	var names []string
+	for k, lk := range levelKinds {
+		if lk.name == "" {
+			continue
 		}
+		if strings.EqualFold(lk.name, s) {
+			return StorageLevel(k), nil
+		}
+		names = append(names, lk.name)
 	}
-	names := make([]string, len(storageLevels))
-	for i, l := range storageLevels {
-		names[i] = l.name
-	}
-	return StorageLevel{}, fmt.Errorf("client: unknown storage level %q (want one of %s)", s, strings.Join(names, ", "))
+	return 0, fmt.Errorf("client: unknown storage level %q (want one of %s)", s, strings.Join(names, ", "))
 }
 
-func (l StorageLevel) String() string { return l.name }
+// String is the level's name, without its priority ("" for the zero
+// value).
+func (l StorageLevel) String() string {
+	if !l.valid() && l != 0 {
+		return fmt.Sprintf("StorageLevel(%d)", int64(l))
+	}
+	return l.name()
+}
 
 // WithPriority returns l with a persistence priority: making room in a
 // node's memory evicts blocks of lower priority first, and never blocks
-// of a higher one. The default is 0.
+// of a higher one. The default is 0. A priority beyond ±2^55 is taken as
+// the nearest of those.
 func (l StorageLevel) WithPriority(p int) StorageLevel {
-	l.priority = p
-	return l
+	p64 := min(max(int64(p), minPriority), maxPriority)
+	return l&(1<<levelBits-1) | StorageLevel(p64<<levelBits)
 }
-
-func (l StorageLevel) inHeap() bool { return l.node == blockstore.None }
 
 // maxBlockBytes bounds a block: a partition whose records encode to more
 // is not cached (it is computed again when read again). It is what a node
@@ -98,8 +144,10 @@ type persistence struct {
 // first).
 func (r *RDD[T]) Persist(level StorageLevel) *RDD[T] {
 	switch {
-	case level.name == "":
+	case level == 0:
 		r.n.setErr(errors.New("client: Persist: the zero StorageLevel (use one of the package's levels)"))
+	case !level.valid():
+		r.n.setErr(fmt.Errorf("client: Persist: %v is not a storage level (use one of the package's levels)", level))
 	case r.n.persist != nil && r.n.persist.level != level:
 		r.n.setErr(fmt.Errorf("client: Persist: %s is persisted at %v already; Unpersist it first", r.n.displayName(), r.n.persist.level))
 	default:
@@ -130,7 +178,7 @@ func (c *Context) unpersist(ctx context.Context, n *node) error {
 		n.persist = nil
 		if inHeap {
 			for _, w := range s.order {
-				s.ep.DropBlocks(w, uint32(n.id)) // a worker that is gone has nothing left
+				s.ep.Message(w, encodeDropBlocks(n.id)) // a worker that is gone has nothing left
 			}
 			reply(nil)
 			return
@@ -181,7 +229,7 @@ func (cacheOp[T]) op(b *build, params json.RawMessage, parents []any) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	level.priority = p.Priority
+	level = level.WithPriority(p.Priority)
 	var parent seqFn[T]
 	if !p.Leaf {
 		if parent, err = seqOf[T](parents[0]); err != nil {
@@ -223,8 +271,8 @@ func (bc *blockCache[T]) id(tc *taskContext, part int) blockstore.BlockID {
 	return blockstore.BlockID{App: tc.env.App, RDD: bc.p.RDD, Partition: part}
 }
 
-func (bc *blockCache[T]) report(tc *taskContext, kind computepb.BlockReport_Kind, part int, level, where string, n int64) *computepb.BlockReport {
-	r := &computepb.BlockReport{Kind: kind, Rdd: uint32(bc.p.RDD), Partition: uint32(part), Level: level, Where: where, Bytes: n}
+func (bc *blockCache[T]) report(tc *taskContext, kind clientpb.BlockReport_Kind, part int, level, where string, n int64) *clientpb.BlockReport {
+	r := &clientpb.BlockReport{Kind: kind, Rdd: uint32(bc.p.RDD), Partition: uint32(part), Level: level, Where: where, Bytes: n}
 	tc.blocks = append(tc.blocks, r)
 	return r
 }
@@ -238,13 +286,13 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		if !slices.Contains(held, tc.env.WorkerID) {
 			return nil, false
 		}
-		v, size, ok := workerHeap.get(bc.p.RDD, part)
+		v, size, ok := tc.runner.heap.get(bc.p.RDD, part)
 		if !ok {
-			bc.report(tc, computepb.BlockReport_KIND_MISSING, part, "", tc.env.WorkerID, 0).Reason = "not in the worker's heap (evicted)"
+			bc.report(tc, clientpb.BlockReport_KIND_MISSING, part, "", tc.env.WorkerID, 0).Reason = "not in the worker's heap (evicted)"
 			return nil, false
 		}
 		vals := v.([]T)
-		bc.report(tc, computepb.BlockReport_KIND_HIT, part, bc.level.name, tc.env.WorkerID, size)
+		bc.report(tc, clientpb.BlockReport_KIND_HIT, part, bc.level.name(), tc.env.WorkerID, size)
 		tc.addMetric("block_hits", 1)
 		return slices.Values(vals), true
 	}
@@ -263,10 +311,10 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 			if tc.ctx.Err() != nil {
 				return nil, false
 			}
-			bc.report(tc, computepb.BlockReport_KIND_MISSING, part, "", addr, 0).Reason = err.Error()
+			bc.report(tc, clientpb.BlockReport_KIND_MISSING, part, "", addr, 0).Reason = err.Error()
 			continue
 		}
-		bc.report(tc, computepb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
+		bc.report(tc, clientpb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
 		tc.addMetric("block_hits", 1)
 		tc.addMetric("block_hit_bytes", int64(len(data)))
 		return decodeRecords(tc, bc.cd, "cached block "+id.String(), data), true
@@ -344,13 +392,13 @@ func (bc *blockCache[T]) compute(tc *taskContext, part int, parent seqFn[T], yie
 		return
 	}
 	if heap {
-		evicted, ok := workerHeap.put(bc.p.HeapBytes, bc.p.RDD, part, vals, size)
+		evicted, ok := tc.runner.heap.put(bc.p.HeapBytes, bc.p.RDD, part, vals, size)
 		for _, e := range evicted {
-			r := &computepb.BlockReport{Kind: computepb.BlockReport_KIND_EVICTED, Rdd: uint32(e[0]), Partition: uint32(e[1]), Level: MemoryDeser.name, Where: tc.env.WorkerID}
+			r := &clientpb.BlockReport{Kind: clientpb.BlockReport_KIND_EVICTED, Rdd: uint32(e[0]), Partition: uint32(e[1]), Level: MemoryDeser.name(), Where: tc.env.WorkerID}
 			tc.blocks = append(tc.blocks, r)
 		}
 		if ok {
-			bc.report(tc, computepb.BlockReport_KIND_STORED, part, MemoryDeser.name, tc.env.WorkerID, size)
+			bc.report(tc, clientpb.BlockReport_KIND_STORED, part, MemoryDeser.name(), tc.env.WorkerID, size)
 			tc.addMetric("blocks_stored", 1)
 		}
 		return
@@ -365,7 +413,7 @@ func (bc *blockCache[T]) compute(tc *taskContext, part int, parent seqFn[T], yie
 // level the next live node after it.
 func (bc *blockCache[T]) targets(local string) []string {
 	t := []string{local}
-	if bc.level.replicas < 2 {
+	if bc.level.replicas() < 2 {
 		return t
 	}
 	nodes := bc.p.Nodes
@@ -386,10 +434,10 @@ func (bc *blockCache[T]) put(tc *taskContext, addr string, id blockstore.BlockID
 		tc.env.Logger.Warn("block not stored", "block", id.String(), "node", addr, "err", err)
 		return
 	}
-	stored, evicted, err := cl.PutBlock(tc.ctx, id, bc.level.node, bc.level.priority, data)
+	stored, evicted, err := cl.PutBlock(tc.ctx, id, bc.level.nodeLevel(), bc.level.priority(), data)
 	for _, e := range evicted {
-		tc.blocks = append(tc.blocks, &computepb.BlockReport{
-			Kind: computepb.BlockReport_KIND_EVICTED, Rdd: uint32(e.ID.RDD), Partition: uint32(e.ID.Partition),
+		tc.blocks = append(tc.blocks, &clientpb.BlockReport{
+			Kind: clientpb.BlockReport_KIND_EVICTED, Rdd: uint32(e.ID.RDD), Partition: uint32(e.ID.Partition),
 			Level: e.Level.String(), ToDisk: e.ToDisk, Where: addr,
 		})
 		tc.addMetric("blocks_evicted", 1)
@@ -399,15 +447,12 @@ func (bc *blockCache[T]) put(tc *taskContext, addr string, id blockstore.BlockID
 		return
 	}
 	if stored != blockstore.None {
-		bc.report(tc, computepb.BlockReport_KIND_STORED, part, stored.String(), addr, int64(len(data)))
+		bc.report(tc, clientpb.BlockReport_KIND_STORED, part, stored.String(), addr, int64(len(data)))
 		tc.addMetric("blocks_stored", 1)
 	}
 }
 
-// workerHeap holds the MemoryDeser blocks of this worker process.
-var workerHeap = &heapCache{lru: list.New(), byID: map[[2]int]*list.Element{}}
-
-// heapCache is a worker's MemoryDeser blocks: least recently used first
+// heapCache is a worker's MemoryDeser blocks (its runner's): least recently used first
 // out, never a block of the RDD being stored (the RDD paper's rule),
 // bounded by the records' encoded size (the Go values take more; how much
 // more depends on the type).
@@ -416,6 +461,10 @@ type heapCache struct {
 	used int64
 	lru  *list.List // of *heapEntry, most recent first
 	byID map[[2]int]*list.Element
+}
+
+func newHeapCache() *heapCache {
+	return &heapCache{lru: list.New(), byID: map[[2]int]*list.Element{}}
 }
 
 type heapEntry struct {
@@ -484,6 +533,11 @@ func (h *heapCache) dropRDD(rdd int) {
 	}
 }
 
-// DropBlocks frees the worker's MemoryDeser blocks of an RDD
-// (compute.BlockDropper).
-func (runner) DropBlocks(rdd uint32) { workerHeap.dropRDD(int(rdd)) }
+// clear drops every block.
+func (h *heapCache) clear() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lru.Init()
+	clear(h.byID)
+	h.used = 0
+}

@@ -2,12 +2,10 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
 
+	"shoal/client/clientpb"
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/internal/fnref"
@@ -82,8 +80,9 @@ type taskContext struct {
 	output      *shufflepb.MapOutput // set by a shuffle sink
 	metrics     map[string]int64
 	accums      map[uint32]*accCell // accumulators bound by this task's ops
-	blocks      []*computepb.BlockReport
-	checkpoints []*computepb.CheckpointReport
+	blocks      []*clientpb.BlockReport
+	checkpoints []*clientpb.CheckpointReport
+	runner      *runner // the worker's: its caches
 }
 
 // fail records the first error of the task; sequences stop at the next
@@ -108,100 +107,6 @@ func (tc *taskContext) readShuffle(shuffle uint32, start, end int) (*shuffleserv
 		App: tc.env.App, Shuffle: shuffle, ReduceStart: start, ReduceEnd: end, Maps: maps,
 		LocalNode: tc.env.ShuffleAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients,
 	})
-}
-
-// runner is the compute.Runner of every shoal binary: it executes stage
-// plans.
-type runner struct{}
-
-// Runner returns the task runner that workers use.
-func Runner() compute.Runner { return runner{} }
-
-func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error) {
-	start := time.Now()
-	var plan stagePlan
-	if err := json.Unmarshal(t.Plan, &plan); err != nil {
-		return nil, fmt.Errorf("client: task %d: bad plan: %w", t.TaskId, err)
-	}
-	if plan.Canary != fnref.Canary() {
-		return nil, fmt.Errorf("client: task %d: this worker runs a different binary than the driver (canary %v, driver's %v)", t.TaskId, fnref.Canary(), plan.Canary)
-	}
-	tc := &taskContext{
-		ctx: ctx, env: env, task: t, inputs: map[uint32][]shuffleservice.MapLocation{},
-		metrics: map[string]int64{}, accums: map[uint32]*accCell{},
-	}
-	b := &build{tc: tc}
-	built := make([]any, len(plan.Ops))
-	for i, op := range plan.Ops {
-		factory, err := resolve[opFactory](op.Spec)
-		if err != nil {
-			return nil, err
-		}
-		parents := make([]any, len(op.Parents))
-		for j, p := range op.Parents {
-			if p < 0 || p >= i {
-				return nil, fmt.Errorf("client: task %d: op %d has parent %d out of order", t.TaskId, i, p)
-			}
-			parents[j] = built[p]
-		}
-		if built[i], err = factory.op(b, op.Spec.Params, parents); err != nil {
-			return nil, fmt.Errorf("client: building %s: %w", op.Spec.Factory.Name, err)
-		}
-	}
-	if len(built) == 0 {
-		return nil, fmt.Errorf("client: task %d: empty plan", t.TaskId)
-	}
-	sf, err := resolve[sinkFactory](plan.Sink)
-	if err != nil {
-		return nil, err
-	}
-	sink, err := sf.sink(b, plan.Sink.Params, built[len(built)-1])
-	if err != nil {
-		return nil, err
-	}
-	for _, in := range t.Inputs {
-		locs := make([]shuffleservice.MapLocation, len(in.Maps))
-		for i, m := range in.Maps {
-			locs[i] = shuffleservice.MapLocation{Node: m.Node, Output: m.Output}
-		}
-		tc.inputs[in.Shuffle] = locs
-	}
-	result, err := sink(tc, int(t.Partition))
-	if err == nil {
-		err = tc.err
-	}
-	if err == nil {
-		err = ctx.Err()
-	}
-	up := &computepb.TaskUpdate{TaskId: t.TaskId, Metrics: tc.metrics, DurationMs: time.Since(start).Milliseconds(), Blocks: tc.blocks, Checkpoints: tc.checkpoints}
-	for id, c := range tc.accums {
-		up.Accumulators = append(up.Accumulators, &computepb.Accumulator{Id: id, Value: binary.BigEndian.AppendUint64(nil, uint64(c.v))})
-	}
-	var ff *shuffleservice.FetchFailedError
-	switch {
-	case err == nil:
-		up.State = computepb.TaskState_TASK_STATE_SUCCEEDED
-		up.Result = result
-		if plan.DirectResult > 0 && int64(len(result)) > plan.DirectResult {
-			if up.ResultNode, err = storeResult(tc, result); err != nil {
-				return up, err
-			}
-			up.Result = nil
-		}
-		up.MapOutput = tc.output
-		if tc.output != nil {
-			// The driver records where the output lives: the node service,
-			// or this worker's own shuffle server when the service is off.
-			up.MapOutputNode = tc.env.ShuffleAddr
-		}
-	case errors.As(err, &ff):
-		up.State = computepb.TaskState_TASK_STATE_FAILED
-		up.Error = err.Error()
-		up.FetchFailure = &computepb.FetchFailure{Shuffle: ff.Shuffle, Map: ff.Map, Node: ff.Node, Reason: ff.Err.Error()}
-	default:
-		return up, err // the block reports stand: what was stored is stored
-	}
-	return up, nil
 }
 
 // seqOf type-asserts a parent's seqFn.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/client/clientpb"
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/compute/computepb"
@@ -60,9 +61,9 @@ type stageRun struct {
 	durations []time.Duration
 
 	fetchFails  []*computepb.FetchFailure
-	blockMisses []*computepb.BlockReport // of cached blocks a task could not read without lineage
-	gatherUntil time.Time                // zero until the first fetch failure
-	resultNodes map[string]bool          // nodes that hold results of this attempt as blocks
+	blockMisses []*clientpb.BlockReport // of cached blocks a task could not read without lineage
+	gatherUntil time.Time               // zero until the first fetch failure
+	resultNodes map[string]bool         // nodes that hold results of this attempt as blocks
 
 	starvedSince time.Time // when tasks began to wait with no usable worker; zero if they do not
 	lastRevive   time.Time // when lost nodes were last probed (scheduler.reviveNodes)
@@ -279,9 +280,10 @@ func (r *stageRun) prefs(part int) []string {
 // ended handles a task of this attempt that ended: lost with its worker,
 // or reported by it.
 func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
-	var missing []*computepb.BlockReport
+	var missing []*clientpb.BlockReport
+	var rep taskReport
 	if !lost {
-		missing = r.s.applyReports(ev.Update) // a killed copy's blocks are stored all the same
+		rep, missing = r.s.applyReports(ev.Update) // a killed copy's blocks are stored all the same
 		if node := ev.Update.GetResultNode(); node != "" {
 			r.resultNodes[node] = true
 		}
@@ -311,22 +313,22 @@ func (r *stageRun) ended(t *taskRun, ev compute.Event, lost bool) error {
 				u.State, u.Error = computepb.TaskState_TASK_STATE_FAILED, err.Error()
 			}
 			u.Result = data
-			if err := r.finish(t, u, missing); err != nil && r.err == nil {
+			if err := r.finish(t, u, rep, missing); err != nil && r.err == nil {
 				r.err = err
 			}
 		})
 		return nil
 	}
-	return r.finish(t, u, missing)
+	return r.finish(t, u, rep, missing)
 }
 
 // finish handles the update of a task whose result, if any, is at hand.
-func (r *stageRun) finish(t *taskRun, u *computepb.TaskUpdate, missing []*computepb.BlockReport) error {
+func (r *stageRun) finish(t *taskRun, u *computepb.TaskUpdate, rep taskReport, missing []*clientpb.BlockReport) error {
 	s, c := r.s, r.s.c
 	switch u.State {
 	case computepb.TaskState_TASK_STATE_SUCCEEDED:
 		r.taskEndMetrics(t, "succeeded", "", u.Metrics)
-		return r.succeeded(t, u)
+		return r.succeeded(t, u, rep)
 	case computepb.TaskState_TASK_STATE_FAILED:
 		r.taskEndMetrics(t, "failed", u.Error, u.Metrics)
 		if ff := u.FetchFailure; ff != nil || len(missing) > 0 {
@@ -408,7 +410,7 @@ func (r *stageRun) retry(part int, avoid string) {
 // succeeded records the first successful copy of a partition: its map
 // output, its result, its accumulator updates. Any other copy is killed:
 // its output, if it still reports one, is not registered.
-func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) error {
+func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate, rep taskReport) error {
 	s, c := r.s, r.s.c
 	if r.results != nil {
 		if err := r.results.take(t.part, u.Result); err != nil {
@@ -422,11 +424,7 @@ func (r *stageRun) succeeded(t *taskRun, u *computepb.TaskUpdate) error {
 	}
 	if key := [2]int{r.st.id, t.part}; !s.accDone[key] {
 		s.accDone[key] = true
-		updates := map[uint32][]byte{}
-		for _, a := range u.Accumulators {
-			updates[a.Id] = a.Value
-		}
-		c.applyAccumulators(updates)
+		c.applyAccumulators(rep.accums)
 	}
 	for _, id := range slices.Sorted(maps.Keys(r.running)) {
 		if o := r.running[id]; o.part == t.part {

@@ -354,6 +354,28 @@ func testTasks(t *testing.T, shoal string) {
 	if err := c.ep.Run("no-such-worker", &computepb.RunTask{TaskId: 9}); !errors.Is(err, compute.ErrWorkerGone) {
 		t.Errorf("Run on an unknown worker: %v", err)
 	}
+
+	// The Runner's report comes back as it was sent, unread by compute.
+	report := "\x00opaque\xff"
+	c.run(w, 20, "report:"+report)
+	if u := c.end(20, 10*time.Second); u.GetState() != succeeded || string(u.GetReport()) != report {
+		t.Errorf("task with a report: %v, want report %q", u, report)
+	}
+
+	// Messages reach the Runner in order, before a task sent after them;
+	// one it refuses is dropped and the worker goes on.
+	for _, m := range []string{"first", "refuse", "second"} {
+		if err := c.ep.Message(w, []byte(m)); err != nil {
+			t.Fatalf("Message %q: %v", m, err)
+		}
+	}
+	c.run(w, 21, "messages")
+	if u := c.end(21, 10*time.Second); u.GetState() != succeeded || string(u.GetResult()) != "first,second" {
+		t.Errorf("messages read by the Runner: %v, want result %q", u, "first,second")
+	}
+	if err := c.ep.Message("no-such-worker", []byte("x")); !errors.Is(err, compute.ErrWorkerGone) {
+		t.Errorf("Message to an unknown worker: %v", err)
+	}
 }
 
 func testWorkerKilled(t *testing.T, shoal string) {

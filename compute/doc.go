@@ -23,8 +23,9 @@
 //	                                        <--  RunTask{task_id, plan, inputs, ...}
 //	TaskUpdate{task_id, RUNNING}            -->
 //	TaskUpdate{task_id, SUCCEEDED|FAILED|KILLED, result or result_node,
-//	           map_output, map_output_node, ...}  -->
+//	           map_output, map_output_node, report, ...}  -->
 //	                                        <--  KillTask{task_id}
+//	                                        <--  ClientMessage{payload}
 //	Heartbeat (every HeartbeatInterval)     -->
 //	                                        <--  Heartbeat (every HeartbeatInterval)
 //	                                        <--  Shutdown
@@ -43,8 +44,49 @@
 // when an input could not be fetched (a *shuffleservice.FetchFailedError).
 // A KillTask for a task the worker does not have is ignored.
 //
-// Endpoint.Run and Kill never block: messages are queued per worker and
-// sent, in order, by one goroutine per stream.
+// Endpoint.Run, Kill and Message never block: messages are queued per
+// worker and sent, in order, by one goroutine per stream.
+//
+// # What compute reads, and what is opaque to it
+//
+// compute moves tasks and their outcomes; what a task computes, and what
+// its caller makes of the outcome, travel as bytes it does not read:
+//
+//   - RunTask.plan: the task, encoded by the caller and decoded by its
+//     Runner.
+//   - TaskUpdate.result: a result task's value, encoded by the Runner.
+//   - TaskUpdate.report: whatever else the Runner tells the caller about
+//     the task. Package client puts its report there (client/clientpb:
+//     the cached blocks a task read, stored, evicted or could not find,
+//     the checkpoint partitions it wrote or read, its accumulator
+//     updates), versioned and decoded in one place on the driver; a task
+//     with nothing to report sends no bytes.
+//   - ClientMessage.payload: a message from the caller to a worker's
+//     Runner outside of tasks (Endpoint.Message), handed to the Runner if
+//     it is a Messenger (client's asks it to drop an RDD's blocks from its
+//     heap). A Runner that cannot read one returns an error, which the
+//     worker logs; the message is dropped.
+//
+// The other fields are the transport's own, each because compute fills
+// it in or because it names something compute deals in (tasks, workers,
+// node services, shuffle outputs):
+//
+//   - task_id, state: what a slot runs and how it ended; the worker sets
+//     the final state from the Runner's error, its panic, or a kill.
+//   - error, user_error: the worker writes them, telling the task's own
+//     code failing (a UserError, a recovered panic with its stack) from
+//     the infrastructure failing.
+//   - fetch_failure: the worker fills it from a
+//     *shuffleservice.FetchFailedError; shuffles and their node services
+//     are compute's business (RunTask.inputs, output_shuffle, epoch).
+//   - map_output, map_output_node: the shuffle output a map task
+//     committed and the shuffle server that serves it, which depends on
+//     the worker (its node, or itself with ServeShuffle).
+//   - result_node: where a result too large for the stream (its message
+//     limit is compute's, wire.go) was put instead, a node service.
+//   - metrics: named counters, a generic map any Runner may fill; the
+//     driver logs them with the task's end.
+//   - duration_ms: measured by the worker around the Runner.
 //
 // # Loss detection
 //
@@ -158,8 +200,8 @@
 // # What compute does not do
 //
 // It does not decide where tasks run, retry them, track map outputs or
-// blocks, or interpret plans, results or accumulators: that is the DAG
-// and task scheduler in package client. It does not restart lost workers
+// blocks, or interpret plans, results or reports: that is the DAG and
+// task scheduler in package client. It does not restart lost workers
 // by itself either; the scheduler asks the launcher to.
 //
 // There is no cluster mode yet: docs/DESIGN.md §1 describes a driver that

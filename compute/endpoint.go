@@ -208,10 +208,13 @@ func (e *Endpoint) Kill(workerID string, taskID uint64) error {
 	return e.send(workerID, &computepb.DriverMessage{Msg: &computepb.DriverMessage_KillTask{KillTask: &computepb.KillTask{TaskId: taskID}}})
 }
 
-// DropBlocks asks a worker to drop the blocks of an RDD it holds in its
-// heap (a Runner that is a BlockDropper does).
-func (e *Endpoint) DropBlocks(workerID string, rdd uint32) error {
-	return e.send(workerID, &computepb.DriverMessage{Msg: &computepb.DriverMessage_DropBlocks{DropBlocks: &computepb.DropBlocks{Rdd: rdd}}})
+// Message sends payload to a worker's Runner (a ClientMessage), which
+// reads it if it is a Messenger. compute does not read it: what it means
+// is agreed between the caller and its Runner. Like Run, it never blocks;
+// messages reach the worker in the order they were sent, among its
+// RunTasks and KillTasks.
+func (e *Endpoint) Message(workerID string, payload []byte) error {
+	return e.send(workerID, &computepb.DriverMessage{Msg: &computepb.DriverMessage_ClientMessage{ClientMessage: &computepb.ClientMessage{Payload: payload}}})
 }
 
 func (e *Endpoint) send(workerID string, m *computepb.DriverMessage) error {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 	if opts, ok := compute.WorkerFromEnv(); ok {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-		err := compute.RunWorker(ctx, opts, testRunner{})
+		err := compute.RunWorker(ctx, opts, testRunner{messages: &messageLog{}})
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
@@ -52,9 +53,33 @@ func TestMain(m *testing.M) {
 //	            env.ShuffleAddr; the result is its data file
 //	read        reads reduce partition 0 of shuffle 1 from the task's
 //	            inputs; the result is "N records from W1,W2,..."
-type testRunner struct{}
+//	report:R    succeeds with R as its opaque report
+//	messages    succeeds with the payloads of the messages the Runner has
+//	            read (Message), comma-separated, as result
+//
+// It is a compute.Messenger: it keeps every message it is sent, and
+// refuses (with an error the worker logs) one that says "refuse".
+type testRunner struct {
+	messages *messageLog
+}
 
-func (testRunner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error) {
+// messageLog is the messages a testRunner has read.
+type messageLog struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r testRunner) Message(payload []byte) error {
+	if string(payload) == "refuse" {
+		return errors.New("testRunner: refused")
+	}
+	r.messages.mu.Lock()
+	defer r.messages.mu.Unlock()
+	r.messages.list = append(r.messages.list, string(payload))
+	return nil
+}
+
+func (r testRunner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error) {
 	cmd, arg, _ := strings.Cut(string(t.GetPlan()), ":")
 	switch cmd {
 	case "echo":
@@ -90,6 +115,12 @@ func (testRunner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Ru
 		return writeOutput(ctx, env, t, n)
 	case "read":
 		return readInput(ctx, env, t)
+	case "report":
+		return &computepb.TaskUpdate{Report: []byte(arg)}, nil
+	case "messages":
+		r.messages.mu.Lock()
+		defer r.messages.mu.Unlock()
+		return &computepb.TaskUpdate{Result: []byte(strings.Join(r.messages.list, ","))}, nil
 	}
 	return nil, fmt.Errorf("testRunner: unknown plan %q", t.GetPlan())
 }

@@ -34,11 +34,14 @@ type Runner interface {
 	Run(ctx context.Context, env *TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error)
 }
 
-// BlockDropper is implemented by a Runner that keeps blocks in the
-// worker's heap: DropBlocks frees those of an RDD (the driver's
-// Endpoint.DropBlocks). It must not block.
-type BlockDropper interface {
-	DropBlocks(rdd uint32)
+// Messenger is implemented by a Runner that reads the messages the
+// driver sends it outside of tasks (Endpoint.Message): Message gets each
+// payload as sent, in order, on the worker's receiving goroutine, so it
+// must not block. An error says that the payload could not be read; the
+// worker logs it and goes on. A Runner that is not a Messenger has its
+// messages dropped.
+type Messenger interface {
+	Message(payload []byte) error
 }
 
 // TaskEnv is what a worker gives every task it runs. It is shared by all
@@ -377,15 +380,25 @@ func (w *worker) recvLoop(tasksCtx context.Context, stream computepb.Driver_Conn
 			w.kill(msg.KillTask.GetTaskId())
 		case *computepb.DriverMessage_Shutdown:
 			return true, nil
-		case *computepb.DriverMessage_DropBlocks:
-			if d, ok := w.runner.(BlockDropper); ok {
-				d.DropBlocks(msg.DropBlocks.GetRdd())
-			}
+		case *computepb.DriverMessage_ClientMessage:
+			w.message(msg.ClientMessage.GetPayload())
 		case *computepb.DriverMessage_Heartbeat:
 			// Only proves that the driver is alive: lastHeard, above.
 		default:
 			w.log.Warn("ignored an unexpected message from the driver", "type", fmt.Sprintf("%T", msg))
 		}
+	}
+}
+
+// message hands a ClientMessage's payload to the Runner.
+func (w *worker) message(payload []byte) {
+	m, ok := w.runner.(Messenger)
+	if !ok {
+		w.log.Warn("dropped a message from the driver: the Runner takes no messages", "bytes", len(payload))
+		return
+	}
+	if err := m.Message(payload); err != nil {
+		w.log.Warn("the Runner could not read a message from the driver; ignored", "err", err)
 	}
 }
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 # Each proto is compiled with its own directory first on the include path
 # and every other proto directory after it, so that one may import another
 # by file name (compute.proto imports "shuffle.proto").
-protos=(shuffleservice/shufflepb/shuffle.proto compute/computepb/compute.proto)
+protos=(shuffleservice/shufflepb/shuffle.proto compute/computepb/compute.proto client/clientpb/report.proto)
 includes=()
 for p in "${protos[@]}"; do includes+=(-I "$(dirname "$p")"); done
 out=.

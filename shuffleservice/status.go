@@ -19,6 +19,10 @@ import (
 
 const errorDomain = "shoal.shuffle"
 
+// sentinels are the errors toStatus translates, with their codes and
+// reasons; only ranged over.
+//
+//lint:table
 var sentinels = []struct {
 	err    error
 	code   codes.Code

@@ -87,7 +87,7 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 	}
 	var sweepOnly []string
 	fs.Visit(func(f *flag.Flag) {
-		if slices.Contains(sweepOnlyFlags, f.Name) {
+		if slices.Contains(sweepOnlyFlags(), f.Name) {
 			sweepOnly = append(sweepOnly, "--"+f.Name)
 		}
 	})
@@ -172,17 +172,20 @@ func (c *benchSweepConfig) register(fs *flag.FlagSet) {
 
 // sweepOnlyFlags and singleRunFlags are the flags that make sense with
 // --sweep and without it.
-var (
-	sweepOnlyFlags = []string{"quick", "results", "resume", "report", "grid-modes", "grid-maps", "grid-reduces", "grid-data", "runs", "repeat-under", "cell-timeout", "sort-records"}
-	singleRunFlags = []string{"mode", "maps", "reduces", "records", "memory-limit", "spill-codec", "remote-only", "json", "cpuprofile"}
-)
+func sweepOnlyFlags() []string {
+	return []string{"quick", "results", "resume", "report", "grid-modes", "grid-maps", "grid-reduces", "grid-data", "runs", "repeat-under", "cell-timeout", "sort-records"}
+}
+
+func singleRunFlags() []string {
+	return []string{"mode", "maps", "reduces", "records", "memory-limit", "spill-codec", "remote-only", "json", "cpuprofile"}
+}
 
 // runBenchSweep runs `shoal bench shuffle --sweep`.
 func runBenchSweep(ctx context.Context, fs *flag.FlagSet, c *benchShuffleConfig) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var wrong []string
-	for _, name := range singleRunFlags {
+	for _, name := range singleRunFlags() {
 		if set[name] {
 			wrong = append(wrong, "--"+name)
 		}

@@ -8,8 +8,6 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
-
-	"shoal/client"
 )
 
 type command struct {
@@ -45,7 +43,7 @@ func usage(w io.Writer) {
 func main() {
 	// A worker is this binary re-executed by the launcher; its environment
 	// says so and it has no command line of its own.
-	if ran, err := runWorkerIfAsked(client.Runner()); ran {
+	if ran, err := runWorkerIfAsked(); ran {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "shoal worker: %v\n", err)
 			os.Exit(exitFailure)

@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"shoal/client"
 	"shoal/compute"
 )
 
@@ -23,7 +24,7 @@ import (
 // time goes.
 const envCPUProfileDir = "SHOAL_CPUPROFILE_DIR"
 
-func runWorkerIfAsked(runner compute.Runner) (ran bool, err error) {
+func runWorkerIfAsked() (ran bool, err error) {
 	opts, ok := compute.WorkerFromEnv()
 	if !ok {
 		return false, nil
@@ -42,5 +43,5 @@ func runWorkerIfAsked(runner compute.Runner) (ran bool, err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return true, compute.RunWorker(ctx, opts, runner)
+	return true, client.RunWorker(ctx, opts)
 }

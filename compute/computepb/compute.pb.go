@@ -82,110 +82,6 @@ func (TaskState) EnumDescriptor() ([]byte, []int) {
 	return file_compute_proto_rawDescGZIP(), []int{0}
 }
 
-type CheckpointReport_Kind int32
-
-const (
-	CheckpointReport_KIND_UNSPECIFIED CheckpointReport_Kind = 0
-	CheckpointReport_KIND_WRITTEN     CheckpointReport_Kind = 1
-	CheckpointReport_KIND_READ        CheckpointReport_Kind = 2
-)
-
-// Enum value maps for CheckpointReport_Kind.
-var (
-	CheckpointReport_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "KIND_WRITTEN",
-		2: "KIND_READ",
-	}
-	CheckpointReport_Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED": 0,
-		"KIND_WRITTEN":     1,
-		"KIND_READ":        2,
-	}
-)
-
-func (x CheckpointReport_Kind) Enum() *CheckpointReport_Kind {
-	p := new(CheckpointReport_Kind)
-	*p = x
-	return p
-}
-
-func (x CheckpointReport_Kind) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (CheckpointReport_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_compute_proto_enumTypes[1].Descriptor()
-}
-
-func (CheckpointReport_Kind) Type() protoreflect.EnumType {
-	return &file_compute_proto_enumTypes[1]
-}
-
-func (x CheckpointReport_Kind) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use CheckpointReport_Kind.Descriptor instead.
-func (CheckpointReport_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{13, 0}
-}
-
-type BlockReport_Kind int32
-
-const (
-	BlockReport_KIND_UNSPECIFIED BlockReport_Kind = 0
-	BlockReport_KIND_HIT         BlockReport_Kind = 1
-	BlockReport_KIND_STORED      BlockReport_Kind = 2
-	BlockReport_KIND_EVICTED     BlockReport_Kind = 3
-	BlockReport_KIND_MISSING     BlockReport_Kind = 4
-)
-
-// Enum value maps for BlockReport_Kind.
-var (
-	BlockReport_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "KIND_HIT",
-		2: "KIND_STORED",
-		3: "KIND_EVICTED",
-		4: "KIND_MISSING",
-	}
-	BlockReport_Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED": 0,
-		"KIND_HIT":         1,
-		"KIND_STORED":      2,
-		"KIND_EVICTED":     3,
-		"KIND_MISSING":     4,
-	}
-)
-
-func (x BlockReport_Kind) Enum() *BlockReport_Kind {
-	p := new(BlockReport_Kind)
-	*p = x
-	return p
-}
-
-func (x BlockReport_Kind) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (BlockReport_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_compute_proto_enumTypes[2].Descriptor()
-}
-
-func (BlockReport_Kind) Type() protoreflect.EnumType {
-	return &file_compute_proto_enumTypes[2]
-}
-
-func (x BlockReport_Kind) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use BlockReport_Kind.Descriptor instead.
-func (BlockReport_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{14, 0}
-}
-
 // WorkerMessage is what a worker sends on its stream.
 type WorkerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -294,8 +190,8 @@ type DriverMessage struct {
 	//	*DriverMessage_RunTask
 	//	*DriverMessage_KillTask
 	//	*DriverMessage_Shutdown
-	//	*DriverMessage_DropBlocks
 	//	*DriverMessage_Heartbeat
+	//	*DriverMessage_ClientMessage
 	Msg           isDriverMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -374,19 +270,19 @@ func (x *DriverMessage) GetShutdown() *Shutdown {
 	return nil
 }
 
-func (x *DriverMessage) GetDropBlocks() *DropBlocks {
+func (x *DriverMessage) GetHeartbeat() *Heartbeat {
 	if x != nil {
-		if x, ok := x.Msg.(*DriverMessage_DropBlocks); ok {
-			return x.DropBlocks
+		if x, ok := x.Msg.(*DriverMessage_Heartbeat); ok {
+			return x.Heartbeat
 		}
 	}
 	return nil
 }
 
-func (x *DriverMessage) GetHeartbeat() *Heartbeat {
+func (x *DriverMessage) GetClientMessage() *ClientMessage {
 	if x != nil {
-		if x, ok := x.Msg.(*DriverMessage_Heartbeat); ok {
-			return x.Heartbeat
+		if x, ok := x.Msg.(*DriverMessage_ClientMessage); ok {
+			return x.ClientMessage
 		}
 	}
 	return nil
@@ -412,15 +308,15 @@ type DriverMessage_Shutdown struct {
 	Shutdown *Shutdown `protobuf:"bytes,4,opt,name=shutdown,proto3,oneof"`
 }
 
-type DriverMessage_DropBlocks struct {
-	DropBlocks *DropBlocks `protobuf:"bytes,5,opt,name=drop_blocks,json=dropBlocks,proto3,oneof"`
-}
-
 type DriverMessage_Heartbeat struct {
 	// heartbeat proves that the driver is alive: the endpoint sends one
 	// every heartbeat interval, and a worker that hears nothing for its
 	// driver timeout cancels its tasks and exits.
 	Heartbeat *Heartbeat `protobuf:"bytes,6,opt,name=heartbeat,proto3,oneof"`
+}
+
+type DriverMessage_ClientMessage struct {
+	ClientMessage *ClientMessage `protobuf:"bytes,7,opt,name=client_message,json=clientMessage,proto3,oneof"`
 }
 
 func (*DriverMessage_Welcome) isDriverMessage_Msg() {}
@@ -431,9 +327,9 @@ func (*DriverMessage_KillTask) isDriverMessage_Msg() {}
 
 func (*DriverMessage_Shutdown) isDriverMessage_Msg() {}
 
-func (*DriverMessage_DropBlocks) isDriverMessage_Msg() {}
-
 func (*DriverMessage_Heartbeat) isDriverMessage_Msg() {}
+
+func (*DriverMessage_ClientMessage) isDriverMessage_Msg() {}
 
 // Hello is the first message of a worker's stream.
 type Hello struct {
@@ -914,59 +810,6 @@ func (x *MapLocation) GetOutput() *shufflepb.MapOutput {
 	return nil
 }
 
-// Accumulator is one accumulator's update from a task.
-type Accumulator struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Accumulator) Reset() {
-	*x = Accumulator{}
-	mi := &file_compute_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Accumulator) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Accumulator) ProtoMessage() {}
-
-func (x *Accumulator) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Accumulator.ProtoReflect.Descriptor instead.
-func (*Accumulator) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *Accumulator) GetId() uint32 {
-	if x != nil {
-		return x.Id
-	}
-	return 0
-}
-
-func (x *Accumulator) GetValue() []byte {
-	if x != nil {
-		return x.Value
-	}
-	return nil
-}
-
 // FetchFailure says that a task could not read a map output: the driver
 // then treats that output (or its node) as lost.
 type FetchFailure struct {
@@ -981,7 +824,7 @@ type FetchFailure struct {
 
 func (x *FetchFailure) Reset() {
 	*x = FetchFailure{}
-	mi := &file_compute_proto_msgTypes[11]
+	mi := &file_compute_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +836,7 @@ func (x *FetchFailure) String() string {
 func (*FetchFailure) ProtoMessage() {}
 
 func (x *FetchFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[11]
+	mi := &file_compute_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +849,7 @@ func (x *FetchFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchFailure.ProtoReflect.Descriptor instead.
 func (*FetchFailure) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{11}
+	return file_compute_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FetchFailure) GetShuffle() uint32 {
@@ -1050,10 +893,12 @@ type TaskUpdate struct {
 	// result is a result task's value, encoded by the Runner.
 	Result []byte `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
 	// map_output is the output a map task committed.
-	MapOutput    *shufflepb.MapOutput `protobuf:"bytes,6,opt,name=map_output,json=mapOutput,proto3" json:"map_output,omitempty"`
-	Metrics      map[string]int64     `protobuf:"bytes,7,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Accumulators []*Accumulator       `protobuf:"bytes,8,rep,name=accumulators,proto3" json:"accumulators,omitempty"`
-	DurationMs   int64                `protobuf:"varint,9,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	MapOutput *shufflepb.MapOutput `protobuf:"bytes,6,opt,name=map_output,json=mapOutput,proto3" json:"map_output,omitempty"`
+	// metrics are named counters of the task (records, bytes, blocks...),
+	// logged by the driver with the task's end; compute does not read them.
+	Metrics map[string]int64 `protobuf:"bytes,7,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// duration_ms is how long the Runner ran, measured by the worker.
+	DurationMs int64 `protobuf:"varint,9,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	// fetch_failure is set when a FAILED task could not read its input.
 	FetchFailure *FetchFailure `protobuf:"bytes,10,opt,name=fetch_failure,json=fetchFailure,proto3" json:"fetch_failure,omitempty"`
 	// map_output_node is the shuffle server that holds map_output and serves
@@ -1061,23 +906,22 @@ type TaskUpdate struct {
 	// node service normally, the worker's own server when the external
 	// shuffle service is off. Empty: the worker's node service.
 	MapOutputNode string `protobuf:"bytes,11,opt,name=map_output_node,json=mapOutputNode,proto3" json:"map_output_node,omitempty"`
-	// blocks reports what the task did with cached blocks: hits, stores,
-	// evictions its stores caused, and a block it was told of but could not
-	// find (then the task FAILED and the driver forgets that location).
-	Blocks []*BlockReport `protobuf:"bytes,12,rep,name=blocks,proto3" json:"blocks,omitempty"`
-	// checkpoints reports the checkpoint partitions the task wrote or read.
-	Checkpoints []*CheckpointReport `protobuf:"bytes,13,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	// result_node, if set, is the node service holding the result as a
 	// block, for a result too large to travel here (docs/DESIGN.md §2 step 6);
 	// result is then empty. The Runner names the block.
-	ResultNode    string `protobuf:"bytes,14,opt,name=result_node,json=resultNode,proto3" json:"result_node,omitempty"`
+	ResultNode string `protobuf:"bytes,14,opt,name=result_node,json=resultNode,proto3" json:"result_node,omitempty"`
+	// report is what the Runner tells the driver's scheduler beyond the
+	// fields above, encoded by the Runner and opaque to compute (package
+	// client puts its block, checkpoint and accumulator reports there:
+	// client/clientpb). Empty when there is nothing to report.
+	Report        []byte `protobuf:"bytes,15,opt,name=report,proto3" json:"report,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskUpdate) Reset() {
 	*x = TaskUpdate{}
-	mi := &file_compute_proto_msgTypes[12]
+	mi := &file_compute_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +933,7 @@ func (x *TaskUpdate) String() string {
 func (*TaskUpdate) ProtoMessage() {}
 
 func (x *TaskUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[12]
+	mi := &file_compute_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +946,7 @@ func (x *TaskUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskUpdate.ProtoReflect.Descriptor instead.
 func (*TaskUpdate) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{12}
+	return file_compute_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskUpdate) GetTaskId() uint64 {
@@ -1154,13 +998,6 @@ func (x *TaskUpdate) GetMetrics() map[string]int64 {
 	return nil
 }
 
-func (x *TaskUpdate) GetAccumulators() []*Accumulator {
-	if x != nil {
-		return x.Accumulators
-	}
-	return nil
-}
-
 func (x *TaskUpdate) GetDurationMs() int64 {
 	if x != nil {
 		return x.DurationMs
@@ -1182,20 +1019,6 @@ func (x *TaskUpdate) GetMapOutputNode() string {
 	return ""
 }
 
-func (x *TaskUpdate) GetBlocks() []*BlockReport {
-	if x != nil {
-		return x.Blocks
-	}
-	return nil
-}
-
-func (x *TaskUpdate) GetCheckpoints() []*CheckpointReport {
-	if x != nil {
-		return x.Checkpoints
-	}
-	return nil
-}
-
 func (x *TaskUpdate) GetResultNode() string {
 	if x != nil {
 		return x.ResultNode
@@ -1203,217 +1026,38 @@ func (x *TaskUpdate) GetResultNode() string {
 	return ""
 }
 
-// CheckpointReport is a checkpoint partition written or read by a task
-// (docs/DESIGN.md §5, §8).
-type CheckpointReport struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Kind      CheckpointReport_Kind  `protobuf:"varint,1,opt,name=kind,proto3,enum=shoal.compute.v1.CheckpointReport_Kind" json:"kind,omitempty"`
-	Rdd       uint32                 `protobuf:"varint,2,opt,name=rdd,proto3" json:"rdd,omitempty"`
-	Partition uint32                 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
-	Uri       string                 `protobuf:"bytes,4,opt,name=uri,proto3" json:"uri,omitempty"`
-	// part_info is the checkpoint.PartInfo of a WRITTEN partition, as JSON:
-	// the driver puts it in the manifest.
-	PartInfo      []byte `protobuf:"bytes,5,opt,name=part_info,json=partInfo,proto3" json:"part_info,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CheckpointReport) Reset() {
-	*x = CheckpointReport{}
-	mi := &file_compute_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CheckpointReport) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CheckpointReport) ProtoMessage() {}
-
-func (x *CheckpointReport) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[13]
+func (x *TaskUpdate) GetReport() []byte {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CheckpointReport.ProtoReflect.Descriptor instead.
-func (*CheckpointReport) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *CheckpointReport) GetKind() CheckpointReport_Kind {
-	if x != nil {
-		return x.Kind
-	}
-	return CheckpointReport_KIND_UNSPECIFIED
-}
-
-func (x *CheckpointReport) GetRdd() uint32 {
-	if x != nil {
-		return x.Rdd
-	}
-	return 0
-}
-
-func (x *CheckpointReport) GetPartition() uint32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *CheckpointReport) GetUri() string {
-	if x != nil {
-		return x.Uri
-	}
-	return ""
-}
-
-func (x *CheckpointReport) GetPartInfo() []byte {
-	if x != nil {
-		return x.PartInfo
+		return x.Report
 	}
 	return nil
 }
 
-// BlockReport is an event of a cached block (docs/DESIGN.md §4, §8).
-type BlockReport struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Kind      BlockReport_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=shoal.compute.v1.BlockReport_Kind" json:"kind,omitempty"`
-	Rdd       uint32                 `protobuf:"varint,2,opt,name=rdd,proto3" json:"rdd,omitempty"`
-	Partition uint32                 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
-	// level is the level the block is held at (STORED, HIT) or was held at
-	// before its eviction (EVICTED); to_disk tells an evicted block that
-	// moved to disk and is still served.
-	Level  string `protobuf:"bytes,4,opt,name=level,proto3" json:"level,omitempty"`
-	ToDisk bool   `protobuf:"varint,5,opt,name=to_disk,json=toDisk,proto3" json:"to_disk,omitempty"`
-	// where is the node service's address, or the worker's ID for a block
-	// in a worker's heap (MemoryDeser).
-	Where string `protobuf:"bytes,6,opt,name=where,proto3" json:"where,omitempty"`
-	Bytes int64  `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	// reason says why a MISSING block could not be read.
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *BlockReport) Reset() {
-	*x = BlockReport{}
-	mi := &file_compute_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BlockReport) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BlockReport) ProtoMessage() {}
-
-func (x *BlockReport) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BlockReport.ProtoReflect.Descriptor instead.
-func (*BlockReport) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *BlockReport) GetKind() BlockReport_Kind {
-	if x != nil {
-		return x.Kind
-	}
-	return BlockReport_KIND_UNSPECIFIED
-}
-
-func (x *BlockReport) GetRdd() uint32 {
-	if x != nil {
-		return x.Rdd
-	}
-	return 0
-}
-
-func (x *BlockReport) GetPartition() uint32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *BlockReport) GetLevel() string {
-	if x != nil {
-		return x.Level
-	}
-	return ""
-}
-
-func (x *BlockReport) GetToDisk() bool {
-	if x != nil {
-		return x.ToDisk
-	}
-	return false
-}
-
-func (x *BlockReport) GetWhere() string {
-	if x != nil {
-		return x.Where
-	}
-	return ""
-}
-
-func (x *BlockReport) GetBytes() int64 {
-	if x != nil {
-		return x.Bytes
-	}
-	return 0
-}
-
-func (x *BlockReport) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-// DropBlocks tells a worker to drop the blocks of an RDD it holds in its
-// heap (Unpersist of a MemoryDeser RDD).
-type DropBlocks struct {
+// ClientMessage carries a message from the driver's scheduler to a
+// worker's Runner, which decodes it (compute.Messenger): compute does not
+// read it. Package client sends its drop-blocks requests this way.
+type ClientMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rdd           uint32                 `protobuf:"varint,1,opt,name=rdd,proto3" json:"rdd,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *DropBlocks) Reset() {
-	*x = DropBlocks{}
-	mi := &file_compute_proto_msgTypes[15]
+func (x *ClientMessage) Reset() {
+	*x = ClientMessage{}
+	mi := &file_compute_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *DropBlocks) String() string {
+func (x *ClientMessage) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*DropBlocks) ProtoMessage() {}
+func (*ClientMessage) ProtoMessage() {}
 
-func (x *DropBlocks) ProtoReflect() protoreflect.Message {
-	mi := &file_compute_proto_msgTypes[15]
+func (x *ClientMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_compute_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,16 +1068,16 @@ func (x *DropBlocks) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use DropBlocks.ProtoReflect.Descriptor instead.
-func (*DropBlocks) Descriptor() ([]byte, []int) {
-	return file_compute_proto_rawDescGZIP(), []int{15}
+// Deprecated: Use ClientMessage.ProtoReflect.Descriptor instead.
+func (*ClientMessage) Descriptor() ([]byte, []int) {
+	return file_compute_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *DropBlocks) GetRdd() uint32 {
+func (x *ClientMessage) GetPayload() []byte {
 	if x != nil {
-		return x.Rdd
+		return x.Payload
 	}
-	return 0
+	return nil
 }
 
 var File_compute_proto protoreflect.FileDescriptor
@@ -1446,16 +1090,15 @@ const file_compute_proto_rawDesc = "" +
 	"\vtask_update\x18\x02 \x01(\v2\x1c.shoal.compute.v1.TaskUpdateH\x00R\n" +
 	"taskUpdate\x12;\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x1b.shoal.compute.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"\xf8\x02\n" +
+	"\x03msg\"\x87\x03\n" +
 	"\rDriverMessage\x125\n" +
 	"\awelcome\x18\x01 \x01(\v2\x19.shoal.compute.v1.WelcomeH\x00R\awelcome\x126\n" +
 	"\brun_task\x18\x02 \x01(\v2\x19.shoal.compute.v1.RunTaskH\x00R\arunTask\x129\n" +
 	"\tkill_task\x18\x03 \x01(\v2\x1a.shoal.compute.v1.KillTaskH\x00R\bkillTask\x128\n" +
-	"\bshutdown\x18\x04 \x01(\v2\x1a.shoal.compute.v1.ShutdownH\x00R\bshutdown\x12?\n" +
-	"\vdrop_blocks\x18\x05 \x01(\v2\x1c.shoal.compute.v1.DropBlocksH\x00R\n" +
-	"dropBlocks\x12;\n" +
-	"\theartbeat\x18\x06 \x01(\v2\x1b.shoal.compute.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"\x9e\x01\n" +
+	"\bshutdown\x18\x04 \x01(\v2\x1a.shoal.compute.v1.ShutdownH\x00R\bshutdown\x12;\n" +
+	"\theartbeat\x18\x06 \x01(\v2\x1b.shoal.compute.v1.HeartbeatH\x00R\theartbeat\x12H\n" +
+	"\x0eclient_message\x18\a \x01(\v2\x1f.shoal.compute.v1.ClientMessageH\x00R\rclientMessageB\x05\n" +
+	"\x03msgJ\x04\b\x05\x10\x06\"\x9e\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tnode_addr\x18\x02 \x01(\tR\bnodeAddr\x12\x10\n" +
@@ -1486,15 +1129,12 @@ const file_compute_proto_rawDesc = "" +
 	"\x04maps\x18\x02 \x03(\v2\x1d.shoal.compute.v1.MapLocationR\x04maps\"V\n" +
 	"\vMapLocation\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x123\n" +
-	"\x06output\x18\x02 \x01(\v2\x1b.shoal.shuffle.v1.MapOutputR\x06output\"3\n" +
-	"\vAccumulator\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\rR\x02id\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"f\n" +
+	"\x06output\x18\x02 \x01(\v2\x1b.shoal.shuffle.v1.MapOutputR\x06output\"f\n" +
 	"\fFetchFailure\x12\x18\n" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\rR\x03map\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xd1\x05\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xbb\x04\n" +
 	"\n" +
 	"TaskUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x04R\x06taskId\x121\n" +
@@ -1505,48 +1145,20 @@ const file_compute_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\fR\x06result\x12:\n" +
 	"\n" +
 	"map_output\x18\x06 \x01(\v2\x1b.shoal.shuffle.v1.MapOutputR\tmapOutput\x12C\n" +
-	"\ametrics\x18\a \x03(\v2).shoal.compute.v1.TaskUpdate.MetricsEntryR\ametrics\x12A\n" +
-	"\faccumulators\x18\b \x03(\v2\x1d.shoal.compute.v1.AccumulatorR\faccumulators\x12\x1f\n" +
+	"\ametrics\x18\a \x03(\v2).shoal.compute.v1.TaskUpdate.MetricsEntryR\ametrics\x12\x1f\n" +
 	"\vduration_ms\x18\t \x01(\x03R\n" +
 	"durationMs\x12C\n" +
 	"\rfetch_failure\x18\n" +
 	" \x01(\v2\x1e.shoal.compute.v1.FetchFailureR\ffetchFailure\x12&\n" +
-	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x125\n" +
-	"\x06blocks\x18\f \x03(\v2\x1d.shoal.compute.v1.BlockReportR\x06blocks\x12D\n" +
-	"\vcheckpoints\x18\r \x03(\v2\".shoal.compute.v1.CheckpointReportR\vcheckpoints\x12\x1f\n" +
+	"\x0fmap_output_node\x18\v \x01(\tR\rmapOutputNode\x12\x1f\n" +
 	"\vresult_node\x18\x0e \x01(\tR\n" +
-	"resultNode\x1a:\n" +
+	"resultNode\x12\x16\n" +
+	"\x06report\x18\x0f \x01(\fR\x06report\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xed\x01\n" +
-	"\x10CheckpointReport\x12;\n" +
-	"\x04kind\x18\x01 \x01(\x0e2'.shoal.compute.v1.CheckpointReport.KindR\x04kind\x12\x10\n" +
-	"\x03rdd\x18\x02 \x01(\rR\x03rdd\x12\x1c\n" +
-	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x10\n" +
-	"\x03uri\x18\x04 \x01(\tR\x03uri\x12\x1b\n" +
-	"\tpart_info\x18\x05 \x01(\fR\bpartInfo\"=\n" +
-	"\x04Kind\x12\x14\n" +
-	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
-	"\fKIND_WRITTEN\x10\x01\x12\r\n" +
-	"\tKIND_READ\x10\x02\"\xc9\x02\n" +
-	"\vBlockReport\x126\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\".shoal.compute.v1.BlockReport.KindR\x04kind\x12\x10\n" +
-	"\x03rdd\x18\x02 \x01(\rR\x03rdd\x12\x1c\n" +
-	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x14\n" +
-	"\x05level\x18\x04 \x01(\tR\x05level\x12\x17\n" +
-	"\ato_disk\x18\x05 \x01(\bR\x06toDisk\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\x12\x14\n" +
-	"\x05bytes\x18\a \x01(\x03R\x05bytes\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"_\n" +
-	"\x04Kind\x12\x14\n" +
-	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
-	"\bKIND_HIT\x10\x01\x12\x0f\n" +
-	"\vKIND_STORED\x10\x02\x12\x10\n" +
-	"\fKIND_EVICTED\x10\x03\x12\x10\n" +
-	"\fKIND_MISSING\x10\x04\"\x1e\n" +
-	"\n" +
-	"DropBlocks\x12\x10\n" +
-	"\x03rdd\x18\x01 \x01(\rR\x03rdd*\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01J\x04\b\b\x10\tJ\x04\b\f\x10\rJ\x04\b\r\x10\x0e\")\n" +
+	"\rClientMessage\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload*\x87\x01\n" +
 	"\tTaskState\x12\x1a\n" +
 	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TASK_STATE_RUNNING\x10\x01\x12\x18\n" +
@@ -1568,60 +1180,50 @@ func file_compute_proto_rawDescGZIP() []byte {
 	return file_compute_proto_rawDescData
 }
 
-var file_compute_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_compute_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_compute_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_compute_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_compute_proto_goTypes = []any{
 	(TaskState)(0),              // 0: shoal.compute.v1.TaskState
-	(CheckpointReport_Kind)(0),  // 1: shoal.compute.v1.CheckpointReport.Kind
-	(BlockReport_Kind)(0),       // 2: shoal.compute.v1.BlockReport.Kind
-	(*WorkerMessage)(nil),       // 3: shoal.compute.v1.WorkerMessage
-	(*DriverMessage)(nil),       // 4: shoal.compute.v1.DriverMessage
-	(*Hello)(nil),               // 5: shoal.compute.v1.Hello
-	(*Heartbeat)(nil),           // 6: shoal.compute.v1.Heartbeat
-	(*Welcome)(nil),             // 7: shoal.compute.v1.Welcome
-	(*KillTask)(nil),            // 8: shoal.compute.v1.KillTask
-	(*Shutdown)(nil),            // 9: shoal.compute.v1.Shutdown
-	(*RunTask)(nil),             // 10: shoal.compute.v1.RunTask
-	(*ShuffleInput)(nil),        // 11: shoal.compute.v1.ShuffleInput
-	(*MapLocation)(nil),         // 12: shoal.compute.v1.MapLocation
-	(*Accumulator)(nil),         // 13: shoal.compute.v1.Accumulator
-	(*FetchFailure)(nil),        // 14: shoal.compute.v1.FetchFailure
-	(*TaskUpdate)(nil),          // 15: shoal.compute.v1.TaskUpdate
-	(*CheckpointReport)(nil),    // 16: shoal.compute.v1.CheckpointReport
-	(*BlockReport)(nil),         // 17: shoal.compute.v1.BlockReport
-	(*DropBlocks)(nil),          // 18: shoal.compute.v1.DropBlocks
-	nil,                         // 19: shoal.compute.v1.TaskUpdate.MetricsEntry
-	(*shufflepb.MapOutput)(nil), // 20: shoal.shuffle.v1.MapOutput
+	(*WorkerMessage)(nil),       // 1: shoal.compute.v1.WorkerMessage
+	(*DriverMessage)(nil),       // 2: shoal.compute.v1.DriverMessage
+	(*Hello)(nil),               // 3: shoal.compute.v1.Hello
+	(*Heartbeat)(nil),           // 4: shoal.compute.v1.Heartbeat
+	(*Welcome)(nil),             // 5: shoal.compute.v1.Welcome
+	(*KillTask)(nil),            // 6: shoal.compute.v1.KillTask
+	(*Shutdown)(nil),            // 7: shoal.compute.v1.Shutdown
+	(*RunTask)(nil),             // 8: shoal.compute.v1.RunTask
+	(*ShuffleInput)(nil),        // 9: shoal.compute.v1.ShuffleInput
+	(*MapLocation)(nil),         // 10: shoal.compute.v1.MapLocation
+	(*FetchFailure)(nil),        // 11: shoal.compute.v1.FetchFailure
+	(*TaskUpdate)(nil),          // 12: shoal.compute.v1.TaskUpdate
+	(*ClientMessage)(nil),       // 13: shoal.compute.v1.ClientMessage
+	nil,                         // 14: shoal.compute.v1.TaskUpdate.MetricsEntry
+	(*shufflepb.MapOutput)(nil), // 15: shoal.shuffle.v1.MapOutput
 }
 var file_compute_proto_depIdxs = []int32{
-	5,  // 0: shoal.compute.v1.WorkerMessage.hello:type_name -> shoal.compute.v1.Hello
-	15, // 1: shoal.compute.v1.WorkerMessage.task_update:type_name -> shoal.compute.v1.TaskUpdate
-	6,  // 2: shoal.compute.v1.WorkerMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
-	7,  // 3: shoal.compute.v1.DriverMessage.welcome:type_name -> shoal.compute.v1.Welcome
-	10, // 4: shoal.compute.v1.DriverMessage.run_task:type_name -> shoal.compute.v1.RunTask
-	8,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
-	9,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
-	18, // 7: shoal.compute.v1.DriverMessage.drop_blocks:type_name -> shoal.compute.v1.DropBlocks
-	6,  // 8: shoal.compute.v1.DriverMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
-	11, // 9: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
-	12, // 10: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
-	20, // 11: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
+	3,  // 0: shoal.compute.v1.WorkerMessage.hello:type_name -> shoal.compute.v1.Hello
+	12, // 1: shoal.compute.v1.WorkerMessage.task_update:type_name -> shoal.compute.v1.TaskUpdate
+	4,  // 2: shoal.compute.v1.WorkerMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
+	5,  // 3: shoal.compute.v1.DriverMessage.welcome:type_name -> shoal.compute.v1.Welcome
+	8,  // 4: shoal.compute.v1.DriverMessage.run_task:type_name -> shoal.compute.v1.RunTask
+	6,  // 5: shoal.compute.v1.DriverMessage.kill_task:type_name -> shoal.compute.v1.KillTask
+	7,  // 6: shoal.compute.v1.DriverMessage.shutdown:type_name -> shoal.compute.v1.Shutdown
+	4,  // 7: shoal.compute.v1.DriverMessage.heartbeat:type_name -> shoal.compute.v1.Heartbeat
+	13, // 8: shoal.compute.v1.DriverMessage.client_message:type_name -> shoal.compute.v1.ClientMessage
+	9,  // 9: shoal.compute.v1.RunTask.inputs:type_name -> shoal.compute.v1.ShuffleInput
+	10, // 10: shoal.compute.v1.ShuffleInput.maps:type_name -> shoal.compute.v1.MapLocation
+	15, // 11: shoal.compute.v1.MapLocation.output:type_name -> shoal.shuffle.v1.MapOutput
 	0,  // 12: shoal.compute.v1.TaskUpdate.state:type_name -> shoal.compute.v1.TaskState
-	20, // 13: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
-	19, // 14: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
-	13, // 15: shoal.compute.v1.TaskUpdate.accumulators:type_name -> shoal.compute.v1.Accumulator
-	14, // 16: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
-	17, // 17: shoal.compute.v1.TaskUpdate.blocks:type_name -> shoal.compute.v1.BlockReport
-	16, // 18: shoal.compute.v1.TaskUpdate.checkpoints:type_name -> shoal.compute.v1.CheckpointReport
-	1,  // 19: shoal.compute.v1.CheckpointReport.kind:type_name -> shoal.compute.v1.CheckpointReport.Kind
-	2,  // 20: shoal.compute.v1.BlockReport.kind:type_name -> shoal.compute.v1.BlockReport.Kind
-	3,  // 21: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
-	4,  // 22: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
-	22, // [22:23] is the sub-list for method output_type
-	21, // [21:22] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	15, // 13: shoal.compute.v1.TaskUpdate.map_output:type_name -> shoal.shuffle.v1.MapOutput
+	14, // 14: shoal.compute.v1.TaskUpdate.metrics:type_name -> shoal.compute.v1.TaskUpdate.MetricsEntry
+	11, // 15: shoal.compute.v1.TaskUpdate.fetch_failure:type_name -> shoal.compute.v1.FetchFailure
+	1,  // 16: shoal.compute.v1.Driver.Connect:input_type -> shoal.compute.v1.WorkerMessage
+	2,  // 17: shoal.compute.v1.Driver.Connect:output_type -> shoal.compute.v1.DriverMessage
+	17, // [17:18] is the sub-list for method output_type
+	16, // [16:17] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_compute_proto_init() }
@@ -1639,16 +1241,16 @@ func file_compute_proto_init() {
 		(*DriverMessage_RunTask)(nil),
 		(*DriverMessage_KillTask)(nil),
 		(*DriverMessage_Shutdown)(nil),
-		(*DriverMessage_DropBlocks)(nil),
 		(*DriverMessage_Heartbeat)(nil),
+		(*DriverMessage_ClientMessage)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_compute_proto_rawDesc), len(file_compute_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   17,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,7 +36,7 @@ const (
 type DriverClient interface {
 	// Connect: the worker sends Hello first and then TaskUpdates and
 	// Heartbeats; the driver answers Welcome and then sends RunTask,
-	// KillTask, DropBlocks, Heartbeats and Shutdown. Each side declares the
+	// KillTask, ClientMessages, Heartbeats and Shutdown. Each side declares the
 	// other lost when nothing has arrived from it for its timeout.
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WorkerMessage, DriverMessage], error)
 }
@@ -72,7 +72,7 @@ type Driver_ConnectClient = grpc.BidiStreamingClient[WorkerMessage, DriverMessag
 type DriverServer interface {
 	// Connect: the worker sends Hello first and then TaskUpdates and
 	// Heartbeats; the driver answers Welcome and then sends RunTask,
-	// KillTask, DropBlocks, Heartbeats and Shutdown. Each side declares the
+	// KillTask, ClientMessages, Heartbeats and Shutdown. Each side declares the
 	// other lost when nothing has arrived from it for its timeout.
 	Connect(grpc.BidiStreamingServer[WorkerMessage, DriverMessage]) error
 	mustEmbedUnimplementedDriverServer()

@@ -14,7 +14,7 @@ import (
 )
 
 // dirsKey holds the absolute directories, joined by \x00.
-var dirsKey = []byte(reservedPrefix + "dirs")
+const dirsKey = reservedPrefix + "dirs"
 
 // reservedPrefix starts the keys this package writes; callers keep theirs
 // out of it.
@@ -60,10 +60,10 @@ func checkDirs(db *pebble.DB, dir string, dirs []string, owner string) error {
 		abs[i] = a
 	}
 	want := strings.Join(abs, "\x00")
-	v, closer, err := db.Get(dirsKey)
+	v, closer, err := db.Get([]byte(dirsKey))
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		if err := db.Set(dirsKey, []byte(want), pebble.Sync); err != nil {
+		if err := db.Set([]byte(dirsKey), []byte(want), pebble.Sync); err != nil {
 			return fmt.Errorf("%s: write catalogue: %w", owner, err)
 		}
 		return nil

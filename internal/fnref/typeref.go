@@ -24,9 +24,6 @@ type eface struct {
 	typ, data unsafe.Pointer
 }
 
-// zeroValue is what the data word of a rebuilt zero-size value points to.
-var zeroValue [8]byte
-
 // OfType returns a reference to the dynamic type of v, which must have
 // size zero (it carries no state: its parameters travel separately).
 func OfType(v any) (Ref, error) {
@@ -59,7 +56,9 @@ func NewOf(r Ref) (any, error) {
 	// The descriptor is static data of the binary, not a heap object, so
 	// writing its address as a word hides nothing from the collector.
 	*(*uintptr)(unsafe.Pointer(&e.typ)) = uintptr(int64(referencePC()) + r.Off)
-	e.data = unsafe.Pointer(&zeroValue)
+	// The value has size zero: its data word points to no bytes of it
+	// (new of a zero-size type allocates nothing).
+	e.data = unsafe.Pointer(new(struct{}))
 	if got := reflect.TypeOf(v).String(); got != r.Name {
 		return nil, &MismatchError{Ref: r, Found: got}
 	}

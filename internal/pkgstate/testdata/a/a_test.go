@@ -1,0 +1,8 @@
+package a
+
+import "testing"
+
+func TestHook(t *testing.T) {
+	hook = func() int { return 2 }
+	_ = uses()
+}
