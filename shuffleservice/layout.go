@@ -3,20 +3,19 @@ package shuffleservice
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 
 	"github.com/cespare/xxhash/v2"
+
+	"shoal/internal/ident"
 )
 
-// idPattern is what an application or worker ID may look like. It has no
-// path separator and cannot start with a dot, so an ID is never a path
-// element such as ".." and never escapes the node's directories.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// ValidateID reports whether id may name an application or a worker.
+// ValidateID reports whether id may name an application or a worker
+// (what): the syntax of package ident, which makes an ID one safe path
+// element that never escapes the node's directories. The error wraps
+// ErrInvalidArgument.
 func ValidateID(what, id string) error {
-	if !idPattern.MatchString(id) {
-		return fmt.Errorf("%w: %s ID %q must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidArgument, what, id)
+	if err := ident.Check(what+" ID", id); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return nil
 }
