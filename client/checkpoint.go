@@ -13,6 +13,7 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/compute/computepb"
+	"shoal/internal/codec"
 )
 
 // Checkpoints (DESIGN.md §5). Checkpoint marks an RDD; the tasks that
@@ -252,7 +253,7 @@ func (ckptWriteOp[T]) op(b *build, params json.RawMessage, parents []any) (any, 
 			var buf, rec []byte
 			for v := range parent(tc, part) {
 				rec = cd.Append(rec[:0], v)
-				buf = appendRecord(buf, rec)
+				buf = codec.AppendFramed(buf, rec)
 				if !yield(v) {
 					return
 				}
