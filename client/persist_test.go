@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/internal/poll"
 	"shoal/shuffleservice"
 )
 
@@ -168,7 +169,7 @@ func TestPersistWorkerKilledDuringReuse(t *testing.T) {
 		done <- result{m, err}
 	}()
 	var victim string
-	waitFor(t, 30*time.Second, "map tasks reading the cache to start", func() bool {
+	poll.WaitFor(t, 30*time.Second, "map tasks reading the cache to start", func() bool {
 		for _, ev := range allEvents(t, log)[firstJob:] {
 			if ev["event"] == "task_start" && ev["kind"] == "map" {
 				victim = ev["worker"].(string)

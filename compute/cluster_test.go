@@ -16,6 +16,7 @@ import (
 	"shoal/blockstore"
 	"shoal/compute"
 	"shoal/compute/computepb"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 	"shoal/shuffleservice"
 )
@@ -148,18 +149,6 @@ func (c *cluster) lost(worker string, timeout time.Duration) compute.Event {
 	return c.await(timeout, "WorkerLost of "+worker, func(ev compute.Event) bool {
 		return ev.Kind == compute.WorkerLost && ev.Worker.ID == worker
 	})
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func processGone(pid int) bool {
@@ -426,7 +415,7 @@ func testDriverGone(t *testing.T, shoal string) {
 		t.Fatalf("second Close: %v", err)
 	}
 	for _, w := range c.local.Workers() {
-		waitFor(t, 10*time.Second, "worker "+w.ID+" exits when its driver is gone", func() bool {
+		poll.WaitFor(t, 10*time.Second, "worker "+w.ID+" exits when its driver is gone", func() bool {
 			return processGone(w.Pid)
 		})
 	}
@@ -453,7 +442,7 @@ func testShutdown(t *testing.T, shoal string) {
 		}
 	}
 	for _, w := range c.local.Workers() {
-		waitFor(t, 10*time.Second, "worker "+w.ID+" exits after Shutdown", func() bool { return processGone(w.Pid) })
+		poll.WaitFor(t, 10*time.Second, "worker "+w.ID+" exits after Shutdown", func() bool { return processGone(w.Pid) })
 	}
 }
 

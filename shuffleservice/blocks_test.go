@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/internal/poll"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -330,7 +331,7 @@ func TestPutBlockWaitsForBytesInFlight(t *testing.T) {
 		_, _, err := c.PutBlock(context.Background(), id, blockstore.DiskOnly, 0, blockBytes(id, 1000))
 		done <- err
 	}()
-	waitFor(t, 10*time.Second, "the put to wait for room", func() bool {
+	poll.WaitFor(t, 10*time.Second, "the put to wait for room", func() bool {
 		// 999 bytes are free, so TryAcquire(1) fails only while a put
 		// waits in line.
 		if s.putSem.TryAcquire(1) {
@@ -421,7 +422,7 @@ func TestRemoveAppRemovesBlocks(t *testing.T) {
 		}
 	}
 	// Poll with Status: a put or a heartbeat would keep "short" alive.
-	waitFor(t, 10*time.Second, "app short to expire with its blocks", func() bool {
+	poll.WaitFor(t, 10*time.Second, "app short to expire with its blocks", func() bool {
 		st, err := c.Status(ctx)
 		// Expiry moves the app's directories to the trash, then empties
 		// it: done when both are gone.

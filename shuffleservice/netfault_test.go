@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 	"shoal/internal/toxiproxy"
 	"shoal/shuffleservice/shufflepb"
@@ -105,13 +106,7 @@ func TestReaderNetworkFaults(t *testing.T) {
 		}
 		defer rd.Close()
 		// Bring the node back once the reader has seen it unreachable.
-		deadline := time.Now().Add(10 * time.Second)
-		for rd.Stats().Retries == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the reader never retried")
-			}
-			time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
-		}
+		poll.WaitFor(t, 10*time.Second, "the reader to retry", func() bool { return rd.Stats().Retries > 0 })
 		p.SetEnabled(t, true)
 		var got []string
 		for rd.Next() {

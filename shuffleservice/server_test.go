@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/internal/poll"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -656,18 +657,6 @@ func TestRemoveShuffleAndApp(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestAppTTLExpiry(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.JanitorInterval = 5 * time.Millisecond })
 	ctx := context.Background()
@@ -681,7 +670,7 @@ func TestAppTTLExpiry(t *testing.T) {
 	mustCommit(t, c, "short", out)
 
 	// Poll with Status: a heartbeat would keep the app alive.
-	waitFor(t, 10*time.Second, "app short to expire and its files to go", func() bool {
+	poll.WaitFor(t, 10*time.Second, "app short to expire and its files to go", func() bool {
 		st, err := c.Status(ctx)
 		return err == nil && st.Apps == 1 && len(listTree(t, s.Layout().AppDirs("short")...)) == 0
 	})
