@@ -6,7 +6,7 @@ import (
 
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // The driver's side of cached partitions: where each block is held, as
@@ -69,11 +69,11 @@ func (s *scheduler) isNode(where string) bool {
 
 // nodeClient returns a client of the node service at addr, kept for the
 // context's life.
-func (s *scheduler) nodeClient(addr string) (*shuffleservice.Client, error) {
+func (s *scheduler) nodeClient(addr string) (*nodeclient.Client, error) {
 	if cl := s.nodeClients[addr]; cl != nil {
 		return cl, nil
 	}
-	cl, err := shuffleservice.Dial(addr)
+	cl, err := nodeclient.Dial(addr)
 	if err != nil {
 		return nil, err
 	}

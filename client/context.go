@@ -16,7 +16,8 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/compute"
-	"shoal/shuffleservice"
+	"shoal/internal/cli"
+	"shoal/shuffleservice/shuffle"
 )
 
 // Options configure a Context. The zero value is the embedded default: one
@@ -129,7 +130,7 @@ func (o *Options) ensureDefaults() {
 		o.ShuffleMode = "sort"
 	}
 	if o.Codec == "" {
-		o.Codec = shuffleservice.DefaultCodec.String()
+		o.Codec = shuffle.DefaultCodec.String()
 	}
 	if o.MaxTaskFailures <= 0 {
 		o.MaxTaskFailures = 4
@@ -165,8 +166,8 @@ func (o *Options) ensureDefaults() {
 type Context struct {
 	opts  Options
 	app   string
-	mode  shuffleservice.Mode
-	codec shuffleservice.Codec
+	mode  shuffle.Mode
+	codec shuffle.Codec
 	log   *slog.Logger
 
 	endpoint *compute.Endpoint
@@ -194,8 +195,8 @@ type Context struct {
 // NewContext starts the local cluster and waits for its workers.
 func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	opts.ensureDefaults()
-	mode, err1 := shuffleservice.ParseMode(opts.ShuffleMode)
-	codec, err2 := shuffleservice.ParseCodec(opts.Codec)
+	mode, err1 := shuffle.ParseMode(opts.ShuffleMode)
+	codec, err2 := shuffle.ParseCodec(opts.Codec)
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -352,7 +353,7 @@ func (c *Context) nextShuffleID() int {
 //     until the driver lets it go; then Init exits.
 //   - A node service (SHOAL_ROLE=node, set by internal/nodeproc, which
 //     starts `BINARY node --listen ... --dir ...`) runs
-//     shuffleservice.RunNodeCommand on the arguments after "node" until
+//     cli.RunNode (internal/cli) on the arguments after "node" until
 //     SIGINT or SIGTERM; then Init exits, with status 1 and the error on
 //     stderr if it failed.
 //   - In the driver (no role) Init returns at once.
@@ -364,7 +365,7 @@ func Init() {
 			os.Exit(2)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := shuffleservice.RunNodeCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		err := cli.RunNode(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		switch {
 		case err == nil:

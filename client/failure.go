@@ -14,7 +14,7 @@ import (
 
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // Failures of workers and nodes (DESIGN.md §6): replacing lost workers,
@@ -155,7 +155,7 @@ func (s *scheduler) failedWithNode(t *taskRun, taskErr string) bool {
 // answer (Unavailable or DeadlineExceeded); an answer, even an error, is
 // nil.
 func probeNode(addr string) error {
-	cl, err := shuffleservice.Dial(addr)
+	cl, err := nodeclient.Dial(addr)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 
 	"shoal/client"
 	"shoal/internal/poll"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // The persist tests run real clusters. A persisted RDD's records pass
@@ -117,7 +117,7 @@ func nodeBlocks(t *testing.T, c *client.Context) uint64 {
 	t.Helper()
 	var n uint64
 	for _, node := range c.Local().Nodes() {
-		cl, err := shuffleservice.Dial(node.Addr)
+		cl, err := nodeclient.Dial(node.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}

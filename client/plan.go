@@ -11,7 +11,7 @@ import (
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/internal/fnref"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -77,7 +77,7 @@ type taskContext struct {
 	ctx         context.Context
 	env         *compute.TaskEnv
 	task        *computepb.RunTask
-	inputs      map[uint32][]shuffleservice.MapLocation
+	inputs      map[uint32][]shuffle.MapLocation
 	err         error
 	output      *shufflepb.MapOutput // set by a shuffle sink
 	metrics     map[string]int64
@@ -99,14 +99,14 @@ func (tc *taskContext) failed() bool { return tc.err != nil || tc.ctx.Err() != n
 func (tc *taskContext) addMetric(name string, v int64) { tc.metrics[name] += v }
 
 // readShuffle opens reduce partitions [start, end) of a shuffle.
-func (tc *taskContext) readShuffle(shuffle uint32, start, end int) (*shuffleservice.Reader, error) {
-	maps, ok := tc.inputs[shuffle]
+func (tc *taskContext) readShuffle(shuffleID uint32, start, end int) (*shuffle.Reader, error) {
+	maps, ok := tc.inputs[shuffleID]
 	if !ok {
-		return nil, fmt.Errorf("client: task has no locations for shuffle %d", shuffle)
+		return nil, fmt.Errorf("client: task has no locations for shuffle %d", shuffleID)
 	}
-	return shuffleservice.NewReader(tc.ctx, shuffleservice.ReaderOptions{
-		App: tc.env.App, Shuffle: shuffle, ReduceStart: start, ReduceEnd: end, Maps: maps,
-		LocalNode: tc.env.ShuffleAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients,
+	return shuffle.NewReader(tc.ctx, shuffle.ReaderOptions{
+		App: tc.env.App, Shuffle: shuffleID, ReduceStart: start, ReduceEnd: end, Maps: maps,
+		LocalNode: tc.env.ShuffleAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients.Fetchers(),
 	})
 }
 
@@ -127,7 +127,7 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 		return nil, fmt.Errorf("client: task %d: this worker runs a different binary than the driver (canary %v, driver's %v)", t.TaskId, fnref.Canary(), plan.Canary)
 	}
 	tc := &taskContext{
-		ctx: ctx, env: env, task: t, inputs: map[uint32][]shuffleservice.MapLocation{},
+		ctx: ctx, env: env, task: t, inputs: map[uint32][]shuffle.MapLocation{},
 		metrics: map[string]int64{}, accums: map[uint32]*accCell{},
 	}
 	b := &build{tc: tc}
@@ -160,9 +160,9 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 		return nil, err
 	}
 	for _, in := range t.Inputs {
-		locs := make([]shuffleservice.MapLocation, len(in.Maps))
+		locs := make([]shuffle.MapLocation, len(in.Maps))
 		for i, m := range in.Maps {
-			locs[i] = shuffleservice.MapLocation{Node: m.Node, Output: m.Output}
+			locs[i] = shuffle.MapLocation{Node: m.Node, Output: m.Output}
 		}
 		tc.inputs[in.Shuffle] = locs
 	}
@@ -177,7 +177,7 @@ func (runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTas
 	for id, c := range tc.accums {
 		up.Accumulators = append(up.Accumulators, &computepb.Accumulator{Id: id, Value: binary.BigEndian.AppendUint64(nil, uint64(c.v))})
 	}
-	var ff *shuffleservice.FetchFailedError
+	var ff *shuffle.FetchFailedError
 	switch {
 	case err == nil:
 		up.State = computepb.TaskState_TASK_STATE_SUCCEEDED

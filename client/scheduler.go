@@ -10,7 +10,7 @@ import (
 
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // scheduler runs jobs: it submits each stage's missing partitions as tasks
@@ -31,7 +31,7 @@ type scheduler struct {
 	attempts  map[[2]int]int    // (stage, partition) → number of its next task attempt
 
 	blocks      map[blockKey][]string // cached partition → where it is held (node addresses, worker IDs)
-	nodeClients map[string]*shuffleservice.Client
+	nodeClients map[string]*nodeclient.Client
 
 	lostNodes    map[string]bool // shuffle server addresses declared lost
 	lastRevive   time.Time       // when a job's start last probed the lost nodes
@@ -73,7 +73,7 @@ func newScheduler(c *Context) *scheduler {
 		c: c, workers: map[string]*workerState{}, tasks: map[uint64]*taskRun{},
 		mapStages: map[int]*stage{}, outputs: map[int][]*computepb.MapLocation{},
 		epochs: map[[2]int]uint64{}, accDone: map[[2]int]bool{}, attempts: map[[2]int]int{},
-		blocks: map[blockKey][]string{}, nodeClients: map[string]*shuffleservice.Client{},
+		blocks: map[blockKey][]string{}, nodeClients: map[string]*nodeclient.Client{},
 		lostNodes: map[string]bool{}, replacements: map[int]int{},
 		prog: newProgress(c.opts.Progress),
 	}

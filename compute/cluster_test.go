@@ -18,7 +18,7 @@ import (
 	"shoal/compute/computepb"
 	"shoal/internal/poll"
 	"shoal/internal/testbin"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // cluster is a driver endpoint and a Local cluster of real processes: node
@@ -482,9 +482,9 @@ func testCacheBytes(t *testing.T, shoal string) {
 	c := startCluster(t, shoal, clusterConfig{nodes: 1, perNode: 1, cacheBytes: cache})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	node := func() *shuffleservice.Client {
+	node := func() *nodeclient.Client {
 		t.Helper()
-		cl, err := shuffleservice.Dial(c.local.Nodes()[0].Addr)
+		cl, err := nodeclient.Dial(c.local.Nodes()[0].Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
