@@ -57,7 +57,7 @@ bench-quick: build ## a shuffle study of a few seconds (a tiny grid) in results/
 
 .PHONY: bench-go
 bench-go: build ## Go benchmarks of the writer and reader, then the shuffle benchmark once in each mode
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shuffleservice/ | tee bench-go.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shuffleservice/shuffle/ | tee bench-go.txt
 	for m in sort bypass hash; do $(SHOAL) bench shuffle --mode $$m --maps 16 --reduces 256 --records 10000000 --json; done
 
 .PHONY: bench-beam
@@ -67,8 +67,8 @@ bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct ru
 
 .PHONY: fuzz
 fuzz: ## fuzz the index, frame and checkpoint partition decoders for 30 s each
-	$(GO) test -run '^$$' -fuzz FuzzDecodeIndex -fuzztime 30s ./shuffleservice/
-	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime 30s ./shuffleservice/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeIndex -fuzztime 30s ./shuffleservice/shuffle/
+	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime 30s ./shuffleservice/shuffle/
 	$(GO) test -run '^$$' -fuzz FuzzDecodePartition -fuzztime 30s ./checkpoint/
 
 $(TOXIPROXY):

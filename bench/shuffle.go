@@ -19,18 +19,20 @@ import (
 
 	"shoal/internal/nodeproc"
 	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 )
 
 // ShuffleConfig is one run of the shuffle benchmark.
 type ShuffleConfig struct {
-	Mode        shuffleservice.Mode
-	Codec       shuffleservice.Codec
-	SpillCodec  shuffleservice.Codec // the sort writer's spilled runs
-	Maps        int                  // map tasks (M)
-	Reduces     int                  // reduce partitions (R)
-	Records     int64                // records in all
-	RecordBytes int                  // bytes per record, key included (at least KeyBytes)
-	Nodes       int                  // node-service processes (K), default 1
+	Mode        shuffle.Mode
+	Codec       shuffle.Codec
+	SpillCodec  shuffle.Codec // the sort writer's spilled runs
+	Maps        int           // map tasks (M)
+	Reduces     int           // reduce partitions (R)
+	Records     int64         // records in all
+	RecordBytes int           // bytes per record, key included (at least KeyBytes)
+	Nodes       int           // node-service processes (K), default 1
 	// MemoryLimit is each writer's buffer limit; 0 means the default.
 	MemoryLimit int
 	// Parallelism is the number of map (then reduce) tasks run at once;
@@ -139,8 +141,8 @@ func (c *ShuffleConfig) ensureDefaults() error {
 	if c.Maps <= 0 {
 		errs = append(errs, fmt.Errorf("maps must be positive, got %d", c.Maps))
 	}
-	if c.Reduces <= 0 || c.Reduces > shuffleservice.MaxPartitions {
-		errs = append(errs, fmt.Errorf("reduces must be in [1, %d], got %d", shuffleservice.MaxPartitions, c.Reduces))
+	if c.Reduces <= 0 || c.Reduces > shuffle.MaxPartitions {
+		errs = append(errs, fmt.Errorf("reduces must be in [1, %d], got %d", shuffle.MaxPartitions, c.Reduces))
 	}
 	if c.Records < 0 {
 		errs = append(errs, fmt.Errorf("records must not be negative, got %d", c.Records))
@@ -154,13 +156,13 @@ func (c *ShuffleConfig) ensureDefaults() error {
 // cluster is the node services of one run and a client to each.
 type cluster struct {
 	procs   []*nodeproc.Process
-	clients map[string]*shuffleservice.Client
-	layouts []shuffleservice.Layout
+	clients map[string]*nodeclient.Client
+	layouts []shuffle.Layout
 	dirs    []string
 }
 
 func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster, error) {
-	cl := &cluster{clients: map[string]*shuffleservice.Client{}}
+	cl := &cluster{clients: map[string]*nodeclient.Client{}}
 	for i := range cfg.Nodes {
 		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i))
 		p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: cfg.Binary, Dirs: []string{dir}, Stderr: cfg.NodeStderr})
@@ -170,7 +172,7 @@ func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster
 		}
 		cl.procs = append(cl.procs, p)
 		cl.dirs = append(cl.dirs, dir)
-		c, err := shuffleservice.Dial(p.Addr())
+		c, err := nodeclient.Dial(p.Addr())
 		if err != nil {
 			cl.stop()
 			return nil, err
@@ -190,7 +192,7 @@ func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster
 	return cl, nil
 }
 
-func (cl *cluster) client(addr string) (*shuffleservice.Client, error) {
+func (cl *cluster) client(addr string) (*nodeclient.Client, error) {
 	c, ok := cl.clients[addr]
 	if !ok {
 		return nil, fmt.Errorf("no node service at %s", addr)
@@ -367,14 +369,14 @@ func lowerOpenFiles(n int) (restore func(), err error) {
 
 // writeMaps runs the map tasks and returns where their outputs live and
 // the digest of every record written.
-func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, res *ShuffleResult, fds *fdSampler) ([]shuffleservice.MapLocation, *Digest, error) {
-	locs := make([]shuffleservice.MapLocation, cfg.Maps)
+func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, res *ShuffleResult, fds *fdSampler) ([]shuffle.MapLocation, *Digest, error) {
+	locs := make([]shuffle.MapLocation, cfg.Maps)
 	var mu sync.Mutex
 	total := &Digest{}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Parallelism)
 	// One pool, as a worker with Parallelism slots would have.
-	buffers := shuffleservice.NewBufferPool(cfg.Parallelism)
+	buffers := shuffle.NewBufferPool(cfg.Parallelism)
 	per, extra := cfg.Records/int64(cfg.Maps), cfg.Records%int64(cfg.Maps)
 	var first int64
 	for m := range cfg.Maps {
@@ -386,7 +388,7 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 		first += n
 		g.Go(func() error {
 			node := m % cfg.Nodes
-			w, err := shuffleservice.NewWriter(shuffleservice.WriterOptions{
+			w, err := shuffle.NewWriter(shuffle.WriterOptions{
 				Layout: cl.layouts[node], App: app, Shuffle: 0, Map: uint32(m),
 				Partitions: cfg.Reduces, Mode: cfg.Mode, Codec: cfg.Codec, MemoryLimit: cfg.MemoryLimit,
 				SpillCodec: cfg.SpillCodec, Buffers: buffers,
@@ -416,7 +418,7 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 			if err != nil {
 				return fmt.Errorf("map %d: %w", m, err)
 			}
-			locs[m] = shuffleservice.MapLocation{Node: addr, Output: out}
+			locs[m] = shuffle.MapLocation{Node: addr, Output: out}
 			mu.Lock()
 			total.Merge(&d)
 			res.Spills += w.Stats().Spills
@@ -432,7 +434,7 @@ func writeMaps(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string,
 
 // readReduces runs the reduce tasks and returns the digest of every record
 // read.
-func readReduces(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, locs []shuffleservice.MapLocation, res *ShuffleResult) (*Digest, error) {
+func readReduces(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app string, locs []shuffle.MapLocation, res *ShuffleResult) (*Digest, error) {
 	var mu sync.Mutex
 	total := &Digest{}
 	g, ctx := errgroup.WithContext(ctx)
@@ -440,14 +442,14 @@ func readReduces(ctx context.Context, cfg *ShuffleConfig, cl *cluster, app strin
 	for r := range cfg.Reduces {
 		g.Go(func() error {
 			node := r % cfg.Nodes
-			opts := shuffleservice.ReaderOptions{
+			opts := shuffle.ReaderOptions{
 				App: app, Shuffle: 0, ReduceStart: r, ReduceEnd: r + 1, Maps: locs,
-				Clients: cl.client,
+				Clients: nodeclient.Source(cl.client).Fetchers(),
 			}
 			if !cfg.RemoteOnly {
 				opts.LocalNode, opts.LocalLayout = cl.procs[node].Addr(), cl.layouts[node]
 			}
-			rd, err := shuffleservice.NewReader(ctx, opts)
+			rd, err := shuffle.NewReader(ctx, opts)
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"shoal/internal/testbin"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // TestRunShuffle runs the benchmark through real node processes in every
@@ -17,29 +17,29 @@ import (
 func TestRunShuffle(t *testing.T) {
 	bin := testbin.Shoal(t)
 	type tc struct {
-		mode          shuffleservice.Mode
+		mode          shuffle.Mode
 		maps, reduces int
 		records       int64
 		nodes         int
 		memoryLimit   int
 		remoteOnly    bool
 		wantSpills    bool
-		codec         shuffleservice.Codec
+		codec         shuffle.Codec
 	}
 	var cases []tc
-	for _, mode := range []shuffleservice.Mode{shuffleservice.ModeSort, shuffleservice.ModeBypass, shuffleservice.ModeHash} {
+	for _, mode := range []shuffle.Mode{shuffle.ModeSort, shuffle.ModeBypass, shuffle.ModeHash} {
 		for _, r := range []int{1, 7, 256, 10_000} {
 			maps := 4
-			if mode == shuffleservice.ModeHash && r == 10_000 {
+			if mode == shuffle.ModeHash && r == 10_000 {
 				maps = 2 // 20,000 files are enough to make the point
 			}
-			cases = append(cases, tc{mode: mode, maps: maps, reduces: r, records: 40_000, nodes: 2, codec: shuffleservice.CodecS2})
+			cases = append(cases, tc{mode: mode, maps: maps, reduces: r, records: 40_000, nodes: 2, codec: shuffle.CodecS2})
 		}
 	}
 	cases = append(cases,
-		tc{mode: shuffleservice.ModeSort, maps: 3, reduces: 50, records: 60_000, nodes: 1, memoryLimit: 64 << 10, wantSpills: true, codec: shuffleservice.CodecZstd},
-		tc{mode: shuffleservice.ModeSort, maps: 3, reduces: 10_000, records: 60_000, nodes: 2, memoryLimit: 256 << 10, wantSpills: true, codec: shuffleservice.CodecNone},
-		tc{mode: shuffleservice.ModeBypass, maps: 3, reduces: 300, records: 30_000, nodes: 3, memoryLimit: 32 << 10, remoteOnly: true, codec: shuffleservice.CodecZstd},
+		tc{mode: shuffle.ModeSort, maps: 3, reduces: 50, records: 60_000, nodes: 1, memoryLimit: 64 << 10, wantSpills: true, codec: shuffle.CodecZstd},
+		tc{mode: shuffle.ModeSort, maps: 3, reduces: 10_000, records: 60_000, nodes: 2, memoryLimit: 256 << 10, wantSpills: true, codec: shuffle.CodecNone},
+		tc{mode: shuffle.ModeBypass, maps: 3, reduces: 300, records: 30_000, nodes: 3, memoryLimit: 32 << 10, remoteOnly: true, codec: shuffle.CodecZstd},
 	)
 	for _, c := range cases {
 		name := fmt.Sprintf("mode=%s/maps=%d/reduces=%d/nodes=%d/memory=%d/codec=%s", c.mode, c.maps, c.reduces, c.nodes, c.memoryLimit, c.codec)
@@ -59,7 +59,7 @@ func TestRunShuffle(t *testing.T) {
 				t.Fatalf("digest read %s != written %s", res.DigestRead, res.DigestWritten)
 			}
 			wantFiles := 2 * c.maps
-			if c.mode == shuffleservice.ModeHash {
+			if c.mode == shuffle.ModeHash {
 				wantFiles = c.maps * c.reduces
 			}
 			if res.FilesCreated != wantFiles {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"shoal/internal/tail"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // SweepConfig is `shoal bench shuffle --sweep`: the shuffle benchmark
@@ -24,7 +24,7 @@ import (
 // each cell run in a child process of its own (`shoal bench shuffle
 // --json`), with its results kept in a directory.
 type SweepConfig struct {
-	Modes     []shuffleservice.Mode
+	Modes     []shuffle.Mode
 	Maps      []int
 	Reduces   []int
 	DataBytes []int64 // records' bytes per cell; records = DataBytes / RecordBytes
@@ -33,8 +33,8 @@ type SweepConfig struct {
 	// Nodes is the node services of each cell; default 2, so that half
 	// of every reducer's blocks are fetched from the other node.
 	Nodes int
-	// Codec compresses blocks; default shuffleservice.DefaultCodec.
-	Codec shuffleservice.Codec
+	// Codec compresses blocks; default shuffle.DefaultCodec.
+	Codec shuffle.Codec
 	// Parallelism is passed to each cell (tasks at once); 0 leaves the
 	// child's default, GOMAXPROCS.
 	Parallelism int
@@ -126,8 +126,8 @@ func (c *SweepConfig) ensureDefaults() error {
 		}
 	}
 	for _, r := range c.Reduces {
-		if r <= 0 || r > shuffleservice.MaxPartitions {
-			errs = append(errs, fmt.Errorf("bench: sweep: reduce count %d outside [1, %d]", r, shuffleservice.MaxPartitions))
+		if r <= 0 || r > shuffle.MaxPartitions {
+			errs = append(errs, fmt.Errorf("bench: sweep: reduce count %d outside [1, %d]", r, shuffle.MaxPartitions))
 		}
 	}
 	for _, d := range c.DataBytes {

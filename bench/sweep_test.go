@@ -14,21 +14,21 @@ import (
 	"time"
 
 	"shoal/internal/testbin"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // tinySweep is a grid that runs in a second or two through real node
 // services.
 func tinySweep(t *testing.T, bin string) SweepConfig {
 	return SweepConfig{
-		Modes:   []shuffleservice.Mode{shuffleservice.ModeSort, shuffleservice.ModeBypass, shuffleservice.ModeHash},
+		Modes:   []shuffle.Mode{shuffle.ModeSort, shuffle.ModeBypass, shuffle.ModeHash},
 		Maps:    []int{3},
 		Reduces: []int{5, 50},
 		// 120,000 records of 100 bytes: each map gives every partition more
 		// than a frame (64 KiB), so bypass and hash writers open every
 		// partition's file before they commit.
 		DataBytes: []int64{12_000_000},
-		Codec:     shuffleservice.CodecS2,
+		Codec:     shuffle.CodecS2,
 		Results:   t.TempDir(), Dir: t.TempDir(), Binary: bin, Command: "test",
 		Progress: t.Output(),
 	}
@@ -138,7 +138,7 @@ func testSweepFigures(t *testing.T, bin string) {
 // beside it succeeds, and the chart marks the failure.
 func testSweepRecordsFailure(t *testing.T, bin string) {
 	cfg := tinySweep(t, bin)
-	cfg.Modes = []shuffleservice.Mode{shuffleservice.ModeSort, shuffleservice.ModeHash}
+	cfg.Modes = []shuffle.Mode{shuffle.ModeSort, shuffle.ModeHash}
 	cfg.Reduces = []int{200}
 	cfg.MaxOpenFiles = 64
 	res, err := RunSweep(context.Background(), cfg)

@@ -7,7 +7,7 @@
 // opens a Store on its directories and its own catalogue database, and
 // serves it over gRPC: PutBlock, GetBlock and RemoveBlocks, with the
 // store's figures in its Status (see shuffleservice's doc.go, "Cached
-// blocks"); shuffleservice.Client has the matching methods. Workers do
+// blocks"); nodeclient.Client has the matching methods. Workers do
 // not put or get blocks yet, the driver does not track where blocks live,
 // and nothing emits the event log's block_stored, block_evicted and
 // block_hit (docs/DESIGN.md §8): Put's Evicted list and Metrics, both on the

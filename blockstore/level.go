@@ -2,7 +2,8 @@ package blockstore
 
 import (
 	"fmt"
-	"regexp"
+
+	"shoal/internal/ident"
 )
 
 // Level is where a block is asked to be stored, and where it is held now.
@@ -63,16 +64,12 @@ func (id BlockID) String() string {
 // sameRDD reports whether a and b are partitions of the same RDD.
 func (id BlockID) sameRDD(o BlockID) bool { return id.App == o.App && id.RDD == o.RDD }
 
-// idPattern is the application ID syntax of shuffleservice.ValidateID
-// (repeated here so that the store does not depend on the shuffle): no
-// path separator, no leading dot, so an ID is always one safe path element.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
 const maxIndex = 1<<31 - 1
 
 func validateApp(app string) error {
-	if !idPattern.MatchString(app) {
-		return fmt.Errorf("%w: application ID %q must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidArgument, app)
+	// The syntax of package ident, the node's: an ID is one safe path element.
+	if err := ident.Check("application ID", app); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return nil
 }

@@ -2,8 +2,9 @@ package checkpoint
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"shoal/internal/ident"
 )
 
 // The layout of a checkpoint NAME in a store:
@@ -17,14 +18,12 @@ import (
 // directory), elements separated by '/'.
 const manifestFile = "manifest.json"
 
-// namePattern is what a checkpoint name may look like: one path element
-// that cannot be "." or ".." or a hidden or temporary file.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// ValidateName reports whether name may name a checkpoint.
+// ValidateName reports whether name may name a checkpoint: the syntax of
+// package ident, one path element that cannot be "." or ".." or a hidden
+// or temporary file.
 func ValidateName(name string) error {
-	if !namePattern.MatchString(name) {
-		return invalidf("checkpoint name %q must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. ranks-000030)", name)
+	if err := ident.Check("checkpoint name", name); err != nil {
+		return invalidf("%v (e.g. ranks-000030)", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"shoal/internal/miniotest"
+	"shoal/internal/poll"
 )
 
 // TestS3Errors checks that the errors a person meets when the store is
@@ -279,21 +280,17 @@ func TestS3ServerKilledMidUpload(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.WaitFor(t, 20*time.Second, "a multipart upload in progress", func() bool {
 		if partsIn() >= 2 {
-			break
+			return true
 		}
 		select {
 		case r := <-done:
 			t.Fatalf("the upload finished (%v) before it was seen in progress: a 96 MiB partition in 5 MiB parts should take longer", r.err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no multipart upload in progress within 20s")
-		}
-		time.Sleep(2 * time.Millisecond) // polling for the upload to begin, with a deadline
-	}
+		return false
+	})
 	srv.Stop()
 	var r result
 	select {

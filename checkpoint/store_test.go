@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shoal/internal/miniotest"
+	"shoal/internal/poll"
 )
 
 const testBucket = "ckpt"
@@ -292,8 +293,7 @@ func testIncomplete(t *testing.T, st Store) {
 func waitClockPast(t *testing.T, st Store, ts time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.WaitFor(t, 5*time.Second, fmt.Sprintf("the store's clock to pass %v", ts), func() bool {
 		if err := st.Put(ctx, "clock-probe", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -301,14 +301,8 @@ func waitClockPast(t *testing.T, st Store, ts time.Time) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(objs) == 1 && objs[0].ModTime.After(ts) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the store's clock did not pass %v within 5s", ts)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the store's clock, with a deadline
-	}
+		return len(objs) == 1 && objs[0].ModTime.After(ts)
+	})
 }
 
 // newestModTime is the newest ModTime of the objects of a checkpoint.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"shoal/internal/codec"
 	"shoal/internal/fnref"
 )
 
@@ -89,16 +90,16 @@ func collectParts[T any](ctx context.Context, r *RDD[T], parts []int, limit int)
 	var out []T
 	for _, b := range res {
 		for len(b) > 0 {
-			n, k := binary.Uvarint(b)
-			if k <= 0 || n > uint64(len(b)-k) {
+			rec, rest, err := codec.CutFramed(b)
+			if err != nil {
 				return nil, errors.New("client: collect: malformed result")
 			}
-			v, err := c.Decode(b[k : k+int(n)])
+			v, err := c.Decode(rec)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, v)
-			b = b[k+int(n):]
+			b = rest
 		}
 	}
 	return out, nil
@@ -127,8 +128,7 @@ func (collectSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 				break
 			}
 			rec = c.Append(rec[:0], v)
-			out = binary.AppendUvarint(out, uint64(len(rec)))
-			out = append(out, rec...)
+			out = codec.AppendFramed(out, rec)
 			n++
 		}
 		return out, nil

@@ -15,6 +15,7 @@ import (
 	"shoal/checkpoint"
 	"shoal/client/clientpb"
 	"shoal/client/eventlog"
+	"shoal/internal/codec"
 )
 
 // Checkpoints (docs/DESIGN.md §5). Checkpoint marks an RDD; the tasks that
@@ -281,7 +282,7 @@ func (ckptWriteOp[T]) op(b *build, params json.RawMessage, parents []any) (any, 
 			var buf, rec []byte
 			for v := range parent(tc, part) {
 				rec = cd.Append(rec[:0], v)
-				buf = appendRecord(buf, rec)
+				buf = codec.AppendFramed(buf, rec)
 				if !yield(v) {
 					return
 				}

@@ -12,6 +12,7 @@ import (
 
 	"shoal/client"
 	"shoal/client/eventlog"
+	"shoal/internal/poll"
 )
 
 // Close is safe at any moment: a job running ends with an error that
@@ -56,7 +57,7 @@ func closeWhen(t *testing.T, opts client.Options, job func(c *client.Context) er
 	errc := make(chan error, 1)
 	go func() { errc <- job(c) }()
 	tail := eventlog.Tail{Path: log}
-	waitFor(t, 60*time.Second, "the moment to close", func() bool {
+	poll.WaitFor(t, 60*time.Second, "the moment to close", func() bool {
 		evs, err := tail.Poll()
 		if err != nil {
 			t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"shoal/blockstore"
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // The scheduler's loop talks to three small interfaces (package doc,
@@ -63,15 +63,15 @@ type nodeService interface {
 // until Close. Safe for concurrent use.
 type nodeClients struct {
 	mu      sync.Mutex
-	clients map[string]*shuffleservice.Client
+	clients map[string]*nodeclient.Client
 	closed  bool
 }
 
 func newNodeClients() *nodeClients {
-	return &nodeClients{clients: map[string]*shuffleservice.Client{}}
+	return &nodeClients{clients: map[string]*nodeclient.Client{}}
 }
 
-func (n *nodeClients) client(addr string) (*shuffleservice.Client, error) {
+func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -80,7 +80,7 @@ func (n *nodeClients) client(addr string) (*shuffleservice.Client, error) {
 	if cl := n.clients[addr]; cl != nil {
 		return cl, nil
 	}
-	cl, err := shuffleservice.Dial(addr)
+	cl, err := nodeclient.Dial(addr)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,8 @@ import (
 	"shoal/checkpoint"
 	"shoal/client/eventlog"
 	"shoal/compute"
-	"shoal/shuffleservice"
+	"shoal/internal/cli"
+	"shoal/shuffleservice/shuffle"
 )
 
 // Context is a driver: the lineage graph its RDDs form, the scheduler
@@ -26,8 +27,8 @@ import (
 type Context struct {
 	opts   Options
 	app    string
-	mode   shuffleservice.Mode
-	codec  shuffleservice.Codec
+	mode   shuffle.Mode
+	codec  shuffle.Codec
 	log    *slog.Logger
 	events *eventlog.Writer
 
@@ -56,8 +57,8 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		return nil, err
 	}
 	opts.EnsureDefaults()
-	mode, err1 := shuffleservice.ParseMode(opts.ShuffleMode)
-	codec, err2 := shuffleservice.ParseCodec(opts.Codec)
+	mode, err1 := shuffle.ParseMode(opts.ShuffleMode)
+	codec, err2 := shuffle.ParseCodec(opts.Codec)
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -111,7 +112,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 }
 
 // newContext makes a Context with no scheduler yet (start makes it).
-func newContext(opts Options, mode shuffleservice.Mode, codec shuffleservice.Codec) *Context {
+func newContext(opts Options, mode shuffle.Mode, codec shuffle.Codec) *Context {
 	return &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger,
 		reqs: make(chan *request), loopDone: make(chan struct{})}
 }
@@ -202,7 +203,7 @@ func (c *Context) nextShuffleID() int {
 //     until the driver lets it go; then Init exits.
 //   - A node service (SHOAL_ROLE=node, set by internal/nodeproc, which
 //     starts `BINARY node --listen ... --dir ...`) runs
-//     shuffleservice.RunNodeCommand on the arguments after "node" until
+//     cli.RunNode (internal/cli) on the arguments after "node" until
 //     SIGINT or SIGTERM; then Init exits, with status 1 and the error on
 //     stderr if it failed.
 //   - In the driver (no role) Init returns at once.
@@ -214,7 +215,7 @@ func Init() {
 			os.Exit(2)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := shuffleservice.RunNodeCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		err := cli.RunNode(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		switch {
 		case err == nil:

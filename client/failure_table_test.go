@@ -11,6 +11,7 @@ import (
 
 	"shoal/client/eventlog"
 	"shoal/compute/computepb"
+	"shoal/internal/poll"
 )
 
 // The failure table of docs/DESIGN.md §6, row by row, against the
@@ -123,7 +124,7 @@ func TestFailureTable(t *testing.T) {
 			// The replacement is started once the lost worker's node
 			// has answered a probe, off the loop: it may come after the
 			// job.
-			eventually(t, "a replacement worker", func() bool { _, _, added, _ := f.Counts(); return len(added) == 1 })
+			poll.WaitFor(t, 5*time.Second, "a replacement worker", func() bool { _, _, added, _ := f.Counts(); return len(added) == 1 })
 			_, killed, added, _ := f.Counts()
 			want(t, "replacements", len(added), 1)
 			want(t, "workers killed before their replacement", len(killed), 1)
@@ -143,7 +144,7 @@ func TestFailureTable(t *testing.T) {
 			// The replacement is started once the lost worker's node
 			// has answered a probe, off the loop: it may come after the
 			// job.
-			eventually(t, "a replacement worker", func() bool { _, _, added, _ := f.Counts(); return len(added) == 1 })
+			poll.WaitFor(t, 5*time.Second, "a replacement worker", func() bool { _, _, added, _ := f.Counts(); return len(added) == 1 })
 			_, killed, added, _ := f.Counts()
 			want(t, "replacements", len(added), 1)
 			want(t, "workers killed before their replacement", len(killed), 1)
@@ -400,15 +401,5 @@ func TestFakeResultBlocks(t *testing.T) {
 	n, err := Count(context.Background(), ReduceByKey(Map(Range(c, 0, 100, 4), fakeKey), fakeAdd, 2))
 	if err != nil || n != 2 {
 		t.Fatalf("count %d, %v; want 2", n, err)
-	}
-}
-
-// eventually polls cond until it holds, or fails the test after 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5 s", what)
-		}
 	}
 }

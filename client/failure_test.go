@@ -16,6 +16,7 @@ import (
 	"shoal/client"
 	"shoal/client/eventlog"
 	"shoal/compute"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 )
 
@@ -71,18 +72,6 @@ func allEvents(t *testing.T, path string) []map[string]any {
 	return out
 }
 
-// waitFor polls cond until it holds, or fails the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // killWorkerMidTask kills worker victim of c with SIGKILL, while it runs
 // a task, and waits for its tasks to be reported lost in the event log.
 func killWorkerMidTask(t *testing.T, c *client.Context, log, victim string) {
@@ -90,7 +79,7 @@ func killWorkerMidTask(t *testing.T, c *client.Context, log, victim string) {
 	if err := c.Local().KillWorker(victim); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the killed worker's tasks to be reported lost", func() bool {
+	poll.WaitFor(t, 30*time.Second, "the killed worker's tasks to be reported lost", func() bool {
 		for _, ev := range allEvents(t, log) {
 			if ev["event"] == "task_end" && ev["status"] == "lost" && ev["worker"] == victim {
 				return true
@@ -202,7 +191,7 @@ func TestWorkerKilledDuringMapStage(t *testing.T) {
 		done <- result{m, err}
 	}()
 	var victim string
-	waitFor(t, 30*time.Second, "a gated map task to start after 4 map tasks succeeded", func() bool {
+	poll.WaitFor(t, 30*time.Second, "a gated map task to start after 4 map tasks succeeded", func() bool {
 		succeeded := 0
 		for _, ev := range taskEvents(allEvents(t, log), "map") {
 			if ev["event"] == "task_end" && ev["status"] == "succeeded" {
@@ -266,7 +255,7 @@ func TestWorkerLostBetweenJobs(t *testing.T) {
 	// Find both events in the log with no job running.
 	var lostAt, addedAt time.Duration
 	var replacement string
-	waitFor(t, 10*time.Second, "worker_lost of "+victim.ID+" and worker_added of its replacement in the event log", func() bool {
+	poll.WaitFor(t, 10*time.Second, "worker_lost of "+victim.ID+" and worker_added of its replacement in the event log", func() bool {
 		for _, ev := range allEvents(t, log) {
 			switch {
 			case ev["event"] == "worker_lost" && ev["worker"] == victim.ID && lostAt == 0:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 	"shoal/internal/toxiproxy"
 )
@@ -161,23 +162,24 @@ func eventsSince(t *testing.T, log string, from int, kind string) []map[string]a
 // at most timeout.
 func awaitEvent(t *testing.T, log string, from int, what string, timeout time.Duration, done <-chan jobResult, pred func(map[string]any) bool) (map[string]any, *jobResult) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var found map[string]any
+	var ended *jobResult
+	poll.WaitFor(t, timeout, what+" in the event log", func() bool {
 		for _, ev := range allEvents(t, log)[from:] {
 			if pred(ev) {
-				return ev, nil
+				found = ev
+				return true
 			}
 		}
 		select {
 		case res := <-done:
-			return nil, &res
+			ended = &res
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s in the event log within %v", what, timeout)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the log, with a deadline
-	}
+	})
+	return found, ended
 }
 
 const (

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // Defaults of Options: a zero field takes its default in EnsureDefaults.
@@ -63,7 +63,7 @@ type Options struct {
 	Progress io.Writer
 	// ShuffleMode and Codec choose the shuffle writer ("sort", "bypass"
 	// or "hash"; default "sort") and its compression ("s2", "zstd" or
-	// "none"; default shuffleservice.DefaultCodec, "s2").
+	// "none"; default shuffle.DefaultCodec, "s2").
 	ShuffleMode string
 	Codec       string
 	// NoShuffleService turns the external shuffle service off (`shoal run
@@ -157,7 +157,7 @@ func (o *Options) EnsureDefaults() {
 		o.ShuffleMode = DefaultShuffleMode
 	}
 	if o.Codec == "" {
-		o.Codec = shuffleservice.DefaultCodec.String()
+		o.Codec = shuffle.DefaultCodec.String()
 	}
 	if o.MaxTaskFailures == 0 {
 		o.MaxTaskFailures = DefaultMaxTaskFailures
@@ -230,12 +230,12 @@ func (o *Options) Validate() error {
 		}
 	}
 	if o.ShuffleMode != "" {
-		if _, err := shuffleservice.ParseMode(o.ShuffleMode); err != nil {
+		if _, err := shuffle.ParseMode(o.ShuffleMode); err != nil {
 			bad("ShuffleMode %q is not a shuffle writer (want sort, bypass or hash)", o.ShuffleMode)
 		}
 	}
 	if o.Codec != "" {
-		if _, err := shuffleservice.ParseCodec(o.Codec); err != nil {
+		if _, err := shuffle.ParseCodec(o.Codec); err != nil {
 			bad("Codec %q is not a codec (want s2, zstd or none)", o.Codec)
 		}
 	}

@@ -3,7 +3,6 @@ package client
 import (
 	"container/list"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -330,29 +329,26 @@ func (bc *blockCache[T]) get(tc *taskContext, addr string, id blockstore.BlockID
 	return cl.GetBlock(tc.ctx, id)
 }
 
-// appendRecord appends a record's encoding to a block or checkpoint
-// partition: its length (uvarint), then the bytes.
-func appendRecord(dst, rec []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(rec)))
-	return append(dst, rec...)
-}
+// A cached block and a checkpoint partition hold their records framed
+// (codec.AppendFramed: each record's length as a uvarint, then the
+// record's encoding).
 
-// decodeRecords yields the records appendRecord wrote in data; what names
-// data in errors.
+// decodeRecords yields the records of a block or checkpoint partition
+// framed by codec.AppendFramed in data; what names data in errors.
 func decodeRecords[T any](tc *taskContext, cd codec.Codec[T], what string, data []byte) iter.Seq[T] {
 	return func(yield func(T) bool) {
 		for len(data) > 0 {
-			n, k := binary.Uvarint(data)
-			if k <= 0 || n > uint64(len(data)-k) {
+			rec, rest, err := codec.CutFramed(data)
+			if err != nil {
 				tc.fail(fmt.Errorf("client: %s is malformed", what))
 				return
 			}
-			v, err := cd.Decode(data[k : k+int(n)])
+			v, err := cd.Decode(rec)
 			if err != nil {
 				tc.fail(fmt.Errorf("client: %s: %w", what, err))
 				return
 			}
-			data = data[k+int(n):]
+			data = rest
 			if !yield(v) {
 				return
 			}
@@ -381,7 +377,7 @@ func (bc *blockCache[T]) compute(tc *taskContext, part int, parent seqFn[T], yie
 			case heap:
 				vals = append(vals, v)
 			default:
-				buf = appendRecord(buf, rec)
+				buf = codec.AppendFramed(buf, rec)
 			}
 		}
 		if !yield(v) {

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"shoal/client"
-	"shoal/shuffleservice"
+	"shoal/internal/poll"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // The persist tests run real clusters. A persisted RDD's records pass
@@ -116,7 +117,7 @@ func nodeBlocks(t *testing.T, c *client.Context) uint64 {
 	t.Helper()
 	var n uint64
 	for _, node := range c.Local().Nodes() {
-		cl, err := shuffleservice.Dial(node.Addr)
+		cl, err := nodeclient.Dial(node.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +169,7 @@ func TestPersistWorkerKilledDuringReuse(t *testing.T) {
 		done <- result{m, err}
 	}()
 	var victim string
-	waitFor(t, 30*time.Second, "map tasks reading the cache to start", func() bool {
+	poll.WaitFor(t, 30*time.Second, "map tasks reading the cache to start", func() bool {
 		for _, ev := range allEvents(t, log)[firstJob:] {
 			if ev["event"] == "task_start" && ev["kind"] == "map" {
 				victim = ev["worker"].(string)

@@ -9,7 +9,7 @@ import (
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/internal/fnref"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -75,7 +75,7 @@ type taskContext struct {
 	ctx         context.Context
 	env         *compute.TaskEnv
 	task        *computepb.RunTask
-	inputs      map[uint32][]shuffleservice.MapLocation
+	inputs      map[uint32][]shuffle.MapLocation
 	err         error
 	output      *shufflepb.MapOutput // set by a shuffle sink
 	metrics     map[string]int64
@@ -98,14 +98,14 @@ func (tc *taskContext) failed() bool { return tc.err != nil || tc.ctx.Err() != n
 func (tc *taskContext) addMetric(name string, v int64) { tc.metrics[name] += v }
 
 // readShuffle opens reduce partitions [start, end) of a shuffle.
-func (tc *taskContext) readShuffle(shuffle uint32, start, end int) (*shuffleservice.Reader, error) {
-	maps, ok := tc.inputs[shuffle]
+func (tc *taskContext) readShuffle(shuffleID uint32, start, end int) (*shuffle.Reader, error) {
+	maps, ok := tc.inputs[shuffleID]
 	if !ok {
-		return nil, fmt.Errorf("client: task has no locations for shuffle %d", shuffle)
+		return nil, fmt.Errorf("client: task has no locations for shuffle %d", shuffleID)
 	}
-	return shuffleservice.NewReader(tc.ctx, shuffleservice.ReaderOptions{
-		App: tc.env.App, Shuffle: shuffle, ReduceStart: start, ReduceEnd: end, Maps: maps,
-		LocalNode: tc.env.ShuffleAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients,
+	return shuffle.NewReader(tc.ctx, shuffle.ReaderOptions{
+		App: tc.env.App, Shuffle: shuffleID, ReduceStart: start, ReduceEnd: end, Maps: maps,
+		LocalNode: tc.env.ShuffleAddr, LocalLayout: tc.env.Layout, Clients: tc.env.Clients.Fetchers(),
 	})
 }
 

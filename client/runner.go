@@ -12,7 +12,7 @@ import (
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/internal/fnref"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // runner is the compute.Runner of every shoal worker: it executes stage
@@ -88,7 +88,7 @@ func (r *runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Run
 		return nil, fmt.Errorf("client: task %d: this worker runs a different binary than the driver (canary %v, driver's %v)", t.TaskId, fnref.Canary(), plan.Canary)
 	}
 	tc := &taskContext{
-		ctx: ctx, env: env, task: t, inputs: map[uint32][]shuffleservice.MapLocation{},
+		ctx: ctx, env: env, task: t, inputs: map[uint32][]shuffle.MapLocation{},
 		metrics: map[string]int64{}, accums: map[uint32]*accCell{}, runner: r,
 	}
 	b := &build{tc: tc}
@@ -121,9 +121,9 @@ func (r *runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Run
 		return nil, err
 	}
 	for _, in := range t.Inputs {
-		locs := make([]shuffleservice.MapLocation, len(in.Maps))
+		locs := make([]shuffle.MapLocation, len(in.Maps))
 		for i, m := range in.Maps {
-			locs[i] = shuffleservice.MapLocation{Node: m.Node, Output: m.Output}
+			locs[i] = shuffle.MapLocation{Node: m.Node, Output: m.Output}
 		}
 		tc.inputs[in.Shuffle] = locs
 	}
@@ -140,7 +140,7 @@ func (r *runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Run
 		return up, errors.Join(err, rerr)
 	}
 	up.Report = report
-	var ff *shuffleservice.FetchFailedError
+	var ff *shuffle.FetchFailedError
 	switch {
 	case err == nil:
 		up.State = computepb.TaskState_TASK_STATE_SUCCEEDED

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/internal/poll"
 )
 
 // A worker killed while a result task writes its part file leaves the
@@ -24,7 +25,7 @@ func TestSaveAfterWorkerKilledMidWrite(t *testing.T) {
 	go func() { done <- client.SaveAsTextFile(context.Background(), lines, out) }()
 
 	var attempts []string
-	waitFor(t, 30*time.Second, "a result task's attempt file", func() bool {
+	poll.WaitFor(t, 30*time.Second, "a result task's attempt file", func() bool {
 		attempts, _ = filepath.Glob(filepath.Join(tmp, ".out.tmp-*", "part-*.attempt-*"))
 		return len(attempts) > 0
 	})

@@ -7,7 +7,7 @@ import (
 	"iter"
 
 	"shoal/internal/fnref"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // newShuffle makes the node that reads parent's records (KV[K,V]) after
@@ -29,8 +29,8 @@ type shuffleWriteParams struct {
 	Shuffle uint32       `json:"shuffle"`
 	Part    *Partitioner `json:"part"`
 	Combine *fnref.Ref   `json:"combine,omitempty"` // func(V, V) V
-	Mode    shuffleservice.Mode
-	Codec   shuffleservice.Codec
+	Mode    shuffle.Mode
+	Codec   shuffle.Codec
 }
 
 // combineLimit bounds the distinct keys a map task combines in memory
@@ -61,19 +61,19 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("client: shuffle %d: %w", p.Shuffle, errors.Join(err1, err2))
 		}
-		opts := shuffleservice.WriterOptions{
+		opts := shuffle.WriterOptions{
 			Layout: tc.env.Layout, App: tc.env.App, Shuffle: p.Shuffle, Map: uint32(part),
 			Attempt: tc.task.Attempt, Epoch: tc.task.Epoch, Partitions: p.Part.N,
 			Mode: p.Mode, Codec: p.Codec, Buffers: tc.env.Buffers,
 		}
-		if combine != nil && opts.Mode == shuffleservice.ModeSort {
+		if combine != nil && opts.Mode == shuffle.ModeSort {
 			opts.Combine = func(dst, a, b []byte) []byte {
 				va, _ := vc.Decode(a)
 				vb, _ := vc.Decode(b)
 				return vc.Append(dst, combine(va, vb))
 			}
 		}
-		w, err := shuffleservice.NewWriter(opts)
+		w, err := shuffle.NewWriter(opts)
 		if err != nil {
 			return nil, err
 		}

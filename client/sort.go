@@ -172,8 +172,8 @@ type keySampleParams struct {
 
 // keySampleSink returns a partition's record count and a uniform
 // reservoir sample of at most Keys of its encoded keys (cut to
-// maxSampleKey bytes): the count as a uvarint, then each key as a uvarint
-// length and its bytes. The sample is the same on every attempt.
+// maxSampleKey bytes): the count as a uvarint, then each key framed
+// (codec.AppendFramed). The sample is the same on every attempt.
 type keySampleSink[K comparable, V any] struct{}
 
 func (keySampleSink[K, V]) sink(b *build, params json.RawMessage, input any) (sinkFn, error) {
@@ -210,8 +210,7 @@ func (keySampleSink[K, V]) sink(b *build, params json.RawMessage, input any) (si
 		}
 		out := binary.AppendUvarint(nil, n)
 		for _, k := range sample {
-			out = binary.AppendUvarint(out, uint64(len(k)))
-			out = append(out, k...)
+			out = codec.AppendFramed(out, k)
 		}
 		return out, nil
 	}, nil
@@ -223,12 +222,12 @@ func decodeKeySample(b []byte) (count uint64, keys [][]byte, err error) {
 		return 0, nil, errors.New("malformed count")
 	}
 	for b = b[k:]; len(b) > 0; {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
+		key, rest, err := codec.CutFramed(b)
+		if err != nil {
 			return 0, nil, errors.New("malformed key")
 		}
-		keys = append(keys, b[k:k+int(n)])
-		b = b[k+int(n):]
+		keys = append(keys, key)
+		b = rest
 	}
 	return count, keys, nil
 }

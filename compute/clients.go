@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"sync"
 
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 )
 
 // clientCache dials node services on first use and keeps one client per
@@ -12,31 +13,31 @@ import (
 // is shared too. Tasks never close these clients; the worker does, when it
 // ends.
 type clientCache struct {
-	local *shuffleservice.Client
+	local *nodeclient.Client
 
 	mu      sync.Mutex
-	clients map[string]*shuffleservice.Client
+	clients map[string]*nodeclient.Client
 	closed  bool
 }
 
-func newClientCache(local *shuffleservice.Client) *clientCache {
-	return &clientCache{local: local, clients: make(map[string]*shuffleservice.Client)}
+func newClientCache(local *nodeclient.Client) *clientCache {
+	return &clientCache{local: local, clients: make(map[string]*nodeclient.Client)}
 }
 
-// get is a shuffleservice.ClientSource.
-func (c *clientCache) get(addr string) (*shuffleservice.Client, error) {
+// get is a nodeclient.Source.
+func (c *clientCache) get(addr string) (*nodeclient.Client, error) {
 	if addr == c.local.Addr() {
 		return c.local, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, fmt.Errorf("compute: client of node %s: %w (the worker is stopping)", addr, shuffleservice.ErrClosed)
+		return nil, fmt.Errorf("compute: client of node %s: %w (the worker is stopping)", addr, shuffle.ErrClosed)
 	}
 	if cl := c.clients[addr]; cl != nil {
 		return cl, nil
 	}
-	cl, err := shuffleservice.Dial(addr)
+	cl, err := nodeclient.Dial(addr)
 	if err != nil {
 		return nil, err
 	}

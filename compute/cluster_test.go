@@ -16,8 +16,9 @@ import (
 	"shoal/blockstore"
 	"shoal/compute"
 	"shoal/compute/computepb"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // cluster is a driver endpoint and a Local cluster of real processes: node
@@ -148,18 +149,6 @@ func (c *cluster) lost(worker string, timeout time.Duration) compute.Event {
 	return c.await(timeout, "WorkerLost of "+worker, func(ev compute.Event) bool {
 		return ev.Kind == compute.WorkerLost && ev.Worker.ID == worker
 	})
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func processGone(pid int) bool {
@@ -448,7 +437,7 @@ func testDriverGone(t *testing.T, shoal string) {
 		t.Fatalf("second Close: %v", err)
 	}
 	for _, w := range c.local.Workers() {
-		waitFor(t, 10*time.Second, "worker "+w.ID+" exits when its driver is gone", func() bool {
+		poll.WaitFor(t, 10*time.Second, "worker "+w.ID+" exits when its driver is gone", func() bool {
 			return processGone(w.Pid)
 		})
 	}
@@ -475,7 +464,7 @@ func testShutdown(t *testing.T, shoal string) {
 		}
 	}
 	for _, w := range c.local.Workers() {
-		waitFor(t, 10*time.Second, "worker "+w.ID+" exits after Shutdown", func() bool { return processGone(w.Pid) })
+		poll.WaitFor(t, 10*time.Second, "worker "+w.ID+" exits after Shutdown", func() bool { return processGone(w.Pid) })
 	}
 }
 
@@ -515,9 +504,9 @@ func testCacheBytes(t *testing.T, shoal string) {
 	c := startCluster(t, shoal, clusterConfig{nodes: 1, perNode: 1, cacheBytes: cache})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	node := func() *shuffleservice.Client {
+	node := func() *nodeclient.Client {
 		t.Helper()
-		cl, err := shuffleservice.Dial(c.local.Nodes()[0].Addr)
+		cl, err := nodeclient.Dial(c.local.Nodes()[0].Addr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,7 +41,7 @@
 // update says whether the task's own code failed (user_error: the Runner
 // returned a UserError, or panicked; the error then holds the panic value
 // and the stack) or the infrastructure did, and carries a fetch_failure
-// when an input could not be fetched (a *shuffleservice.FetchFailedError).
+// when an input could not be fetched (a *shuffle.FetchFailedError).
 // A KillTask for a task the worker does not have is ignored.
 //
 // Endpoint.Run, Kill and Message never block: messages are queued per

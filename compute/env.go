@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"shoal/shuffleservice"
+	"shoal/internal/ident"
 )
 
 // The environment contract of worker processes. A worker is the driver's
@@ -133,10 +133,8 @@ outer:
 	return out
 }
 
-// validateID checks an application or worker ID as the node service does.
+// validateID checks an application or worker ID as the node service does
+// (package ident).
 func validateID(what, id string) error {
-	if shuffleservice.ValidateID(what, id) != nil {
-		return fmt.Errorf("%s ID %q is invalid: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", what, id)
-	}
-	return nil
+	return ident.Check(what+" ID", id)
 }

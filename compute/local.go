@@ -16,6 +16,7 @@ import (
 
 	"shoal/internal/nodeproc"
 	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // Defaults of LocalOptions.
@@ -201,7 +202,7 @@ type Local struct {
 type localNode struct {
 	info   NodeInfo
 	proc   *nodeproc.Process
-	client *shuffleservice.Client
+	client *nodeclient.Client
 	next   int  // index of its next worker
 	killed bool // KillNode
 }
@@ -272,7 +273,7 @@ func (l *Local) start(ctx context.Context) error {
 		if advErr != nil {
 			return advErr
 		}
-		if n.client, err = shuffleservice.Dial(p.Addr()); err != nil {
+		if n.client, err = nodeclient.Dial(p.Addr()); err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
 		if err := n.client.RegisterApp(ctx, l.opts.App, 0); err != nil {

@@ -18,7 +18,7 @@ import (
 
 	"shoal/compute"
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // TestMain makes the test binary a worker when started as one: the tests
@@ -126,7 +126,7 @@ func (r testRunner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.
 }
 
 func writeOutput(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask, n int) (*computepb.TaskUpdate, error) {
-	w, err := shuffleservice.NewWriter(shuffleservice.WriterOptions{
+	w, err := shuffle.NewWriter(shuffle.WriterOptions{
 		Layout: env.Layout, App: env.App, Shuffle: 1, Map: t.GetPartition(), Attempt: t.GetAttempt(),
 		Epoch: 1, Partitions: 1, Buffers: env.Buffers,
 	})
@@ -148,15 +148,15 @@ func writeOutput(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask
 }
 
 func readInput(ctx context.Context, env *compute.TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error) {
-	var locs []shuffleservice.MapLocation
+	var locs []shuffle.MapLocation
 	for _, in := range t.GetInputs() {
 		for _, m := range in.GetMaps() {
-			locs = append(locs, shuffleservice.MapLocation{Node: m.GetNode(), Output: m.GetOutput()})
+			locs = append(locs, shuffle.MapLocation{Node: m.GetNode(), Output: m.GetOutput()})
 		}
 	}
-	r, err := shuffleservice.NewReader(ctx, shuffleservice.ReaderOptions{
+	r, err := shuffle.NewReader(ctx, shuffle.ReaderOptions{
 		App: env.App, Shuffle: 1, ReduceStart: 0, ReduceEnd: 1, Maps: locs,
-		LocalNode: env.ShuffleAddr, LocalLayout: env.Layout, Clients: env.Clients,
+		LocalNode: env.ShuffleAddr, LocalLayout: env.Layout, Clients: env.Clients.Fetchers(),
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/compute"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 	"shoal/internal/toxiproxy"
 )
@@ -123,7 +124,7 @@ func (c *proxiedCluster) localWorker(id string) compute.LocalWorker {
 // took from start.
 func (c *proxiedCluster) awaitExit(id string, start time.Time, timeout time.Duration) time.Duration {
 	c.t.Helper()
-	waitFor(c.t, timeout, "worker "+id+" exits on its own", func() bool { return c.localWorker(id).Exited })
+	poll.WaitFor(c.t, timeout, "worker "+id+" exits on its own", func() bool { return c.localWorker(id).Exited })
 	d := time.Since(start)
 	if line := c.exitLine(id); line == "" {
 		c.t.Errorf("worker %s exited without reporting %q", id, compute.ErrDriverLost)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
 )
 
 // RestartNode starts node i's service again after KillNode, as a machine
@@ -36,7 +36,7 @@ func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
 	}
 	n := &localNode{info: NodeInfo{Index: i, Listen: p.Addr(), Pid: p.Pid(), Dir: old.info.Dir}, proc: p}
 	if n.info.Addr, err = l.advertise(i, p.Addr()); err == nil {
-		if n.client, err = shuffleservice.Dial(p.Addr()); err == nil {
+		if n.client, err = nodeclient.Dial(p.Addr()); err == nil {
 			err = n.client.RegisterApp(ctx, l.opts.App, 0)
 		}
 	}

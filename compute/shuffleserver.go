@@ -13,6 +13,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 )
 
 const (
@@ -44,8 +46,8 @@ func workerShuffleDir(nodeDir, app, id string) string {
 // worker is killed).
 type shuffleServer struct {
 	srv    *shuffleservice.Server
-	client *shuffleservice.Client // the worker's own client of it
-	addr   string                 // advertised address
+	client *nodeclient.Client // the worker's own client of it
+	addr   string             // advertised address
 	dirs   []string
 	served chan error
 }
@@ -95,7 +97,7 @@ func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []strin
 			s.close()
 		}
 	}()
-	if s.client, err = shuffleservice.Dial(s.addr); err != nil {
+	if s.client, err = nodeclient.Dial(s.addr); err != nil {
 		return nil, err
 	}
 	if err := s.client.RegisterApp(ctx, opts.App, embeddedAppTTL); err != nil {
@@ -105,7 +107,7 @@ func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []strin
 }
 
 // layout is where the worker's map outputs go.
-func (s *shuffleServer) layout() shuffleservice.Layout { return s.srv.Layout() }
+func (s *shuffleServer) layout() shuffle.Layout { return s.srv.Layout() }
 
 // close stops the server, waits for Serve to return and removes its
 // files: nobody may read them once the worker is gone.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // task is one task attempt on a worker, from RunTask to its final update.
@@ -126,7 +126,7 @@ func (w *worker) outcome(t *task, u *computepb.TaskUpdate, err error, d time.Dur
 		u.State, u.Error, u.UserError = computepb.TaskState_TASK_STATE_KILLED, "the worker is stopping", false
 	default:
 		u.State, u.Error, u.UserError = computepb.TaskState_TASK_STATE_FAILED, err.Error(), isUserError(err)
-		var ff *shuffleservice.FetchFailedError
+		var ff *shuffle.FetchFailedError
 		if u.FetchFailure == nil && errors.As(err, &ff) {
 			reason := "unknown"
 			if ff.Err != nil {

@@ -15,7 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"shoal/compute/computepb"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 )
 
 // Runner executes one task attempt. compute does not know what a plan
@@ -26,7 +27,7 @@ import (
 // output, metrics...; task_id and duration_ms are filled in by the worker,
 // and a nil update or an unset state means SUCCEEDED) or an error, which
 // makes the task FAILED: wrap the error in UserError when the task's own
-// code failed, return a *shuffleservice.FetchFailedError (possibly
+// code failed, return a *shuffle.FetchFailedError (possibly
 // wrapped) when an input could not be fetched. An update returned with an
 // error keeps its other fields (metrics, an explicit fetch_failure). A
 // panic in Run is recovered and reported as a user error with its stack.
@@ -59,15 +60,15 @@ type TaskEnv struct {
 	ShuffleAddr string
 	// Node is a client of the shuffle server at ShuffleAddr (commits,
 	// local reads).
-	Node *shuffleservice.Client
+	Node *nodeclient.Client
 	// Layout says where map outputs go in the local directories of the
 	// shuffle server at ShuffleAddr.
-	Layout shuffleservice.Layout
+	Layout shuffle.Layout
 	// Clients dials other node services (fetches) and caches the clients;
 	// tasks must not close them.
-	Clients shuffleservice.ClientSource
+	Clients nodeclient.Source
 	// Buffers recycles sort buffers between the worker's map tasks.
-	Buffers *shuffleservice.BufferPool
+	Buffers *shuffle.BufferPool
 	Logger  *slog.Logger
 }
 
@@ -196,7 +197,7 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	}
 	log := opts.Logger.With("component", "compute", "worker", opts.WorkerID)
 
-	node, err := shuffleservice.Dial(opts.NodeAddr)
+	node, err := nodeclient.Dial(opts.NodeAddr)
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: %w", opts.WorkerID, err)
 	}
@@ -241,7 +242,7 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 			Node:        shuffleNode,
 			Layout:      layout,
 			Clients:     clients.get,
-			Buffers:     shuffleservice.NewBufferPool(opts.Slots),
+			Buffers:     shuffle.NewBufferPool(opts.Slots),
 			Logger:      log,
 		},
 		out:   make(chan *computepb.WorkerMessage, 2*opts.Slots+16),

@@ -20,6 +20,7 @@ import (
 	"shoal/client"
 	"shoal/client/eventlog"
 	"shoal/internal/miniotest"
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 	"shoal/jobs"
 )
@@ -230,16 +231,10 @@ func TestPageRankResumeAfterDriverKilled(t *testing.T) {
 	}
 	defer first.Process.Kill()
 	manifest := filepath.Join(store, "pagerank-ranks-000010", "manifest.json")
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, err := os.Stat(manifest); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint of iteration 10 within 2 minutes")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.WaitFor(t, 2*time.Minute, "the checkpoint of iteration 10", func() bool {
+		_, err := os.Stat(manifest)
+		return err == nil
+	})
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

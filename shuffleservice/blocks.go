@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 
 	"shoal/blockstore"
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -20,7 +21,7 @@ import (
 func (s *Server) PutBlock(stream shufflepb.Shuffle_PutBlockServer) error {
 	resp, err := s.putBlock(stream.Context(), stream.Recv)
 	if err != nil {
-		return toStatus(err)
+		return nodewire.ToStatus(err)
 	}
 	return stream.SendAndClose(resp)
 }
@@ -32,7 +33,7 @@ func (s *Server) PutBlock(stream shufflepb.Shuffle_PutBlockServer) error {
 // their CRC32-C and stores them.
 func (s *Server) putBlock(ctx context.Context, recv func() (*shufflepb.PutBlockChunk, error)) (*shufflepb.PutBlockResponse, error) {
 	if s.isClosed.Load() {
-		return nil, ErrClosed
+		return nil, shuffle.ErrClosed
 	}
 	first, err := recv()
 	if errors.Is(err, io.EOF) {
@@ -90,7 +91,7 @@ func (s *Server) putBlock(ctx context.Context, recv func() (*shufflepb.PutBlockC
 	if uint64(len(data)) != size {
 		return nil, fmt.Errorf("%w: block %s: the stream ended after %d of the %d bytes its header announced", blockstore.ErrInvalidArgument, id, len(data), size)
 	}
-	if sum := crc32.Checksum(data, castagnoli); sum != h.GetCrc32C() {
+	if sum := nodewire.Checksum(data); sum != h.GetCrc32C() {
 		return nil, corruptf("block %s was damaged in flight: CRC32-C %08x, the header says %08x (put it again)", id, sum, h.GetCrc32C())
 	}
 	stored, evicted, err := s.blocks.Put(ctx, id, level, int(h.GetPriority()), data)
@@ -104,28 +105,28 @@ func (s *Server) putBlock(ctx context.Context, recv func() (*shufflepb.PutBlockC
 				s.log.Warn("cannot remove the block of a removed application", "block", id, "err", err)
 			}
 		}
-		return nil, fmt.Errorf("%w: %q was removed from this node while its block %s was being stored", ErrUnknownApp, id.App, id)
+		return nil, fmt.Errorf("%w: %q was removed from this node while its block %s was being stored", shuffle.ErrUnknownApp, id.App, id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	s.m.blockPuts.Add(1)
 	s.m.blockBytesIn.Add(size)
-	resp := &shufflepb.PutBlockResponse{Stored: levelToPB(stored)}
+	resp := &shufflepb.PutBlockResponse{Stored: nodewire.LevelToPB(stored)}
 	for _, e := range evicted {
-		resp.Evicted = append(resp.Evicted, &shufflepb.EvictedBlock{Id: blockIDToPB(e.ID), Level: levelToPB(e.Level), ToDisk: e.ToDisk})
+		resp.Evicted = append(resp.Evicted, &shufflepb.EvictedBlock{Id: nodewire.BlockIDToPB(e.ID), Level: nodewire.LevelToPB(e.Level), ToDisk: e.ToDisk})
 	}
 	return resp, nil
 }
 
 // GetBlock streams a block, or one chunk with found unset.
 func (s *Server) GetBlock(req *shufflepb.GetBlockRequest, stream shufflepb.Shuffle_GetBlockServer) error {
-	return toStatus(s.getBlock(stream.Context(), req, stream.Send))
+	return nodewire.ToStatus(s.getBlock(stream.Context(), req, stream.Send))
 }
 
 func (s *Server) getBlock(ctx context.Context, req *shufflepb.GetBlockRequest, send func(*shufflepb.GetBlockChunk) error) error {
 	if s.isClosed.Load() {
-		return ErrClosed
+		return shuffle.ErrClosed
 	}
 	id, err := blockIDFromPB(req.GetId())
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *Server) getBlock(ctx context.Context, req *shufflepb.GetBlockRequest, s
 	if !found {
 		return send(&shufflepb.GetBlockChunk{})
 	}
-	msg := &shufflepb.GetBlockChunk{Found: true, Level: levelToPB(level), Size: uint64(len(data)), Crc32C: crc32.Checksum(data, castagnoli)}
+	msg := &shufflepb.GetBlockChunk{Found: true, Level: nodewire.LevelToPB(level), Size: uint64(len(data)), Crc32C: nodewire.Checksum(data)}
 	for off := 0; ; {
 		end := min(off+s.opts.ChunkSize, len(data))
 		msg.Data = data[off:end]
@@ -163,14 +164,14 @@ func (s *Server) getBlock(ctx context.Context, req *shufflepb.GetBlockRequest, s
 func (s *Server) RemoveBlocks(ctx context.Context, req *shufflepb.RemoveBlocksRequest) (*shufflepb.RemoveBlocksResponse, error) {
 	n, err := s.removeBlocks(req.GetApp(), req.GetRdd())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.RemoveBlocksResponse{Removed: uint64(n)}, nil
 }
 
 func (s *Server) removeBlocks(app string, rdd int64) (int, error) {
 	if s.isClosed.Load() {
-		return 0, ErrClosed
+		return 0, shuffle.ErrClosed
 	}
 	// Partition 0 stands for every partition: only app and rdd are checked.
 	if _, err := blockIDFromPB(&shufflepb.BlockId{App: app, Rdd: rdd}); err != nil {
@@ -201,44 +202,10 @@ func blockIDFromPB(id *shufflepb.BlockId) (blockstore.BlockID, error) {
 	return b, nil
 }
 
-func blockIDToPB(id blockstore.BlockID) *shufflepb.BlockId {
-	return &shufflepb.BlockId{App: id.App, Rdd: int64(id.RDD), Partition: int64(id.Partition)}
-}
-
-// levelToPB and levelFromPB translate levels; a level neither side knows
-// travels as its number, for the other side to refuse.
-func levelToPB(l blockstore.Level) shufflepb.BlockLevel {
-	switch l {
-	case blockstore.None:
-		return shufflepb.BlockLevel_BLOCK_LEVEL_NONE
-	case blockstore.MemorySer:
-		return shufflepb.BlockLevel_BLOCK_LEVEL_MEMORY_SER
-	case blockstore.MemoryAndDisk:
-		return shufflepb.BlockLevel_BLOCK_LEVEL_MEMORY_AND_DISK
-	case blockstore.DiskOnly:
-		return shufflepb.BlockLevel_BLOCK_LEVEL_DISK_ONLY
-	}
-	return shufflepb.BlockLevel(l)
-}
-
-func levelFromPB(l shufflepb.BlockLevel) (blockstore.Level, bool) {
-	switch l {
-	case shufflepb.BlockLevel_BLOCK_LEVEL_NONE:
-		return blockstore.None, true
-	case shufflepb.BlockLevel_BLOCK_LEVEL_MEMORY_SER:
-		return blockstore.MemorySer, true
-	case shufflepb.BlockLevel_BLOCK_LEVEL_MEMORY_AND_DISK:
-		return blockstore.MemoryAndDisk, true
-	case shufflepb.BlockLevel_BLOCK_LEVEL_DISK_ONLY:
-		return blockstore.DiskOnly, true
-	}
-	return blockstore.None, false
-}
-
 // putLevelFromPB returns the level a put asks for: MemorySer,
 // MemoryAndDisk or DiskOnly.
 func putLevelFromPB(l shufflepb.BlockLevel) (blockstore.Level, error) {
-	level, ok := levelFromPB(l)
+	level, ok := nodewire.LevelFromPB(l)
 	if !ok || level == blockstore.None {
 		return blockstore.None, fmt.Errorf("%w: level %v (want MEMORY_SER, MEMORY_AND_DISK or DISK_ONLY)", blockstore.ErrInvalidArgument, l)
 	}

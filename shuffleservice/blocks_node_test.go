@@ -14,6 +14,9 @@ import (
 
 	"shoal/blockstore"
 	"shoal/internal/testbin"
+	"shoal/shuffleservice/internal/nodetest"
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -59,9 +62,9 @@ func TestBlockMemoryBoundInNodeProcess(t *testing.T) {
 	)
 	bin := testbin.Shoal(t)
 	root := t.TempDir()
-	p, c := startNode(t, bin, []string{filepath.Join(root, "a"), filepath.Join(root, "b")}, "--cache-bytes=8MiB")
+	p, c := nodetest.StartProcess(t, bin, []string{filepath.Join(root, "a"), filepath.Join(root, "b")}, "--cache-bytes=8MiB")
 	ctx := context.Background()
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	st, err := c.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +145,7 @@ func TestBlocksSurviveNodeRestart(t *testing.T) {
 	root := t.TempDir()
 	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
 	ctx := context.Background()
-	p1, c1 := startNode(t, bin, dirs, "--cache-bytes=64KiB")
+	p1, c1 := nodetest.StartProcess(t, bin, dirs, "--cache-bytes=64KiB")
 	if err := c1.RegisterApp(ctx, "job", time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +176,7 @@ func TestBlocksSurviveNodeRestart(t *testing.T) {
 		}
 	}
 	// RDD 1: DiskOnly, one block empty and one of several chunks.
-	for p, size := range []int{0, 1000, 5 * putChunkSize / 2} {
+	for p, size := range []int{0, 1000, 5 * nodewire.DefaultChunkSize / 2} {
 		put(blockstore.BlockID{App: "job", RDD: 1, Partition: p}, blockstore.DiskOnly, size)
 	}
 	// RDDs 2 and 3: MemoryAndDisk, alternating, so that each evicts the
@@ -211,7 +214,7 @@ func TestBlocksSurviveNodeRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p2, c2 := startNode(t, bin, dirs, "--cache-bytes=64KiB")
+	p2, c2 := nodetest.StartProcess(t, bin, dirs, "--cache-bytes=64KiB")
 	for id, b := range blocks {
 		if b.level == blockstore.DiskOnly {
 			checkBlock(t, c2, id, blockstore.DiskOnly, b.size)
@@ -256,7 +259,7 @@ func TestBlocksSurviveNodeRestart(t *testing.T) {
 	if files := listTree(t, layout.AppDirs("job")...); len(files) != 0 {
 		t.Fatalf("files left after RemoveApp: %v", files)
 	}
-	if _, _, _, err := c2.GetBlock(ctx, blockstore.BlockID{App: "job", RDD: 2}); !errors.Is(err, ErrUnknownApp) {
+	if _, _, _, err := c2.GetBlock(ctx, blockstore.BlockID{App: "job", RDD: 2}); !errors.Is(err, shuffle.ErrUnknownApp) {
 		t.Fatalf("get after RemoveApp: %v", err)
 	}
 	if st, err := c2.Status(ctx); err != nil || st.GetBlocks().GetDiskBlocks() != 0 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -16,10 +15,17 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/internal/poll"
+	"shoal/shuffleservice/internal/nodetest"
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -39,7 +45,7 @@ func blockBytes(id blockstore.BlockID, size int) []byte {
 	return b
 }
 
-func mustPutBlock(t testing.TB, c *Client, id blockstore.BlockID, level blockstore.Level, prio, size int) (blockstore.Level, []blockstore.Evicted) {
+func mustPutBlock(t testing.TB, c *nodeclient.Client, id blockstore.BlockID, level blockstore.Level, prio, size int) (blockstore.Level, []blockstore.Evicted) {
 	t.Helper()
 	stored, evicted, err := c.PutBlock(context.Background(), id, level, prio, blockBytes(id, size))
 	if err != nil {
@@ -50,7 +56,7 @@ func mustPutBlock(t testing.TB, c *Client, id blockstore.BlockID, level blocksto
 
 // checkBlock gets id and checks that it is found at level with the bytes
 // of blockBytes(id, size).
-func checkBlock(t testing.TB, c *Client, id blockstore.BlockID, level blockstore.Level, size int) {
+func checkBlock(t testing.TB, c *nodeclient.Client, id blockstore.BlockID, level blockstore.Level, size int) {
 	t.Helper()
 	data, got, found, err := c.GetBlock(context.Background(), id)
 	switch {
@@ -65,7 +71,7 @@ func checkBlock(t testing.TB, c *Client, id blockstore.BlockID, level blockstore
 	}
 }
 
-func checkNoBlock(t testing.TB, c *Client, id blockstore.BlockID) {
+func checkNoBlock(t testing.TB, c *nodeclient.Client, id blockstore.BlockID) {
 	t.Helper()
 	if data, _, found, err := c.GetBlock(context.Background(), id); found || err != nil || data != nil {
 		t.Fatalf("GetBlock(%s): found %v, %d bytes, err %v; want a miss", id, found, len(data), err)
@@ -73,7 +79,7 @@ func checkNoBlock(t testing.TB, c *Client, id blockstore.BlockID) {
 }
 
 // blockFilesOf lists the block files of app in every local directory.
-func blockFilesOf(t testing.TB, l Layout, app string) []string {
+func blockFilesOf(t testing.TB, l shuffle.Layout, app string) []string {
 	t.Helper()
 	var files []string
 	for _, d := range l.AppDirs(app) {
@@ -100,7 +106,7 @@ func blockKeys(t testing.TB, s *Server) []string {
 func TestBlockRoundTrip(t *testing.T) {
 	const memory = 4 << 20
 	s, c := newTestServer(t, func(o *Options) { o.CacheBytes = memory; o.ChunkSize = 1000 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	id := func(rdd, p int) blockstore.BlockID { return blockstore.BlockID{App: "app", RDD: rdd, Partition: p} }
 	cases := []struct {
 		id    blockstore.BlockID
@@ -111,7 +117,7 @@ func TestBlockRoundTrip(t *testing.T) {
 		{id(1, 1), blockstore.MemorySer, 999},
 		{id(1, 2), blockstore.MemorySer, 1000},
 		{id(2, 0), blockstore.MemoryAndDisk, 1001},
-		{id(2, 1), blockstore.MemoryAndDisk, 5 * putChunkSize / 2}, // several chunks each way
+		{id(2, 1), blockstore.MemoryAndDisk, 5 * nodewire.DefaultChunkSize / 2}, // several chunks each way
 		{id(3, 0), blockstore.DiskOnly, 0},
 		{id(3, 1), blockstore.DiskOnly, 123457},
 	}
@@ -139,7 +145,7 @@ func TestBlockRoundTrip(t *testing.T) {
 	checkNoBlock(t, c, id(4, 1))
 
 	m := s.Metrics()
-	wantMem := int64(0 + 1000 + 1001 + 5*putChunkSize/2)
+	wantMem := int64(0 + 1000 + 1001 + 5*nodewire.DefaultChunkSize/2)
 	if m.Blocks.MemoryBytes != wantMem || m.Blocks.MemoryBlocks != 4 || m.Blocks.DiskBlocks != 4 || m.BlockMemoryLimit != memory || m.BlockPuts != 10 {
 		t.Fatalf("metrics %+v", m)
 	}
@@ -159,9 +165,9 @@ func TestBlockRoundTrip(t *testing.T) {
 // largest gRPC message.
 func TestBlockLargerThanMessage(t *testing.T) {
 	_, c := newTestServer(t, func(o *Options) { o.CacheBytes = 1 << 20 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	id := blockstore.BlockID{App: "app", RDD: 1, Partition: 0}
-	const size = maxMessageSize + 3<<20
+	const size = nodewire.MaxMessageSize + 3<<20
 	mustPutBlock(t, c, id, blockstore.DiskOnly, 0, size)
 	checkBlock(t, c, id, blockstore.DiskOnly, size)
 }
@@ -170,7 +176,7 @@ func TestBlockLargerThanMessage(t *testing.T) {
 // that evicted them, and the store's rules hold across the wire.
 func TestBlockEvictionOverRPC(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.CacheBytes = 3000 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	id := func(rdd, p int) blockstore.BlockID { return blockstore.BlockID{App: "app", RDD: rdd, Partition: p} }
 	mustPutBlock(t, c, id(1, 0), blockstore.MemoryAndDisk, 0, 1000)
 	mustPutBlock(t, c, id(1, 1), blockstore.MemorySer, 0, 1000)
@@ -194,12 +200,17 @@ func TestBlockEvictionOverRPC(t *testing.T) {
 	}
 }
 
-// rawPut sends chunks on a PutBlock stream as given and returns the
-// call's error.
-func rawPut(c *Client, chunks ...*shufflepb.PutBlockChunk) error {
-	stream, err := c.rpc.PutBlock(context.Background())
+// rawPut sends chunks on a PutBlock stream as given, on a connection of
+// its own to c's node, and returns the call's error.
+func rawPut(c *nodeclient.Client, chunks ...*shufflepb.PutBlockChunk) error {
+	conn, err := grpc.NewClient(c.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return fromStatus(err)
+		return err
+	}
+	defer conn.Close()
+	stream, err := shufflepb.NewShuffleClient(conn).PutBlock(context.Background())
+	if err != nil {
+		return nodewire.FromStatus(err)
 	}
 	for _, ch := range chunks {
 		if err := stream.Send(ch); err != nil {
@@ -207,13 +218,13 @@ func rawPut(c *Client, chunks ...*shufflepb.PutBlockChunk) error {
 		}
 	}
 	_, err = stream.CloseAndRecv()
-	return fromStatus(err)
+	return nodewire.FromStatus(err)
 }
 
 func header(app string, rdd, part int64, level shufflepb.BlockLevel, data []byte) *shufflepb.PutBlockHeader {
 	return &shufflepb.PutBlockHeader{
 		Id:    &shufflepb.BlockId{App: app, Rdd: rdd, Partition: part},
-		Level: level, Size: uint64(len(data)), Crc32C: crc32.Checksum(data, castagnoli),
+		Level: level, Size: uint64(len(data)), Crc32C: nodewire.Checksum(data),
 	}
 }
 
@@ -222,8 +233,8 @@ func TestBlockHandlerErrors(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.CacheBytes = 1 << 20; o.MaxBlockBytes = maxBlock })
 	_, diskOnly := newTestServer(t) // CacheBytes 0
 	ctx := context.Background()
-	mustRegister(t, c, "app")
-	mustRegister(t, diskOnly, "app")
+	nodetest.Register(t, c, "app")
+	nodetest.Register(t, diskOnly, "app")
 	good := blockstore.BlockID{App: "app", RDD: 1, Partition: 1}
 	mustPutBlock(t, c, good, blockstore.MemorySer, 0, 1000)
 
@@ -248,7 +259,7 @@ func TestBlockHandlerErrors(t *testing.T) {
 		{"put rdd 2^32+1", put(blockstore.BlockID{App: "app", RDD: 1<<32 + 1}, blockstore.MemorySer), blockstore.ErrInvalidArgument, codes.InvalidArgument},
 		{"put level None", put(good, blockstore.None), blockstore.ErrInvalidArgument, codes.InvalidArgument},
 		{"put level 9", put(good, blockstore.Level(9)), blockstore.ErrInvalidArgument, codes.InvalidArgument},
-		{"put unknown app", put(blockstore.BlockID{App: "nope"}, blockstore.MemorySer), ErrUnknownApp, codes.NotFound},
+		{"put unknown app", put(blockstore.BlockID{App: "nope"}, blockstore.MemorySer), shuffle.ErrUnknownApp, codes.NotFound},
 		{"put memory without memory", func() error {
 			_, _, err := diskOnly.PutBlock(ctx, good, blockstore.MemoryAndDisk, 0, data)
 			return err
@@ -278,13 +289,13 @@ func TestBlockHandlerErrors(t *testing.T) {
 		{"put damaged in flight", func() error {
 			h := header("app", 1, 2, mem, data)
 			return rawPut(c, &shufflepb.PutBlockChunk{Header: h, Data: []byte("0123456788")})
-		}, ErrCorrupt, codes.DataLoss},
+		}, shuffle.ErrCorrupt, codes.DataLoss},
 		{"get ../x", get(blockstore.BlockID{App: "../x"}), blockstore.ErrInvalidArgument, codes.InvalidArgument},
 		{"get negative partition", get(blockstore.BlockID{App: "app", Partition: -1}), blockstore.ErrInvalidArgument, codes.InvalidArgument},
-		{"get unknown app", get(blockstore.BlockID{App: "nope"}), ErrUnknownApp, codes.NotFound},
+		{"get unknown app", get(blockstore.BlockID{App: "nope"}), shuffle.ErrUnknownApp, codes.NotFound},
 		{"remove ../x", func() error { _, err := c.RemoveBlocks(ctx, "../x", 1); return err }, blockstore.ErrInvalidArgument, codes.InvalidArgument},
 		{"remove negative rdd", func() error { _, err := c.RemoveBlocks(ctx, "app", -1); return err }, blockstore.ErrInvalidArgument, codes.InvalidArgument},
-		{"remove unknown app", func() error { _, err := c.RemoveBlocks(ctx, "nope", 1); return err }, ErrUnknownApp, codes.NotFound},
+		{"remove unknown app", func() error { _, err := c.RemoveBlocks(ctx, "nope", 1); return err }, shuffle.ErrUnknownApp, codes.NotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,7 +303,7 @@ func TestBlockHandlerErrors(t *testing.T) {
 			if !errors.Is(err, tc.want) || status.Code(err) != tc.code {
 				t.Fatalf("got %v (code %v), want %v (%v)", err, status.Code(err), tc.want, tc.code)
 			}
-			if IsRetryable(err) {
+			if shuffle.IsRetryable(err) {
 				t.Errorf("%v is retryable", err)
 			}
 		})
@@ -315,7 +326,7 @@ func TestBlockHandlerErrors(t *testing.T) {
 // context.
 func TestPutBlockWaitsForBytesInFlight(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.MaxBlockBytes = 1000; o.BlockBytesInFlight = 1000 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	if !s.putSem.TryAcquire(1) { // as a put being received would
 		t.Fatal("semaphore busy")
 	}
@@ -330,7 +341,7 @@ func TestPutBlockWaitsForBytesInFlight(t *testing.T) {
 		_, _, err := c.PutBlock(context.Background(), id, blockstore.DiskOnly, 0, blockBytes(id, 1000))
 		done <- err
 	}()
-	waitFor(t, 10*time.Second, "the put to wait for room", func() bool {
+	poll.WaitFor(t, 10*time.Second, "the put to wait for room", func() bool {
 		// 999 bytes are free, so TryAcquire(1) fails only while a put
 		// waits in line.
 		if s.putSem.TryAcquire(1) {
@@ -352,7 +363,7 @@ func TestPutBlockWaitsForBytesInFlight(t *testing.T) {
 func TestRemoveBlocks(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.CacheBytes = 1 << 20 })
 	ctx := context.Background()
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	l := s.Layout()
 	for p := range 4 {
 		mustPutBlock(t, c, blockstore.BlockID{App: "app", RDD: 1, Partition: p}, blockstore.MemorySer, 0, 10000)
@@ -403,8 +414,8 @@ func TestRemoveAppRemovesBlocks(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.CacheBytes = 1 << 20; o.JanitorInterval = 5 * time.Millisecond })
 	ctx := context.Background()
 	l := s.Layout()
-	mustRegister(t, c, "app")
-	mustRegister(t, c, "other")
+	nodetest.Register(t, c, "app")
+	nodetest.Register(t, c, "other")
 	out, _ := writeSortedOutput(t, l, "app", 0, 0, 0, genFixtureBlocks(1, 3))
 	mustCommit(t, c, "app", out)
 	for _, app := range []string{"app", "other", "short"} {
@@ -421,7 +432,7 @@ func TestRemoveAppRemovesBlocks(t *testing.T) {
 		}
 	}
 	// Poll with Status: a put or a heartbeat would keep "short" alive.
-	waitFor(t, 10*time.Second, "app short to expire with its blocks", func() bool {
+	poll.WaitFor(t, 10*time.Second, "app short to expire with its blocks", func() bool {
 		st, err := c.Status(ctx)
 		// Expiry moves the app's directories to the trash, then empties
 		// it: done when both are gone.
@@ -446,11 +457,11 @@ func TestRemoveAppRemovesBlocks(t *testing.T) {
 			t.Fatalf("catalogue key %q of a removed application", k)
 		}
 	}
-	if _, _, _, err := c.GetBlock(ctx, blockstore.BlockID{App: "app", RDD: 2}); !errors.Is(err, ErrUnknownApp) {
+	if _, _, _, err := c.GetBlock(ctx, blockstore.BlockID{App: "app", RDD: 2}); !errors.Is(err, shuffle.ErrUnknownApp) {
 		t.Fatalf("get of a removed app: %v", err)
 	}
 	for _, app := range []string{"app", "short"} {
-		mustRegister(t, c, app)
+		nodetest.Register(t, c, app)
 		checkNoBlock(t, c, blockstore.BlockID{App: app, RDD: 1})
 		checkNoBlock(t, c, blockstore.BlockID{App: app, RDD: 2})
 	}
@@ -459,14 +470,14 @@ func TestRemoveAppRemovesBlocks(t *testing.T) {
 
 // TestBlocksRaceRemoveApp puts and gets blocks while their application
 // is removed and registered again, over and over, and removed for good.
-// Puts fail only with ErrUnknownApp, and when the dust settles none of the
+// Puts fail only with shuffle.ErrUnknownApp, and when the dust settles none of the
 // application's blocks is left: not in memory, not in the catalogue, not
 // on disk.
 func TestBlocksRaceRemoveApp(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.CacheBytes = 64 << 10 })
 	ctx := context.Background()
-	mustRegister(t, c, "app")
-	mustRegister(t, c, "other")
+	nodetest.Register(t, c, "app")
+	nodetest.Register(t, c, "other")
 	stop := make(chan struct{})
 	var refused, stored atomic.Int64
 	var wg sync.WaitGroup
@@ -483,17 +494,17 @@ func TestBlocksRaceRemoveApp(t *testing.T) {
 				app := []string{"app", "other"}[i%2]
 				id := blockstore.BlockID{App: app, RDD: g, Partition: i % 50}
 				_, _, err := c.PutBlock(ctx, id, levels[i%3], 0, blockBytes(id, 1000+i%7000))
-				if errors.Is(err, ErrUnknownApp) {
+				if errors.Is(err, shuffle.ErrUnknownApp) {
 					refused.Add(1)
 				} else {
 					stored.Add(1)
 				}
-				if err != nil && !errors.Is(err, ErrUnknownApp) {
+				if err != nil && !errors.Is(err, shuffle.ErrUnknownApp) {
 					errs <- fmt.Errorf("put %s: %w", id, err)
 					return
 				}
 				data, _, found, err := c.GetBlock(ctx, id)
-				if err != nil && !errors.Is(err, ErrUnknownApp) {
+				if err != nil && !errors.Is(err, shuffle.ErrUnknownApp) {
 					errs <- fmt.Errorf("get %s: %w", id, err)
 					return
 				}
@@ -508,7 +519,7 @@ func TestBlocksRaceRemoveApp(t *testing.T) {
 		if err := c.RemoveApp(ctx, "app"); err != nil {
 			t.Fatal(err)
 		}
-		mustRegister(t, c, "app")
+		nodetest.Register(t, c, "app")
 	}
 	// The last removal too races the puts: one received before it must
 	// not leave its block behind.
@@ -550,8 +561,8 @@ func TestStartupKeepsCataloguedBlocks(t *testing.T) {
 	opts.CacheBytes = 1 << 20
 	s, c := startTestServer(t, opts)
 	l := s.Layout()
-	mustRegister(t, c, "app")
-	mustRegister(t, c, "gone")
+	nodetest.Register(t, c, "app")
+	nodetest.Register(t, c, "gone")
 	out, _ := writeSortedOutput(t, l, "app", 0, 0, 0, genFixtureBlocks(1, 3))
 	mustCommit(t, c, "app", out)
 	kept := blockstore.BlockID{App: "app", RDD: 1, Partition: 3}
@@ -599,45 +610,5 @@ func TestStartupKeepsCataloguedBlocks(t *testing.T) {
 	}
 	if _, err := fetchBlocks(t, c2, "app", 0, DefaultChunkSize, &shufflepb.BlockRange{ReduceEnd: 3}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestParseByteSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"0", 0, false},
-		{"268435456", 256 << 20, false},
-		{"512MiB", 512 << 20, false},
-		{"512mib", 512 << 20, false},
-		{"1GiB", 1 << 30, false},
-		{"1.5GiB", 3 << 29, false},
-		{"64 KiB", 64 << 10, false},
-		{"8M", 8 << 20, false},
-		{"2g", 2 << 30, false},
-		{"500MB", 500_000_000, false},
-		{"1kB", 1000, false},
-		{"100B", 100, false},
-		{"1TiB", 1 << 40, false},
-		{"", 0, true},
-		{"MiB", 0, true},
-		{"-1", 0, true},
-		{"-1MiB", 0, true},
-		{"1.5", 0, true},
-		{"0.1KiB", 0, true},
-		{"1e9", 0, true},
-		{"Inf", 0, true},
-		{"NaN", 0, true},
-		{"0x10", 0, true},
-		{"8EiB", 0, true},
-		{"9223372036854775808", 0, true},
-		{"8192PiB", 0, true},
-	} {
-		got, err := ParseByteSize(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
-		}
 	}
 }

@@ -11,12 +11,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"google.golang.org/protobuf/proto"
 
 	"shoal/blockstore"
 	"shoal/internal/catalogdb"
-
-	"google.golang.org/protobuf/proto"
-
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -33,7 +32,7 @@ import (
 //
 // This file reads and writes the a/, w/ and m/ keys; load skips the
 // block store's, and the block store reads only its own. An ID never
-// contains \x00 (ValidateID), so "m/APP\x00" is exactly the prefix of APP's
+// contains \x00 (shuffle.ValidateID), so "m/APP\x00" is exactly the prefix of APP's
 // outputs. Everything is loaded into memory at Open; the hot path (Fetch)
 // never reads pebble. Writes that change map outputs or applications are
 // synced before they are acknowledged.
@@ -129,7 +128,7 @@ func openCatalog(fs vfs.FS, dir string, dirs []string, logger *slog.Logger) (*ca
 	db, err := catalogdb.Open(fs, dir, dirs, logger, "shuffle")
 	var de *catalogdb.DirsError
 	if errors.As(err, &de) {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		return nil, fmt.Errorf("%w: %w", shuffle.ErrInvalidArgument, err)
 	}
 	if err != nil {
 		return nil, err
@@ -204,7 +203,7 @@ func (cc *catalogContents) add(k, v []byte) error {
 		return nil // catalogdb's guard, the block store's records
 	case bytes.HasPrefix(k, []byte("a/")):
 		app := string(k[2:])
-		if ValidateID("application", app) != nil {
+		if shuffle.ValidateID("application", app) != nil {
 			return fmt.Errorf("bad application ID")
 		}
 		r, err := unmarshalAppRecord(v)
@@ -214,7 +213,7 @@ func (cc *catalogContents) add(k, v []byte) error {
 		cc.apps[app] = r
 	case bytes.HasPrefix(k, []byte("w/")):
 		app, worker, ok := strings.Cut(string(k[2:]), "\x00")
-		if !ok || ValidateID("application", app) != nil || ValidateID("worker", worker) != nil {
+		if !ok || shuffle.ValidateID("application", app) != nil || shuffle.ValidateID("worker", worker) != nil {
 			return fmt.Errorf("bad worker key")
 		}
 		r, err := unmarshalWorkerRecord(v)
@@ -227,7 +226,7 @@ func (cc *catalogContents) add(k, v []byte) error {
 		cc.workers[app][worker] = r
 	case bytes.HasPrefix(k, []byte("m/")):
 		app, rest, ok := strings.Cut(string(k[2:]), "\x00")
-		if !ok || len(rest) != 8 || ValidateID("application", app) != nil {
+		if !ok || len(rest) != 8 || shuffle.ValidateID("application", app) != nil {
 			return fmt.Errorf("bad map output key")
 		}
 		out := &shufflepb.MapOutput{}

@@ -1,9 +1,29 @@
-// Package shuffleservice is shoal's shuffle: the writers that turn a map
-// task's records into map-output files, the node service that owns those
-// files once committed and serves their blocks, and the reader that fetches
-// a reduce partition's blocks from every node (docs/DESIGN.md §3, §6). The node
-// service also puts the node's block store (package blockstore, the cached
-// partitions of docs/DESIGN.md §4) on the wire: see "Cached blocks".
+// Package shuffleservice is shoal's node service: the server that runs on
+// every machine (`shoal node`, Server), owns the map outputs written
+// there and the node's block store (the cached partitions of docs/DESIGN.md
+// §4), and serves them (docs/DESIGN.md §3, §6).
+//
+// # Packages
+//
+// The shuffle is four packages besides shufflepb, the protocol:
+//
+//   - shuffleservice (this one): the node service. The gRPC server, the
+//     catalogue, the TTL janitor, commits, fetches and blocks as the node
+//     serves them, and RunNode, the body of `shoal node` (its flags are
+//     parsed by internal/cli, which client.Init runs too).
+//   - shuffleservice/shuffle: the shuffle file library that workers link.
+//     The formats (frames, records, index files, the layout of the
+//     files), the writers, the reader, and the sentinel errors every side
+//     shares.
+//   - shuffleservice/nodeclient: the client of a node service. Dial,
+//     Client (registrations, commits, fetches, blocks), and the link's
+//     keepalive and deadlines.
+//   - shuffleservice/internal/nodewire: what server and client agree on
+//     besides the messages: errors as gRPC statuses, message and chunk
+//     sizes, the keepalive, block IDs and levels in messages.
+//
+// The write → commit → fetch protocol below is the one description of how
+// they work together; the other packages' doc.go point here.
 //
 // # What the node service owns
 //
@@ -18,101 +38,26 @@
 //
 // # Files
 //
-// Layout (layout.go) derives every path; no path travels over the wire:
-//
-//	DIR/APP/shuffle-S/map-M-A.data        sorted data (sort, bypass-merge)
-//	DIR/APP/shuffle-S/map-M-A.index       its R+1 offsets
-//	DIR/APP/shuffle-S/map-M-A.r-R.data    hash output, one file per reduce R
-//	DIR/APP/blocks/rdd-R-part-P-SEQ.blk   a cached block on disk (the block store's)
-//
-// DIR is one of Dirs, chosen by a hash of (APP, S, M). A temporary file has
-// ".tmp-" and a suffix after its final name. DIR/APP/blocks/ belongs to
-// the block store, which names and sweeps its files itself. Dirs[0]/.catalog
-// holds the catalogue, DIR/.trash holds directories being deleted; neither
-// can clash with an application, whose ID never starts with a dot
-// (ValidateID).
-//
-// A block is a sequence of frames (frame.go): a 13-byte header (stored
-// length, raw length, codec, CRC32-C of header and payload) and a payload
-// of whole records, compressed with s2 or zstd or stored raw. An index file
-// (index.go) is "SHIX", a version, R, the R+1 little-endian offsets (block
-// r is bytes [off[r], off[r+1]) of the data file) and a CRC32-C.
-//
-// # Writers
-//
-// A Writer (writer.go) writes one map task's output. ModeSort buffers
-// serialized records in a bounded arena, sorts (partition, key prefix,
-// offset) entries, spills sorted runs when the arena is full and k-way
-// merges the runs into one data file and its index. ModeBypass keeps one
-// buffer per reduce partition and concatenates them into the same data and
-// index pair, without sorting. ModeHash writes one file per reduce
-// partition (M×R files). Every writer follows commit.go's protocol.
-//
-// Memory: a writer's buffered records (and, in sort mode, their 16-byte
-// sort entries) never exceed WriterOptions.MemoryLimit (default 64 MiB);
-// reaching it spills. Spilled runs are framed like data files but stored
-// uncompressed by default (SpillCodec): they live only until the merge and
-// usually stay in the page cache. A BufferPool lets consecutive map tasks
-// of a worker reuse one arena instead of allocating and growing a new one.
-//
-// # Reader
-//
-// A Reader (reader.go) reads reduce partitions [start, end) from every map
-// output of a shuffle, given where each output lives (MapLocation, from the
-// driver's map-output tracker). It groups the non-empty blocks by node into
-// units of about MaxBytesInFlight/5 bytes and runs Fetchers of them at
-// once; a unit's bytes are reserved in a weighted semaphore of
-// MaxBytesInFlight before it starts and released as its blocks are
-// consumed, so memory stays bounded. Blocks of LocalNode are read from the
-// files directly (pread), the rest through Fetch. A block is handed on only
-// when all of it has arrived and every frame passed its checksum. A
-// transient error (Unavailable, DeadlineExceeded, …), a stream that
-// delivers nothing for IdleTimeout (a node that stopped answering without
-// closing its connection), or a block damaged in flight is retried, only for the blocks not yet delivered, with doubling
-// backoff, Retries times; then, like any other error (ErrNoMapOutput,
-// ErrCorrupt at the node, a missing local file), it ends the read with a
-// *FetchFailedError naming app, shuffle, map, reduce and node.
-//
-// # Network faults
-//
-// A Client's link to its node is kept alive and its calls are bounded
-// (link.go), so that a node that stops answering, say behind a route that
-// silently drops packets (no answer, no reset), makes calls fail instead
-// of wait forever:
-//
-//   - Keepalive: the client pings the node when it has heard nothing from
-//     it for 10 s (gRPC's shortest interval for a client), idle or not,
-//     and drops the connection if no answer comes within 5 s; the calls
-//     on it fail with Unavailable, retryable. The node accepts a ping
-//     every 5 s, with or without calls in flight, so that it never
-//     answers them with GOAWAY too_many_pings.
-//   - Deadlines, for a call whose context has none (a caller's own
-//     deadline is kept): 30 s for a unary call, CommitMapOutput's retries
-//     included; for PutBlock, 30 s plus 1 s per 4 MiB of the block (a
-//     put waits for BlockBytesInFlight and stores the block without a
-//     word on the wire, so no progress watchdog); a GetBlock stream that
-//     delivers nothing for 30 s is cut. The error is then
-//     DeadlineExceeded, retryable, and names the call and the node.
-//   - Fetch has no deadline of its own: the Reader cuts a stream that
-//     delivers nothing for IdleTimeout (20 s) and retries it.
-//
-// So a commit to a black-holed node fails within 30 s: the keepalive drops
-// the connection after at most 15 s, and the retry waits for a new one,
-// which the black hole never lets complete, until the deadline. The node
-// does not ping its clients: a client that vanishes in the middle of a
-// PutBlock holds its share of BlockBytesInFlight until the node's TCP
-// gives up on the connection.
+// The node's directories (Options.Dirs) hold the map outputs, at the
+// paths shuffle.Layout derives (no path travels over the wire), and
+// DIR/APP/blocks/, which belongs to the block store: it names and sweeps
+// its files itself. The layout and the formats of the files (frames,
+// records, index files) are package shuffle's: see its doc.go, "Files".
+// Dirs[0]/.catalog holds the catalogue, DIR/.trash holds directories
+// being deleted; neither can clash with an application, whose ID never
+// starts with a dot (shuffle.ValidateID: package ident's syntax).
 //
 // # Write, commit, fetch
 //
 //  1. The driver registers the application with every node (RegisterApp,
 //     with a TTL) and keeps it alive with Heartbeat. A worker registers
-//     (RegisterWorker) and gets the node's directories, hence its Layout.
+//     (RegisterWorker) and gets the node's directories, hence its shuffle.Layout.
 //  2. A map task writes its files under temporary names in its node's
 //     directories, then renames them to their final names.
 //  3. It commits (CommitMapOutput) its kind, attempt, epoch and R block
 //     lengths. The node checks that the final files exist with exactly those
-//     sizes, and that a sorted output's index decodes to offsetsOf(lengths);
+//     sizes, and that a sorted output's index decodes to
+//     shuffle.OffsetsOf(lengths);
 //     a mismatch is ErrInvalidArgument (ErrCorrupt for an index that does
 //     not decode), naming the file. It then writes the output to the
 //     catalogue, synced, and only then acknowledges. Contents are not read
@@ -122,7 +67,7 @@
 //     request first (IDs, ranges against R, at most MaxBlocksPerRequest
 //     blocks, every output committed), then for each block reads the
 //     file in windows of ChunkSize bytes, cuts whole frames, verifies each
-//     frame's CRC (nextFrame, without decompressing) and sends them as
+//     frame's CRC (shuffle.NextFrame, without decompressing) and sends them as
 //     FetchChunks of at most ChunkSize bytes (a larger frame goes alone);
 //     the last chunk of a block has end set, and an empty block is one
 //     empty chunk with end set. A frame that fails its checksum, or a file
@@ -182,7 +127,7 @@
 //     and CRC32-C of the whole block, and the data in chunks of at most
 //     ChunkSize bytes. A disk block is read and verified whole before a
 //     byte is sent; a damaged one is removed and the call fails with
-//     blockstore.ErrCorrupt (DataLoss). Client.GetBlock checks the size and
+//     blockstore.ErrCorrupt (DataLoss). nodeclient.Client.GetBlock checks the size and
 //     the CRC of what arrives.
 //   - RemoveBlocks: every block of one RDD (Unpersist), memory freed at
 //     once, files deleted before the response.
@@ -250,18 +195,19 @@
 //
 // # Errors
 //
-// Handlers return the sentinels of errors.go (and, for blocks, those of
-// package blockstore), wrapped with what happened to what; toStatus
-// (status.go) is the one place they become gRPC statuses (a code plus an
-// ErrorInfo reason) and fromStatus turns them back in the Client, so
-// errors.Is works across the wire:
+// Handlers return the sentinels of package shuffle (and, for blocks, those
+// of package blockstore), wrapped with what happened to what;
+// nodewire.ToStatus (internal/nodewire/status.go) is the one place they
+// become gRPC statuses (a code plus an ErrorInfo reason) and
+// nodewire.FromStatus turns them back in nodeclient.Client, so errors.Is
+// works across the wire:
 //
-//	ErrInvalidArgument             InvalidArgument   bad ID ("../x"), bad range, too many blocks, files that disagree with a commit
-//	ErrUnknownApp                  NotFound          never registered, removed, or expired (shuffle and block calls)
-//	ErrNoMapOutput                 NotFound          no committed output for (shuffle, map)
-//	ErrOutOfRange                  OutOfRange        reduce partition >= R
-//	ErrCorrupt                     DataLoss          checksum, truncation, unreadable index; a block damaged in flight
-//	ErrClosed                      Unavailable       the server is closed
+//	shuffle.ErrInvalidArgument     InvalidArgument   bad ID ("../x"), bad range, too many blocks, files that disagree with a commit
+//	shuffle.ErrUnknownApp          NotFound          never registered, removed, or expired (shuffle and block calls)
+//	shuffle.ErrNoMapOutput         NotFound          no committed output for (shuffle, map)
+//	shuffle.ErrOutOfRange          OutOfRange        reduce partition >= R
+//	shuffle.ErrCorrupt             DataLoss          checksum, truncation, unreadable index; a block damaged in flight
+//	shuffle.ErrClosed              Unavailable       the server is closed
 //	blockstore.ErrInvalidArgument  InvalidArgument   bad block ID or level, block above MaxBlockBytes, size not as announced, memory level without --cache-bytes
 //	blockstore.ErrCorrupt          DataLoss          a disk block failed its checksum (the node removed it)
 //	blockstore.ErrClosed           Unavailable       the block store is closed

@@ -1,51 +1,16 @@
 package shuffleservice
 
 import (
-	"errors"
 	"fmt"
+
+	"shoal/shuffleservice/shuffle"
 )
 
-// Sentinel errors. Callers test them with errors.Is; the node service
-// translates each to one gRPC status (status.go) and the client translates
-// it back, so they survive the wire.
-var (
-	// ErrInvalidArgument: a request is malformed (bad ID, bad range, too
-	// large). Retrying the same request fails the same way.
-	ErrInvalidArgument = errors.New("shuffle: invalid argument")
-	// ErrUnknownApp: the node has no such application (never registered,
-	// removed, or expired after its TTL).
-	ErrUnknownApp = errors.New("shuffle: unknown application")
-	// ErrNoMapOutput: the node holds no committed output for a map task.
-	ErrNoMapOutput = errors.New("shuffle: no such map output")
-	// ErrOutOfRange: a reduce partition outside [0, R).
-	ErrOutOfRange = errors.New("shuffle: partition out of range")
-	// ErrCorrupt: bytes on disk or on the wire fail their checksum or do not
-	// parse. Corrupt data is never returned as records.
-	ErrCorrupt = errors.New("shuffle: corrupt data")
-	// ErrClosed: the writer, reader or server is closed.
-	ErrClosed = errors.New("shuffle: closed")
-)
+// The node service's errors are package shuffle's sentinels (shuffle.ErrCorrupt,
+// shuffle.ErrUnknownApp...) and the block store's, wrapped with what
+// happened to what; nodewire.ToStatus puts them on the wire.
 
-// corruptf returns an error wrapping ErrCorrupt.
+// corruptf returns an error wrapping shuffle.ErrCorrupt.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{shuffle.ErrCorrupt}, args...)...)
 }
-
-// FetchFailedError reports that a block of a map output could not be had
-// from its node after retries. The driver reacts by recomputing that map
-// output (and, for a lost node, every output the node held).
-type FetchFailedError struct {
-	App     string
-	Shuffle uint32
-	Map     uint32
-	Reduce  int
-	Node    string // the node service's address
-	Err     error  // the cause: ErrCorrupt, ErrNoMapOutput, a network error...
-}
-
-func (e *FetchFailedError) Error() string {
-	return fmt.Sprintf("shuffle: fetch failed: app %s shuffle %d map %d reduce %d from node %s: %v",
-		e.App, e.Shuffle, e.Map, e.Reduce, e.Node, e.Err)
-}
-
-func (e *FetchFailedError) Unwrap() error { return e.Err }

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
 // Fetch streams the requested blocks as whole, verified frames.
 func (s *Server) Fetch(req *shufflepb.FetchRequest, stream shufflepb.Shuffle_FetchServer) error {
-	return toStatus(s.fetch(stream.Context(), req, stream.Send))
+	return nodewire.ToStatus(s.fetch(stream.Context(), req, stream.Send))
 }
 
 // errOutputGone reports that a committed output's file vanished: it was
@@ -24,10 +26,10 @@ var errOutputGone = errors.New("shuffle: map output files gone")
 func (s *Server) fetch(ctx context.Context, req *shufflepb.FetchRequest, send func(*shufflepb.FetchChunk) error) error {
 	s.m.fetchRequests.Add(1)
 	if s.isClosed.Load() {
-		return ErrClosed
+		return shuffle.ErrClosed
 	}
 	app := req.GetApp()
-	if err := ValidateID("application", app); err != nil {
+	if err := shuffle.ValidateID("application", app); err != nil {
 		return err
 	}
 	a, err := s.app(app)
@@ -37,12 +39,12 @@ func (s *Server) fetch(ctx context.Context, req *shufflepb.FetchRequest, send fu
 	var total uint64
 	for _, br := range req.GetBlocks() {
 		if br.GetReduceStart() > br.GetReduceEnd() {
-			return fmt.Errorf("%w: fetch of shuffle %d map %d: reduce range [%d, %d) is reversed", ErrInvalidArgument, req.GetShuffle(), br.GetMap(), br.GetReduceStart(), br.GetReduceEnd())
+			return fmt.Errorf("%w: fetch of shuffle %d map %d: reduce range [%d, %d) is reversed", shuffle.ErrInvalidArgument, req.GetShuffle(), br.GetMap(), br.GetReduceStart(), br.GetReduceEnd())
 		}
 		total += uint64(br.GetReduceEnd() - br.GetReduceStart())
 	}
 	if max := uint64(s.opts.MaxBlocksPerRequest); total > max {
-		return fmt.Errorf("%w: fetch request of %d blocks exceeds %d (split it into several requests)", ErrInvalidArgument, total, max)
+		return fmt.Errorf("%w: fetch request of %d blocks exceeds %d (split it into several requests)", shuffle.ErrInvalidArgument, total, max)
 	}
 	for _, br := range req.GetBlocks() {
 		if _, err := s.lookup(a, app, req.GetShuffle(), br.GetMap(), br.GetReduceEnd()); err != nil {
@@ -55,7 +57,7 @@ func (s *Server) fetch(ctx context.Context, req *shufflepb.FetchRequest, send fu
 	defer func() { s.putBuf(fs.buf) }()
 	for _, br := range req.GetBlocks() {
 		if err := fs.serveRange(a, br.GetMap(), br.GetReduceStart(), br.GetReduceEnd()); err != nil {
-			if errors.Is(err, ErrCorrupt) {
+			if errors.Is(err, shuffle.ErrCorrupt) {
 				s.m.corrupt.Add(1)
 				s.log.Warn("corrupt map output on disk", "err", err)
 			}
@@ -67,15 +69,15 @@ func (s *Server) fetch(ctx context.Context, req *shufflepb.FetchRequest, send fu
 
 // lookup returns the committed output of (app, shuffle, mapID), checking
 // that it has at least end reduce partitions.
-func (s *Server) lookup(a *appState, app string, shuffle, mapID, end uint32) (*output, error) {
+func (s *Server) lookup(a *appState, app string, shuffleID, mapID, end uint32) (*output, error) {
 	s.mu.RLock()
-	o := a.outputs[outputKey{shuffle, mapID}]
+	o := a.outputs[outputKey{shuffleID, mapID}]
 	s.mu.RUnlock()
 	if o == nil {
-		return nil, fmt.Errorf("%w: app %s shuffle %d map %d has no committed output on this node (recompute the map task)", ErrNoMapOutput, app, shuffle, mapID)
+		return nil, fmt.Errorf("%w: app %s shuffle %d map %d has no committed output on this node (recompute the map task)", shuffle.ErrNoMapOutput, app, shuffleID, mapID)
 	}
 	if r := o.partitions(); uint64(end) > uint64(r) {
-		return nil, fmt.Errorf("%w: app %s shuffle %d map %d: reduce partition %d is not below R = %d", ErrOutOfRange, app, shuffle, mapID, end-1, r)
+		return nil, fmt.Errorf("%w: app %s shuffle %d map %d: reduce partition %d is not below R = %d", shuffle.ErrOutOfRange, app, shuffleID, mapID, end-1, r)
 	}
 	return o, nil
 }
@@ -84,13 +86,13 @@ func (s *Server) getBuf() []byte {
 	if b, ok := s.bufs.Get().(*[]byte); ok {
 		return *b
 	}
-	return make([]byte, 0, s.opts.ChunkSize+frameHeaderSize)
+	return make([]byte, 0, s.opts.ChunkSize+shuffle.FrameHeaderSize)
 }
 
 // putBuf keeps buffers of at most a chunk plus a default frame, so one
 // fetch of a huge frame does not pin its buffer.
 func (s *Server) putBuf(b []byte) {
-	if cap(b) <= s.opts.ChunkSize+frameHeaderSize+2*DefaultFrameSize {
+	if cap(b) <= s.opts.ChunkSize+shuffle.FrameHeaderSize+2*shuffle.DefaultFrameSize {
 		b = b[:0]
 		s.bufs.Put(&b)
 	}
@@ -207,7 +209,7 @@ func (s *Server) offsets(app string, o *output) ([]uint64, error) {
 // of whole frames, each verified against its checksum first. A chunk holds
 // at most ChunkSize bytes, or one frame if that frame is larger.
 func (fs *fetchStream) sendBlock(f *os.File, path string, o *output, reduce uint32, start, end int64) error {
-	chunk := int64(max(fs.s.opts.ChunkSize, frameHeaderSize))
+	chunk := int64(max(fs.s.opts.ChunkSize, shuffle.FrameHeaderSize))
 	corrupt := func(at int64, format string, args ...any) error {
 		return corruptf("app %s shuffle %d map %d attempt %d reduce %d: file %s at offset %d: %s (recompute the map output)",
 			fs.app, o.pb.Shuffle, o.pb.Map, o.pb.Attempt, reduce, path, at, fmt.Sprintf(format, args...))
@@ -243,12 +245,11 @@ func (fs *fetchStream) sendBlock(f *os.File, path string, o *output, reduce uint
 					return err
 				}
 			}
-			for n < have && have-n >= frameHeaderSize {
-				h, err := parseFrameHeader(buf[n:have])
+			for n < have && have-n >= shuffle.FrameHeaderSize {
+				size, err := shuffle.FrameSize(buf[n:have])
 				if err != nil {
 					return corrupt(pos+int64(n), "%v", err)
 				}
-				size := frameHeaderSize + h.n
 				if pos+int64(n+size) > end {
 					return corrupt(pos+int64(n), "frame of %d bytes overruns the block's end at %d", size, end)
 				}
@@ -261,7 +262,7 @@ func (fs *fetchStream) sendBlock(f *os.File, path string, o *output, reduce uint
 					}
 					break
 				}
-				if _, _, err := nextFrame(buf[n : n+size]); err != nil {
+				if _, _, err := shuffle.NextFrame(buf[n : n+size]); err != nil {
 					return corrupt(pos+int64(n), "%v", err)
 				}
 				n += size

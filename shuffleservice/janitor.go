@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shoal/blockstore"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) expireApps(now time.Time) {
 		if removed {
 			s.log.Warn("application expired: no heartbeat within its TTL", "app", name)
 		}
-		if err != nil && !errors.Is(err, ErrClosed) {
+		if err != nil && !errors.Is(err, shuffle.ErrClosed) {
 			s.log.Error("cannot remove expired application", "app", name, "err", err)
 		}
 	}
@@ -119,10 +120,10 @@ func (s *Server) checkCommittedFiles(app string, pb *shufflepb.MapOutput) error 
 		}
 		return nil
 	}
-	if err := checkSize(what, s.layout.DataPath(app, pb.Shuffle, pb.Map, pb.Attempt), int64(offsetsOf(pb.Lengths)[len(pb.Lengths)])); err != nil {
+	if err := checkSize(what, s.layout.DataPath(app, pb.Shuffle, pb.Map, pb.Attempt), int64(shuffle.OffsetsOf(pb.Lengths)[len(pb.Lengths)])); err != nil {
 		return err
 	}
-	return checkSize(what, s.layout.IndexPath(app, pb.Shuffle, pb.Map, pb.Attempt), int64(indexSize(len(pb.Lengths))))
+	return checkSize(what, s.layout.IndexPath(app, pb.Shuffle, pb.Map, pb.Attempt), int64(shuffle.IndexSize(len(pb.Lengths))))
 }
 
 var shuffleDirPattern = regexp.MustCompile(`^shuffle-(0|[1-9][0-9]{0,9})$`)
@@ -147,7 +148,7 @@ func (s *Server) sweepDir(i int, d string) error {
 		switch {
 		case name == ".trash":
 			s.removeAll(filepath.Join(d, name))
-		case i == 0 && name == catalogDirName, !e.IsDir(), ValidateID("application", name) != nil:
+		case i == 0 && name == catalogDirName, !e.IsDir(), shuffle.ValidateID("application", name) != nil:
 		case s.apps[name] != nil:
 			s.sweepAppDir(d, name)
 		case looksLikeAppDir(filepath.Join(d, name)):
@@ -212,9 +213,9 @@ func (s *Server) sweepAppDir(d, app string) {
 
 // isCommittedFile reports whether path is a final file of a committed
 // output of app's shuffle.
-func (s *Server) isCommittedFile(a *appState, app string, shuffle uint32, path string) bool {
+func (s *Server) isCommittedFile(a *appState, app string, shuffleID uint32, path string) bool {
 	name := filepath.Base(path)
-	if strings.Contains(name, tempSuffix) {
+	if strings.Contains(name, shuffle.TempSuffix) {
 		return false
 	}
 	rest, ok := strings.CutPrefix(name, "map-")
@@ -226,13 +227,13 @@ func (s *Server) isCommittedFile(a *appState, app string, shuffle uint32, path s
 	if err != nil {
 		return false
 	}
-	o := a.outputs[outputKey{shuffle, uint32(mapID)}]
+	o := a.outputs[outputKey{shuffleID, uint32(mapID)}]
 	if o == nil {
 		return false
 	}
 	p := o.pb
 	if p.Kind == shufflepb.OutputKind_OUTPUT_KIND_SORTED {
-		return path == s.layout.DataPath(app, shuffle, p.Map, p.Attempt) || path == s.layout.IndexPath(app, shuffle, p.Map, p.Attempt)
+		return path == s.layout.DataPath(app, shuffleID, p.Map, p.Attempt) || path == s.layout.IndexPath(app, shuffleID, p.Map, p.Attempt)
 	}
 	// map-M-A.r-R.data
 	_, rest, _ = strings.Cut(rest, ".r-")
@@ -241,5 +242,5 @@ func (s *Server) isCommittedFile(a *appState, app string, shuffle uint32, path s
 	if err != nil || r < 0 || r >= len(p.Lengths) {
 		return false
 	}
-	return path == s.layout.HashPath(app, shuffle, p.Map, p.Attempt, r)
+	return path == s.layout.HashPath(app, shuffleID, p.Map, p.Attempt, r)
 }

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"shoal/internal/catalogdb"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"shoal/internal/catalogdb"
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/shuffle"
 )
 
 // Defaults of Options.
@@ -16,7 +19,7 @@ const (
 	DefaultIndexCacheBytes     = 64 << 20
 	DefaultAppTTL              = 2 * time.Minute
 	DefaultMaxBlocksPerRequest = 65536
-	DefaultChunkSize           = 1 << 20
+	DefaultChunkSize           = nodewire.DefaultChunkSize
 	// DefaultCacheBytes is `shoal node --cache-bytes`'s default, the
 	// memory tier of the block store. (Options.CacheBytes 0 means no
 	// memory tier.)
@@ -24,12 +27,9 @@ const (
 	DefaultMaxBlockBytes      = 512 << 20
 	DefaultBlockBytesInFlight = 1 << 30
 
-	// maxMessageSize bounds a gRPC message in either direction, on the
-	// server and in the client.
-	maxMessageSize = 32 << 20
-	// maxChunkSize keeps a chunk plus one maximal frame under
-	// maxMessageSize.
-	maxChunkSize = 8 << 20
+	// maxChunkSize keeps a chunk plus one maximal frame under the
+	// largest message.
+	maxChunkSize = nodewire.MaxChunkSize
 )
 
 // Options configure a node service (Open). The zero value of every field
@@ -124,7 +124,7 @@ func (o *Options) EnsureDefaults() {
 func (o *Options) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: options: "+format, append([]any{ErrInvalidArgument}, args...)...))
+		errs = append(errs, fmt.Errorf("%w: options: "+format, append([]any{shuffle.ErrInvalidArgument}, args...)...))
 	}
 	for _, p := range catalogdb.DirsProblems(o.Dirs) {
 		bad("%s", p)

@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -20,18 +22,18 @@ import (
 // validateMapOutput checks the fields of a map output, not its files.
 func validateMapOutput(out *shufflepb.MapOutput) error {
 	if out == nil {
-		return fmt.Errorf("%w: commit without a map output", ErrInvalidArgument)
+		return fmt.Errorf("%w: commit without a map output", shuffle.ErrInvalidArgument)
 	}
 	if k := out.GetKind(); k != shufflepb.OutputKind_OUTPUT_KIND_SORTED && k != shufflepb.OutputKind_OUTPUT_KIND_HASH {
-		return fmt.Errorf("%w: shuffle %d map %d: output kind %v (want SORTED or HASH)", ErrInvalidArgument, out.GetShuffle(), out.GetMap(), k)
+		return fmt.Errorf("%w: shuffle %d map %d: output kind %v (want SORTED or HASH)", shuffle.ErrInvalidArgument, out.GetShuffle(), out.GetMap(), k)
 	}
-	if n := len(out.GetLengths()); n < 1 || n > MaxPartitions {
-		return fmt.Errorf("%w: shuffle %d map %d: %d reduce partitions outside [1, %d]", ErrInvalidArgument, out.GetShuffle(), out.GetMap(), n, MaxPartitions)
+	if n := len(out.GetLengths()); n < 1 || n > shuffle.MaxPartitions {
+		return fmt.Errorf("%w: shuffle %d map %d: %d reduce partitions outside [1, %d]", shuffle.ErrInvalidArgument, out.GetShuffle(), out.GetMap(), n, shuffle.MaxPartitions)
 	}
 	var sum uint64
 	for r, l := range out.GetLengths() {
 		if l > math.MaxInt64-sum {
-			return fmt.Errorf("%w: shuffle %d map %d: length %d of reduce %d overflows the output's size", ErrInvalidArgument, out.GetShuffle(), out.GetMap(), l, r)
+			return fmt.Errorf("%w: shuffle %d map %d: length %d of reduce %d overflows the output's size", shuffle.ErrInvalidArgument, out.GetShuffle(), out.GetMap(), l, r)
 		}
 		sum += l
 	}
@@ -45,13 +47,13 @@ func outputSize(out *shufflepb.MapOutput) int64 {
 		n += int64(l)
 	}
 	if out.Kind == shufflepb.OutputKind_OUTPUT_KIND_SORTED {
-		n += int64(indexSize(len(out.Lengths)))
+		n += int64(shuffle.IndexSize(len(out.Lengths)))
 	}
 	return n
 }
 
 // outputFiles lists the final files of a map output.
-func (l Layout) outputFiles(app string, out *shufflepb.MapOutput) []string {
+func outputFiles(l shuffle.Layout, app string, out *shufflepb.MapOutput) []string {
 	if out.Kind == shufflepb.OutputKind_OUTPUT_KIND_SORTED {
 		return []string{l.DataPath(app, out.Shuffle, out.Map, out.Attempt), l.IndexPath(app, out.Shuffle, out.Map, out.Attempt)}
 	}
@@ -66,7 +68,7 @@ func (l Layout) outputFiles(app string, out *shufflepb.MapOutput) []string {
 func (s *Server) CommitMapOutput(ctx context.Context, req *shufflepb.CommitRequest) (*shufflepb.CommitResponse, error) {
 	committed, reused, err := s.commit(ctx, req.GetApp(), req.GetOutput())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.CommitResponse{Committed: committed, Reused: reused}, nil
 }
@@ -81,7 +83,7 @@ func (s *Server) CommitMapOutput(ctx context.Context, req *shufflepb.CommitReque
 //
 // The returned output is shared: the caller must not modify it.
 func (s *Server) commit(ctx context.Context, app string, out *shufflepb.MapOutput) (*shufflepb.MapOutput, bool, error) {
-	if err := ValidateID("application", app); err != nil {
+	if err := shuffle.ValidateID("application", app); err != nil {
 		return nil, false, err
 	}
 	if err := validateMapOutput(out); err != nil {
@@ -108,7 +110,7 @@ func (s *Server) commit(ctx context.Context, app string, out *shufflepb.MapOutpu
 		case cur.pb.Attempt == out.Attempt:
 			if cur.pb.Kind != out.Kind || !slices.Equal(cur.pb.Lengths, out.Lengths) {
 				return nil, false, fmt.Errorf("%w: app %s shuffle %d map %d attempt %d is already committed with other lengths or kind (an attempt number must not be reused for different output)",
-					ErrInvalidArgument, app, out.Shuffle, out.Map, out.Attempt)
+					shuffle.ErrInvalidArgument, app, out.Shuffle, out.Map, out.Attempt)
 			}
 			return cur.pb, false, nil
 		case out.Epoch <= cur.pb.Epoch:
@@ -143,7 +145,7 @@ func (s *Server) commit(ctx context.Context, app string, out *shufflepb.MapOutpu
 	if cur != nil {
 		s.m.replaced.Add(1)
 		s.cache.Del(cur.serial)
-		s.removeFiles(s.layout.outputFiles(app, cur.pb))
+		s.removeFiles(outputFiles(s.layout, app, cur.pb))
 		s.log.Info("map output replaced", "app", app, "shuffle", out.Shuffle, "map", out.Map,
 			"old_attempt", cur.pb.Attempt, "old_epoch", cur.pb.Epoch, "attempt", out.Attempt, "epoch", out.Epoch)
 	}
@@ -162,25 +164,25 @@ func (s *Server) verifyFiles(app string, out *shufflepb.MapOutput) error {
 		}
 		return nil
 	}
-	offsets := offsetsOf(out.Lengths)
+	offsets := shuffle.OffsetsOf(out.Lengths)
 	data := s.layout.DataPath(app, out.Shuffle, out.Map, out.Attempt)
 	if err := checkSize(what, data, int64(offsets[len(offsets)-1])); err != nil {
 		return err
 	}
 	index := s.layout.IndexPath(app, out.Shuffle, out.Map, out.Attempt)
-	if err := checkSize(what, index, int64(indexSize(len(out.Lengths)))); err != nil {
+	if err := checkSize(what, index, int64(shuffle.IndexSize(len(out.Lengths)))); err != nil {
 		return err
 	}
 	b, err := os.ReadFile(index)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	got, err := decodeIndex(b)
+	got, err := shuffle.DecodeIndex(b)
 	if err != nil {
 		return fmt.Errorf("%s: index file %s: %w", what, index, err)
 	}
 	if !slices.Equal(got, offsets) {
-		return fmt.Errorf("%w: %s: index file %s does not hold the committed lengths", ErrInvalidArgument, what, index)
+		return fmt.Errorf("%w: %s: index file %s does not hold the committed lengths", shuffle.ErrInvalidArgument, what, index)
 	}
 	return nil
 }
@@ -190,13 +192,13 @@ func checkSize(what, file string, size int64) error {
 	fi, err := os.Stat(file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w: %s: file %s does not exist (write it and rename it to its final name before committing)", ErrInvalidArgument, what, file)
+		return fmt.Errorf("%w: %s: file %s does not exist (write it and rename it to its final name before committing)", shuffle.ErrInvalidArgument, what, file)
 	case err != nil:
 		return fmt.Errorf("%s: %w", what, err)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%w: %s: %s is not a regular file", ErrInvalidArgument, what, file)
+		return fmt.Errorf("%w: %s: %s is not a regular file", shuffle.ErrInvalidArgument, what, file)
 	case fi.Size() != size:
-		return fmt.Errorf("%w: %s: file %s has %d bytes, the commit says %d", ErrInvalidArgument, what, file, fi.Size(), size)
+		return fmt.Errorf("%w: %s: file %s has %d bytes, the commit says %d", shuffle.ErrInvalidArgument, what, file, fi.Size(), size)
 	}
 	return nil
 }
@@ -222,7 +224,7 @@ func (s *Server) readIndex(app string, o *output) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := indexSize(o.partitions())
+	want := shuffle.IndexSize(o.partitions())
 	if fi.Size() != int64(want) {
 		return nil, corruptf("index file %s has %d bytes, want %d for %d partitions (recompute the map output)", path, fi.Size(), want, o.partitions())
 	}
@@ -233,7 +235,7 @@ func (s *Server) readIndex(app string, o *output) ([]uint64, error) {
 		}
 		return nil, err
 	}
-	offsets, err := decodeIndex(b)
+	offsets, err := shuffle.DecodeIndex(b)
 	if err != nil {
 		return nil, fmt.Errorf("index file %s: %w (recompute the map output)", path, err)
 	}

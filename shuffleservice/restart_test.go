@@ -8,30 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"shoal/internal/nodeproc"
 	"shoal/internal/testbin"
+	"shoal/shuffleservice/internal/nodetest"
+	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shufflepb"
 )
-
-// startNode starts `shoal node` on dirs, with flags args besides, and
-// dials it; both are ended by t.Cleanup (the process with SIGKILL, if
-// still running).
-func startNode(t *testing.T, bin string, dirs []string, args ...string) (*nodeproc.Process, *Client) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: dirs, Args: append([]string{"--log-level=warn"}, args...), Stderr: t.Output()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill() })
-	c, err := Dial(p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return p, c
-}
 
 // TestRestartRecovery commits map outputs to a real node process, kills
 // it with SIGKILL, starts another on the same directories, and fetches
@@ -42,7 +23,7 @@ func TestRestartRecovery(t *testing.T) {
 	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
 	ctx := context.Background()
 
-	p1, c1 := startNode(t, bin, dirs)
+	p1, c1 := nodetest.StartProcess(t, bin, dirs)
 	if err := c1.RegisterApp(ctx, "job-1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +49,7 @@ func TestRestartRecovery(t *testing.T) {
 			ranges[shuffle] = append(ranges[shuffle], &shufflepb.BlockRange{Map: m, ReduceEnd: R})
 		}
 	}
-	check := func(c *Client) {
+	check := func(c *nodeclient.Client) {
 		t.Helper()
 		for shuffle, rs := range ranges {
 			got, err := fetchBlocks(t, c, "job-1", shuffle, DefaultChunkSize, rs...)
@@ -90,7 +71,7 @@ func TestRestartRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p2, c2 := startNode(t, bin, dirs)
+	p2, c2 := nodetest.StartProcess(t, bin, dirs)
 	if p2.Pid() == p1.Pid() {
 		t.Fatal("same process")
 	}

@@ -20,9 +20,12 @@ import (
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -38,7 +41,7 @@ type Server struct {
 
 	opts   Options
 	log    *slog.Logger
-	layout Layout
+	layout shuffle.Layout
 	cat    *catalog
 	cache  *ristretto.Cache[uint64, []uint64]
 	blocks *blockstore.Store
@@ -191,7 +194,7 @@ func Open(opts Options) (*Server, error) {
 	s := &Server{
 		opts:        opts,
 		log:         log,
-		layout:      Layout{Dirs: opts.Dirs},
+		layout:      shuffle.Layout{Dirs: opts.Dirs},
 		cat:         cat,
 		cache:       cache,
 		blocks:      blocks,
@@ -215,18 +218,22 @@ func Open(opts Options) (*Server, error) {
 }
 
 // Layout returns the layout of the node's files.
-func (s *Server) Layout() Layout { return s.layout }
+func (s *Server) Layout() shuffle.Layout { return s.layout }
 
 // Serve serves the Shuffle gRPC service on lis until Shutdown or Close,
 // and then returns nil. Call it at most once. Serve called after Shutdown
 // or Close (a stop racing the start) closes lis and returns nil at once.
 func (s *Server) Serve(lis net.Listener) error {
 	gs := grpc.NewServer(
-		grpc.MaxRecvMsgSize(maxMessageSize),
-		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.MaxRecvMsgSize(nodewire.MaxMessageSize),
+		grpc.MaxSendMsgSize(nodewire.MaxMessageSize),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
-		keepaliveServerOption(),
+		// The pings the node accepts: its clients' keepalive (nodewire).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             nodewire.KeepaliveMinTime,
+			PermitWithoutStream: true,
+		}),
 	)
 	shufflepb.RegisterShuffleServer(gs, s)
 	s.grpcMu.Lock()
@@ -322,9 +329,9 @@ func (s *Server) Metrics() Metrics {
 	return m
 }
 
-// Committer returns an in-process Committer that commits straight into s,
+// Committer returns an in-process shuffle.Committer that commits straight into s,
 // without gRPC.
-func (s *Server) Committer() Committer { return serverCommitter{s} }
+func (s *Server) Committer() shuffle.Committer { return serverCommitter{s} }
 
 type serverCommitter struct{ s *Server }
 
@@ -362,13 +369,13 @@ func (s *Server) stripe(app string, shuffle, mapID uint32) *sync.Mutex {
 	return &s.stripes[h%uint64(len(s.stripes))]
 }
 
-// app returns the application's state or ErrUnknownApp.
+// app returns the application's state or shuffle.ErrUnknownApp.
 func (s *Server) app(name string) (*appState, error) {
 	s.mu.RLock()
 	a := s.apps[name]
 	s.mu.RUnlock()
 	if a == nil {
-		return nil, fmt.Errorf("%w: %q is not registered on this node (register it first; it may have expired after missing heartbeats for its TTL)", ErrUnknownApp, name)
+		return nil, fmt.Errorf("%w: %q is not registered on this node (register it first; it may have expired after missing heartbeats for its TTL)", shuffle.ErrUnknownApp, name)
 	}
 	return a, nil
 }
@@ -378,24 +385,24 @@ func (s *Server) lockCatalog() error {
 	s.catMu.RLock()
 	if s.closed {
 		s.catMu.RUnlock()
-		return ErrClosed
+		return shuffle.ErrClosed
 	}
 	return nil
 }
 
 // RegisterApp makes an application known, or refreshes its TTL.
 func (s *Server) RegisterApp(ctx context.Context, req *shufflepb.RegisterAppRequest) (*shufflepb.RegisterAppResponse, error) {
-	return &shufflepb.RegisterAppResponse{}, toStatus(s.registerApp(req.GetApp(), req.GetTtlMs()))
+	return &shufflepb.RegisterAppResponse{}, nodewire.ToStatus(s.registerApp(req.GetApp(), req.GetTtlMs()))
 }
 
 func (s *Server) registerApp(name string, ttlMs uint64) error {
-	if err := ValidateID("application", name); err != nil {
+	if err := shuffle.ValidateID("application", name); err != nil {
 		return err
 	}
 	ttl := s.opts.AppTTL
 	if ttlMs != 0 {
 		if ttlMs > uint64(maxTTL/time.Millisecond) {
-			return fmt.Errorf("%w: application %q TTL of %d ms exceeds %v", ErrInvalidArgument, name, ttlMs, maxTTL)
+			return fmt.Errorf("%w: application %q TTL of %d ms exceeds %v", shuffle.ErrInvalidArgument, name, ttlMs, maxTTL)
 		}
 		ttl = time.Duration(ttlMs) * time.Millisecond
 	}
@@ -442,13 +449,13 @@ func (s *Server) registerApp(name string, ttlMs uint64) error {
 // the node's directories.
 func (s *Server) RegisterWorker(ctx context.Context, req *shufflepb.RegisterWorkerRequest) (*shufflepb.RegisterWorkerResponse, error) {
 	if err := s.registerWorker(req.GetApp(), req.GetWorker(), req.GetPid()); err != nil {
-		return nil, toStatus(err)
+		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.RegisterWorkerResponse{Dirs: s.layout.Dirs}, nil
 }
 
 func (s *Server) registerWorker(app, worker string, pid int64) error {
-	if err := errors.Join(ValidateID("application", app), ValidateID("worker", worker)); err != nil {
+	if err := errors.Join(shuffle.ValidateID("application", app), shuffle.ValidateID("worker", worker)); err != nil {
 		return err
 	}
 	if err := s.lockCatalog(); err != nil {
@@ -479,12 +486,12 @@ func (s *Server) registerWorker(app, worker string, pid int64) error {
 
 // Heartbeat keeps an application alive.
 func (s *Server) Heartbeat(ctx context.Context, req *shufflepb.HeartbeatRequest) (*shufflepb.HeartbeatResponse, error) {
-	if err := ValidateID("application", req.GetApp()); err != nil {
-		return nil, toStatus(err)
+	if err := shuffle.ValidateID("application", req.GetApp()); err != nil {
+		return nil, nodewire.ToStatus(err)
 	}
 	a, err := s.app(req.GetApp())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, nodewire.ToStatus(err)
 	}
 	a.touch(time.Now())
 	return &shufflepb.HeartbeatResponse{}, nil
@@ -493,19 +500,19 @@ func (s *Server) Heartbeat(ctx context.Context, req *shufflepb.HeartbeatRequest)
 // RemoveShuffle deletes a shuffle's catalogue entries and files.
 func (s *Server) RemoveShuffle(ctx context.Context, req *shufflepb.RemoveShuffleRequest) (*shufflepb.RemoveShuffleResponse, error) {
 	if err := s.removeShuffle(req.GetApp(), req.GetShuffle()); err != nil {
-		return nil, toStatus(err)
+		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.RemoveShuffleResponse{}, nil
 }
 
-func (s *Server) removeShuffle(app string, shuffle uint32) error {
-	if err := ValidateID("application", app); err != nil {
+func (s *Server) removeShuffle(app string, shuffleID uint32) error {
+	if err := shuffle.ValidateID("application", app); err != nil {
 		return err
 	}
 	s.catMu.Lock()
 	if s.closed {
 		s.catMu.Unlock()
-		return ErrClosed
+		return shuffle.ErrClosed
 	}
 	a, err := s.app(app)
 	if err != nil {
@@ -515,7 +522,7 @@ func (s *Server) removeShuffle(app string, shuffle uint32) error {
 	var serials []uint64
 	s.mu.Lock()
 	for k, o := range a.outputs {
-		if k.shuffle == shuffle {
+		if k.shuffle == shuffleID {
 			delete(a.outputs, k)
 			s.nOutputs--
 			s.bytesOnDisk -= o.size
@@ -523,25 +530,25 @@ func (s *Server) removeShuffle(app string, shuffle uint32) error {
 		}
 	}
 	s.mu.Unlock()
-	err = s.cat.deleteShuffle(app, shuffle)
-	trash := s.trash(s.layout.ShuffleDirs(app, shuffle))
+	err = s.cat.deleteShuffle(app, shuffleID)
+	trash := s.trash(s.layout.ShuffleDirs(app, shuffleID))
 	s.catMu.Unlock()
 
 	s.emptyTrash(trash)
 	for _, k := range serials {
 		s.cache.Del(k)
 	}
-	s.log.Info("shuffle removed", "app", app, "shuffle", shuffle, "map_outputs", len(serials))
+	s.log.Info("shuffle removed", "app", app, "shuffle", shuffleID, "map_outputs", len(serials))
 	return err
 }
 
 // RemoveApp deletes everything the node holds for an application.
 func (s *Server) RemoveApp(ctx context.Context, req *shufflepb.RemoveAppRequest) (*shufflepb.RemoveAppResponse, error) {
-	if err := ValidateID("application", req.GetApp()); err != nil {
-		return nil, toStatus(err)
+	if err := shuffle.ValidateID("application", req.GetApp()); err != nil {
+		return nil, nodewire.ToStatus(err)
 	}
 	if _, err := s.removeApp(req.GetApp(), time.Time{}); err != nil {
-		return nil, toStatus(err)
+		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.RemoveAppResponse{}, nil
 }
@@ -552,7 +559,7 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 	s.catMu.Lock()
 	if s.closed {
 		s.catMu.Unlock()
-		return false, ErrClosed
+		return false, shuffle.ErrClosed
 	}
 	s.mu.Lock()
 	a := s.apps[name]
@@ -562,7 +569,7 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 		if !expiredAt.IsZero() {
 			return false, nil
 		}
-		return false, fmt.Errorf("%w: %q is not registered on this node (nothing to remove)", ErrUnknownApp, name)
+		return false, fmt.Errorf("%w: %q is not registered on this node (nothing to remove)", shuffle.ErrUnknownApp, name)
 	}
 	if !expiredAt.IsZero() && !a.expired(expiredAt) {
 		s.mu.Unlock()

@@ -20,6 +20,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/internal/poll"
+	"shoal/shuffleservice/internal/nodetest"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -40,7 +44,7 @@ func testNodeOptions(t testing.TB) Options {
 
 // newTestServer starts a node on 127.0.0.1:0 and returns it with a client.
 // Both are closed by t.Cleanup.
-func newTestServer(t testing.TB, edit ...func(*Options)) (*Server, *Client) {
+func newTestServer(t testing.TB, edit ...func(*Options)) (*Server, *nodeclient.Client) {
 	t.Helper()
 	opts := testNodeOptions(t)
 	for _, e := range edit {
@@ -50,45 +54,24 @@ func newTestServer(t testing.TB, edit ...func(*Options)) (*Server, *Client) {
 }
 
 // startTestServer opens and serves a node with opts.
-func startTestServer(t testing.TB, opts Options) (*Server, *Client) {
+func startTestServer(t testing.TB, opts Options) (*Server, *nodeclient.Client) {
 	t.Helper()
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(lis) }()
-	c, err := Dial(lis.Addr().String())
-	if err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return s, c
+	return s, nodetest.Serve(t, s)
 }
 
 // encodeFixtureBlock frames records, a few per frame.
-func encodeFixtureBlock(t testing.TB, enc *frameEncoder, recs []fixtureRecord) []byte {
+func encodeFixtureBlock(t testing.TB, enc *shuffle.FrameEncoder, recs []fixtureRecord) []byte {
 	t.Helper()
 	var block, raw []byte
 	flush := func() {
 		if len(raw) == 0 {
 			return
 		}
-		f, err := enc.encode(raw)
+		f, err := enc.Encode(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +79,7 @@ func encodeFixtureBlock(t testing.TB, enc *frameEncoder, recs []fixtureRecord) [
 		raw = raw[:0]
 	}
 	for i, r := range recs {
-		raw = appendRecord(raw, []byte(r.key), []byte(r.value))
+		raw = shuffle.AppendRecord(raw, []byte(r.key), []byte(r.value))
 		if i%3 == 2 {
 			flush()
 		}
@@ -118,14 +101,14 @@ func writeFile(t testing.TB, path string, b []byte) {
 // writeSortedOutput writes the data and index files of a sorted map
 // output under their final names and returns the output to commit and
 // the bytes of each block.
-func writeSortedOutput(t testing.TB, layout Layout, app string, shuffle, mapID, attempt uint32, blocks [][]fixtureRecord) (*shufflepb.MapOutput, [][]byte) {
+func writeSortedOutput(t testing.TB, layout shuffle.Layout, app string, shuffleID, mapID, attempt uint32, blocks [][]fixtureRecord) (*shufflepb.MapOutput, [][]byte) {
 	t.Helper()
-	enc, err := newFrameEncoder(CodecS2)
+	enc, err := shuffle.NewFrameEncoder(shuffle.CodecS2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer enc.close()
-	out := &shufflepb.MapOutput{Shuffle: shuffle, Map: mapID, Attempt: attempt, Kind: shufflepb.OutputKind_OUTPUT_KIND_SORTED}
+	defer enc.Close()
+	out := &shufflepb.MapOutput{Shuffle: shuffleID, Map: mapID, Attempt: attempt, Kind: shufflepb.OutputKind_OUTPUT_KIND_SORTED}
 	var data []byte
 	encoded := make([][]byte, len(blocks))
 	for r, recs := range blocks {
@@ -133,24 +116,24 @@ func writeSortedOutput(t testing.TB, layout Layout, app string, shuffle, mapID, 
 		data = append(data, encoded[r]...)
 		out.Lengths = append(out.Lengths, uint64(len(encoded[r])))
 	}
-	writeFile(t, layout.DataPath(app, shuffle, mapID, attempt), data)
-	writeFile(t, layout.IndexPath(app, shuffle, mapID, attempt), encodeIndex(offsetsOf(out.Lengths)))
+	writeFile(t, layout.DataPath(app, shuffleID, mapID, attempt), data)
+	writeFile(t, layout.IndexPath(app, shuffleID, mapID, attempt), shuffle.EncodeIndex(shuffle.OffsetsOf(out.Lengths)))
 	return out, encoded
 }
 
 // writeHashOutput writes the files of a hash map output.
-func writeHashOutput(t testing.TB, layout Layout, app string, shuffle, mapID, attempt uint32, blocks [][]fixtureRecord) (*shufflepb.MapOutput, [][]byte) {
+func writeHashOutput(t testing.TB, layout shuffle.Layout, app string, shuffleID, mapID, attempt uint32, blocks [][]fixtureRecord) (*shufflepb.MapOutput, [][]byte) {
 	t.Helper()
-	enc, err := newFrameEncoder(CodecZstd)
+	enc, err := shuffle.NewFrameEncoder(shuffle.CodecZstd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer enc.close()
-	out := &shufflepb.MapOutput{Shuffle: shuffle, Map: mapID, Attempt: attempt, Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH}
+	defer enc.Close()
+	out := &shufflepb.MapOutput{Shuffle: shuffleID, Map: mapID, Attempt: attempt, Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH}
 	encoded := make([][]byte, len(blocks))
 	for r, recs := range blocks {
 		encoded[r] = encodeFixtureBlock(t, enc, recs)
-		writeFile(t, layout.HashPath(app, shuffle, mapID, attempt, r), encoded[r])
+		writeFile(t, layout.HashPath(app, shuffleID, mapID, attempt, r), encoded[r])
 		out.Lengths = append(out.Lengths, uint64(len(encoded[r])))
 	}
 	return out, encoded
@@ -182,11 +165,11 @@ type blockID struct{ mapID, reduce uint32 }
 // fetchBlocks fetches ranges and returns each block's bytes, checking
 // the chunking rules on the way: chunks are whole verified frames, at most
 // chunkSize bytes unless a single frame, and each block ends with end set.
-func fetchBlocks(t testing.TB, c *Client, app string, shuffle uint32, chunkSize int, ranges ...*shufflepb.BlockRange) (map[blockID][]byte, error) {
+func fetchBlocks(t testing.TB, c *nodeclient.Client, app string, shuffleID uint32, chunkSize int, ranges ...*shufflepb.BlockRange) (map[blockID][]byte, error) {
 	t.Helper()
 	got := map[blockID][]byte{}
 	var cur *blockID
-	err := c.Fetch(context.Background(), &shufflepb.FetchRequest{App: app, Shuffle: shuffle, Blocks: ranges}, func(ch *shufflepb.FetchChunk) error {
+	err := c.Fetch(context.Background(), &shufflepb.FetchRequest{App: app, Shuffle: shuffleID, Blocks: ranges}, func(ch *shufflepb.FetchChunk) error {
 		id := blockID{ch.Map, ch.Reduce}
 		if cur != nil && *cur != id {
 			return fmt.Errorf("chunk of %v while %v is not ended", id, *cur)
@@ -196,11 +179,11 @@ func fetchBlocks(t testing.TB, c *Client, app string, shuffle uint32, chunkSize 
 				return fmt.Errorf("block %v sent twice", id)
 			}
 		}
-		if err := VerifyFrames(ch.Data); err != nil {
+		if err := shuffle.VerifyFrames(ch.Data); err != nil {
 			return fmt.Errorf("chunk of %v is not whole frames: %v", id, err)
 		}
 		if len(ch.Data) > chunkSize {
-			if _, rest, _ := nextFrame(ch.Data); len(rest) != 0 {
+			if _, rest, _ := shuffle.NextFrame(ch.Data); len(rest) != 0 {
 				return fmt.Errorf("chunk of %d bytes > ChunkSize %d holds more than one frame", len(ch.Data), chunkSize)
 			}
 		}
@@ -218,14 +201,7 @@ func fetchBlocks(t testing.TB, c *Client, app string, shuffle uint32, chunkSize 
 	return got, err
 }
 
-func mustRegister(t testing.TB, c *Client, app string) {
-	t.Helper()
-	if err := c.RegisterApp(context.Background(), app, 0); err != nil {
-		t.Fatalf("RegisterApp(%q): %v", app, err)
-	}
-}
-
-func mustCommit(t testing.TB, c Committer, app string, out *shufflepb.MapOutput) *shufflepb.MapOutput {
+func mustCommit(t testing.TB, c shuffle.Committer, app string, out *shufflepb.MapOutput) *shufflepb.MapOutput {
 	t.Helper()
 	got, err := c.CommitMapOutput(context.Background(), app, out)
 	if err != nil {
@@ -237,7 +213,7 @@ func mustCommit(t testing.TB, c Committer, app string, out *shufflepb.MapOutput)
 func TestHandlerErrors(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.MaxBlocksPerRequest = 100 })
 	ctx := context.Background()
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	out, _ := writeSortedOutput(t, s.Layout(), "app", 1, 0, 0, genFixtureBlocks(1, 10))
 	mustCommit(t, c, "app", out)
 
@@ -252,39 +228,39 @@ func TestHandlerErrors(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"register ../x", func() error { return c.RegisterApp(ctx, "../x", 0) }, ErrInvalidArgument},
-		{"register empty", func() error { return c.RegisterApp(ctx, "", 0) }, ErrInvalidArgument},
-		{"register a/b", func() error { return c.RegisterApp(ctx, "a/b", 0) }, ErrInvalidArgument},
-		{"register huge ttl", func() error { return c.RegisterApp(ctx, "x", 2*maxTTL) }, ErrInvalidArgument},
-		{"heartbeat unknown", func() error { return c.Heartbeat(ctx, "nope") }, ErrUnknownApp},
-		{"heartbeat bad id", func() error { return c.Heartbeat(ctx, "..") }, ErrInvalidArgument},
-		{"worker unknown app", func() error { _, err := c.RegisterWorker(ctx, "nope", "w1", 1); return err }, ErrUnknownApp},
-		{"worker bad id", func() error { _, err := c.RegisterWorker(ctx, "app", "w/1", 1); return err }, ErrInvalidArgument},
-		{"commit unknown app", func() error { _, err := c.CommitMapOutput(ctx, "nope", sorted(1)); return err }, ErrUnknownApp},
-		{"commit bad app", func() error { _, err := c.CommitMapOutput(ctx, "../x", sorted(1)); return err }, ErrInvalidArgument},
-		{"commit nil output", func() error { _, err := c.CommitMapOutput(ctx, "app", nil); return err }, ErrInvalidArgument},
-		{"commit no partitions", func() error { _, err := c.CommitMapOutput(ctx, "app", sorted()); return err }, ErrInvalidArgument},
+		{"register ../x", func() error { return c.RegisterApp(ctx, "../x", 0) }, shuffle.ErrInvalidArgument},
+		{"register empty", func() error { return c.RegisterApp(ctx, "", 0) }, shuffle.ErrInvalidArgument},
+		{"register a/b", func() error { return c.RegisterApp(ctx, "a/b", 0) }, shuffle.ErrInvalidArgument},
+		{"register huge ttl", func() error { return c.RegisterApp(ctx, "x", 2*maxTTL) }, shuffle.ErrInvalidArgument},
+		{"heartbeat unknown", func() error { return c.Heartbeat(ctx, "nope") }, shuffle.ErrUnknownApp},
+		{"heartbeat bad id", func() error { return c.Heartbeat(ctx, "..") }, shuffle.ErrInvalidArgument},
+		{"worker unknown app", func() error { _, err := c.RegisterWorker(ctx, "nope", "w1", 1); return err }, shuffle.ErrUnknownApp},
+		{"worker bad id", func() error { _, err := c.RegisterWorker(ctx, "app", "w/1", 1); return err }, shuffle.ErrInvalidArgument},
+		{"commit unknown app", func() error { _, err := c.CommitMapOutput(ctx, "nope", sorted(1)); return err }, shuffle.ErrUnknownApp},
+		{"commit bad app", func() error { _, err := c.CommitMapOutput(ctx, "../x", sorted(1)); return err }, shuffle.ErrInvalidArgument},
+		{"commit nil output", func() error { _, err := c.CommitMapOutput(ctx, "app", nil); return err }, shuffle.ErrInvalidArgument},
+		{"commit no partitions", func() error { _, err := c.CommitMapOutput(ctx, "app", sorted()); return err }, shuffle.ErrInvalidArgument},
 		{"commit bad kind", func() error {
 			_, err := c.CommitMapOutput(ctx, "app", &shufflepb.MapOutput{Shuffle: 2, Lengths: []uint64{1}})
 			return err
-		}, ErrInvalidArgument},
-		{"commit missing files", func() error { _, err := c.CommitMapOutput(ctx, "app", sorted(1, 2)); return err }, ErrInvalidArgument},
-		{"commit overflowing lengths", func() error { _, err := c.CommitMapOutput(ctx, "app", sorted(1<<63, 1<<63)); return err }, ErrInvalidArgument},
-		{"fetch bad app", func() error { return fetch("a/b") }, ErrInvalidArgument},
-		{"fetch unknown app", func() error { return fetch("nope", &shufflepb.BlockRange{ReduceEnd: 1}) }, ErrUnknownApp},
-		{"fetch unknown map", func() error { return fetch("app", &shufflepb.BlockRange{Map: 9, ReduceEnd: 1}) }, ErrNoMapOutput},
-		{"fetch out of range", func() error { return fetch("app", &shufflepb.BlockRange{ReduceStart: 5, ReduceEnd: 11}) }, ErrOutOfRange},
-		{"fetch reversed", func() error { return fetch("app", &shufflepb.BlockRange{ReduceStart: 5, ReduceEnd: 4}) }, ErrInvalidArgument},
+		}, shuffle.ErrInvalidArgument},
+		{"commit missing files", func() error { _, err := c.CommitMapOutput(ctx, "app", sorted(1, 2)); return err }, shuffle.ErrInvalidArgument},
+		{"commit overflowing lengths", func() error { _, err := c.CommitMapOutput(ctx, "app", sorted(1<<63, 1<<63)); return err }, shuffle.ErrInvalidArgument},
+		{"fetch bad app", func() error { return fetch("a/b") }, shuffle.ErrInvalidArgument},
+		{"fetch unknown app", func() error { return fetch("nope", &shufflepb.BlockRange{ReduceEnd: 1}) }, shuffle.ErrUnknownApp},
+		{"fetch unknown map", func() error { return fetch("app", &shufflepb.BlockRange{Map: 9, ReduceEnd: 1}) }, shuffle.ErrNoMapOutput},
+		{"fetch out of range", func() error { return fetch("app", &shufflepb.BlockRange{ReduceStart: 5, ReduceEnd: 11}) }, shuffle.ErrOutOfRange},
+		{"fetch reversed", func() error { return fetch("app", &shufflepb.BlockRange{ReduceStart: 5, ReduceEnd: 4}) }, shuffle.ErrInvalidArgument},
 		{"fetch too many", func() error {
 			var rs []*shufflepb.BlockRange
 			for range 11 {
 				rs = append(rs, &shufflepb.BlockRange{ReduceEnd: 10})
 			}
 			return fetch("app", rs...)
-		}, ErrInvalidArgument},
-		{"remove unknown app", func() error { return c.RemoveApp(ctx, "nope") }, ErrUnknownApp},
-		{"remove bad app", func() error { return c.RemoveApp(ctx, "../..") }, ErrInvalidArgument},
-		{"remove shuffle unknown app", func() error { return c.RemoveShuffle(ctx, "nope", 1) }, ErrUnknownApp},
+		}, shuffle.ErrInvalidArgument},
+		{"remove unknown app", func() error { return c.RemoveApp(ctx, "nope") }, shuffle.ErrUnknownApp},
+		{"remove bad app", func() error { return c.RemoveApp(ctx, "../..") }, shuffle.ErrInvalidArgument},
+		{"remove shuffle unknown app", func() error { return c.RemoveShuffle(ctx, "nope", 1) }, shuffle.ErrUnknownApp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -306,8 +282,8 @@ func TestHandlerErrors(t *testing.T) {
 func TestRegisterWorker(t *testing.T) {
 	s, c := newTestServer(t)
 	ctx := context.Background()
-	mustRegister(t, c, "app")
-	mustRegister(t, c, "app") // idempotent
+	nodetest.Register(t, c, "app")
+	nodetest.Register(t, c, "app") // idempotent
 	l, err := c.RegisterWorker(ctx, "app", "w-1", os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -324,7 +300,7 @@ func TestFetchRoundTrip(t *testing.T) {
 	for _, chunk := range []int{1, 300, 4 << 10, DefaultChunkSize} {
 		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
 			s, c := newTestServer(t, func(o *Options) { o.ChunkSize = chunk })
-			mustRegister(t, c, "app")
+			nodetest.Register(t, c, "app")
 			const R = 40
 			want := map[blockID][]byte{}
 			var ranges []*shufflepb.BlockRange
@@ -373,7 +349,7 @@ func TestFetchRoundTrip(t *testing.T) {
 
 func TestFetchCallbackError(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.ChunkSize = 64 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	out, _ := writeSortedOutput(t, s.Layout(), "app", 0, 0, 0, genFixtureBlocks(3, 8))
 	mustCommit(t, c, "app", out)
 	stop := errors.New("enough")
@@ -384,35 +360,31 @@ func TestFetchCallbackError(t *testing.T) {
 	}
 }
 
-// corruptFile changes a file with f and returns a function to restore it.
-func corruptFile(t *testing.T, path string, f func([]byte) []byte) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, f(bytes.Clone(b)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestFetchCorrupt(t *testing.T) {
 	flip := func(b []byte) []byte { b[len(b)/2] ^= 0x10; return b }
 	truncate := func(b []byte) []byte { return b[:len(b)-5] }
 	tests := []struct {
 		name string
 		kind shufflepb.OutputKind
-		file func(l Layout, out *shufflepb.MapOutput) string
+		file func(l shuffle.Layout, out *shufflepb.MapOutput) string
 		edit func([]byte) []byte
 	}{
-		{"sorted data flipped", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l Layout, o *shufflepb.MapOutput) string { return l.DataPath("app", o.Shuffle, o.Map, o.Attempt) }, flip},
-		{"sorted data truncated", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l Layout, o *shufflepb.MapOutput) string { return l.DataPath("app", o.Shuffle, o.Map, o.Attempt) }, truncate},
-		{"index flipped", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l Layout, o *shufflepb.MapOutput) string { return l.IndexPath("app", o.Shuffle, o.Map, o.Attempt) }, flip},
-		{"index truncated", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l Layout, o *shufflepb.MapOutput) string { return l.IndexPath("app", o.Shuffle, o.Map, o.Attempt) }, truncate},
-		{"hash flipped", shufflepb.OutputKind_OUTPUT_KIND_HASH, func(l Layout, o *shufflepb.MapOutput) string {
+		{"sorted data flipped", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l shuffle.Layout, o *shufflepb.MapOutput) string {
+			return l.DataPath("app", o.Shuffle, o.Map, o.Attempt)
+		}, flip},
+		{"sorted data truncated", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l shuffle.Layout, o *shufflepb.MapOutput) string {
+			return l.DataPath("app", o.Shuffle, o.Map, o.Attempt)
+		}, truncate},
+		{"index flipped", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l shuffle.Layout, o *shufflepb.MapOutput) string {
+			return l.IndexPath("app", o.Shuffle, o.Map, o.Attempt)
+		}, flip},
+		{"index truncated", shufflepb.OutputKind_OUTPUT_KIND_SORTED, func(l shuffle.Layout, o *shufflepb.MapOutput) string {
+			return l.IndexPath("app", o.Shuffle, o.Map, o.Attempt)
+		}, truncate},
+		{"hash flipped", shufflepb.OutputKind_OUTPUT_KIND_HASH, func(l shuffle.Layout, o *shufflepb.MapOutput) string {
 			return l.HashPath("app", o.Shuffle, o.Map, o.Attempt, 1)
 		}, flip},
-		{"hash truncated", shufflepb.OutputKind_OUTPUT_KIND_HASH, func(l Layout, o *shufflepb.MapOutput) string {
+		{"hash truncated", shufflepb.OutputKind_OUTPUT_KIND_HASH, func(l shuffle.Layout, o *shufflepb.MapOutput) string {
 			return l.HashPath("app", o.Shuffle, o.Map, o.Attempt, 1)
 		}, truncate},
 	}
@@ -420,7 +392,7 @@ func TestFetchCorrupt(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("%s/chunk=%d", tc.name, chunk), func(t *testing.T) {
 				s, c := newTestServer(t, func(o *Options) { o.ChunkSize = chunk })
-				mustRegister(t, c, "app")
+				nodetest.Register(t, c, "app")
 				blocks := [][]fixtureRecord{
 					{{"a", "1"}},
 					{{"b", strings.Repeat("x", 500)}, {"c", "y"}, {"d", "zz"}, {"e", "w"}},
@@ -434,11 +406,11 @@ func TestFetchCorrupt(t *testing.T) {
 				good, goodBlocks := write(t, s.Layout(), "app", 0, 1, 0, blocks)
 				mustCommit(t, c, "app", bad)
 				mustCommit(t, c, "app", good)
-				corruptFile(t, tc.file(s.Layout(), bad), tc.edit)
+				nodetest.CorruptFile(t, tc.file(s.Layout(), bad), tc.edit)
 
 				_, err := fetchBlocks(t, c, "app", 0, chunk, &shufflepb.BlockRange{Map: 0, ReduceEnd: 3})
-				if !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("fetch of corrupt output: got %v, want ErrCorrupt", err)
+				if !errors.Is(err, shuffle.ErrCorrupt) {
+					t.Fatalf("fetch of corrupt output: got %v, want shuffle.ErrCorrupt", err)
 				}
 				if !strings.Contains(err.Error(), "map 0") {
 					t.Errorf("error %q does not name the map output", err)
@@ -464,32 +436,32 @@ func TestFetchCorrupt(t *testing.T) {
 // blocks before it arrive intact, and nothing of the corrupt frame does.
 func TestFetchNeverSendsCorruptFrames(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.ChunkSize = 1 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	blocks := genFixtureBlocks(11, 6)
 	blocks[5] = []fixtureRecord{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"g", "h"}}
 	out, enc := writeSortedOutput(t, s.Layout(), "app", 0, 0, 0, blocks)
 	mustCommit(t, c, "app", out)
 	// Damage the second frame of block 5: its first frame may be sent.
-	corruptFile(t, s.Layout().DataPath("app", 0, 0, 0), func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+	nodetest.CorruptFile(t, s.Layout().DataPath("app", 0, 0, 0), func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
 	var data []byte
 	err := c.Fetch(context.Background(), &shufflepb.FetchRequest{App: "app", Blocks: []*shufflepb.BlockRange{{ReduceEnd: 6}}},
 		func(ch *shufflepb.FetchChunk) error {
 			if ch.Reduce == 5 {
 				data = append(data, ch.Data...)
 			}
-			return VerifyFrames(ch.Data)
+			return shuffle.VerifyFrames(ch.Data)
 		})
-	if !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("got %v, want ErrCorrupt", err)
+	if !errors.Is(err, shuffle.ErrCorrupt) {
+		t.Fatalf("got %v, want shuffle.ErrCorrupt", err)
 	}
-	if f, _, _ := nextFrame(enc[5]); !bytes.Equal(data, f) {
+	if f, _, _ := shuffle.NextFrame(enc[5]); !bytes.Equal(data, f) {
 		t.Fatalf("got %d bytes of block 5, want its first, intact frame only", len(data))
 	}
 }
 
 func TestCommitIdempotentReuseReplace(t *testing.T) {
 	s, c := newTestServer(t)
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	l := s.Layout()
 	blocks := genFixtureBlocks(5, 4)
 
@@ -505,7 +477,7 @@ func TestCommitIdempotentReuseReplace(t *testing.T) {
 	// Same attempt with other lengths: refused.
 	bad := cloneOutput(a0)
 	bad.Lengths[0]++
-	if _, err := c.CommitMapOutput(context.Background(), "app", bad); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := c.CommitMapOutput(context.Background(), "app", bad); !errors.Is(err, shuffle.ErrInvalidArgument) {
 		t.Fatalf("conflicting retry: %v", err)
 	}
 
@@ -520,7 +492,7 @@ func TestCommitIdempotentReuseReplace(t *testing.T) {
 	if !resp.Reused || resp.Committed.Attempt != 0 {
 		t.Fatalf("got %v, want attempt 0 reused", resp)
 	}
-	for _, f := range l.outputFiles("app", a1) { // the node leaves them to the writer
+	for _, f := range outputFiles(l, "app", a1) { // the node leaves them to the writer
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("the node removed the loser's file: %v", err)
 		}
@@ -536,7 +508,7 @@ func TestCommitIdempotentReuseReplace(t *testing.T) {
 	if got := mustCommit(t, s.Committer(), "app", a2); got.Attempt != 2 {
 		t.Fatalf("replace returned attempt %d", got.Attempt)
 	}
-	for _, f := range l.outputFiles("app", a0) {
+	for _, f := range outputFiles(l, "app", a0) {
 		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("old attempt's file %s: %v", f, err)
 		}
@@ -561,7 +533,7 @@ func TestCommitIdempotentReuseReplace(t *testing.T) {
 
 func TestCommitChecksFiles(t *testing.T) {
 	s, c := newTestServer(t)
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	l := s.Layout()
 	ctx := context.Background()
 
@@ -570,17 +542,17 @@ func TestCommitChecksFiles(t *testing.T) {
 	wrong.Lengths[0]++
 	wrong.Lengths[1]--
 	_, err := c.CommitMapOutput(ctx, "app", wrong)
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), ".index") {
+	if !errors.Is(err, shuffle.ErrInvalidArgument) || !strings.Contains(err.Error(), ".index") {
 		t.Fatalf("lengths that disagree with the index: %v", err)
 	}
-	corruptFile(t, l.IndexPath("app", 0, 0, 0), func(b []byte) []byte { b[0] = 'X'; return b })
-	if _, err := c.CommitMapOutput(ctx, "app", out); !errors.Is(err, ErrCorrupt) {
+	nodetest.CorruptFile(t, l.IndexPath("app", 0, 0, 0), func(b []byte) []byte { b[0] = 'X'; return b })
+	if _, err := c.CommitMapOutput(ctx, "app", out); !errors.Is(err, shuffle.ErrCorrupt) {
 		t.Fatalf("corrupt index: %v", err)
 	}
 	h, _ := writeHashOutput(t, l, "app", 0, 1, 0, genFixtureBlocks(2, 5))
 	h.Lengths[3]++
 	_, err = c.CommitMapOutput(ctx, "app", h)
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "r-3.data") {
+	if !errors.Is(err, shuffle.ErrInvalidArgument) || !strings.Contains(err.Error(), "r-3.data") {
 		t.Fatalf("hash file of the wrong size: %v", err)
 	}
 	if n := s.Metrics().MapOutputs; n != 0 {
@@ -606,8 +578,8 @@ func TestRemoveShuffleAndApp(t *testing.T) {
 	s, c := newTestServer(t)
 	ctx := context.Background()
 	l := s.Layout()
-	mustRegister(t, c, "app")
-	mustRegister(t, c, "other")
+	nodetest.Register(t, c, "app")
+	nodetest.Register(t, c, "other")
 	for sh := uint32(0); sh < 2; sh++ {
 		for m := uint32(0); m < 4; m++ {
 			out, _ := writeSortedOutput(t, l, "app", sh, m, 0, genFixtureBlocks(uint64(m), 3))
@@ -625,7 +597,7 @@ func TestRemoveShuffleAndApp(t *testing.T) {
 			t.Fatalf("%s still there: %v", d, err)
 		}
 	}
-	if _, err := fetchBlocks(t, c, "app", 0, DefaultChunkSize, &shufflepb.BlockRange{ReduceEnd: 1}); !errors.Is(err, ErrNoMapOutput) {
+	if _, err := fetchBlocks(t, c, "app", 0, DefaultChunkSize, &shufflepb.BlockRange{ReduceEnd: 1}); !errors.Is(err, shuffle.ErrNoMapOutput) {
 		t.Fatalf("fetch of a removed shuffle: %v", err)
 	}
 	if _, err := fetchBlocks(t, c, "app", 1, DefaultChunkSize, &shufflepb.BlockRange{Map: 3, ReduceEnd: 3}); err != nil {
@@ -637,7 +609,7 @@ func TestRemoveShuffleAndApp(t *testing.T) {
 	if files := listTree(t, l.AppDirs("app")...); len(files) != 0 {
 		t.Fatalf("files left: %v", files)
 	}
-	if err := c.Heartbeat(ctx, "app"); !errors.Is(err, ErrUnknownApp) {
+	if err := c.Heartbeat(ctx, "app"); !errors.Is(err, shuffle.ErrUnknownApp) {
 		t.Fatalf("heartbeat of a removed app: %v", err)
 	}
 	if files := listTree(t, l.AppDirs("other")...); len(files) != 3 {
@@ -656,18 +628,6 @@ func TestRemoveShuffleAndApp(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestAppTTLExpiry(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.JanitorInterval = 5 * time.Millisecond })
 	ctx := context.Background()
@@ -681,11 +641,11 @@ func TestAppTTLExpiry(t *testing.T) {
 	mustCommit(t, c, "short", out)
 
 	// Poll with Status: a heartbeat would keep the app alive.
-	waitFor(t, 10*time.Second, "app short to expire and its files to go", func() bool {
+	poll.WaitFor(t, 10*time.Second, "app short to expire and its files to go", func() bool {
 		st, err := c.Status(ctx)
 		return err == nil && st.Apps == 1 && len(listTree(t, s.Layout().AppDirs("short")...)) == 0
 	})
-	if err := c.Heartbeat(ctx, "short"); !errors.Is(err, ErrUnknownApp) {
+	if err := c.Heartbeat(ctx, "short"); !errors.Is(err, shuffle.ErrUnknownApp) {
 		t.Fatalf("heartbeat of an expired app: %v", err)
 	}
 	if err := c.Heartbeat(ctx, "long"); err != nil {
@@ -721,7 +681,7 @@ func TestStartupSweep(t *testing.T) {
 	// committed, a stale attempt, a truncated committed file, and the
 	// directory of an application the node never knew.
 	strays := []string{
-		l.DataPath("app", 0, 0, 0) + tempSuffix + "123",
+		l.DataPath("app", 0, 0, 0) + shuffle.TempSuffix + "123",
 		l.DataPath("app", 0, 7, 0),
 		l.IndexPath("app", 0, 7, 0),
 		l.HashPath("app", 0, 1, 5, 0),
@@ -731,17 +691,17 @@ func TestStartupSweep(t *testing.T) {
 	for _, f := range strays {
 		writeFile(t, f, []byte("stray"))
 	}
-	corruptFile(t, l.DataPath("app", 0, 2, 0), func(b []byte) []byte { return b[:len(b)-1] })
+	nodetest.CorruptFile(t, l.DataPath("app", 0, 2, 0), func(b []byte) []byte { return b[:len(b)-1] })
 	unrelated := filepath.Join(opts.Dirs[0], "notes", "readme.txt")
 	writeFile(t, unrelated, []byte("not ours"))
 
 	s2, cl := startTestServer(t, opts)
-	for _, f := range append(strays, l.outputFiles("app", damaged)...) {
+	for _, f := range append(strays, outputFiles(l, "app", damaged)...) {
 		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s survived the sweep: %v", f, err)
 		}
 	}
-	for _, f := range append(l.outputFiles("app", kept), append(l.outputFiles("app", keptHash), unrelated)...) {
+	for _, f := range append(outputFiles(l, "app", kept), append(outputFiles(l, "app", keptHash), unrelated)...) {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("committed file %s was swept: %v", f, err)
 		}
@@ -758,7 +718,7 @@ func TestStartupSweep(t *testing.T) {
 			t.Fatalf("block %d differs after restart", r)
 		}
 	}
-	if _, err := fetchBlocks(t, cl, "app", 0, DefaultChunkSize, &shufflepb.BlockRange{Map: 2, ReduceEnd: 1}); !errors.Is(err, ErrNoMapOutput) {
+	if _, err := fetchBlocks(t, cl, "app", 0, DefaultChunkSize, &shufflepb.BlockRange{Map: 2, ReduceEnd: 1}); !errors.Is(err, shuffle.ErrNoMapOutput) {
 		t.Fatalf("damaged output: %v", err)
 	}
 }
@@ -771,7 +731,7 @@ func TestReopenWithOtherDirs(t *testing.T) {
 	}
 	s.Close()
 	opts.Dirs = append(opts.Dirs, filepath.Join(filepath.Dir(opts.Dirs[0]), "d2"))
-	if _, err := Open(opts); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "same --dir") {
+	if _, err := Open(opts); !errors.Is(err, shuffle.ErrInvalidArgument) || !strings.Contains(err.Error(), "same --dir") {
 		t.Fatalf("reopen with another directory list: %v", err)
 	}
 }
@@ -787,21 +747,21 @@ func TestClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := s.registerApp("app", 0); !errors.Is(err, ErrClosed) {
+	if err := s.registerApp("app", 0); !errors.Is(err, shuffle.ErrClosed) {
 		t.Fatalf("register after Close: %v", err)
 	}
-	if _, err := s.Committer().CommitMapOutput(context.Background(), "app", &shufflepb.MapOutput{Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH, Lengths: []uint64{0}}); !errors.Is(err, ErrClosed) {
+	if _, err := s.Committer().CommitMapOutput(context.Background(), "app", &shufflepb.MapOutput{Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH, Lengths: []uint64{0}}); !errors.Is(err, shuffle.ErrClosed) {
 		t.Fatalf("commit after Close: %v", err)
 	}
 	ctx := context.Background()
-	if _, err := s.putBlock(ctx, func() (*shufflepb.PutBlockChunk, error) { panic("received after Close") }); !errors.Is(err, ErrClosed) {
+	if _, err := s.putBlock(ctx, func() (*shufflepb.PutBlockChunk, error) { panic("received after Close") }); !errors.Is(err, shuffle.ErrClosed) {
 		t.Fatalf("put block after Close: %v", err)
 	}
 	id := &shufflepb.BlockId{App: "app"}
-	if err := s.getBlock(ctx, &shufflepb.GetBlockRequest{Id: id}, func(*shufflepb.GetBlockChunk) error { panic("sent after Close") }); !errors.Is(err, ErrClosed) {
+	if err := s.getBlock(ctx, &shufflepb.GetBlockRequest{Id: id}, func(*shufflepb.GetBlockChunk) error { panic("sent after Close") }); !errors.Is(err, shuffle.ErrClosed) {
 		t.Fatalf("get block after Close: %v", err)
 	}
-	if _, err := s.removeBlocks("app", 1); !errors.Is(err, ErrClosed) {
+	if _, err := s.removeBlocks("app", 1); !errors.Is(err, shuffle.ErrClosed) {
 		t.Fatalf("remove blocks after Close: %v", err)
 	}
 	if _, _, err := s.blocks.Put(ctx, blockstore.BlockID{App: "app"}, blockstore.DiskOnly, 0, nil); !errors.Is(err, blockstore.ErrClosed) {
@@ -820,8 +780,8 @@ func TestOptionsValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}
 	}
-	if !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("Validate() = %v, want ErrInvalidArgument", err)
+	if !errors.Is(err, shuffle.ErrInvalidArgument) {
+		t.Errorf("Validate() = %v, want shuffle.ErrInvalidArgument", err)
 	}
 	o = Options{Dirs: []string{"x"}}
 	o.EnsureDefaults()
@@ -855,7 +815,7 @@ func TestRecoverInterceptor(t *testing.T) {
 // one attempt, and the highest epoch wins.
 func TestConcurrentCommitsAndFetches(t *testing.T) {
 	s, c := newTestServer(t, func(o *Options) { o.ChunkSize = 512 })
-	mustRegister(t, c, "app")
+	nodetest.Register(t, c, "app")
 	const attempts, R = 8, 6
 	outs := make([]*shufflepb.MapOutput, attempts)
 	blocks := make([][][]byte, attempts)

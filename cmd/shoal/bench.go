@@ -18,8 +18,9 @@ import (
 
 	"shoal/bench"
 	"shoal/client"
+	"shoal/internal/cli"
 	"shoal/internal/miniotest"
-	"shoal/shuffleservice"
+	"shoal/shuffleservice/shuffle"
 )
 
 // runBench dispatches `shoal bench KIND`.
@@ -56,14 +57,14 @@ type benchShuffleConfig struct {
 
 func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.mode, "mode", "sort", "shuffle writer: sort, bypass or hash")
-	fs.StringVar(&c.codec, "codec", shuffleservice.DefaultCodec.String(), "block compression: zstd, s2 or none")
+	fs.StringVar(&c.codec, "codec", shuffle.DefaultCodec.String(), "block compression: zstd, s2 or none")
 	fs.StringVar(&c.spillCodec, "spill-codec", "none", "compression of the sort writer's spilled runs: zstd, s2 or none")
 	fs.IntVar(&c.maps, "maps", 16, "map tasks (M)")
 	fs.IntVar(&c.reduces, "reduces", 256, "reduce partitions (R)")
 	fs.Int64Var(&c.records, "records", 1_000_000, "records in all")
 	fs.IntVar(&c.recordBytes, "record-bytes", 100, "bytes per record, 10-byte key included")
 	fs.IntVar(&c.nodes, "nodes", 0, "node-service processes to start (default 1; 2 with --sweep)")
-	fs.IntVar(&c.memoryLimit, "memory-limit", shuffleservice.DefaultMemoryLimit, "each writer's buffer limit in bytes (small values force spills)")
+	fs.IntVar(&c.memoryLimit, "memory-limit", shuffle.DefaultMemoryLimit, "each writer's buffer limit in bytes (small values force spills)")
 	fs.IntVar(&c.parallelism, "parallelism", 0, "tasks run at once (default GOMAXPROCS)")
 	fs.BoolVar(&c.remoteOnly, "remote-only", false, "fetch every block through the node service, even same-node ones")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services' files (default a temporary directory, removed)")
@@ -97,9 +98,9 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 	if c.nodes == 0 {
 		c.nodes = 1
 	}
-	mode, err1 := shuffleservice.ParseMode(c.mode)
-	codec, err2 := shuffleservice.ParseCodec(c.codec)
-	spillCodec, err3 := shuffleservice.ParseCodec(c.spillCodec)
+	mode, err1 := shuffle.ParseMode(c.mode)
+	codec, err2 := shuffle.ParseCodec(c.codec)
+	spillCodec, err3 := shuffle.ParseCodec(c.spillCodec)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return err
 	}
@@ -223,12 +224,12 @@ func runBenchSweep(ctx context.Context, fs *flag.FlagSet, c *benchShuffleConfig)
 	}
 	var errs []error
 	for _, m := range strings.Split(sw.modes, ",") {
-		mode, err := shuffleservice.ParseMode(strings.TrimSpace(m))
+		mode, err := shuffle.ParseMode(strings.TrimSpace(m))
 		errs = append(errs, err)
 		cfg.Modes = append(cfg.Modes, mode)
 	}
 	var err error
-	cfg.Codec, err = shuffleservice.ParseCodec(c.codec)
+	cfg.Codec, err = shuffle.ParseCodec(c.codec)
 	errs = append(errs, err)
 	cfg.Maps, err = parseInts("--grid-maps", sw.maps)
 	errs = append(errs, err)
@@ -354,7 +355,7 @@ func runBenchCache(ctx context.Context, args []string) error {
 	fs.Int64Var(&cfg.Rows, "rows", 2_000_000, "rows of generated ecommerce CSV")
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the input")
 	fs.IntVar(&cfg.Runs, "runs", 5, "timed counts of each kind")
-	fs.Var((*shuffleservice.ByteSize)(&cfg.Options.CacheBytes), "cache-bytes", "each node service's memory for blocks, e.g. 1GiB (0: the node's default, 256 MiB)")
+	fs.Var((*cli.ByteSize)(&cfg.Options.CacheBytes), "cache-bytes", "each node service's memory for blocks, e.g. 1GiB (0: the node's default, 256 MiB)")
 	level := fs.String("level", "MemorySer", "storage `LEVEL` of the purchases")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/internal/cli"
 	"shoal/jobs"
-	"shoal/shuffleservice"
 )
 
 // runConfig holds the flags of `shoal run JOB`.
@@ -59,7 +59,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.verbose, "v", false, "show the workers' and node services' logs, and a failure's whole error with any Go stack")
 	fs.DurationVar(&c.killAfter, "kill-worker-after", 0, "demo: SIGKILL a busy worker after this long, then report what was redone")
 	fs.StringVar(&c.cache, "cache", "", "ecommerce: persist the purchases at this `LEVEL` (MemoryDeser, MemorySer, MemoryAndDisk, DiskOnly, or a _2 variant), count them, then group them from the cache")
-	fs.Var((*shuffleservice.ByteSize)(&c.cacheBytes), "cache-bytes", "memory `BYTES` of each node service for cached blocks, e.g. 512MiB (0: the node's default, 256 MiB)")
+	fs.Var((*cli.ByteSize)(&c.cacheBytes), "cache-bytes", "memory `BYTES` of each node service for cached blocks, e.g. 512MiB (0: the node's default, 256 MiB)")
 	fs.StringVar(&c.ckptDir, "checkpoint-dir", "", "checkpoint store: s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), file:///path or a path")
 	fs.IntVar(&c.ckptEvery, "checkpoint-every", 0, "pagerank: checkpoint the ranks every `K` iterations (needs --checkpoint-dir)")
 	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete checkpoints older than the newest `N` (0 keeps all)")

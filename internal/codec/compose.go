@@ -2,37 +2,6 @@ package codec
 
 import "encoding/binary"
 
-// appendFramed appends c's encoding of v preceded by its length as a
-// uvarint. It reserves one byte for the length, enough below 128 bytes, and
-// moves the encoding along when the length needs more.
-func appendFramed[V any](dst []byte, c Codec[V], v V) []byte {
-	start := len(dst)
-	dst = c.Append(append(dst, 0), v)
-	n := len(dst) - start - 1
-	if n < 0x80 {
-		dst[start] = byte(n)
-		return dst
-	}
-	var prefix [binary.MaxVarintLen64]byte
-	k := binary.PutUvarint(prefix[:], uint64(n))
-	dst = append(dst, prefix[:k-1]...) // room to move the encoding along
-	copy(dst[start+k:], dst[start+1:start+1+n])
-	copy(dst[start:], prefix[:k])
-	return dst
-}
-
-// readFrame splits src into the frame at its start and the rest.
-func readFrame(src []byte) (frame, rest []byte, err error) {
-	n, k := binary.Uvarint(src)
-	if k <= 0 {
-		return nil, nil, corrupt("bad length prefix %x", src[:min(len(src), binary.MaxVarintLen64)])
-	}
-	if n > uint64(len(src)-k) {
-		return nil, nil, corrupt("length %d overruns the %d bytes left", n, len(src)-k)
-	}
-	return src[k : k+int(n)], src[k+int(n):], nil
-}
-
 // Tuple2 returns a codec for a T made of an A and a B, such as a key-value
 // pair: split takes a T apart and join puts one together. The encoding is
 // the length of a's encoding as a uvarint, a's encoding, then b's.
@@ -54,7 +23,7 @@ func (c *tuple2[T, A, B]) Append(dst []byte, v T) []byte {
 
 func (c *tuple2[T, A, B]) Decode(src []byte) (T, error) {
 	var zero T
-	first, second, err := readFrame(src)
+	first, second, err := CutFramed(src)
 	if err != nil {
 		return zero, err
 	}
@@ -102,7 +71,7 @@ func (c sliceCodec[E]) Decode(src []byte) ([]E, error) {
 	for i := range out {
 		var frame []byte
 		var err error
-		if frame, rest, err = readFrame(rest); err != nil {
+		if frame, rest, err = CutFramed(rest); err != nil {
 			return nil, err
 		}
 		if out[i], err = c.e.Decode(frame); err != nil {

@@ -19,6 +19,13 @@
 // each one ends. So strings are their raw bytes and an int64 is its eight
 // bytes, with no lengths or tags.
 //
+// Where a sequence of encodings needs lengths, it uses the one
+// length-prefixed framing of framing.go ([AppendFramed], [CutFramed]):
+// the length as a uvarint, then the bytes. [Tuple2] and [SliceOf] use it,
+// and so do package client's cached blocks, checkpoint partitions,
+// collect results and key samples. The shuffle's records keep their own
+// framing (both lengths first), for the reasons given there.
+//
 // # Order
 //
 // For the built-in types, bytes.Compare of two encodings agrees with the

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/internal/poll"
 	"shoal/internal/testbin"
 )
 
@@ -48,18 +49,15 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	s := &Server{api: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.WaitFor(t, 10*time.Second, "toxiproxy to answer on "+s.api+"/version", func() bool {
 		resp, err := http.Get(s.api + "/version")
-		if err == nil {
-			resp.Body.Close()
-			return s
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("toxiproxy did not answer on %s within 10s: %v", s.api, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for readiness, with a deadline
-	}
+		resp.Body.Close()
+		return true
+	})
+	return s
 }
 
 func findBinary() string {

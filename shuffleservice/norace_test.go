@@ -1,5 +1,0 @@
-//go:build !race
-
-package shuffleservice
-
-const raceEnabled = false
