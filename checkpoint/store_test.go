@@ -97,6 +97,8 @@ func TestStores(t *testing.T) {
 			t.Run("Prune", func(t *testing.T) { testPrune(t, open(t)) })
 			t.Run("ConcurrentSamePartition", func(t *testing.T) { testConcurrentSamePartition(t, open(t)) })
 			t.Run("Objects", func(t *testing.T) { testObjects(t, open(t)) })
+			t.Run("RunsIsolated", func(t *testing.T) { testRunsIsolated(t, open(t)) })
+			t.Run("PruneRuns", func(t *testing.T) { testPruneRuns(t, open(t)) })
 		})
 	}
 }
