@@ -289,7 +289,7 @@ type Run struct {
 // Finished reports whether the run wrote its end marker.
 func (r *Run) Finished() bool { return r.End != nil }
 
-// Runs lists the runs of st, by application then run ID (so by start,
+// Runs lists the runs of st by run ID then application (so by start,
 // for the IDs NewRunID makes), and the checkpoints of the layout before
 // runs as a first Run with a zero ID, if there are any. It reads every
 // manifest and marker; what fails its checks is named in Problems, not
@@ -339,7 +339,7 @@ func Runs(ctx context.Context, st Store) ([]*Run, error) {
 		}
 	}
 	slices.SortFunc(out, func(a, b *Run) int {
-		return cmp.Or(cmp.Compare(a.ID.App, b.ID.App), cmp.Compare(a.ID.Run, b.ID.Run))
+		return cmp.Or(cmp.Compare(a.ID.Run, b.ID.Run), cmp.Compare(a.ID.App, b.ID.App))
 	})
 	return out, nil
 }

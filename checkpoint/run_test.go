@@ -179,13 +179,13 @@ func testPruneRuns(t *testing.T, st Store) {
 			t.Errorf("run %s: problems %v", r.ID, r.Problems)
 		}
 	}
-	if want := []string{"/", "pr/done", "pr/resumed", "pr/running", "wc/done"}; !slices.Equal(listed, want) {
+	if want := []string{"/", "pr/done", "wc/done", "pr/resumed", "pr/running"}; !slices.Equal(listed, want) {
 		t.Fatalf("Runs = %v, want %v", listed, want)
 	}
-	if r := runs[2]; r.Finished() || r.Marker == nil || r.Marker.Host != "h" || len(r.Uses) != 1 || r.Uses[0].String() != "pr/done/ranks-2" {
+	if r := runs[3]; r.Finished() || r.Marker == nil || r.Marker.Host != "h" || len(r.Uses) != 1 || r.Uses[0].String() != "pr/done/ranks-2" {
 		t.Errorf("run pr/resumed: %+v", r)
 	}
-	if r := runs[4]; !r.Finished() || r.End.Status != "closed" || !slices.Equal(r.Incomplete, []string{"leftover"}) {
+	if r := runs[2]; !r.Finished() || r.End.Status != "closed" || !slices.Equal(r.Incomplete, []string{"leftover"}) {
 		t.Errorf("run wc/done: %+v", r)
 	}
 	if len(runs[0].Checkpoints) != 1 || runs[0].Checkpoints[0].App != "" {

@@ -92,9 +92,13 @@ type Options struct {
 	// S3Endpoint is the S3-compatible service of an s3:// CheckpointDir,
 	// e.g. http://127.0.0.1:9000; default AWS_ENDPOINT_URL.
 	S3Endpoint string
-	// CheckpointKeep, if positive, deletes the checkpoints of the store
-	// older than the newest CheckpointKeep complete ones, after each
-	// checkpoint completes.
+	// CheckpointDir is shared by runs: each Context writes under a
+	// prefix of its own, APP/RUN/ (Context.CheckpointRun).
+	//
+	// CheckpointKeep, if positive, deletes this run's checkpoints older
+	// than its newest CheckpointKeep complete ones, after each checkpoint
+	// completes; other runs' are never touched (checkpoint.PruneRuns,
+	// `shoal checkpoints prune`, removes finished runs' on request).
 	CheckpointKeep int
 	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
 	// which the local cluster's processes reach the driver and the node
@@ -182,6 +186,7 @@ type Context struct {
 
 	checkpoints []*node          // nodes given Checkpoint or LocalCheckpoint
 	ckptStore   checkpoint.Store // opened on first use
+	ckptRun     *ckptRun         // this run in the checkpoint store, made on first use (ckptrun.go)
 	accums      []int64
 
 	jobMu sync.Mutex // one job at a time
@@ -321,6 +326,7 @@ func (c *Context) Close() error {
 		errs = append(errs, os.RemoveAll(c.tempDir))
 		c.tempDir = ""
 	}
+	errs = append(errs, c.endCheckpointRun())
 	if c.events != nil {
 		c.events.emit("app_end", map[string]any{"app": c.app, "status": "succeeded"})
 		errs = append(errs, c.events.close())
