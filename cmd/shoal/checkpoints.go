@@ -149,20 +149,20 @@ func runStatus(r *checkpoint.Run) string {
 }
 
 func printPruned(w io.Writer, res checkpoint.PruneRunsResult, dryRun bool) {
-	verb := "deleted"
+	deleted, removed, summary := "deleted", "removed", "%d checkpoints (%s) deleted, %d runs removed, %d checkpoints kept\n"
 	if dryRun {
-		verb = "would delete"
+		deleted, removed, summary = "would delete", "would remove", "dry run: %d checkpoints (%s) would be deleted, %d runs removed, %d checkpoints kept\n"
 	}
 	for _, ref := range res.Deleted {
-		fmt.Fprintf(w, "%s %s\n", verb, ref)
+		fmt.Fprintf(w, "%s %s\n", deleted, ref)
 	}
 	for _, k := range res.Kept {
 		fmt.Fprintf(w, "kept %s: run %s, not finished, reads it\n", k.Ref, k.ReadBy)
 	}
 	for _, id := range res.Removed {
-		fmt.Fprintf(w, "%s run %s\n", strings.Replace(verb, "delete", "remove", 1), id)
+		fmt.Fprintf(w, "%s run %s\n", removed, id)
 	}
-	fmt.Fprintf(w, "%d checkpoints (%s) %s, %d runs removed, %d checkpoints kept\n", len(res.Deleted), bytesString(res.Bytes), verb, len(res.Removed), len(res.Kept))
+	fmt.Fprintf(w, summary, len(res.Deleted), bytesString(res.Bytes), len(res.Removed), len(res.Kept))
 }
 
 func bytesString(n int64) string {
