@@ -98,7 +98,10 @@ type Options struct {
 	// CheckpointKeep, if positive, deletes this run's checkpoints older
 	// than its newest CheckpointKeep complete ones, after each checkpoint
 	// completes; other runs' are never touched (checkpoint.PruneRuns,
-	// `shoal checkpoints prune`, removes finished runs' on request).
+	// `shoal checkpoints prune`, removes finished runs' on request). It
+	// suits a program that moves forward, as an iterative one does, whose
+	// lineage is truncated to its newest checkpoints; one that still
+	// reads an older checkpoint of its own must keep more, or 0 for all.
 	CheckpointKeep int
 	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
 	// which the local cluster's processes reach the driver and the node
