@@ -46,8 +46,11 @@
 // does not shrink it (partition.go). The manifest is JSON: the partition
 // count, each partition's key, size, raw size and checksum (PartInfo),
 // the caller's description of the partitioner and of the truncated
-// lineage, the caller's sequence number Seq, a free Meta map (PageRank
+// lineage, the caller's sequence number Seq, the application and run
+// that wrote it, the job and input it is of, a free Meta map (PageRank
 // keeps its iteration there), the creation time, and a CRC32-C of itself.
+// Its version is 2; version 1 (no application, run, job or input) still
+// reads.
 //
 // # The protocol
 //
@@ -70,10 +73,43 @@
 // A checkpoint without a manifest (its writer died, or is still writing)
 // is invisible: List leaves it out, ReadManifest fails with ErrIncomplete.
 //
+// # Runs
+//
+// A store is shared by runs: a run is one driver's life (a
+// client.Context), named by a RunID, its application and an ID made when
+// it began (the UTC time and random bits, NewRunID). Its checkpoints live
+// under APP/RUN/, and RunStore is that part of the store as a Store of
+// its own, on which everything above works unchanged:
+//
+//	APP/RUN/_run.json              RunMarker, written before its first manifest (BeginRun)
+//	APP/RUN/_uses/APP2/RUN2/NAME   it reads checkpoint NAME of run APP2/RUN2 (RecordUse)
+//	APP/RUN/NAME/...               its checkpoints, as above
+//	APP/RUN/_end.json              RunEnd, written when it ends (EndRun)
+//
+// The '_' names cannot be checkpoint names. Keys of two elements
+// (NAME/part-00000) are checkpoints of the layout before runs, at the
+// store's root: Runs lists them, ListAll and so a resuming driver do not
+// read them, PruneRuns deletes them with OldLayout.
+//
+// Runs reads a whole store: every run, its markers, manifests, incomplete
+// checkpoints, uses and size. ListAll gives every run's complete
+// checkpoints, oldest first by creation, each with App and Run set to
+// where it is (Manifest.Ref, "APP/RUN/NAME", names it).
+//
+// A run is finished when it wrote its end marker. PruneRuns deletes, on
+// request, the checkpoints of finished runs (filtered by application, run
+// or job), never one that a run which has not finished reads, and never
+// anything of a run that has not finished, unless asked to take runs
+// that wrote nothing for a given time (AbandonedAfter: their driver was
+// killed). A run whose checkpoints are all deleted loses its markers, the
+// end marker last. A run that starts to read a finished run's checkpoint
+// while PruneRuns deletes it fails to read it, saying it is incomplete.
+//
 // # Retention
 //
-// Prune(ctx, st, keep) deletes the complete checkpoints beyond the newest
-// keep by Seq (manifest first, then the partitions, so an interrupted
+// Prune(ctx, st, keep) sees only st, a run's part of a store in
+// client.Context's use, and deletes the complete checkpoints beyond the
+// newest keep by Seq (manifest first, then the partitions, so an interrupted
 // deletion leaves a manifest-less leftover rather than a checkpoint with
 // holes), and the manifest-less leftovers none of whose objects is newer
 // than the oldest kept checkpoint's first object, by the store's own

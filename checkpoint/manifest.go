@@ -18,6 +18,16 @@ type Manifest struct {
 	// Version is the manifest format, set by WriteManifest.
 	Version int    `json:"version"`
 	Name    string `json:"name"`
+	// App and Run are the run that wrote the checkpoint (RunID); empty in
+	// a checkpoint of the layout before runs. Runs and ListAll set them to
+	// where they found it.
+	App string `json:"app,omitempty"`
+	Run string `json:"run,omitempty"`
+	// Job names what the run computes (e.g. "pagerank") and Input the
+	// input it read (e.g. client.InputIdentity): a restarted driver
+	// resumes only from a checkpoint of the same job and input.
+	Job   string `json:"job,omitempty"`
+	Input string `json:"input,omitempty"`
 	// Seq orders the checkpoints of a store (List, Prune): the caller's
 	// choice, e.g. the iteration of the job that wrote it.
 	Seq int64 `json:"seq"`
@@ -39,7 +49,10 @@ type Manifest struct {
 	CRC32C uint32 `json:"crc32c"`
 }
 
-const manifestVersion = 1
+// manifestVersion is the format WriteManifest writes. Version 2 added
+// App, Run, Job and Input; ReadManifest reads 1 and 2 (a version 1
+// manifest is a version 2 one with those fields empty).
+const manifestVersion = 2
 
 // validate checks that m is a manifest of checkpoint name that describes
 // every partition once, in order, under its key.
@@ -62,8 +75,10 @@ func (m *Manifest) validate(name string) error {
 		}
 	}
 	// Invalid UTF-8 would not survive a JSON round trip, nor its checksum.
-	if !utf8.ValidString(m.Partitioner) || !utf8.ValidString(m.Lineage) {
-		return fmt.Errorf("manifest of %s: Partitioner and Lineage must be valid UTF-8", name)
+	for _, s := range []string{m.Partitioner, m.Lineage, m.App, m.Run, m.Job, m.Input} {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("manifest of %s: Partitioner, Lineage, App, Run, Job and Input must be valid UTF-8", name)
+		}
 	}
 	for k, v := range m.Meta {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
@@ -153,8 +168,8 @@ func ReadManifest(ctx context.Context, st Store, name string) (Manifest, error) 
 	if c, err := m.checksum(); err != nil || c != m.CRC32C {
 		return Manifest{}, corruptf("checkpoint %s manifest in %s fails its checksum (computed %08x, stored %08x)", name, st, c, m.CRC32C)
 	}
-	if m.Version != manifestVersion {
-		return Manifest{}, corruptf("checkpoint %s manifest in %s has version %d, this build reads %d", name, st, m.Version, manifestVersion)
+	if m.Version < 1 || m.Version > manifestVersion {
+		return Manifest{}, corruptf("checkpoint %s manifest in %s has version %d, this build reads 1 to %d", name, st, m.Version, manifestVersion)
 	}
 	if err := m.validate(name); err != nil {
 		return Manifest{}, corruptf("checkpoint %s manifest in %s: %v", name, st, err)
@@ -196,6 +211,7 @@ type storedCheckpoint struct {
 	name     string
 	keys     []string
 	complete bool      // it has a manifest
+	bytes    int64     // the size of its objects
 	oldest   time.Time // ModTime of its oldest object
 	newest   time.Time // ModTime of its newest object
 }
@@ -217,6 +233,7 @@ func groupCheckpoints(objs []ObjectInfo) []*storedCheckpoint {
 			out = append(out, c)
 		}
 		c.keys = append(c.keys, o.Key)
+		c.bytes += o.Size
 		if o.Key == ManifestKey(name) {
 			c.complete = true
 		}

@@ -23,14 +23,17 @@ import (
 // With no complete checkpoint, nothing is deleted. keep must be at least 1.
 // A manifest that cannot be read stops Prune before it deletes anything.
 //
+// Prune sees only st: given a run's part of a store (RunStore), it
+// never touches another run's checkpoints.
+//
 // In a local directory Prune also removes the temporary files of writes
 // that a crash cut short (the local store's, invisible to List) once they
-// are staleTempAge old: no write takes that long.
+// are staleTempAge old, in the whole directory: no write takes that long.
 func Prune(ctx context.Context, st Store, keep int) (deleted []string, err error) {
 	if keep < 1 {
 		return nil, invalidf("Prune keep %d: keep at least 1 checkpoint", keep)
 	}
-	if d, ok := st.(*DirStore); ok {
+	if d, ok := dirStoreOf(st); ok {
 		if err := d.removeStaleTemps(ctx, time.Now().Add(-staleTempAge)); err != nil {
 			return nil, fmt.Errorf("checkpoint: prune: %w", err)
 		}

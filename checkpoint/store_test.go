@@ -100,6 +100,8 @@ func TestStores(t *testing.T) {
 			t.Run("ConcurrentSamePartition", func(t *testing.T) { testConcurrentSamePartition(t, open(t)) })
 			t.Run("Objects", func(t *testing.T) { testObjects(t, open(t)) })
 			t.Run("Close", func(t *testing.T) { testClose(t, kind, open(t)) })
+			t.Run("RunsIsolated", func(t *testing.T) { testRunsIsolated(t, open(t)) })
+			t.Run("PruneRuns", func(t *testing.T) { testPruneRuns(t, open(t)) })
 		})
 	}
 }

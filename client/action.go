@@ -3,7 +3,9 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"shoal/internal/codec"
 	"shoal/internal/fnref"
@@ -135,26 +139,56 @@ func (collectSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 	}, nil
 }
 
+// ErrEmptyRDD is the error of an action that must return a record of an
+// RDD that has none: Reduce of an empty RDD. Fold returns its zero value
+// instead.
+var ErrEmptyRDD = errors.New("client: empty RDD")
+
 // Reduce folds every record with f (associative and commutative). An
-// empty RDD is an error.
+// empty RDD has no value to return: the error wraps ErrEmptyRDD. A
+// computation that may meet an empty RDD (a sum over a filter) uses Fold.
 func Reduce[T any](ctx context.Context, r *RDD[T], f func(T, T) T) (T, error) {
 	var zero T
-	ref, err := fnref.Of(f)
-	if err != nil {
-		return zero, wrapFnErr("Reduce", err)
-	}
-	partials, err := collectParts[T](ctx, &RDD[T]{reduceNode[T](r.n, ref)}, allParts(r.n), -1)
+	partials, err := reducePartials(ctx, r, f, "Reduce")
 	if err != nil {
 		return zero, err
 	}
 	if len(partials) == 0 {
-		return zero, errors.New("client: Reduce of an empty RDD")
+		return zero, fmt.Errorf("%w: Reduce of %s: it has no record, so there is no value to return (use Fold with a zero value, e.g. 0 for a sum)", ErrEmptyRDD, r.n.displayName())
 	}
 	acc := partials[0]
 	for _, v := range partials[1:] {
 		acc = f(acc, v)
 	}
 	return acc, nil
+}
+
+// Fold folds every record with f (associative and commutative) starting
+// from zero, which must be an identity of f (0 for a sum, 1 for a
+// product, an empty slice for a concatenation): an empty RDD gives zero.
+// Unlike Spark's fold it applies zero once, not once per partition, so
+// the result does not depend on the partitioning even when zero is not
+// an identity.
+func Fold[T any](ctx context.Context, r *RDD[T], zero T, f func(T, T) T) (T, error) {
+	partials, err := reducePartials(ctx, r, f, "Fold")
+	if err != nil {
+		return zero, err
+	}
+	acc := zero
+	for _, v := range partials {
+		acc = f(acc, v)
+	}
+	return acc, nil
+}
+
+// reducePartials folds each partition of r with f on the workers and
+// returns one value per non-empty partition, in partition order.
+func reducePartials[T any](ctx context.Context, r *RDD[T], f func(T, T) T, action string) ([]T, error) {
+	ref, err := fnref.Of(f)
+	if err != nil {
+		return nil, wrapFnErr(action, err)
+	}
+	return collectParts[T](ctx, &RDD[T]{reduceNode[T](r.n, ref)}, allParts(r.n), -1)
 }
 
 // reduceNode folds each partition to at most one record.
@@ -240,9 +274,16 @@ func addInt64(a, b int64) int64                     { return a + b }
 
 // SaveAsTextFile writes r as text part files part-00000, part-00001, ...
 // in dir, one record per line (a KV as key<TAB>value, anything else with
-// fmt's %v). The files are written under dir's temporary sibling and the
-// directory is renamed into place when the job succeeds: a failed job
-// leaves no dir. dir must not exist, or be empty.
+// fmt's %v). The files are written under a temporary sibling of dir
+// (".DIR.tmp-RANDOM", made for this job; missing parents are created)
+// and the directory is renamed into place when the job succeeds: a
+// failed job leaves no dir.
+//
+// dir must not exist, or be an empty directory (which is replaced). It
+// is refused, and left as it is, if it is a file, a symbolic link or a
+// non-empty directory, or if it is an input of r's lineage or inside
+// one. Nothing is ever deleted but what the job wrote under its
+// temporary name.
 func SaveAsTextFile[T any](ctx context.Context, r *RDD[T], dir string) error {
 	return saveFiles(ctx, r, dir, mustSpec(textSink[T]{}, nil))
 }
@@ -258,16 +299,16 @@ type saveParams struct {
 }
 
 func saveFiles[T any](ctx context.Context, r *RDD[T], dir string, sink opSpec) error {
-	dir = filepath.Clean(dir)
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("client: output %s already exists and is not empty (remove it or choose another)", dir)
-	}
-	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-"+r.n.ctx.app)
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := r.n.lineageErr(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return fmt.Errorf("client: output: %w", err)
+	dir = filepath.Clean(dir)
+	if err := checkOutput(dir, inputRoots(r.n)); err != nil {
+		return err
+	}
+	tmp, err := makeTempOutput(dir)
+	if err != nil {
+		return err
 	}
 	var params saveParams
 	params.Dir = tmp
@@ -281,12 +322,116 @@ func saveFiles[T any](ctx context.Context, r *RDD[T], dir string, sink opSpec) e
 		os.RemoveAll(tmp)
 		return fmt.Errorf("client: output: %w", err)
 	}
-	os.Remove(dir) // an empty directory may stand in the way
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := renameOutput(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("client: output: %w", err)
+		return err
 	}
 	return nil
+}
+
+// checkOutput refuses an output that a job must not write: an existing
+// file, symbolic link or non-empty directory, or a directory inside one
+// of the inputs, or an input itself (paths compared with symbolic links
+// resolved). An empty directory is accepted. An input inside the output
+// would make the output non-empty, so it is refused as such.
+func checkOutput(dir string, inputs []string) error {
+	out, err := realPath(dir)
+	if err != nil {
+		return fmt.Errorf("client: output %s: %w", dir, err)
+	}
+	for _, in := range inputs {
+		if rin, err := realPath(in); err == nil && within(out, rin) {
+			return fmt.Errorf("client: output %s is inside the input %s: a later job reading the input would read this output too (choose an output outside it)", dir, in)
+		}
+	}
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("client: output %s: %w", dir, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("client: output %s exists and is a symbolic link; it is left as it is (remove it or choose another output)", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("client: output %s exists and is a file, not a directory; it is left as it is (remove it or choose another output)", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("client: output %s: %w", dir, err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("client: output %s already exists and is not empty; it is left as it is (remove it or choose another output)", dir)
+	}
+	return nil
+}
+
+// realPath is p made absolute with the symbolic links of its longest
+// existing ancestor resolved.
+func realPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		if filepath.Dir(dir) == dir {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+	}
+}
+
+// within reports whether path a is b or inside it (both clean, absolute).
+func within(a, b string) bool {
+	rel, err := filepath.Rel(b, a)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// makeTempOutput makes the temporary directory a job writes dir's part
+// files in: a new hidden sibling of dir, ".DIR.tmp-RANDOM", which no one
+// else uses (os.Mkdir fails on an existing name). Missing parent
+// directories are created.
+func makeTempOutput(dir string) (string, error) {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("client: output %s: cannot create its parent directory: %w (choose an output where you can write)", dir, err)
+	}
+	for range 10 {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("client: output %s: %w", dir, err)
+		}
+		tmp := filepath.Join(parent, "."+filepath.Base(dir)+".tmp-"+hex.EncodeToString(b[:]))
+		err := os.Mkdir(tmp, 0o755)
+		switch {
+		case err == nil:
+			return tmp, nil
+		case errors.Is(err, fs.ErrExist):
+			continue
+		}
+		return "", fmt.Errorf("client: output %s: cannot create a directory in %s: %w (choose an output where you can write)", dir, parent, err)
+	}
+	return "", fmt.Errorf("client: output %s: no free temporary name in %s", dir, parent)
+}
+
+// renameOutput moves the finished temporary directory to dir in one
+// rename(2), which replaces an empty directory and fails on a file or a
+// non-empty directory: one that appeared while the job ran is left as it
+// is, never overwritten.
+func renameOutput(tmp, dir string) error {
+	// os.Rename refuses any existing directory; rename(2) replaces an
+	// empty one atomically.
+	err := syscall.Rename(tmp, dir)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR):
+		return fmt.Errorf("client: output %s appeared while the job ran and is left as it is; the job's output is discarded (remove it or choose another output)", dir)
+	}
+	return fmt.Errorf("client: output %s: rename %s into place: %w", dir, tmp, err)
 }
 
 // removeAttemptFiles removes from dir the part files of attempts that did

@@ -23,18 +23,24 @@ import (
 // (a write op follows the RDD in their plan), so it is never computed
 // twice for it. After the job that computed them, the driver writes the
 // missing ones (if the job computed only some), then the manifest, prunes
-// old checkpoints and truncates the lineage: the RDD becomes a source
-// that reads its partitions from the store.
+// old checkpoints of this run and truncates the lineage: the RDD becomes
+// a source that reads its partitions from the store. Everything goes
+// under this run's prefix of the store (ckptrun.go).
 
 // CheckpointInfo names a checkpoint in the store.
 type CheckpointInfo struct {
-	// Name is the checkpoint's name in the store, one path element
-	// (checkpoint.ValidateName); default "APP-rdd-ID".
+	// Name is the checkpoint's name in this run's part of the store, one
+	// path element (checkpoint.ValidateName); default "rdd-ID".
 	Name string
-	// Seq orders checkpoints for retention (Options.CheckpointKeep) and
-	// for finding the newest; default the time of the call in
+	// Seq orders this run's checkpoints for retention
+	// (Options.CheckpointKeep); default the time of the call in
 	// nanoseconds.
 	Seq int64
+	// Job and Input are recorded in the manifest so that a later run can
+	// find a checkpoint of the same computation over the same input
+	// (ListCheckpoints): Job names the computation (e.g. "pagerank"),
+	// Input identifies its input (InputIdentity). Both optional.
+	Job, Input string
 	// Meta is kept in the manifest, for the program's own use (PageRank
 	// keeps its iteration there to resume from it).
 	Meta map[string]string
@@ -65,16 +71,19 @@ func (r *RDD[T]) Checkpoint() *RDD[T] { return r.CheckpointAs(CheckpointInfo{}) 
 func (r *RDD[T]) CheckpointAs(info CheckpointInfo) *RDD[T] {
 	n, c := r.n, r.n.ctx
 	if info.Name == "" {
-		info.Name = fmt.Sprintf("%s-rdd-%d", c.app, n.id)
+		info.Name = fmt.Sprintf("rdd-%d", n.id)
 	}
 	if info.Seq == 0 {
 		info.Seq = time.Now().UnixNano()
 	}
+	_, runErr := c.CheckpointRun()
 	switch err := checkpoint.ValidateName(info.Name); {
 	case c.opts.CheckpointDir == "":
 		n.setErr(errors.New("client: Checkpoint needs a checkpoint store: set Options.CheckpointDir (shoal run --checkpoint-dir s3://bucket/prefix or file:///path)"))
 	case err != nil:
 		n.setErr(fmt.Errorf("client: Checkpoint: %w", err))
+	case runErr != nil:
+		n.setErr(fmt.Errorf("client: Checkpoint: %w", runErr))
 	}
 	r.markCheckpoint(&checkpointing{info: info})
 	return r
@@ -110,39 +119,67 @@ func (r *RDD[T]) markCheckpoint(cp *checkpointing) {
 	c.mu.Unlock()
 }
 
-// ReadCheckpoint returns an RDD of the complete checkpoint name in the
+// ReadCheckpoint returns an RDD of a complete checkpoint in the
 // context's store: a source with the partitioning it was written with.
-func ReadCheckpoint[T any](ctx context.Context, c *Context, name string) (*RDD[T], error) {
-	st, err := c.checkpointStore(ctx)
+// ref is NAME, a checkpoint of this run, or APP/RUN/NAME, one of any run
+// (checkpoint.Manifest.Ref, from ListCheckpoints). Reading another run's
+// checkpoint is recorded in this run's part of the store first, so that
+// `shoal checkpoints prune` keeps it until this run ends. Checkpoints of
+// the layout before runs (NAME at the store's root) are not read.
+func ReadCheckpoint[T any](ctx context.Context, c *Context, ref string) (*RDD[T], error) {
+	root, _, own, err := c.runStore(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m, err := checkpoint.ReadManifest(ctx, st, name)
+	r, err := checkpoint.ParseRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("client: ReadCheckpoint: %w", err)
+	}
+	if r.RunID.IsZero() {
+		r.RunID = own
+	} else if r.RunID != own {
+		if err := c.recordUse(ctx, root, r); err != nil {
+			return nil, err
+		}
+	}
+	st, err := checkpoint.RunStore(root, r.RunID)
 	if err != nil {
 		return nil, err
 	}
+	m, err := checkpoint.ReadManifest(ctx, st, r.Name)
+	if err != nil {
+		return nil, fmt.Errorf("client: ReadCheckpoint %s: %w", r, err)
+	}
+	m.App, m.Run = r.App, r.Run
 	n := newNode(c, "checkpoint", m.NumPartitions, opSpec{})
-	n.name = name
+	n.name = r.Name
+	if r.RunID != own {
+		n.name = r.String()
+	}
 	if m.Partitioner != "" {
 		var p Partitioner
 		if err := json.Unmarshal([]byte(m.Partitioner), &p); err != nil {
-			return nil, fmt.Errorf("client: checkpoint %s: partitioner %q: %w", name, m.Partitioner, err)
+			return nil, fmt.Errorf("client: checkpoint %s: partitioner %q: %w", r, m.Partitioner, err)
 		}
 		n.part = &p
 	}
 	n.spec = mustSpec(ckptReadOp[T]{}, nil)
-	n.spec.Params = c.ckptReadParams(n.id, st, m)
+	n.spec.Params = c.ckptReadParams(n.id, r.RunID, m)
 	return &RDD[T]{n}, nil
 }
 
-// ListCheckpoints returns the manifests of the complete checkpoints in the
-// context's store, oldest first (by Seq).
+// ListCheckpoints returns the manifests of the complete checkpoints of
+// every run in the context's store, this one's and earlier ones', oldest
+// first by creation time; each one's App, Run and Name say where it is
+// (Manifest.Ref, for ReadCheckpoint), Job and Input what it is of. A
+// restarted driver picks from them the newest of its job and input.
+// Checkpoints of the layout before runs are left out.
 func (c *Context) ListCheckpoints(ctx context.Context) ([]checkpoint.Manifest, error) {
 	st, err := c.checkpointStore(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return checkpoint.List(ctx, st)
+	return checkpoint.ListAll(ctx, st)
 }
 
 // checkpointStore opens the store of Options.CheckpointDir once.
@@ -168,7 +205,10 @@ type ckptParams struct {
 	RDD      int    `json:"rdd"`
 	URI      string `json:"uri"`
 	Endpoint string `json:"endpoint,omitempty"`
-	Name     string `json:"name"`
+	// Run is the run whose part of the store holds the checkpoint,
+	// APP/RUN (checkpoint.RunStore).
+	Run  string `json:"run"`
+	Name string `json:"name"`
 	// Written are the partitions already written (a write op skips them).
 	Written []int `json:"written,omitempty"`
 	// Manifest is the complete checkpoint a read op reads.
@@ -176,7 +216,8 @@ type ckptParams struct {
 }
 
 func (s *scheduler) ckptWriteParams(n *node) json.RawMessage {
-	p := ckptParams{RDD: n.id, URI: s.c.opts.CheckpointDir, Endpoint: s.c.opts.S3Endpoint, Name: n.ckpt.info.Name}
+	run, _ := s.c.CheckpointRun() // made by CheckpointAs, which failed the lineage if it could not be
+	p := ckptParams{RDD: n.id, URI: s.c.opts.CheckpointDir, Endpoint: s.c.opts.S3Endpoint, Run: run.String(), Name: n.ckpt.info.Name}
 	for part := range n.ckpt.parts {
 		p.Written = append(p.Written, part)
 	}
@@ -184,8 +225,8 @@ func (s *scheduler) ckptWriteParams(n *node) json.RawMessage {
 	return mustJSON(p)
 }
 
-func (c *Context) ckptReadParams(rdd int, st checkpoint.Store, m checkpoint.Manifest) json.RawMessage {
-	return mustJSON(ckptParams{RDD: rdd, URI: c.opts.CheckpointDir, Endpoint: c.opts.S3Endpoint, Name: m.Name, Manifest: &m})
+func (c *Context) ckptReadParams(rdd int, run checkpoint.RunID, m checkpoint.Manifest) json.RawMessage {
+	return mustJSON(ckptParams{RDD: rdd, URI: c.opts.CheckpointDir, Endpoint: c.opts.S3Endpoint, Run: run.String(), Name: m.Name, Manifest: &m})
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -208,23 +249,27 @@ func newStoreCache() *storeCache {
 	return &storeCache{m: map[[2]string]checkpoint.Store{}}
 }
 
-// open returns the store of p, opening it the first time.
+// open returns the part of the store that holds p's checkpoint (its
+// run's), opening the store the first time.
 func (c *storeCache) open(ctx context.Context, p ckptParams) (checkpoint.Store, error) {
+	ref, err := checkpoint.ParseRef(p.Run + "/" + p.Name)
+	if err != nil {
+		return nil, err
+	}
 	key := [2]string{p.URI, p.Endpoint}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, errors.New("the worker is stopping (its checkpoint stores are closed)")
 	}
-	if st := c.m[key]; st != nil {
-		return st, nil
+	st := c.m[key]
+	if st == nil {
+		if st, err = checkpoint.Open(ctx, p.URI, checkpoint.Options{Endpoint: p.Endpoint}); err != nil {
+			return nil, err
+		}
+		c.m[key] = st
 	}
-	st, err := checkpoint.Open(ctx, p.URI, checkpoint.Options{Endpoint: p.Endpoint})
-	if err != nil {
-		return nil, err
-	}
-	c.m[key] = st
-	return st, nil
+	return checkpoint.RunStore(st, ref.RunID)
 }
 
 // close closes the stores that hold resources (io.Closer: an S3 store's
@@ -437,11 +482,13 @@ func (s *scheduler) finishCheckpoints(ctx context.Context, job int) error {
 }
 
 // writeManifest completes n's checkpoint and truncates its lineage. The
-// store is written off the loop (await).
+// store is written off the loop (await): the run's marker, once, then the
+// manifest, then this run's pruning.
 func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 	c, cp := s.c, n.ckpt
 	m := checkpoint.Manifest{
-		Name: cp.info.Name, Seq: cp.info.Seq, NumPartitions: n.parts, Meta: cp.info.Meta, Lineage: lineageString(n),
+		Name: cp.info.Name, Job: cp.info.Job, Input: cp.info.Input,
+		Seq: cp.info.Seq, NumPartitions: n.parts, Meta: cp.info.Meta, Lineage: lineageString(n),
 	}
 	for p := range n.parts {
 		m.Partitions = append(m.Partitions, cp.parts[p])
@@ -450,21 +497,25 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 		m.Partitioner = string(mustJSON(n.part))
 	}
 	type written struct {
-		st  checkpoint.Store
+		run checkpoint.RunID
 		m   checkpoint.Manifest
 		err error
 	}
 	name, display := cp.info.Name, n.displayName()
 	w, err := await(s, ctx, manifestTimeout, func(ctx context.Context) written {
-		st, err := c.checkpointStore(ctx)
+		root, st, run, err := c.runStore(ctx)
 		if err != nil {
 			return written{err: err}
 		}
+		if err := c.beginRun(ctx, root); err != nil {
+			return written{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
+		}
+		m.App, m.Run = run.App, run.Run
 		if err := checkpoint.WriteManifest(ctx, st, name, m); err != nil {
 			return written{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
 		}
 		c.log.Info("checkpoint complete", "rdd", n.id, "name", name, "store", st.String())
-		if k := c.opts.CheckpointKeep; k > 0 {
+		if k := c.opts.CheckpointKeep; k > 0 { // this run's only: st is its part of the store
 			deleted, err := checkpoint.Prune(ctx, st, k)
 			if err != nil {
 				c.log.Warn("old checkpoints not pruned", "store", st.String(), "err", err)
@@ -473,7 +524,7 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 			}
 		}
 		read, err := checkpoint.ReadManifest(ctx, st, name)
-		return written{st: st, m: read, err: err}
+		return written{run: run, m: read, err: err}
 	})
 	if err == nil {
 		err = w.err
@@ -482,7 +533,7 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 		return err
 	}
 	read := cp.read
-	read.Params = c.ckptReadParams(n.id, w.st, w.m)
+	read.Params = c.ckptReadParams(n.id, w.run, w.m)
 	s.truncate(n, read)
 	return nil
 }

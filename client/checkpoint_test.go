@@ -3,9 +3,12 @@ package client_test
 import (
 	"context"
 	"maps"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"shoal/checkpoint"
 	"shoal/client"
 )
 
@@ -117,5 +120,80 @@ func TestLocalCheckpointLostNode(t *testing.T) {
 	_, err := client.Count(ctx, kv)
 	if err == nil || !strings.Contains(err.Error(), "LocalCheckpoint kept no lineage") {
 		t.Fatalf("count after the node's loss: %v, want the LocalCheckpoint error", err)
+	}
+}
+
+// Checkpoints belong to a run (issue 16): two contexts checkpoint into
+// one store with CheckpointKeep 1 and the same checkpoint names; each
+// prunes only its own. A context reads another run's checkpoint by its
+// Ref, which records the use, so that pruning finished runs keeps it
+// until the reader ends; Close marks a run finished.
+func TestCheckpointRuns(t *testing.T) {
+	store := t.TempDir()
+	ctx := context.Background()
+	opts := client.Options{Nodes: 1, WorkersPerNode: 1, CheckpointDir: store, CheckpointKeep: 1}
+	opts.App = "first"
+	first, _ := startCluster(t, opts)
+	opts.App = "second"
+	second, _ := startCluster(t, opts)
+
+	checkpointed := func(c *client.Context, name string, seq int64) {
+		t.Helper()
+		r := client.Map(client.Range(c, 0, 100, 2), mod10KV).CheckpointAs(client.CheckpointInfo{Name: name, Seq: seq, Job: "test"})
+		if n, err := client.Count(ctx, r); err != nil || n != 100 {
+			t.Fatalf("count: %d, %v", n, err)
+		}
+	}
+	// The second run's only checkpoint has the lowest Seq of all.
+	checkpointed(first, "sums-2", 2)
+	checkpointed(first, "sums-3", 3)
+	checkpointed(second, "sums-1", 1)
+	checkpointed(first, "sums-4", 4)
+	ms, err := first.ListCheckpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstRun, _ := first.CheckpointRun()
+	secondRun, _ := second.CheckpointRun()
+	var refs []string
+	for _, m := range ms {
+		refs = append(refs, m.Ref().String())
+	}
+	want := []string{secondRun.String() + "/sums-1", firstRun.String() + "/sums-4"}
+	if !slices.Equal(refs, want) {
+		t.Fatalf("checkpoints %v, want %v (each run keeps its newest)", refs, want)
+	}
+	if ms[0].Job != "test" || ms[0].App != "second" {
+		t.Errorf("manifest %+v", ms[0])
+	}
+
+	// The second run reads the first's checkpoint, then the first ends.
+	theirs, err := client.ReadCheckpoint[client.KV[int64, int64]](ctx, second, firstRun.String()+"/sums-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := collectMap(t, ctx, client.ReduceByKey(theirs, addInt64, 2)); !maps.Equal(got, sumsByMod10(100)) {
+		t.Errorf("another run's checkpoint read %v", got)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.Open(ctx, store, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := checkpoint.PruneRuns(ctx, st, checkpoint.PruneRunsOptions{})
+	if err != nil || len(res.Deleted) != 0 || len(res.Kept) != 1 || res.Kept[0].ReadBy != secondRun {
+		t.Fatalf("prune while the reader runs: %+v, %v; want sums-4 kept for %s", res, err, secondRun)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = checkpoint.PruneRuns(ctx, st, checkpoint.PruneRunsOptions{})
+	if err != nil || len(res.Deleted) != 2 || len(res.Removed) != 2 {
+		t.Fatalf("prune once both ended: %+v, %v; want both runs removed", res, err)
+	}
+	if left, _ := os.ReadDir(store); len(left) != 0 {
+		t.Errorf("the store still holds %v", left)
 	}
 }

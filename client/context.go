@@ -48,6 +48,7 @@ type Context struct {
 	shuffles    int
 	checkpoints []*node          // nodes given Checkpoint or LocalCheckpoint
 	ckptStore   checkpoint.Store // opened on first use
+	ckptRun     *ckptRun         // this run in the checkpoint store, made on first use (ckptrun.go)
 	accums      []int64
 }
 
@@ -175,6 +176,7 @@ func (c *Context) close() error {
 	if c.tempDir != "" {
 		errs = append(errs, os.RemoveAll(c.tempDir))
 	}
+	errs = append(errs, c.endCheckpointRun())
 	c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
 	errs = append(errs, c.events.Close())
 	return errors.Join(errs...)

@@ -9,8 +9,8 @@
 // NewContext, which starts the local cluster: node services and workers as
 // child processes on 127.0.0.1 (Options.Nodes, WorkersPerNode, Slots).
 // Transformations build RDDs and run nothing; an action (Count, Collect,
-// Reduce, Take, Foreach, CountByKey, SaveAsTextFile, SaveAsRawFile) runs a
-// job. Jobs run one at a time per Context.
+// Reduce, Fold, Take, Foreach, CountByKey, SaveAsTextFile, SaveAsRawFile)
+// runs a job. Jobs run one at a time per Context.
 //
 // Options (options.go) follow the other packages' shape: a zero field
 // means its default (EnsureDefaults, the Default* constants), and
@@ -20,6 +20,43 @@
 // CheckpointKeep without a CheckpointDir; S3Endpoint without an s3://
 // CheckpointDir. NewContext validates before it starts anything.
 //
+// Every action accepts an empty RDD: Count is 0, Collect and Take empty,
+// Fold its zero value, CountByKey an empty map, the Save actions write
+// empty part files. Only Reduce has no value to return then: its error
+// wraps ErrEmptyRDD and says to use Fold, which a computation that may
+// meet an empty RDD (a sum over what a filter kept, PageRank's dangling
+// rank) uses instead.
+//
+// # Inputs
+//
+// TextFile, CSVFile and GensortFile read a file, or a directory: every
+// file below it, recursively, by path in lexical (byte) order, so
+// partitions and Collect come in a stable order. As in Hadoop and Spark,
+// files and directories whose names start with '.' or '_' are skipped
+// (_SUCCESS, .crc files, _temporary/, an output being written). Empty
+// files and directories give no records. A symbolic link to a file is
+// read; a symbolic link to a directory, or a FIFO or device, fails the
+// job with an error naming it: nothing is left out without a word. Lines
+// are bytes: "\r\n" loses its "\r", invalid UTF-8 passes through, and
+// a line is held whole in memory however long (a record that a shuffle
+// cannot carry, over 16 MiB, fails the job saying so). InputIdentity
+// fingerprints an input (paths, sizes, modification times) for
+// checkpoints.
+//
+// # Outputs
+//
+// SaveAsTextFile and SaveAsRawFile (DESIGN.md §8) write the part files
+// under a temporary sibling of the output, ".NAME.tmp-RANDOM", made by
+// this job with os.Mkdir (so it is never anyone else's), and move it into
+// place with one rename(2) when the job succeeds; a failed job removes
+// its temporary directory and leaves no output. The output must not
+// exist, or be an empty directory (rename(2) replaces it atomically); an
+// existing file, symbolic link or non-empty directory is refused and left
+// as it is, and so is one that appears while the job runs (rename(2)
+// fails rather than replace it). An output that is an input of the
+// lineage, or inside one, is refused: a later job reading the input would
+// read it. Nothing is ever deleted but what the job wrote under its
+// temporary name.
 // # The graph
 //
 // An RDD[T] wraps an untyped node: its partitions, its dependencies on
@@ -308,4 +345,23 @@
 // MemoryDeser RDD sends each worker a clientpb.Message (Endpoint.Message,
 // a ClientMessage) asking its runner to drop the RDD's blocks; a message
 // the runner cannot read is logged by the worker and ignored.
+// downstream, starts there. LocalCheckpoint is Persist(DiskOnly) and the
+// same truncation once every block is held; its operator then only
+// fails, saying the partition is gone with its node.
+//
+// A Context is one run of its application in the store
+// (checkpoint.RunID, ckptrun.go): Options.App and a run ID made on first
+// use (Context.CheckpointRun). Its checkpoints are written under APP/RUN/
+// (checkpoint.RunStore; the write and read ops carry the run), so two
+// runs sharing a store, one after the other or at once, never see each
+// other's checkpoints, and CheckpointKeep prunes only this run's. The
+// driver writes the run's marker before its first manifest, and Close
+// writes its end marker: from then on `shoal checkpoints prune` may
+// delete the run's checkpoints. ListCheckpoints lists every run's
+// complete checkpoints, with their application, run, job and input;
+// ReadCheckpoint makes a source from one (APP/RUN/NAME: PageRank's
+// --resume), first recording in this run's part of the store that it
+// reads it, so that pruning keeps it until this run ends. A driver killed
+// with SIGKILL writes no end marker; its run is pruned only with
+// --abandoned-after.
 package client

@@ -118,9 +118,17 @@ type Options struct {
 	// e.g. http://127.0.0.1:9000; default AWS_ENDPOINT_URL. It needs an
 	// s3:// CheckpointDir.
 	S3Endpoint string
-	// CheckpointKeep, if positive, deletes the checkpoints of the store
-	// older than the newest CheckpointKeep complete ones, after each
-	// checkpoint completes. It needs a CheckpointDir.
+	// CheckpointDir is shared by runs: each Context writes under a
+	// prefix of its own, APP/RUN/ (Context.CheckpointRun).
+	//
+	// CheckpointKeep, if positive, deletes this run's checkpoints older
+	// than its newest CheckpointKeep complete ones, after each checkpoint
+	// completes; other runs' are never touched (checkpoint.PruneRuns,
+	// `shoal checkpoints prune`, removes finished runs' on request). It
+	// suits a program that moves forward, as an iterative one does, whose
+	// lineage is truncated to its newest checkpoints; one that still
+	// reads an older checkpoint of its own must keep more, or 0 for all.
+	// It needs a CheckpointDir.
 	CheckpointKeep int
 	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
 	// which the local cluster's processes reach the driver and the node

@@ -82,7 +82,13 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 		write := func(k K, v V) error {
 			kb = kc.Append(kb[:0], k)
 			vb = vc.Append(vb[:0], v)
-			return w.Write(p.Part.partition(kb), kb, vb)
+			err := w.Write(p.Part.partition(kb), kb, vb)
+			if errors.Is(err, shuffle.ErrInvalidArgument) {
+				// The one user-made cause: a record too large to shuffle.
+				return fmt.Errorf("client: shuffle %d: a record of %d bytes (key %d, value %d) cannot be shuffled: a shuffle record must fit in one %d-byte frame (drop or split such records before the shuffle): %w",
+					p.Shuffle, len(kb)+len(vb), len(kb), len(vb), shuffle.MaxFrameRaw, err)
+			}
+			return err
 		}
 		var records int64
 		if combine == nil {

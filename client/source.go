@@ -3,16 +3,19 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Parallelize distributes an in-memory slice over parts partitions. The
@@ -95,45 +98,118 @@ type split struct {
 	First bool   `json:"first"` // the split begins its file
 }
 
-// fileSplits cuts the files at path (a file, or every regular file of a
-// directory whose name does not start with '.' or '_') into about parts
-// splits of similar size, aligned to align bytes.
-func fileSplits(path string, parts int, align int64) ([]split, error) {
+// inputFile is one file of an input.
+type inputFile struct {
+	path  string
+	size  int64
+	mtime time.Time
+}
+
+// skippedName reports whether a file or directory below an input
+// directory is skipped: hidden ('.') and underscore ('_') names, as
+// Hadoop and Spark skip them (_SUCCESS, .part-00000.crc, _temporary/,
+// the temporary directory of an output being written).
+func skippedName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
+}
+
+// inputFiles lists the files an input reads: path itself if it is a file,
+// or every file below the directory path, recursively, by path in
+// lexical (byte) order, leaving out skippedName files and directories.
+// A symbolic link to a file is read; a symbolic link to a directory, or
+// anything that is not a regular file, is an error naming it: no input
+// is left out without a word.
+func inputFiles(path string) ([]inputFile, error) {
 	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("client: input: %w", err)
+	}
+	if !info.IsDir() {
+		if !info.Mode().IsRegular() {
+			return nil, fmt.Errorf("client: input %s is not a regular file or a directory (%v)", path, info.Mode().Type())
+		}
+		return []inputFile{{path, info.Size(), info.ModTime()}}, nil
+	}
+	var files []inputFile
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case p == path:
+			return nil
+		case skippedName(d.Name()) && d.IsDir():
+			return filepath.SkipDir
+		case skippedName(d.Name()), d.IsDir():
+			return nil
+		}
+		fi, err := os.Stat(p) // follows a symbolic link
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			files = append(files, inputFile{p, fi.Size(), fi.ModTime()})
+			return nil
+		case fi.IsDir():
+			return fmt.Errorf("%s is a symbolic link to a directory, which is not followed (pass that directory as an input of its own)", p)
+		}
+		return fmt.Errorf("%s is not a regular file (%v): remove it from the input directory", p, fi.Mode().Type())
+	})
 	if err != nil {
 		return nil, fmt.Errorf("client: input %s: %w", path, err)
 	}
-	var files []string
-	if info.IsDir() {
-		entries, err := os.ReadDir(path)
-		if err != nil {
-			return nil, fmt.Errorf("client: input %s: %w", path, err)
-		}
-		for _, e := range entries {
-			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(e.Name(), "_") {
-				files = append(files, filepath.Join(path, e.Name()))
-			}
-		}
-		sort.Strings(files)
-	} else {
-		files = []string{path}
+	slices.SortFunc(files, func(a, b inputFile) int { return strings.Compare(a.path, b.path) })
+	return files, nil
+}
+
+// InputIdentity identifies the input at path as TextFile, CSVFile and
+// GensortFile read it: its absolute path, the number and total size of
+// its files, and a fingerprint of their names, sizes and modification
+// times. It stays the same while no file of the input is added, removed,
+// resized or rewritten, and costs a stat per file. A checkpoint records
+// it (CheckpointInfo.Input) so that a later run resumes only from a
+// checkpoint of the same input.
+func InputIdentity(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("client: input %s: %w", path, err)
+	}
+	files, err := inputFiles(abs)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	var total int64
+	for _, f := range files {
+		rel, _ := filepath.Rel(abs, f.path)
+		fmt.Fprintf(h, "%q %d %d\n", rel, f.size, f.mtime.UnixNano())
+		total += f.size
+	}
+	plural := "s"
+	if len(files) == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("%q: %d file%s, %d bytes, fingerprint %x", abs, len(files), plural, total, h.Sum(nil)[:8]), nil
+}
+
+// fileSplits cuts the files of the input at path (inputFiles) into about
+// parts splits of similar size, aligned to align bytes. An empty file is
+// one empty split.
+func fileSplits(path string, parts int, align int64) ([]split, error) {
+	files, err := inputFiles(path)
+	if err != nil {
+		return nil, err
 	}
 	var total int64
-	sizes := make([]int64, len(files))
-	for i, f := range files {
-		st, err := os.Stat(f)
-		if err != nil {
-			return nil, fmt.Errorf("client: input %s: %w", f, err)
-		}
-		sizes[i] = st.Size()
-		total += st.Size()
+	for _, f := range files {
+		total += f.size
 	}
 	target := max(align, (total/int64(max(1, parts))+align-1)/align*align)
 	var out []split
-	for i, f := range files {
-		for s := int64(0); s < sizes[i] || s == 0; s += target {
-			out = append(out, split{Path: f, Start: s, End: min(s+target, sizes[i]), First: s == 0})
-			if sizes[i] == 0 {
+	for _, f := range files {
+		for s := int64(0); s < f.size || s == 0; s += target {
+			out = append(out, split{Path: f.path, Start: s, End: min(s+target, f.size), First: s == 0})
+			if f.size == 0 {
 				break
 			}
 		}
@@ -141,25 +217,59 @@ func fileSplits(path string, parts int, align int64) ([]split, error) {
 	return out, nil
 }
 
-// TextFile reads the lines of a file or of the files of a directory, in
-// about minParts partitions. A line belongs to the split in which it
-// starts; "\r\n" endings lose their "\r".
-func TextFile(c *Context, path string, minParts int) *RDD[string] {
-	splits, err := fileSplits(path, minParts, 1)
-	n := newNode(c, "textFile", max(1, len(splits)), mustSpec(textOp{}, textParams{Splits: splits}))
-	n.name = "textFile " + filepath.Base(path)
+// fileSource makes the source node of a file input.
+func fileSource(c *Context, op, path string, minParts int, align int64, factory any, p textParams) *node {
+	splits, err := fileSplits(path, minParts, align)
+	p.Splits = splits
+	p.Root, _ = filepath.Abs(path)
+	n := newNode(c, op, max(1, len(splits)), mustSpec(factory, p))
+	n.name = op + " " + filepath.Base(path)
 	n.setErr(err)
-	return &RDD[string]{n}
+	return n
 }
 
-// CSVFile reads CSV files whose first line is a header, which is skipped.
-// Each line is one record (quoted fields may not span lines); a line that
-// does not parse gives a record with Err set, so the job decides.
+// inputRoots returns the absolute paths of the file inputs in n's
+// lineage (up to truncated checkpoints, whose inputs are read already).
+func inputRoots(n *node) []string {
+	var out []string
+	seen := map[int]bool{}
+	for stack := []*node{n}; len(stack) > 0; {
+		m := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[m.id] {
+			continue
+		}
+		seen[m.id] = true
+		switch m.op {
+		case "textFile", "csvFile", "gensortFile":
+			var p textParams
+			if json.Unmarshal(m.spec.Params, &p) == nil && p.Root != "" {
+				out = append(out, p.Root)
+			}
+		}
+		for _, d := range m.deps {
+			stack = append(stack, d.parent)
+		}
+	}
+	return out
+}
+
+// TextFile reads the lines of a file, or of the files of a directory and
+// its subdirectories (by path in lexical order, leaving out hidden and
+// underscore names, see the package doc's "Inputs"), in about minParts
+// partitions. A line belongs to the split in which it starts; "\r\n"
+// endings lose their "\r"; a line is held whole in memory, however long.
+// Lines are bytes: nothing checks that they are UTF-8.
+func TextFile(c *Context, path string, minParts int) *RDD[string] {
+	return &RDD[string]{fileSource(c, "textFile", path, minParts, 1, textOp{}, textParams{})}
+}
+
+// CSVFile reads CSV files (as TextFile finds them) whose first line is a
+// header, which is skipped in each file. Each line is one record (quoted
+// fields may not span lines); a line that does not parse gives a record
+// with Err set, so the job decides.
 func CSVFile(c *Context, path string, minParts int) *RDD[CSVRecord] {
-	splits, err := fileSplits(path, minParts, 1)
-	n := newNode(c, "csvFile", max(1, len(splits)), mustSpec(textOp{}, textParams{Splits: splits, SkipHeader: true}))
-	n.name = "csvFile " + filepath.Base(path)
-	n.setErr(err)
+	n := fileSource(c, "csvFile", path, minParts, 1, textOp{}, textParams{SkipHeader: true})
 	lines := &RDD[string]{n}
 	m := newNode(c, "parseCSV", n.parts, mustSpec(csvOp{}, nil), narrow(lines.n))
 	return &RDD[CSVRecord]{m}
@@ -174,6 +284,9 @@ type CSVRecord struct {
 type textParams struct {
 	Splits     []split `json:"splits"`
 	SkipHeader bool    `json:"skip_header"`
+	// Root is the input's absolute path, for the output checks
+	// (inputRoots).
+	Root string `json:"root,omitempty"`
 }
 
 type textOp struct{}
@@ -367,13 +480,11 @@ const (
 )
 
 // GensortFile reads gensort-format records (100 bytes each) as (key,
-// rest) pairs of 10 and 90 bytes.
+// rest) pairs of 10 and 90 bytes, from a file or the files of a
+// directory as TextFile finds them. A file whose size is not a multiple
+// of 100 bytes fails the job.
 func GensortFile(c *Context, path string, minParts int) *RDD[KV[string, string]] {
-	splits, err := fileSplits(path, minParts, GensortRecordBytes)
-	n := newNode(c, "gensortFile", max(1, len(splits)), mustSpec(gensortOp{}, textParams{Splits: splits}))
-	n.name = "gensortFile " + filepath.Base(path)
-	n.setErr(err)
-	return &RDD[KV[string, string]]{n}
+	return &RDD[KV[string, string]]{fileSource(c, "gensortFile", path, minParts, GensortRecordBytes, gensortOp{}, textParams{})}
 }
 
 type gensortOp struct{}

@@ -90,12 +90,17 @@ func TestPageRankCheckpointsToMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRanks(t, ranksOf(t, out), ranksOf(t, plain), 1e-9)
+	run, err := c.CheckpointRun()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "runs/pr/" + run.String() + "/"
 
 	written := 0
 	for _, ev := range readEvents(t, log) {
 		if ev["event"] == "checkpoint_written" {
 			written++
-			if uri, _ := ev["uri"].(string); !strings.HasPrefix(uri, "s3://ckpt/runs/pr/pagerank-ranks-") {
+			if uri, _ := ev["uri"].(string); !strings.HasPrefix(uri, "s3://ckpt/"+prefix+"pagerank-ranks-") {
 				t.Errorf("checkpoint_written uri %q", uri)
 			}
 		}
@@ -114,12 +119,13 @@ func TestPageRankCheckpointsToMinIO(t *testing.T) {
 		}
 		keys = append(keys, obj.Key)
 	}
-	// Checkpoints at iterations 4, 8 and 12; the newest 2 are kept.
-	want := []string{}
+	// The run's marker; checkpoints at iterations 4, 8 and 12, of which
+	// the newest 2 are kept.
+	want := []string{prefix + "_run.json"}
 	for _, it := range []int{8, 12} {
-		want = append(want, fmt.Sprintf("runs/pr/pagerank-ranks-%06d/manifest.json", it))
+		want = append(want, fmt.Sprintf("%spagerank-ranks-%06d/manifest.json", prefix, it))
 		for p := range 4 {
-			want = append(want, fmt.Sprintf("runs/pr/pagerank-ranks-%06d/part-%05d", it, p))
+			want = append(want, fmt.Sprintf("%spagerank-ranks-%06d/part-%05d", prefix, it, p))
 		}
 	}
 	if strings.Join(keys, "\n") != strings.Join(want, "\n") {
@@ -230,10 +236,10 @@ func TestPageRankResumeAfterDriverKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Process.Kill()
-	manifest := filepath.Join(store, "pagerank-ranks-000010", "manifest.json")
+	manifests := filepath.Join(store, "*", "*", "pagerank-ranks-000010", "manifest.json") // APP/RUN/NAME
 	poll.WaitFor(t, 2*time.Minute, "the checkpoint of iteration 10", func() bool {
-		_, err := os.Stat(manifest)
-		return err == nil
+		m, _ := filepath.Glob(manifests)
+		return len(m) > 0
 	})
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -292,8 +298,13 @@ func TestPageRankMinIOStoppedDuringCheckpoint(t *testing.T) {
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
-	if _, err := mc.StatObject(context.Background(), "ckpt", "pr/pagerank-ranks-000003/manifest.json", minio.StatObjectOptions{}); err == nil {
-		t.Fatal("a manifest exists for the checkpoint whose writes failed")
+	for obj := range mc.ListObjects(context.Background(), "ckpt", minio.ListObjectsOptions{Prefix: "pr/", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		if strings.HasSuffix(obj.Key, "/manifest.json") {
+			t.Fatalf("a manifest exists for the checkpoint whose writes failed: %s", obj.Key)
+		}
 	}
 	t.Logf("failed after %v: %v", took.Round(time.Millisecond), err)
 }

@@ -5,7 +5,11 @@
 // # The built-in jobs
 //
 // Outputs are text part files of tab-separated fields, one record per
-// line, except sort's, which are gensort records.
+// line, except sort's, which are gensort records. Inputs are a file or a
+// directory read recursively, and outputs follow the rules of
+// client.SaveAsTextFile (package client, "Inputs" and "Outputs"). An
+// empty input gives an empty output (empty part files), except for
+// pagerank, which has no page to rank and fails saying so.
 //
 // wordcount: words are what strings.Fields returns for each line (any
 // Unicode white space separates; case and punctuation are kept). Output
@@ -37,9 +41,15 @@
 //	rank'(p) = (1-d)/N + d * (sum over links q->p of rank(q)/out(q) + D/N)
 //
 // with d = 0.85 and D the rank held by dangling pages (no out-links), so
-// ranks always sum to 1. Output "page\trank". RefPageRank is a plain power
-// iteration in float64; compare with a tolerance, as the distributed sum
-// is in another order.
+// ranks always sum to 1; D is summed with client.Fold, so it is 0 for a
+// graph without dangling pages (a cycle ranks 1/N each). Output
+// "page\trank". RefPageRank is a plain power iteration in float64;
+// compare with a tolerance, as the distributed sum is in another order.
+// With CheckpointEvery, ranks[i] is checkpointed as pagerank-ranks-NNNNNN
+// in the run's part of the store, with job "pagerank" and the input's
+// client.InputIdentity; Resume reads the newest complete one (across
+// runs) of the same job, input and partitions at an iteration no later
+// than Iterations, and PageRankOptions.Resumed hears which.
 //
 // sort: gensort records of SortRecordSize (100) bytes sorted by their
 // first SortKeySize (10) bytes, compared as unsigned bytes. The output is

@@ -95,7 +95,7 @@ func (p parsePurchases) FlatMap(line string, emit func(client.KV[string, Session
 		return
 	case err != nil:
 		if p.Strict {
-			panic(fmt.Errorf("--strict: %w in row %q", err, line))
+			panic(fmt.Errorf("--strict: %w in row %s", err, quoteShort(line)))
 		}
 		p.Bad.Add(1)
 		return

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"shoal/checkpoint"
 	"shoal/client"
 )
 
@@ -19,8 +19,10 @@ type PageRankResult struct {
 	Pages int64
 	Top   []client.KV[string, float64] // the highest ranks, best first
 	// ResumedFrom is the iteration whose checkpoint the run started from
-	// (Resume), 0 if it started from the input.
+	// (Resume), 0 if it started from the input; ResumedRun the run that
+	// wrote it, APP/RUN (checkpoint.RunID).
 	ResumedFrom int
+	ResumedRun  string
 	// Planning is the driver's planning time of each iteration run
 	// (client.Context.PlanTime), first to last: a lineage that grows with
 	// the iterations must not make it grow.
@@ -35,9 +37,15 @@ type PageRankOptions struct {
 	// later iteration, and what a lost node costs, reach back at most that
 	// far.
 	CheckpointEvery int
-	// Resume starts from the newest complete checkpoint of this input and
-	// partitioning in the store, if there is one.
+	// Resume starts from the newest complete checkpoint of a pagerank of
+	// this input (client.InputIdentity) in as many partitions, of any run
+	// in the store, at an iteration no later than Iterations, if there is
+	// one.
 	Resume bool
+	// Resumed, if set, is called once the checkpoint to resume from is
+	// chosen, before the first iteration: with it, or with a zero
+	// Manifest if there is none.
+	Resumed func(m checkpoint.Manifest)
 	// BeforeIteration, if set, is called before iteration i's first job
 	// (experiments inject faults there).
 	BeforeIteration func(i int)
@@ -55,14 +63,19 @@ func PageRank(ctx context.Context, c *client.Context, input, output string, iter
 // links (page → its out-links) and ranks are hash-partitioned alike, so
 // joining them each iteration is narrow: only the contributions are
 // shuffled (the RDD paper's optimisation). The rank held by dangling pages
-// is summed by a small job each iteration and spread over all pages.
-// RDDs are named by iteration: contribs[i], ranks[i]; checkpoints
-// pagerank-ranks-NNNNNN, with the iteration as their Seq.
+// is summed by a small job each iteration (a Fold: 0 when no page is
+// dangling) and spread over all pages. RDDs are named by iteration:
+// contribs[i], ranks[i]; checkpoints pagerank-ranks-NNNNNN in the run's
+// part of the store, with the iteration as their Seq, job "pagerank" and
+// the input's identity.
 func PageRankWith(ctx context.Context, c *client.Context, input, output string, o PageRankOptions) (*PageRankResult, error) {
 	parts := o.Partitions
-	abs, err := filepath.Abs(input)
-	if err != nil {
-		return nil, err
+	var inputID string
+	if o.CheckpointEvery > 0 || o.Resume {
+		var err error
+		if inputID, err = client.InputIdentity(input); err != nil {
+			return nil, fmt.Errorf("jobs: pagerank: %w", err)
+		}
 	}
 	edges := client.FlatMap(client.TextFile(c, input, parts), parseEdge).SetName("edges")
 	// Every iteration reads links and pages: they are kept on two nodes,
@@ -72,9 +85,19 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 	pages := client.ReduceByKey(client.FlatMap(edges, edgeEnds), keepOne, parts).SetName("pages").Persist(client.MemoryAndDisk2)
 	res := &PageRankResult{}
 	var ranks *client.RDD[client.KV[string, float64]]
+	var err error
 	if o.Resume {
-		if ranks, res.Pages, res.ResumedFrom, err = resumeRanks(ctx, c, abs, parts); err != nil {
+		var m checkpoint.Manifest
+		if ranks, m, err = resumeRanks(ctx, c, inputID, parts, o.Iterations); err != nil {
 			return nil, err
+		}
+		if ranks != nil {
+			res.ResumedRun = m.Ref().RunID.String()
+			res.Pages, _ = strconv.ParseInt(m.Meta["pages"], 10, 64)
+			res.ResumedFrom, _ = strconv.Atoi(m.Meta["iteration"])
+		}
+		if o.Resumed != nil {
+			o.Resumed(m)
 		}
 	}
 	if ranks == nil {
@@ -93,7 +116,7 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 		}
 		planned := c.PlanTime()
 		joined := client.Cogroup(links, ranks, parts)
-		dangling, err := client.Reduce(ctx, client.FlatMap(joined, danglingRank), addFloat)
+		dangling, err := client.Fold(ctx, client.FlatMap(joined, danglingRank), 0, addFloat)
 		if err != nil {
 			return nil, fmt.Errorf("jobs: pagerank iteration %d: %w", i, err)
 		}
@@ -106,10 +129,9 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 		res.Planning = append(res.Planning, c.PlanTime()-planned)
 		if o.CheckpointEvery > 0 && i%o.CheckpointEvery == 0 && i < o.Iterations {
 			ranks.CheckpointAs(client.CheckpointInfo{
-				Name: fmt.Sprintf("pagerank-ranks-%06d", i), Seq: int64(i),
+				Name: fmt.Sprintf("pagerank-ranks-%06d", i), Seq: int64(i), Job: "pagerank", Input: inputID,
 				Meta: map[string]string{
-					"job": "pagerank", "input": abs, "partitions": strconv.Itoa(parts),
-					"pages": strconv.FormatInt(n, 10), "iteration": strconv.Itoa(i),
+					"partitions": strconv.Itoa(parts), "pages": strconv.FormatInt(n, 10), "iteration": strconv.Itoa(i),
 				},
 			})
 		}
@@ -125,31 +147,35 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 	return res, client.SaveAsTextFile(ctx, client.Map(ranks, formatRank), output)
 }
 
-// resumeRanks returns the ranks of the newest complete checkpoint of a
-// pagerank of input in parts partitions, the page count and its
-// iteration; nil ranks if there is none.
-func resumeRanks(ctx context.Context, c *client.Context, input string, parts int) (*client.RDD[client.KV[string, float64]], int64, int, error) {
+// resumeRanks returns the ranks of the newest complete checkpoint (by
+// creation, across runs) of a pagerank of the input identified by input
+// in parts partitions at an iteration no later than maxIter, and its
+// manifest; nil ranks if there is none.
+func resumeRanks(ctx context.Context, c *client.Context, input string, parts, maxIter int) (*client.RDD[client.KV[string, float64]], checkpoint.Manifest, error) {
 	ms, err := c.ListCheckpoints(ctx)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, checkpoint.Manifest{}, err
 	}
 	for _, m := range slices.Backward(ms) {
-		if m.Meta["job"] != "pagerank" || m.Meta["input"] != input || m.Meta["partitions"] != strconv.Itoa(parts) {
+		if m.Job != "pagerank" || m.Input != input || m.Meta["partitions"] != strconv.Itoa(parts) {
 			continue
 		}
 		pages, err1 := strconv.ParseInt(m.Meta["pages"], 10, 64)
 		it, err2 := strconv.Atoi(m.Meta["iteration"])
 		if err := errors.Join(err1, err2); err != nil {
-			return nil, 0, 0, fmt.Errorf("jobs: pagerank: checkpoint %s: %w", m.Name, err)
+			return nil, checkpoint.Manifest{}, fmt.Errorf("jobs: pagerank: checkpoint %s: %w", m.Ref(), err)
 		}
-		ranks, err := client.ReadCheckpoint[client.KV[string, float64]](ctx, c, m.Name)
+		if it > maxIter || pages <= 0 {
+			continue
+		}
+		ranks, err := client.ReadCheckpoint[client.KV[string, float64]](ctx, c, m.Ref().String())
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, checkpoint.Manifest{}, err
 		}
 		ranks.SetName(fmt.Sprintf("ranks[%d]", it))
-		return ranks, pages, it, nil
+		return ranks, m, nil
 	}
-	return nil, 0, 0, nil
+	return nil, checkpoint.Manifest{}, nil
 }
 
 // parseEdge reads "src dst"; blank lines and '#' comments are skipped, any
@@ -160,7 +186,7 @@ func parseEdge(line string, emit func(client.KV[string, string])) {
 		return
 	}
 	if len(f) != 2 {
-		panic(fmt.Errorf("jobs: pagerank input line %q has %d fields, want 2 (src dst)", line, len(f)))
+		panic(fmt.Errorf("jobs: pagerank input line %s has %d fields, want 2 (src dst)", quoteShort(line), len(f)))
 	}
 	emit(client.KV[string, string]{Key: f[0], Value: f[1]})
 }
@@ -246,4 +272,14 @@ func top10(in iter.Seq[client.KV[string, float64]]) iter.Seq[client.KV[string, f
 	}
 	slices.SortFunc(best, byRankDesc)
 	return slices.Values(best[:min(10, len(best))])
+}
+
+// quoteShort quotes s for an error message, cut to its first 100 bytes
+// (an input line may be megabytes long).
+func quoteShort(s string) string {
+	const limit = 100
+	if len(s) <= limit {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:limit], len(s))
 }

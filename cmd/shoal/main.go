@@ -17,11 +17,12 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"node":  {"run a node service: shuffle files, catalogue, fetch", runNode},
-		"run":   {"run a built-in job (wordcount, ecommerce, pagerank, sort) on a local cluster", runRun},
-		"gen":   {"generate job inputs (gen text|ecommerce|graph|sort)", runGen},
-		"bench": {"run a benchmark (bench shuffle ...)", runBench},
-		"demo":  {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
+		"node":        {"run a node service: shuffle files, catalogue, fetch", runNode},
+		"run":         {"run a built-in job (wordcount, ecommerce, pagerank, sort) on a local cluster", runRun},
+		"gen":         {"generate job inputs (gen text|ecommerce|graph|sort)", runGen},
+		"bench":       {"run a benchmark (bench shuffle ...)", runBench},
+		"demo":        {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
+		"checkpoints": {"list the runs of a checkpoint store, prune finished ones (checkpoints list|prune)", runCheckpoints},
 	}
 }
 
@@ -35,7 +36,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\n'shoal COMMAND -h' (or 'shoal help COMMAND') lists a command's flags; -v after a command\nprints a failure's whole error with any Go stack.")
 }

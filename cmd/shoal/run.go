@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/checkpoint"
 	"shoal/client"
 	"shoal/internal/cli"
 	"shoal/jobs"
@@ -42,8 +43,8 @@ type runConfig struct {
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.input, "input", "", "input `PATH` (a file or a directory of files)")
-	fs.StringVar(&c.output, "output", "", "output `DIR` for the part files (must not exist, or be empty)")
+	fs.StringVar(&c.input, "input", "", "input `PATH`: a file, or a directory whose files are read recursively (hidden and _ names skipped)")
+	fs.StringVar(&c.output, "output", "", "output `DIR` for the part files (must not exist, or be an empty directory; never inside the input)")
 	fs.IntVar(&c.nodes, "nodes", 1, "node services to start, each a simulated machine with its own directory and port")
 	fs.IntVar(&c.workers, "workers-per-node", 2, "worker processes per node")
 	fs.IntVar(&c.slots, "slots", 2, "task slots per worker")
@@ -62,9 +63,9 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Var((*cli.ByteSize)(&c.cacheBytes), "cache-bytes", "memory `BYTES` of each node service for cached blocks, e.g. 512MiB (0: the node's default, 256 MiB)")
 	fs.StringVar(&c.ckptDir, "checkpoint-dir", "", "checkpoint store: s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), file:///path or a path")
 	fs.IntVar(&c.ckptEvery, "checkpoint-every", 0, "pagerank: checkpoint the ranks every `K` iterations (needs --checkpoint-dir)")
-	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete checkpoints older than the newest `N` (0 keeps all)")
+	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete this run's checkpoints older than its newest `N` (0 keeps all); other runs' are never touched (shoal checkpoints prune)")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of an s3:// --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL)")
-	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this input in --checkpoint-dir")
+	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this job and input in --checkpoint-dir, of any run")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 }
 
@@ -184,12 +185,25 @@ func runRun(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "ecommerce: %d malformed rows skipped\n", st.BadRows)
 		}
 	case "pagerank":
+		if c.ckptEvery > 0 {
+			if run, err := sc.CheckpointRun(); err == nil {
+				fmt.Fprintf(os.Stderr, "pagerank: checkpoints of this run go to %s/%s\n", strings.TrimSuffix(c.ckptDir, "/"), run)
+			}
+		}
 		var res *jobs.PageRankResult
 		res, err = jobs.PageRankWith(ctx, sc, c.input, c.output, jobs.PageRankOptions{
 			Iterations: c.iterations, Partitions: c.partitions, Top: c.top, CheckpointEvery: c.ckptEvery, Resume: c.resume,
+			Resumed: func(m checkpoint.Manifest) {
+				if m.Name == "" {
+					fmt.Fprintf(os.Stderr, "pagerank: no checkpoint of this job and input in %s: starting from the input\n", c.ckptDir)
+					return
+				}
+				fmt.Printf("resuming from the checkpoint of iteration %s of run %s (%s, created %s)\n",
+					m.Meta["iteration"], m.Ref().RunID, m.Name, m.Created.Format(time.RFC3339))
+			},
 		})
 		if err == nil && res.ResumedFrom > 0 {
-			fmt.Printf("resumed from the checkpoint of iteration %d\n", res.ResumedFrom)
+			fmt.Printf("resumed from the checkpoint of iteration %d of run %s\n", res.ResumedFrom, res.ResumedRun)
 		}
 		if err == nil && len(res.Planning) > 0 {
 			p := res.Planning
