@@ -342,10 +342,12 @@ func (s *scheduler) checkpointReports(u *computepb.TaskUpdate) {
 		switch r.Kind {
 		case computepb.CheckpointReport_KIND_WRITTEN:
 			var info checkpoint.PartInfo
+			written := &eventlog.CheckpointWritten{Checkpoint: ev}
 			if n := s.c.node(int(r.Rdd)); n != nil && n.ckpt != nil && json.Unmarshal(r.PartInfo, &info) == nil {
 				n.ckpt.parts[int(r.Partition)] = info
+				written.Name, written.Sequence, written.Partitions, written.Bytes = n.ckpt.info.Name, n.ckpt.info.Seq, n.parts, info.Size
 			}
-			s.c.events.Write(&eventlog.CheckpointWritten{Checkpoint: ev})
+			s.c.events.Write(written)
 		case computepb.CheckpointReport_KIND_READ:
 			s.c.events.Write(&eventlog.CheckpointRead{Checkpoint: ev})
 		}

@@ -16,6 +16,7 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/client/eventlog"
+	"shoal/client/ui"
 	"shoal/compute"
 	"shoal/shuffleservice"
 )
@@ -107,6 +108,19 @@ type Options struct {
 	// default, leaves the listening addresses.
 	AdvertiseDriver func(listen string) (string, error)
 	AdvertiseNode   func(index int, listen string) (string, error)
+	// UIAddr, if set and not "off", serves the live UI and its REST API
+	// (package client/ui, docs/ui.md) at this host:port while the context
+	// runs, and the driver's Prometheus metrics at /metrics; a port that
+	// is taken is followed by the next free one (Context.UI().Addr() says
+	// which). With no EventLog the events then only feed the UI.
+	UIAddr string
+	// UI bounds what the UI keeps (jobs, tasks per stage); its Registry,
+	// if nil, is a new one for this context.
+	UI ui.Options
+	// UIKeep leaves the UI serving after Close, showing the finished
+	// application, until the caller closes it (Context.UI().Close):
+	// `shoal run --ui-wait`.
+	UIKeep bool
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer
@@ -174,6 +188,8 @@ type Context struct {
 	local    *compute.Local
 	tempDir  string
 	events   *eventlog.Writer
+	ui       *ui.Live    // the live UI, or nil (uiserver.go)
+	status   *nodeStatus // node_status events (nodestatus.go)
 	closing  atomic.Bool // Close began: lost workers are not replaced
 
 	mu         sync.Mutex // guards the counters and accumulators below
@@ -212,7 +228,10 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 			c.Close()
 		}
 	}()
-	c.events.Write(&eventlog.AppStart{App: c.app})
+	if err := c.startUI(); err != nil {
+		return nil, err
+	}
+	c.events.Write(c.appStart())
 	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
 	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
 		App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
@@ -251,6 +270,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	}
 	c.idleStop, c.idleDone = make(chan struct{}), make(chan struct{})
 	go c.idleEvents()
+	c.status = startNodeStatus(c)
 	ok = true
 	return c, nil
 }
@@ -292,7 +312,7 @@ func (c *Context) Local() *compute.Local { return c.local }
 // Close stops the workers and node services and removes their temporary
 // directory. Idempotent.
 func (c *Context) Close() error {
-	if c.endpoint == nil && c.local == nil && c.events == nil {
+	if c.endpoint == nil && c.local == nil && c.events == nil && c.ui == nil {
 		return nil
 	}
 	c.closing.Store(true)
@@ -302,6 +322,7 @@ func (c *Context) Close() error {
 		<-c.idleDone
 		c.idleStop = nil
 	}
+	c.status.stop() // before the nodes go: it reports them one last time
 	var errs []error
 	if c.endpoint != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -329,6 +350,7 @@ func (c *Context) Close() error {
 		errs = append(errs, c.events.Close())
 		c.events = nil
 	}
+	errs = append(errs, c.closeUI())
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"shoal/blockstore"
+	"shoal/client/eventlog"
 	"shoal/compute/computepb"
 	"shoal/internal/codec"
 	"shoal/shuffleservice"
@@ -107,6 +108,7 @@ func (r *RDD[T]) Persist(level StorageLevel) *RDD[T] {
 		r.n.setErr(fmt.Errorf("client: Persist: %s is persisted at %v already; Unpersist it first", r.n.displayName(), r.n.persist.level))
 	default:
 		r.n.persist = &persistence{level: level, cache: mustSpec(cacheOp[T]{}, nil)}
+		r.n.ctx.events.Write(&eventlog.RDDPersisted{RDD: r.n.id, Name: r.n.displayName(), Partitions: r.n.parts, Level: level.String()})
 	}
 	return r
 }
@@ -151,6 +153,7 @@ func (c *Context) unpersist(ctx context.Context, n *node) error {
 		delete(s.blocks, [2]int{n.id, p})
 	}
 	n.persist = nil
+	c.events.Write(&eventlog.RDDUnpersisted{RDD: n.id})
 	return errors.Join(errs...)
 }
 

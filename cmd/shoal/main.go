@@ -23,11 +23,12 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"node":  {"run a node service: shuffle files, catalogue, fetch", runNode},
-		"run":   {"run a built-in job (wordcount, ecommerce, pagerank, sort) on a local cluster", runRun},
-		"gen":   {"generate job inputs (gen text|ecommerce|graph|sort)", runGen},
-		"bench": {"run a benchmark (bench shuffle ...)", runBench},
-		"demo":  {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
+		"node":    {"run a node service: shuffle files, catalogue, fetch", runNode},
+		"run":     {"run a built-in job (wordcount, ecommerce, pagerank, sort) on a local cluster", runRun},
+		"gen":     {"generate job inputs (gen text|ecommerce|graph|sort)", runGen},
+		"bench":   {"run a benchmark (bench shuffle ...)", runBench},
+		"demo":    {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
+		"history": {"serve the UI and REST API of the event logs in a directory", runHistory},
 	}
 }
 
