@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"shoal/client/eventlog"
 	"shoal/internal/fnref"
 )
 
@@ -47,6 +48,7 @@ func (countSink[T]) sink(b *build, _ json.RawMessage, input any) (sinkFn, error)
 		for range in(tc, part) {
 			n++
 		}
+		tc.addMetric(eventlog.MetricRecordsOut, int64(n))
 		return binary.BigEndian.AppendUint64(nil, n), nil
 	}, nil
 }
@@ -131,6 +133,7 @@ func (collectSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 			out = append(out, rec...)
 			n++
 		}
+		tc.addMetric(eventlog.MetricRecordsOut, int64(n))
 		return out, nil
 	}, nil
 }
@@ -213,7 +216,7 @@ func (foreachSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 		return nil, err
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
-		for v := range in(tc, part) {
+		for v := range countedOut(tc, in(tc, part)) {
 			f(v)
 		}
 		return nil, nil
@@ -353,7 +356,7 @@ func (textSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, er
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
 		return writePart(tc, params, part, func(w *bufio.Writer) error {
-			for v := range in(tc, part) {
+			for v := range countedOut(tc, in(tc, part)) {
 				format(w, v)
 				if err := w.WriteByte('\n'); err != nil {
 					return err
@@ -385,7 +388,7 @@ func (rawSink) sink(b *build, params json.RawMessage, input any) (sinkFn, error)
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
 		return writePart(tc, params, part, func(w *bufio.Writer) error {
-			for v := range in(tc, part) {
+			for v := range countedOut(tc, in(tc, part)) {
 				if _, err := w.WriteString(v); err != nil {
 					return err
 				}

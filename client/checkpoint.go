@@ -307,7 +307,7 @@ func (ckptReadOp[T]) op(b *build, params json.RawMessage, parents []any) (any, e
 			}
 			tc.ckptReport(computepb.CheckpointReport_KIND_READ, p, part, st, nil)
 			tc.addMetric("checkpoint_bytes_read", int64(len(data)))
-			for v := range decodeRecords(tc, cd, "checkpoint "+checkpoint.PartKey(p.Name, part), data) {
+			for v := range countedIn(tc, decodeRecords(tc, cd, "checkpoint "+checkpoint.PartKey(p.Name, part), data)) {
 				if !yield(v) {
 					return
 				}

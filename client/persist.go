@@ -252,7 +252,7 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		vals := v.([]T)
 		bc.report(tc, computepb.BlockReport_KIND_HIT, part, bc.level.name, tc.env.WorkerID, size)
 		tc.addMetric("block_hits", 1)
-		return slices.Values(vals), true
+		return countedIn(tc, slices.Values(vals)), true
 	}
 	// The local node first.
 	held = slices.Clone(held)
@@ -275,7 +275,7 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		bc.report(tc, computepb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
 		tc.addMetric("block_hits", 1)
 		tc.addMetric("block_hit_bytes", int64(len(data)))
-		return decodeRecords(tc, bc.cd, "cached block "+id.String(), data), true
+		return countedIn(tc, decodeRecords(tc, bc.cd, "cached block "+id.String(), data)), true
 	}
 	return nil, false
 }

@@ -24,9 +24,9 @@ const (
 	// services over the network: what the nodes' fetch byte counters
 	// (shoal_node_fetch_bytes_total) count for this task.
 	MetricShuffleRemoteBytes = "shuffle_read_remote_bytes"
-	// MetricShuffleFetchWaitMs is the time the task waited for shuffle
-	// blocks to arrive, in milliseconds.
-	MetricShuffleFetchWaitMs = "shuffle_fetch_wait_ms"
+	// MetricShuffleFetchWaitUs is the time the task waited for shuffle
+	// blocks to arrive, in microseconds.
+	MetricShuffleFetchWaitUs = "shuffle_fetch_wait_us"
 
 	// MetricShuffleRecordsWritten is the records a map task handed to its
 	// shuffle writer (before map-side combining in the writer).
@@ -34,10 +34,10 @@ const (
 	// MetricShuffleBytesWritten is the bytes of the map output's final
 	// files.
 	MetricShuffleBytesWritten = "shuffle_bytes_written"
-	// MetricShuffleWriteTimeMs is the time spent in the shuffle writer's
+	// MetricShuffleWriteTimeUs is the time spent in the shuffle writer's
 	// commit (sorting, merging spills, writing and syncing the files, the
-	// commit call) plus the time its spills took, in milliseconds.
-	MetricShuffleWriteTimeMs = "shuffle_write_time_ms"
+	// commit call) plus the time its spills took, in microseconds.
+	MetricShuffleWriteTimeUs = "shuffle_write_time_us"
 	// MetricShuffleSpills and MetricSpillBytes are the sorted runs the
 	// writer spilled to disk and their bytes.
 	MetricShuffleSpills = "shuffle_spills"
@@ -48,7 +48,7 @@ const (
 func ContractMetrics() []string {
 	return []string{
 		MetricRecordsIn, MetricRecordsOut, MetricInputBytes,
-		MetricShuffleRecordsRead, MetricShuffleLocalBytes, MetricShuffleRemoteBytes, MetricShuffleFetchWaitMs,
-		MetricShuffleRecordsWritten, MetricShuffleBytesWritten, MetricShuffleWriteTimeMs, MetricShuffleSpills, MetricSpillBytes,
+		MetricShuffleRecordsRead, MetricShuffleLocalBytes, MetricShuffleRemoteBytes, MetricShuffleFetchWaitUs,
+		MetricShuffleRecordsWritten, MetricShuffleBytesWritten, MetricShuffleWriteTimeUs, MetricShuffleSpills, MetricSpillBytes,
 	}
 }

@@ -67,6 +67,11 @@ func fmtMetric(name string, v int64) string {
 	switch {
 	case strings.HasSuffix(name, "_ms"):
 		return fmtMs(v)
+	case strings.HasSuffix(name, "_us"):
+		if v < 10000 {
+			return fmt.Sprintf("%.1f ms", float64(v)/1000)
+		}
+		return fmtMs(v / 1000)
 	case strings.Contains(name, "bytes"):
 		return fmtBytes(v)
 	}

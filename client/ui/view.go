@@ -380,8 +380,8 @@ func (m *model) attemptView(st *stage, a *stageAttempt, detail bool) StageAttemp
 func QuantileMetrics() []string {
 	return []string{
 		"duration_ms", eventlog.MetricRecordsIn, eventlog.MetricRecordsOut,
-		eventlog.MetricShuffleLocalBytes, eventlog.MetricShuffleRemoteBytes, eventlog.MetricShuffleFetchWaitMs,
-		eventlog.MetricShuffleBytesWritten, eventlog.MetricShuffleWriteTimeMs, eventlog.MetricSpillBytes,
+		eventlog.MetricShuffleLocalBytes, eventlog.MetricShuffleRemoteBytes, eventlog.MetricShuffleFetchWaitUs,
+		eventlog.MetricShuffleBytesWritten, eventlog.MetricShuffleWriteTimeUs, eventlog.MetricSpillBytes,
 	}
 }
 
