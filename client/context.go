@@ -117,6 +117,10 @@ type Options struct {
 	// UI bounds what the UI keeps (jobs, tasks per stage); its Registry,
 	// if nil, is a new one for this context.
 	UI ui.Options
+	// NodeMetrics makes each node service of the local cluster serve its
+	// Prometheus metrics (`shoal node --metrics-addr`) on a port of its
+	// own: Local().Nodes()[i].MetricsAddr.
+	NodeMetrics bool
 	// UIKeep leaves the UI serving after Close, showing the finished
 	// application, until the caller closes it (Context.UI().Close):
 	// `shoal run --ui-wait`.
@@ -257,6 +261,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
+		NodeArgs: opts.nodeArgs(),
 	})
 	if err1 != nil {
 		return nil, err1

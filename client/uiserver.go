@@ -86,3 +86,11 @@ func (c *Context) appStart() *eventlog.AppStart {
 	}
 	return ev
 }
+
+// nodeArgs are the flags of the local cluster's node services.
+func (o *Options) nodeArgs() []string {
+	if o.NodeMetrics {
+		return []string{"--metrics-addr=127.0.0.1:0"}
+	}
+	return nil
+}

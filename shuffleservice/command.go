@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -26,6 +30,7 @@ type nodeConfig struct {
 	maxBlockBytes   ByteSize
 	appTTL          time.Duration
 	logLevel        slog.Level
+	metricsAddr     string
 }
 
 // nodeShutdownTimeout bounds the graceful stop of a node: running fetches
@@ -50,6 +55,7 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.maxBlockBytes, "max-block-bytes", "largest cached partition `BYTES` a put may carry (each is held whole in memory while received)")
 	fs.DurationVar(&c.appTTL, "app-ttl", DefaultAppTTL, "remove an application after this long without a heartbeat, unless it set its own TTL")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port; port 0 picks a free one, logged); empty: none")
 }
 
 // RunNodeCommand is the node command, `shoal node [flags]`, with args its
@@ -62,8 +68,12 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 //
 //	shoal node listening on HOST:PORT pid PID
 //
-// which is what internal/nodeproc waits for; stderr gets the log and the
-// usage. Bad flags return an error (flag.ErrHelp for -h).
+// which is what internal/nodeproc waits for, preceded with --metrics-addr
+// by
+//
+//	shoal node metrics at http://HOST:PORT/metrics
+//
+// stderr gets the log and the usage. Bad flags return an error (flag.ErrHelp for -h).
 func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg nodeConfig
 	fs := flag.NewFlagSet("shoal node", flag.ContinueOnError)
@@ -83,6 +93,17 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("--dir is required: give the local directories for shuffle files, e.g. --dir /var/lib/shoal/a,/var/lib/shoal/b")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	var reg *prometheus.Registry
+	var metricsLis net.Listener
+	if cfg.metricsAddr != "" {
+		var err error
+		if metricsLis, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w (pick another --metrics-addr)", cfg.metricsAddr, err)
+		}
+		defer metricsLis.Close()
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 
 	lis, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -96,6 +117,7 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		AppTTL:          cfg.appTTL,
 		Logger:          logger,
 		Addr:            lis.Addr().String(),
+		Registry:        registerer(reg),
 	})
 	if err != nil {
 		lis.Close()
@@ -110,6 +132,23 @@ func RunNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		return nil
 	})
+	if metricsLis != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		// Before the listening line: internal/nodeproc reads both.
+		fmt.Fprintf(stdout, "shoal node metrics at http://%s/metrics\n", metricsLis.Addr())
+		g.Go(func() error {
+			if err := hs.Serve(metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics on %s: %w", metricsLis.Addr(), err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			return hs.Close()
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), nodeShutdownTimeout)
@@ -185,4 +224,13 @@ func ParseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a whole number of bytes", s)
 	}
 	return int64(v), nil
+}
+
+// registerer is reg as a Registerer, nil if reg is: an interface holding
+// a nil *Registry would not be nil.
+func registerer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return reg
 }

@@ -45,6 +45,7 @@ type Server struct {
 	// putSem bounds the bytes of PutBlock calls being received
 	// (BlockBytesInFlight).
 	putSem *semaphore.Weighted
+	prom   *promMetrics // nil without Options.Registry
 
 	// catMu orders catalogue mutations against removals and Close:
 	// registrations and commits hold it shared, RemoveShuffle, RemoveApp,
@@ -207,6 +208,14 @@ func Open(opts Options) (*Server, error) {
 		cat.close()
 		return nil, err
 	}
+	if opts.Registry != nil {
+		if s.prom, err = newPromMetrics(s, opts.Registry); err != nil {
+			cache.Close()
+			blocks.Close()
+			cat.close()
+			return nil, fmt.Errorf("shuffle: metrics: %w", err)
+		}
+	}
 	go s.janitor()
 	bm := blocks.Metrics()
 	s.log.Info("node service open", "dirs", opts.Dirs, "apps", len(s.apps), "map_outputs", s.nOutputs,
@@ -224,8 +233,8 @@ func (s *Server) Serve(lis net.Listener) error {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.metricsUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.metricsStream, s.recoverStream),
 		keepaliveServerOption(),
 	)
 	shufflepb.RegisterShuffleServer(gs, s)
