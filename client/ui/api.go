@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -49,12 +50,12 @@ func (s *Server) apiRoutes() {
 		offset, length := 0, 100
 		if v := r.URL.Query().Get("offset"); v != "" {
 			if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
-				return nil, fmt.Errorf("offset %q: want a number ≥ 0", v)
+				return nil, badRequest{fmt.Errorf("offset %q: want a number ≥ 0", v)}
 			}
 		}
 		if v := r.URL.Query().Get("length"); v != "" {
 			if length, err = strconv.Atoi(v); err != nil || length < 1 {
-				return nil, fmt.Errorf("length %q: want a number ≥ 1", v)
+				return nil, badRequest{fmt.Errorf("length %q: want a number ≥ 1", v)}
 			}
 		}
 		return m.tasks(a, offset, length), nil
@@ -102,11 +103,15 @@ func (s *Server) api(pattern string, f func(r *http.Request, m *model) (any, err
 			apiError(w, http.StatusServiceUnavailable, fmt.Errorf("the UI is stopping"))
 			return
 		}
-		if err != nil {
+		var bad badRequest
+		switch {
+		case errors.As(err, &bad):
+			apiError(w, http.StatusBadRequest, err)
+		case err != nil:
 			apiError(w, http.StatusNotFound, err)
-			return
+		default:
+			writeJSON(w, v)
 		}
-		writeJSON(w, v)
 	})
 }
 
@@ -117,6 +122,12 @@ func (s *Server) apiApplications(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, out)
 }
+
+// badRequest is an error of the request's parameters (400); any other
+// error of an endpoint is something that does not exist (404).
+type badRequest struct{ error }
+
+func (b badRequest) Unwrap() error { return b.error }
 
 func apiError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")

@@ -1,8 +1,8 @@
 package ui
 
 import (
-	"path"
 	"slices"
+	"strings"
 
 	"shoal/client/eventlog"
 )
@@ -483,13 +483,14 @@ func (m *model) rdd(id int) *rdd {
 }
 
 func (m *model) checkpoint(e *eventlog.CheckpointWritten) *checkpointInfo {
+	uri := e.URI[:max(strings.LastIndexByte(e.URI, '/'), 0)] // the checkpoint's, without the partition's object
 	name := e.Name
 	if name == "" {
-		name = path.Dir(e.URI) // a log from before checkpoint_written had a name
+		name = uri // a log from before checkpoint_written had a name
 	}
 	c := m.checkpoints[name]
 	if c == nil {
-		c = &checkpointInfo{name: name, rdd: e.RDD, written: map[int]int64{}, uri: path.Dir(e.URI), first: e.TS}
+		c = &checkpointInfo{name: name, rdd: e.RDD, written: map[int]int64{}, uri: uri, first: e.TS}
 		m.checkpoints[name] = c
 		m.ckptOrder = append(m.ckptOrder, name)
 	}
