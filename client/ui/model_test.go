@@ -202,6 +202,3 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
-
-
-
