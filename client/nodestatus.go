@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"shoal/client/eventlog"
@@ -19,6 +20,7 @@ const nodeStatusInterval = 2 * time.Second
 // answer within a second is skipped until the next round.
 type nodeStatus struct {
 	c       *Context
+	once    sync.Once
 	stopc   chan struct{}
 	done    chan struct{}
 	clients map[string]*shuffleservice.Client // owned by the goroutine
@@ -85,11 +87,12 @@ func (n *nodeStatus) report() {
 	}
 }
 
-// stop reports once more and ends the goroutine. Nil-safe; call once.
+// stop reports once more and ends the goroutine. Nil-safe and
+// idempotent.
 func (n *nodeStatus) stop() {
 	if n == nil {
 		return
 	}
-	close(n.stopc)
+	n.once.Do(func() { close(n.stopc) })
 	<-n.done
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -30,7 +31,8 @@ type logEntry struct {
 	entry
 	path string
 	tail *eventlog.Tail
-	err  error // the log's last read error, if any
+	log  *slog.Logger
+	err  error // the log's last read error, if any; owned by the tracker's goroutine
 }
 
 // NewHistory serves the event logs in dir: every regular file whose name
@@ -81,7 +83,7 @@ func (h *History) scan() {
 		if strings.HasPrefix(name, ".") || !de.Type().IsRegular() || h.entries[name] != nil {
 			continue
 		}
-		e := &logEntry{path: filepath.Join(h.dir, name), tail: &eventlog.Tail{Path: filepath.Join(h.dir, name)}}
+		e := &logEntry{path: filepath.Join(h.dir, name), tail: &eventlog.Tail{Path: filepath.Join(h.dir, name)}, log: h.opts.Logger}
 		e.t = newTracker(h.opts, false, nil)
 		e.refresh = e.poll
 		e.poll()
@@ -110,6 +112,9 @@ func (e *logEntry) poll() {
 		evs, err := e.tail.Poll()
 		for _, ev := range evs {
 			m.apply(ev)
+		}
+		if err != nil && (e.err == nil || err.Error() != e.err.Error()) {
+			e.log.Error("ui: history: the event log has a line that does not parse; what follows it is not shown", "err", err)
 		}
 		e.err = err
 	})

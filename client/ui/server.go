@@ -74,7 +74,8 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listen serves the UI on addr ("host:port"; port 0 picks a free one).
 // With tryNext, a port that is taken is followed by the next ones, up to
-// 16 of them, as Spark's UI does; the address chosen is Addr.
+// 16 of them, as Spark's UI does, and then by any free port; the address
+// chosen is Addr.
 func (s *Server) Listen(addr string, tryNext bool) error {
 	lis, err := listen(addr, tryNext)
 	if err != nil {
@@ -113,7 +114,10 @@ func listen(addr string, tryNext bool) (net.Listener, error) {
 			return lis, nil
 		}
 	}
-	return nil, fmt.Errorf("ui: listen on %s and the %d ports after it: %w (pick another address, or off)", addr, portTries-1, first)
+	if lis, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err == nil {
+		return lis, nil
+	}
+	return nil, fmt.Errorf("ui: listen on %s, the %d ports after it and any port: %w (pick another address, or off)", addr, portTries-1, first)
 }
 
 // Addr is the address the UI listens on, once Listen returned.

@@ -156,19 +156,21 @@ type FetchFailed struct {
 
 // Worker is a worker process.
 type Worker struct {
-	ID             string `json:"id"`
-	Node           string `json:"node"`
-	Pid            int    `json:"pid"`
-	Slots          int    `json:"slots"`
-	State          string `json:"state"` // alive or lost
-	Added          int64  `json:"added"`
-	Lost           int64  `json:"lost"`
-	Reason         string `json:"reason,omitempty"`
-	TasksRun       int    `json:"tasks_run"`
-	TasksFailed    int    `json:"tasks_failed"`
-	Running        int    `json:"running"`
-	ShuffleRead    int64  `json:"shuffle_read_bytes"`
-	ShuffleWritten int64  `json:"shuffle_written_bytes"`
+	ID       string `json:"id"`
+	Node     string `json:"node"`
+	Pid      int    `json:"pid"`
+	Slots    int    `json:"slots"`
+	State    string `json:"state"` // alive or lost
+	Added    int64  `json:"added"`
+	Lost     int64  `json:"lost"`
+	Reason   string `json:"reason,omitempty"`
+	TasksRun int    `json:"tasks_run"`
+	// TasksFailed counts its task attempts that did not succeed: failed,
+	// killed, or lost with it.
+	TasksFailed    int   `json:"tasks_failed"`
+	Running        int   `json:"running"`
+	ShuffleRead    int64 `json:"shuffle_read_bytes"`
+	ShuffleWritten int64 `json:"shuffle_written_bytes"`
 }
 
 // Node is a node service.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -41,7 +42,7 @@ func runHistory(ctx context.Context, args []string) error {
 	if c.eventLogs == "" {
 		return errors.New("--event-logs is required: the directory of the event logs to show")
 	}
-	h, err := ui.NewHistory(c.eventLogs, ui.Options{})
+	h, err := ui.NewHistory(c.eventLogs, ui.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		return err
 	}
