@@ -11,13 +11,16 @@ import (
 
 // nodeStatusInterval is how often the driver asks its node services what
 // they hold, for the node_status events (the UI's Nodes page).
-const nodeStatusInterval = 2 * time.Second
+const (
+	nodeStatusInterval = 2 * time.Second
+	nodeStatusTimeout  = 500 * time.Millisecond
+)
 
 // nodeStatus asks every node service of the local cluster for its Status
 // every nodeStatusInterval, and once more when it stops, and logs the
 // answers as node_status events. It runs in its own goroutine with its
 // own clients, so the scheduler never waits for it; a node that does not
-// answer within a second is skipped until the next round.
+// answer within the round's nodeStatusTimeout is skipped until the next.
 type nodeStatus struct {
 	c       *Context
 	once    sync.Once
@@ -57,7 +60,12 @@ func (n *nodeStatus) run() {
 	}
 }
 
+// report asks every node, all within nodeStatusTimeout: a node that is
+// down (killed, partitioned) costs the round at most that, and Close, which
+// reports once more, no more either.
 func (n *nodeStatus) report() {
+	ctx, cancel := context.WithTimeout(context.Background(), nodeStatusTimeout)
+	defer cancel()
 	for _, info := range n.c.local.Nodes() {
 		cl := n.clients[info.Addr]
 		if cl == nil {
@@ -67,9 +75,7 @@ func (n *nodeStatus) report() {
 			}
 			n.clients[info.Addr] = cl
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		st, err := cl.Status(ctx)
-		cancel()
 		if err != nil {
 			continue
 		}
