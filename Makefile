@@ -27,7 +27,7 @@ build: deps ## build bin/shoal
 	$(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
-test: deps lint check-gen $(TOXIPROXY) $(MINIO) ## run every test (lint, generated code, unit, integration with real processes)
+test: deps lint check-gen $(TOXIPROXY) $(MINIO) ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
 	$(GO) test -count=1 -timeout 15m ./...
 
 DEMO := $(CURDIR)/demo
@@ -87,6 +87,12 @@ $(BIN)/protoc-gen-go-grpc:
 .PHONY: protoc
 protoc:
 	@command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+
+# The UI's tests drive Debian's chromium (client/ui/browser_test.go) and
+# run Debian's prometheus (client/ui/prometheus_test.go).
+.PHONY: ui-test-deps
+ui-test-deps:
+	@command -v chromium >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus)
 
 .PHONY: proto
 proto: protoc $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## regenerate the protobuf code

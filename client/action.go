@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"shoal/client/eventlog"
 	"shoal/internal/codec"
 	"shoal/internal/fnref"
 )
@@ -52,6 +53,7 @@ func (countSink[T]) sink(b *build, _ json.RawMessage, input any) (sinkFn, error)
 		for range in(tc, part) {
 			n++
 		}
+		tc.addMetric(eventlog.MetricRecordsOut, int64(n))
 		return binary.BigEndian.AppendUint64(nil, n), nil
 	}, nil
 }
@@ -135,6 +137,7 @@ func (collectSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 			out = codec.AppendFramed(out, rec)
 			n++
 		}
+		tc.addMetric(eventlog.MetricRecordsOut, int64(n))
 		return out, nil
 	}, nil
 }
@@ -247,7 +250,7 @@ func (foreachSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn,
 		return nil, err
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
-		for v := range in(tc, part) {
+		for v := range countedOut(tc, in(tc, part)) {
 			f(v)
 		}
 		return nil, nil
@@ -498,7 +501,7 @@ func (textSink[T]) sink(b *build, params json.RawMessage, input any) (sinkFn, er
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
 		return writePart(tc, params, part, func(w *bufio.Writer) error {
-			for v := range in(tc, part) {
+			for v := range countedOut(tc, in(tc, part)) {
 				format(w, v)
 				if err := w.WriteByte('\n'); err != nil {
 					return err
@@ -530,7 +533,7 @@ func (rawSink) sink(b *build, params json.RawMessage, input any) (sinkFn, error)
 	}
 	return func(tc *taskContext, part int) ([]byte, error) {
 		return writePart(tc, params, part, func(w *bufio.Writer) error {
-			for v := range in(tc, part) {
+			for v := range countedOut(tc, in(tc, part)) {
 				if _, err := w.WriteString(v); err != nil {
 					return err
 				}

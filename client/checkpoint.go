@@ -381,7 +381,7 @@ func (ckptReadOp[T]) op(b *build, params json.RawMessage, parents []any) (any, e
 			}
 			tc.ckptReport(clientpb.CheckpointReport_KIND_READ, p, part, st, nil)
 			tc.addMetric("checkpoint_bytes_read", int64(len(data)))
-			for v := range decodeRecords(tc, cd, "checkpoint "+checkpoint.PartKey(p.Name, part), data) {
+			for v := range countedIn(tc, decodeRecords(tc, cd, "checkpoint "+checkpoint.PartKey(p.Name, part), data)) {
 				if !yield(v) {
 					return
 				}
@@ -416,10 +416,12 @@ func (s *scheduler) checkpointReports(rep taskReport) {
 		switch r.Kind {
 		case clientpb.CheckpointReport_KIND_WRITTEN:
 			var info checkpoint.PartInfo
+			written := &eventlog.CheckpointWritten{Checkpoint: ev}
 			if n := s.c.node(int(r.Rdd)); n != nil && n.ckpt != nil && json.Unmarshal(r.PartInfo, &info) == nil {
 				n.ckpt.parts[int(r.Partition)] = info
+				written.Name, written.Sequence, written.Partitions, written.Bytes = n.ckpt.info.Name, n.ckpt.info.Seq, n.parts, info.Size
 			}
-			s.c.events.Write(&eventlog.CheckpointWritten{Checkpoint: ev})
+			s.c.events.Write(written)
 		case clientpb.CheckpointReport_KIND_READ:
 			s.c.events.Write(&eventlog.CheckpointRead{Checkpoint: ev})
 		}

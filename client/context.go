@@ -14,6 +14,7 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/client/eventlog"
+	"shoal/client/ui"
 	"shoal/compute"
 	"shoal/internal/cli"
 	"shoal/shuffleservice/shuffle"
@@ -36,7 +37,9 @@ type Context struct {
 	endpoint *compute.Endpoint
 	local    *compute.Local
 	tempDir  string
-	sched    *scheduler // owned by its loop goroutine once started
+	sched    *scheduler  // owned by its loop goroutine once started
+	ui       *ui.Live    // the live UI, or nil (uiserver.go)
+	status   *nodeStatus // node_status events (nodestatus.go)
 
 	reqs      chan *request // to the loop
 	loopDone  chan struct{} // closed when the loop has ended
@@ -75,7 +78,10 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 			c.Close()
 		}
 	}()
-	c.events.Write(&eventlog.AppStart{App: c.app})
+	if err := c.startUI(); err != nil {
+		return nil, err
+	}
+	c.events.Write(c.appStart())
 	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
 	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
 		App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
@@ -101,6 +107,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
+		NodeArgs: opts.nodeArgs(),
 	})
 	if err1 != nil {
 		return nil, err1
@@ -108,6 +115,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err := c.start(ctx, c.endpoint, c.local, newNodeClients()); err != nil {
 		return nil, err
 	}
+	c.status = startNodeStatus(c)
 	ok = true
 	return c, nil
 }
@@ -164,6 +172,7 @@ func (c *Context) close() error {
 		}
 		errs = append(errs, c.sched.nodes.Close())
 	}
+	c.status.stop() // before the nodes go: it reports them one last time
 	if c.endpoint != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.endpoint.Shutdown(ctx)
@@ -179,6 +188,7 @@ func (c *Context) close() error {
 	errs = append(errs, c.endCheckpointRun())
 	c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
 	errs = append(errs, c.events.Close())
+	errs = append(errs, c.closeUI())
 	return errors.Join(errs...)
 }
 

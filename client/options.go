@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/client/ui"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -140,6 +141,23 @@ type Options struct {
 	// default, leaves the listening addresses.
 	AdvertiseDriver func(listen string) (string, error)
 	AdvertiseNode   func(index int, listen string) (string, error)
+	// UIAddr, if set and not "off", serves the live UI and its REST API
+	// (package client/ui, docs/ui.md) at this host:port while the context
+	// runs, and the driver's Prometheus metrics at /metrics; a port that
+	// is taken is followed by the next free one (Context.UI().Addr() says
+	// which). With no EventLog the events then only feed the UI.
+	UIAddr string
+	// UI bounds what the UI keeps (jobs, tasks per stage); its Registry,
+	// if nil, is a new one for this context.
+	UI ui.Options
+	// NodeMetrics makes each node service of the local cluster serve its
+	// Prometheus metrics (`shoal node --metrics-addr`) on a port of its
+	// own: Local().Nodes()[i].MetricsAddr.
+	NodeMetrics bool
+	// UIKeep leaves the UI serving after Close, showing the finished
+	// application, until the caller closes it (Context.UI().Close):
+	// `shoal run --ui-wait`.
+	UIKeep bool
 	// WorkerStderr receives the workers' and node services' logs; default
 	// discarded.
 	WorkerStderr io.Writer

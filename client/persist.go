@@ -15,6 +15,7 @@ import (
 
 	"shoal/blockstore"
 	"shoal/client/clientpb"
+	"shoal/client/eventlog"
 	"shoal/internal/codec"
 	"shoal/shuffleservice"
 )
@@ -151,6 +152,7 @@ func (r *RDD[T]) Persist(level StorageLevel) *RDD[T] {
 		r.n.setErr(fmt.Errorf("client: Persist: %s is persisted at %v already; Unpersist it first", r.n.displayName(), r.n.persist.level))
 	default:
 		r.n.persist = &persistence{level: level, cache: mustSpec(cacheOp[T]{}, nil)}
+		r.n.ctx.events.Write(&eventlog.RDDPersisted{RDD: r.n.id, Name: r.n.displayName(), Partitions: r.n.parts, Level: level.String()})
 	}
 	return r
 }
@@ -175,6 +177,7 @@ func (c *Context) unpersist(ctx context.Context, n *node) error {
 			delete(s.blocks, [2]int{n.id, p})
 		}
 		n.persist = nil
+		c.events.Write(&eventlog.RDDUnpersisted{RDD: n.id})
 		if inHeap {
 			for _, w := range s.order {
 				s.ep.Message(w, encodeDropBlocks(n.id)) // a worker that is gone has nothing left
@@ -293,7 +296,7 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		vals := v.([]T)
 		bc.report(tc, clientpb.BlockReport_KIND_HIT, part, bc.level.name(), tc.env.WorkerID, size)
 		tc.addMetric("block_hits", 1)
-		return slices.Values(vals), true
+		return countedIn(tc, slices.Values(vals)), true
 	}
 	// The local node first.
 	held = slices.Clone(held)
@@ -316,7 +319,7 @@ func (bc *blockCache[T]) read(tc *taskContext, part int) (iter.Seq[T], bool) {
 		bc.report(tc, clientpb.BlockReport_KIND_HIT, part, level.String(), addr, int64(len(data)))
 		tc.addMetric("block_hits", 1)
 		tc.addMetric("block_hit_bytes", int64(len(data)))
-		return decodeRecords(tc, bc.cd, "cached block "+id.String(), data), true
+		return countedIn(tc, decodeRecords(tc, bc.cd, "cached block "+id.String(), data)), true
 	}
 	return nil, false
 }

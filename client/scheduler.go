@@ -129,7 +129,7 @@ func (s *scheduler) handle(ev compute.Event) (ended []*taskRun, lost bool) {
 			s.workers[ev.Worker.ID] = &workerState{info: ev.Worker, free: ev.Worker.Slots}
 			s.order = append(s.order, ev.Worker.ID)
 		}
-		s.c.events.Write(&eventlog.WorkerAdded{Worker: ev.Worker.ID, Node: ev.Worker.Node, Pid: ev.Worker.Pid})
+		s.c.events.Write(&eventlog.WorkerAdded{Worker: ev.Worker.ID, Node: ev.Worker.Node, Pid: ev.Worker.Pid, Slots: ev.Worker.Slots})
 	case compute.WorkerLost:
 		delete(s.workers, ev.Worker.ID)
 		s.order = slices.DeleteFunc(s.order, func(id string) bool { return id == ev.Worker.ID })
@@ -337,7 +337,7 @@ func (s *scheduler) ensure(ctx context.Context, js *jobState, stages []*stage) e
 		if len(step.missing) == 0 {
 			if !js.computed[st.id] && !js.reported[st.id] {
 				js.reported[st.id] = true
-				s.c.events.Write(&eventlog.StageSkipped{Job: js.job, Stage: st.id, Name: st.name()})
+				s.c.events.Write(&eventlog.StageSkipped{Job: js.job, Stage: st.id, Name: st.name(), Parents: st.parentIDs(), Shuffle: st.shuffleID()})
 			}
 			continue
 		}

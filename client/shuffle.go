@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"time"
+
+	"shoal/client/eventlog"
 
 	"shoal/internal/fnref"
 	"shoal/shuffleservice/shuffle"
@@ -144,14 +147,14 @@ func (shuffleWriteSink[K, V]) sink(b *build, params json.RawMessage, input any) 
 		if tc.failed() {
 			return nil, tc.err
 		}
+		commitStart := time.Now()
 		out, err := w.Commit(tc.ctx, tc.env.Node)
 		if err != nil {
 			return nil, err
 		}
-		st := w.Stats()
 		tc.addMetric("shuffle_records_written", records)
-		tc.addMetric("shuffle_bytes_written", st.BytesWritten)
-		tc.addMetric("shuffle_spills", int64(st.Spills))
+		tc.addMetric(eventlog.MetricRecordsOut, records)
+		tc.shuffleWriteMetrics(w.Stats(), time.Since(commitStart))
 		tc.output = out
 		return nil, nil
 	}, nil
@@ -178,7 +181,11 @@ func readShuffleKV[K comparable, V any](tc *taskContext, shuffle uint32, part in
 		}
 		defer rd.Close()
 		var n int64
-		defer func() { tc.addMetric("shuffle_records_read", n) }()
+		defer func() {
+			tc.addMetric("shuffle_records_read", n)
+			tc.addMetric(eventlog.MetricRecordsIn, n)
+			tc.shuffleReadMetrics(rd)
+		}()
 		for rd.Next() {
 			k, err := kc.Decode(rd.Key())
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 
+	"shoal/client/eventlog"
 	"shoal/internal/codec"
 )
 
@@ -330,6 +331,8 @@ func readSortPartition(tc *taskContext, shuffle uint32, part int) ([]byte, []sor
 		return nil, nil, err
 	}
 	tc.addMetric("shuffle_records_read", int64(len(entries)))
+	tc.addMetric(eventlog.MetricRecordsIn, int64(len(entries)))
+	tc.shuffleReadMetrics(rd)
 	tc.addMetric("sort_bytes_held", int64(cap(buf))+16*int64(cap(entries)))
 	return buf, entries, nil
 }

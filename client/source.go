@@ -47,13 +47,13 @@ func (sliceOp[T]) op(b *build, params json.RawMessage, _ []any) (any, error) {
 		return nil, err
 	}
 	return seqFn[T](func(tc *taskContext, part int) iter.Seq[T] {
-		return func(yield func(T) bool) {
+		return countedIn(tc, func(yield func(T) bool) {
 			for _, v := range p.Parts[part] {
 				if !yield(v) {
 					return
 				}
 			}
-		}
+		})
 	}), nil
 }
 
@@ -80,13 +80,13 @@ func (rangeOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 		span := max(0, p.End-p.Start)
 		lo := p.Start + span*int64(part)/int64(p.Parts)
 		hi := p.Start + span*int64(part+1)/int64(p.Parts)
-		return func(yield func(int64) bool) {
+		return countedIn(tc, func(yield func(int64) bool) {
 			for v := lo; v < hi; v++ {
 				if !yield(v) {
 					return
 				}
 			}
-		}
+		})
 	}), nil
 }
 
@@ -297,12 +297,12 @@ func (textOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 		return nil, err
 	}
 	return seqFn[string](func(tc *taskContext, part int) iter.Seq[string] {
-		return func(yield func(string) bool) {
+		return countedIn(tc, func(yield func(string) bool) {
 			if part >= len(p.Splits) {
 				return
 			}
 			readLines(tc, p.Splits[part], p.SkipHeader, yield)
-		}
+		})
 	}), nil
 }
 
@@ -495,7 +495,7 @@ func (gensortOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 		return nil, err
 	}
 	return seqFn[KV[string, string]](func(tc *taskContext, part int) iter.Seq[KV[string, string]] {
-		return func(yield func(KV[string, string]) bool) {
+		return countedIn(tc, func(yield func(KV[string, string]) bool) {
 			if part >= len(p.Splits) {
 				return
 			}
@@ -525,6 +525,6 @@ func (gensortOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 					return
 				}
 			}
-		}
+		})
 	}), nil
 }

@@ -110,6 +110,7 @@ func (s *scheduler) runStage(ctx context.Context, js *jobState, st *stage, parts
 	}
 	c.events.Write(&eventlog.StageSubmitted{
 		Job: js.job, Stage: st.id, StageAttempt: stageAttempt, Kind: r.kind, Tasks: len(parts), Name: st.name(),
+		Parents: st.parentIDs(), Shuffle: st.shuffleID(),
 	})
 	s.prog.start(st.id, st.name(), len(parts))
 	for _, p := range parts {
@@ -333,7 +334,8 @@ func (r *stageRun) finish(t *taskRun, u *computepb.TaskUpdate, rep taskReport, m
 		r.taskEndMetrics(t, "failed", u.Error, u.Metrics)
 		if ff := u.FetchFailure; ff != nil || len(missing) > 0 {
 			if ff != nil {
-				c.events.Write(&eventlog.FetchFailed{Shuffle: int(ff.Shuffle), Map: int(ff.Map), Node: ff.Node, Reason: ff.Reason})
+				c.events.Write(&eventlog.FetchFailed{Shuffle: int(ff.Shuffle), Map: int(ff.Map), Node: ff.Node, Reason: ff.Reason,
+					Stage: r.st.id, StageAttempt: r.stageAttempt, Partition: t.part, Task: t.id})
 				r.fetchFails = append(r.fetchFails, ff)
 			}
 			r.blockMisses = append(r.blockMisses, missing...)
@@ -494,7 +496,7 @@ func (r *stageRun) assign() {
 			w.free--
 			s.tasks[t.id] = t
 			r.running[t.id] = t
-			c.events.Write(&eventlog.TaskStart{TaskAttempt: r.task(t), Speculative: p.backup})
+			c.events.Write(&eventlog.TaskStart{TaskAttempt: r.task(t), Speculative: p.backup, Locality: p.locality(w.info.Node)})
 		}
 	}
 }

@@ -166,6 +166,9 @@ type NodeInfo struct {
 	Listen string
 	Pid    int
 	Dir    string
+	// MetricsAddr is where the node serves its Prometheus metrics, if
+	// NodeArgs gave it --metrics-addr.
+	MetricsAddr string
 }
 
 // LocalWorker describes a worker process of a Local cluster.
@@ -266,7 +269,7 @@ func (l *Local) start(ctx context.Context) error {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
 		addr, advErr := l.advertise(i, p.Addr())
-		n := &localNode{info: NodeInfo{Index: i, Addr: cmp.Or(addr, p.Addr()), Listen: p.Addr(), Pid: p.Pid(), Dir: dir}, proc: p}
+		n := &localNode{info: NodeInfo{Index: i, Addr: cmp.Or(addr, p.Addr()), Listen: p.Addr(), Pid: p.Pid(), Dir: dir, MetricsAddr: p.MetricsAddr()}, proc: p}
 		l.mu.Lock()
 		l.nodes = append(l.nodes, n) // Close stops it, on error too
 		l.mu.Unlock()

@@ -234,4 +234,15 @@
 // take no Server lock but mu, briefly, to look the application up; the
 // block store has its own (below all of these), and RemoveApp calls it
 // under catMu. putSem (BlockBytesInFlight) is waited for holding no lock.
+//
+// # Metrics
+//
+// With Options.Registry (`shoal node --metrics-addr`) the node exposes
+// Prometheus metrics (metrics.go). Most are read from the Metrics
+// snapshot when scraped, so the fetch and commit paths keep only their
+// atomic counters; map output bytes per directory are summed under mu,
+// shared, at scrape time. Interceptors, outermost in the chain, observe
+// every RPC's latency and error code and count open streams. The
+// registry belongs to the process (the node command makes it); the
+// package keeps none.
 package shuffleservice

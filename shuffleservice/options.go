@@ -9,6 +9,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"shoal/internal/catalogdb"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/shuffle"
@@ -83,6 +85,10 @@ type Options struct {
 	// Addr is the node's advertised address, reported by Status only. If
 	// empty, Serve fills in its listener's address.
 	Addr string
+	// Registry, if set, receives the node's Prometheus metrics
+	// (metrics.go; `shoal node --metrics-addr` serves them). One per
+	// process, made by its main: the package keeps no global one.
+	Registry prometheus.Registerer
 }
 
 // EnsureDefaults replaces zero fields by their defaults.

@@ -48,6 +48,7 @@ type Server struct {
 	// putSem bounds the bytes of PutBlock calls being received
 	// (BlockBytesInFlight).
 	putSem *semaphore.Weighted
+	prom   *promMetrics // nil without Options.Registry
 
 	// catMu orders catalogue mutations against removals and Close:
 	// registrations and commits hold it shared, RemoveShuffle, RemoveApp,
@@ -210,6 +211,14 @@ func Open(opts Options) (*Server, error) {
 		cat.close()
 		return nil, err
 	}
+	if opts.Registry != nil {
+		if s.prom, err = newPromMetrics(s, opts.Registry); err != nil {
+			cache.Close()
+			blocks.Close()
+			cat.close()
+			return nil, fmt.Errorf("shuffle: metrics: %w", err)
+		}
+	}
 	go s.janitor()
 	bm := blocks.Metrics()
 	s.log.Info("node service open", "dirs", opts.Dirs, "apps", len(s.apps), "map_outputs", s.nOutputs,
@@ -227,8 +236,8 @@ func (s *Server) Serve(lis net.Listener) error {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(nodewire.MaxMessageSize),
 		grpc.MaxSendMsgSize(nodewire.MaxMessageSize),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.metricsUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.metricsStream, s.recoverStream),
 		// The pings the node accepts: its clients' keepalive (nodewire).
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             nodewire.KeepaliveMinTime,

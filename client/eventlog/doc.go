@@ -1,6 +1,12 @@
 // Package eventlog is the driver's event log (docs/DESIGN.md §8): one Go
-// type per event of the contract (events.go), the Writer the driver
-// appends them with, and the readers that tools use (ReadFile, Tail).
+// type per event of the contract (events.go), the names of the task
+// metrics that are part of it (metrics.go), the Writer the driver appends
+// them with, and the readers that tools use (ReadFile, Tail).
+//
+// The Writer also hands every event, in the log's order, to listeners
+// (AddListener): the live UI (package client/ui) follows the driver that
+// way, through a queue it never waits on. NewWriter(nil) writes no file,
+// for a UI with no event log.
 //
 // The log is JSON Lines, one object per event, each with "ts" (Unix
 // milliseconds) and "event" (its name) besides the fields of its type.

@@ -5,10 +5,18 @@ package eventlog
 // may be added, none may be renamed. New makes any of them by name,
 // so that a reader can decode any line and a test can check every field.
 
-// AppStart is the first event of an application.
+// AppStart is the first event of an application. The fields after App
+// describe its environment (the UI's Environment page): the driver's
+// pid, the Go version and the module version it was built from, its
+// command line and its options, by name.
 type AppStart struct {
 	Meta
-	App string `json:"app"`
+	App       string            `json:"app"`
+	Pid       int               `json:"pid,omitempty"`
+	GoVersion string            `json:"go_version,omitempty"`
+	Version   string            `json:"version,omitempty"`
+	Command   []string          `json:"command,omitempty"`
+	Options   map[string]string `json:"options,omitempty"`
 }
 
 // AppEnd is the last event of an application that closed its context.
@@ -37,7 +45,9 @@ type JobEnd struct {
 }
 
 // StageSubmitted is one attempt of a stage: Tasks is the number of its
-// partitions submitted, Kind KindMap or KindResult.
+// partitions submitted, Kind KindMap or KindResult. Parents are the map
+// stages whose shuffles it reads (the edges of the job's DAG), Shuffle
+// the shuffle a map stage writes.
 type StageSubmitted struct {
 	Meta
 	Job          int    `json:"job"`
@@ -46,14 +56,19 @@ type StageSubmitted struct {
 	Kind         string `json:"kind"`
 	Tasks        int    `json:"tasks"`
 	Name         string `json:"name"`
+	Parents      []int  `json:"parents,omitempty"`
+	Shuffle      int    `json:"shuffle,omitempty"`
 }
 
-// StageSkipped is a map stage a job needed whose outputs all existed.
+// StageSkipped is a map stage a job needed whose outputs all existed;
+// Parents and Shuffle as in StageSubmitted.
 type StageSkipped struct {
 	Meta
-	Job   int    `json:"job"`
-	Stage int    `json:"stage"`
-	Name  string `json:"name"`
+	Job     int    `json:"job"`
+	Stage   int    `json:"stage"`
+	Name    string `json:"name"`
+	Parents []int  `json:"parents,omitempty"`
+	Shuffle int    `json:"shuffle,omitempty"`
 }
 
 // StageCompleted ends a stage attempt: StatusSucceeded or StatusFailed.
@@ -77,17 +92,21 @@ type TaskAttempt struct {
 }
 
 // TaskStart is a task sent to a worker; Speculative marks a backup copy
-// of a slow task.
+// of a slow task. Locality says how the worker's node relates to where
+// the task would rather run (LocalityNode, LocalityAny,
+// LocalityNoPref).
 type TaskStart struct {
 	Meta
 	TaskAttempt
-	Speculative bool `json:"speculative,omitempty"`
+	Speculative bool   `json:"speculative,omitempty"`
+	Locality    string `json:"locality,omitempty"`
 }
 
 // TaskEnd is the end of a task attempt: Status is StatusSucceeded,
 // StatusFailed, StatusKilled or StatusLost, Reason says why it did not
 // succeed. Metrics are the counters the task reported (records, bytes
-// read and written, spills), by name.
+// read and written, spills), by name; metrics.go lists the names that
+// are part of the contract. A lost task reports none.
 type TaskEnd struct {
 	Meta
 	TaskAttempt
@@ -97,12 +116,14 @@ type TaskEnd struct {
 	Metrics    map[string]int64 `json:"metrics,omitempty"`
 }
 
-// WorkerAdded is a worker that connected to the driver.
+// WorkerAdded is a worker that connected to the driver, with Slots task
+// slots.
 type WorkerAdded struct {
 	Meta
 	Worker string `json:"worker"`
 	Node   string `json:"node"`
 	Pid    int    `json:"pid"`
+	Slots  int    `json:"slots,omitempty"`
 }
 
 // WorkerLost is a worker whose stream broke or that missed heartbeats.
@@ -136,13 +157,38 @@ type NodeLost struct {
 	Blocks  int    `json:"blocks"`
 }
 
-// FetchFailed is a task that could not read a map output.
+// NodeStatus is what a node service reported holding when the driver
+// asked (every few seconds while the application runs, and at its end):
+// its directories, the map outputs it holds and their bytes on disk, its
+// cached blocks in memory and on disk, and the memory it may use for
+// them (MemoryLimit, `shoal node --cache-bytes`).
+type NodeStatus struct {
+	Meta
+	Node         string   `json:"node"`
+	Dirs         []string `json:"dirs"`
+	Apps         int      `json:"apps"`
+	MapOutputs   int      `json:"map_outputs"`
+	OutputBytes  int64    `json:"output_bytes"`
+	MemoryBlocks int      `json:"memory_blocks"`
+	MemoryBytes  int64    `json:"memory_bytes"`
+	MemoryLimit  int64    `json:"memory_limit"`
+	DiskBlocks   int      `json:"disk_blocks"`
+	DiskBytes    int64    `json:"disk_bytes"`
+	Evictions    int64    `json:"evictions"`
+}
+
+// FetchFailed is a task that could not read a map output: task Task,
+// of partition Partition of attempt StageAttempt of stage Stage.
 type FetchFailed struct {
 	Meta
-	Shuffle int    `json:"shuffle"`
-	Map     int    `json:"map"`
-	Node    string `json:"node"`
-	Reason  string `json:"reason"`
+	Shuffle      int    `json:"shuffle"`
+	Map          int    `json:"map"`
+	Node         string `json:"node"`
+	Reason       string `json:"reason"`
+	Stage        int    `json:"stage,omitempty"`
+	StageAttempt int    `json:"stage_attempt,omitempty"`
+	Partition    int    `json:"partition,omitempty"`
+	Task         uint64 `json:"task,omitempty"`
 }
 
 // Block names a cached partition where it is held (a node's address, or
@@ -152,6 +198,23 @@ type Block struct {
 	Partition int    `json:"partition"`
 	Level     string `json:"level"`
 	Node      string `json:"node"`
+}
+
+// RDDPersisted is an RDD marked for caching at Level (Persist): Name is
+// its display name, Partitions its number of partitions.
+type RDDPersisted struct {
+	Meta
+	RDD        int    `json:"rdd"`
+	Name       string `json:"name"`
+	Partitions int    `json:"partitions"`
+	Level      string `json:"level"`
+}
+
+// RDDUnpersisted is an RDD whose cached partitions were dropped
+// everywhere (Unpersist).
+type RDDUnpersisted struct {
+	Meta
+	RDD int `json:"rdd"`
 }
 
 // BlockStored is a cached partition stored, Bytes long.
@@ -183,10 +246,16 @@ type Checkpoint struct {
 	URI       string `json:"uri"`
 }
 
-// CheckpointWritten is a partition written to the checkpoint store.
+// CheckpointWritten is a partition written to the checkpoint store:
+// Bytes long (the stored object), of checkpoint Name with sequence
+// number Sequence, of an RDD of Partitions partitions.
 type CheckpointWritten struct {
 	Meta
 	Checkpoint
+	Name       string `json:"name,omitempty"`
+	Sequence   int64  `json:"sequence,omitempty"`
+	Partitions int    `json:"partitions,omitempty"`
+	Bytes      int64  `json:"bytes,omitempty"`
 }
 
 // CheckpointRead is a partition read back from the checkpoint store.
@@ -204,6 +273,13 @@ const (
 
 	KindMap    = "map"
 	KindResult = "result"
+
+	// LocalityNode: the task ran on a node that holds its input (a
+	// cached block, or much of its shuffle input); LocalityAny: it had
+	// such nodes but ran elsewhere; LocalityNoPref: it had none.
+	LocalityNode   = "node"
+	LocalityAny    = "any"
+	LocalityNoPref = "no_pref"
 )
 
 // New returns an empty event of the kind named, or false if the contract
@@ -236,8 +312,14 @@ func New(name string) (Event, bool) {
 		return new(NodeAdded), true
 	case "node_lost":
 		return new(NodeLost), true
+	case "node_status":
+		return new(NodeStatus), true
 	case "fetch_failed":
 		return new(FetchFailed), true
+	case "rdd_persisted":
+		return new(RDDPersisted), true
+	case "rdd_unpersisted":
+		return new(RDDUnpersisted), true
 	case "block_stored":
 		return new(BlockStored), true
 	case "block_hit":
@@ -255,7 +337,7 @@ func New(name string) (Event, bool) {
 // Names lists every event of the contract, in the order of
 // docs/DESIGN.md §8.
 func Names() []string {
-	return []string{"app_start", "app_end", "job_start", "job_end", "stage_submitted", "stage_skipped", "stage_completed", "task_start", "task_end", "worker_added", "worker_lost", "node_added", "node_lost", "fetch_failed", "block_stored", "block_hit", "block_evicted", "checkpoint_written", "checkpoint_read"}
+	return []string{"app_start", "app_end", "job_start", "job_end", "stage_submitted", "stage_skipped", "stage_completed", "task_start", "task_end", "worker_added", "worker_lost", "node_added", "node_lost", "node_status", "fetch_failed", "rdd_persisted", "rdd_unpersisted", "block_stored", "block_hit", "block_evicted", "checkpoint_written", "checkpoint_read"}
 }
 
 func (*AppStart) name() string          { return "app_start" }
@@ -271,7 +353,10 @@ func (*WorkerAdded) name() string       { return "worker_added" }
 func (*WorkerLost) name() string        { return "worker_lost" }
 func (*NodeAdded) name() string         { return "node_added" }
 func (*NodeLost) name() string          { return "node_lost" }
+func (*NodeStatus) name() string        { return "node_status" }
 func (*FetchFailed) name() string       { return "fetch_failed" }
+func (*RDDPersisted) name() string      { return "rdd_persisted" }
+func (*RDDUnpersisted) name() string    { return "rdd_unpersisted" }
 func (*BlockStored) name() string       { return "block_stored" }
 func (*BlockHit) name() string          { return "block_hit" }
 func (*BlockEvicted) name() string      { return "block_evicted" }

@@ -36,15 +36,19 @@ type Event interface {
 // Name is the event's name in the log ("task_end").
 func Name(ev Event) string { return ev.name() }
 
+// Timestamp is when ev happened, in Unix milliseconds (its ts).
+func Timestamp(ev Event) int64 { return ev.meta().TS }
+
 // Writer appends events to a log as JSON Lines, flushed as they are
 // written, so that a tool tailing the file, or reading it after a crash,
-// sees every event. A nil *Writer writes nothing. It is safe for
-// concurrent use.
+// sees every event, and hands each event to its listeners (AddListener).
+// A nil *Writer writes nothing. It is safe for concurrent use.
 type Writer struct {
-	mu  sync.Mutex
-	f   *os.File // nil unless the Writer opened it
-	w   *bufio.Writer
-	err error // the first write error; later writes are dropped
+	mu        sync.Mutex
+	f         *os.File // nil unless the Writer opened it
+	w         *bufio.Writer
+	err       error // the first write error; later writes are dropped
+	listeners []func(Event)
 }
 
 // Create opens the log at path for appending, creating it if needed.
@@ -56,11 +60,29 @@ func Create(path string) (*Writer, error) {
 	return &Writer{f: f, w: bufio.NewWriter(f)}, nil
 }
 
-// NewWriter writes the log to w.
-func NewWriter(w io.Writer) *Writer { return &Writer{w: bufio.NewWriter(w)} }
+// NewWriter writes the log to w. With w nil it writes no log: the
+// events only reach the listeners (the live UI with no event log).
+func NewWriter(w io.Writer) *Writer {
+	if w == nil {
+		return &Writer{}
+	}
+	return &Writer{w: bufio.NewWriter(w)}
+}
 
-// Write stamps ev with its name and, if it has none, the time now, and
-// appends it.
+// AddListener makes f receive every event written from now on, in the
+// log's order. f is called synchronously by Write, with the Writer's lock
+// held (that is what keeps the order): it must be cheap and never block
+// (hand the event to a bounded queue and return, say), and must not call
+// Write. It must not modify the event; the event is the caller's, which
+// does not change it after Write.
+func (l *Writer) AddListener(f func(Event)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.listeners = append(l.listeners, f)
+}
+
+// Write stamps ev with its name and, if it has none, the time now,
+// appends it and hands it to the listeners.
 func (l *Writer) Write(ev Event) {
 	if l == nil {
 		return
@@ -70,10 +92,17 @@ func (l *Writer) Write(ev Event) {
 	if m.TS == 0 {
 		m.TS = time.Now().UnixMilli()
 	}
-	b, err := json.Marshal(ev)
+	var b []byte
+	var err error
+	if l.w != nil {
+		b, err = json.Marshal(ev)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.err != nil {
+	for _, f := range l.listeners {
+		f(ev)
+	}
+	if l.err != nil || l.w == nil {
 		return
 	}
 	if err == nil {
@@ -93,7 +122,7 @@ func (l *Writer) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.err
-	if err == nil {
+	if err == nil && l.w != nil {
 		err = l.w.Flush()
 	}
 	if l.f != nil {

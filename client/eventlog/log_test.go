@@ -115,3 +115,26 @@ func TestTail(t *testing.T) {
 		t.Fatalf("Decode of an unknown event: %v", err)
 	}
 }
+
+// TestListeners: listeners get every event, in the log's order, with or
+// without a file.
+func TestListeners(t *testing.T) {
+	var buf bytes.Buffer
+	for _, w := range []*eventlog.Writer{eventlog.NewWriter(&buf), eventlog.NewWriter(nil)} {
+		var got []string
+		w.AddListener(func(ev eventlog.Event) { got = append(got, eventlog.Name(ev)) })
+		for _, name := range eventlog.Names() {
+			ev, _ := eventlog.New(name)
+			w.Write(ev)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != strings.Join(eventlog.Names(), ",") {
+			t.Errorf("listener got %v", got)
+		}
+	}
+	if n := strings.Count(buf.String(), "\n"); n != len(eventlog.Names()) {
+		t.Errorf("the log has %d lines, want %d", n, len(eventlog.Names()))
+	}
+}

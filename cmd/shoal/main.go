@@ -23,6 +23,7 @@ func commands() map[string]command {
 		"bench":       {"run a benchmark (bench shuffle ...)", runBench},
 		"demo":        {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
 		"checkpoints": {"list the runs of a checkpoint store, prune finished ones (checkpoints list|prune)", runCheckpoints},
+		"history":     {"serve the UI and REST API of the event logs in a directory", runHistory},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/client"
+	"shoal/client/ui"
 	"shoal/internal/cli"
 	"shoal/jobs"
 )
@@ -40,6 +41,8 @@ type runConfig struct {
 	ckptKeep       int
 	s3Endpoint     string
 	resume         bool
+	uiAddr         string
+	uiWait         bool
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -67,6 +70,8 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of an s3:// --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL)")
 	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this job and input in --checkpoint-dir, of any run")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
+	fs.StringVar(&c.uiAddr, "ui-addr", "127.0.0.1:4040", "serve the live UI, its REST API and /metrics at `ADDR` (the next free port if taken); off disables it")
+	fs.BoolVar(&c.uiWait, "ui-wait", false, "keep the UI up after the job, until interrupted (Ctrl-C)")
 }
 
 func jobNames() []string { return []string{"wordcount", "ecommerce", "pagerank", "sort"} }
@@ -149,6 +154,7 @@ func runRun(ctx context.Context, args []string) error {
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
 		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, S3Endpoint: c.s3Endpoint,
+		UIAddr: c.uiAddr, UIKeep: c.uiWait,
 	}
 	if c.ckptDir != "" {
 		opts.CheckpointKeep = c.ckptKeep // its default, 2, means nothing without a store
@@ -162,6 +168,12 @@ func runRun(ctx context.Context, args []string) error {
 		return err
 	}
 	defer sc.Close()
+	if live := sc.UI(); live != nil {
+		fmt.Fprintf(os.Stderr, "shoal UI at %s\n", live.URL())
+		if c.uiWait {
+			defer waitUI(ctx, sc, live)
+		}
+	}
 	if c.killAfter > 0 {
 		killCtx, stopKill := context.WithCancel(ctx)
 		defer stopKill()
@@ -230,4 +242,15 @@ func medianDuration(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// waitUI closes the context and keeps its UI serving the finished
+// application until ctx ends (SIGINT, SIGTERM): `shoal run --ui-wait`.
+func waitUI(ctx context.Context, sc *client.Context, live *ui.Live) {
+	sc.Close()
+	fmt.Fprintf(os.Stderr, "the UI stays up at %s until interrupted (--ui-wait)\n", live.URL())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	live.Close(sctx)
 }

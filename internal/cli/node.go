@@ -8,7 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"shoal/shuffleservice"
 )
@@ -22,6 +27,7 @@ type nodeConfig struct {
 	maxBlockBytes   ByteSize
 	appTTL          time.Duration
 	logLevel        slog.Level
+	metricsAddr     string
 }
 
 func (c *nodeConfig) register(fs *flag.FlagSet) {
@@ -35,6 +41,7 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.maxBlockBytes, "max-block-bytes", "largest cached partition `BYTES` a put may carry (each is held whole in memory while received)")
 	fs.DurationVar(&c.appTTL, "app-ttl", shuffleservice.DefaultAppTTL, "remove an application after this long without a heartbeat, unless it set its own TTL")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port; port 0 picks a free one, logged); empty: none")
 }
 
 // RunNode is the node command, `shoal node [flags]`, with args its flags
@@ -47,8 +54,13 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 //
 //	shoal node listening on HOST:PORT pid PID
 //
-// which is what internal/nodeproc waits for; stderr gets the log and the
-// usage. Bad flags return an error (flag.ErrHelp for -h).
+// which is what internal/nodeproc waits for, preceded with --metrics-addr
+// by
+//
+//	shoal node metrics at http://HOST:PORT/metrics
+//
+// stderr gets the log and the usage. Bad flags return an error
+// (flag.ErrHelp for -h).
 func RunNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg nodeConfig
 	fs := flag.NewFlagSet("shoal node", flag.ContinueOnError)
@@ -68,12 +80,34 @@ func RunNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New("--dir is required: give the local directories for shuffle files, e.g. --dir /var/lib/shoal/a,/var/lib/shoal/b")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	var reg prometheus.Registerer // nil: no metrics
+	if cfg.metricsAddr != "" {
+		mlis, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w (pick another --metrics-addr)", cfg.metricsAddr, err)
+		}
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = r
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(r, promhttp.HandlerOpts{Registry: r}))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		defer hs.Close()
+		// Before the listening line: internal/nodeproc reads both.
+		fmt.Fprintf(stdout, "shoal node metrics at http://%s/metrics\n", mlis.Addr())
+		go func() {
+			if err := hs.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics server stopped", "addr", mlis.Addr().String(), "err", err)
+			}
+		}()
+	}
 
 	lis, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another node running there? pick another --listen)", cfg.listen, err)
 	}
 	return shuffleservice.RunNode(ctx, lis, shuffleservice.Options{
+		Registry:        reg,
 		Dirs:            cfg.dirs,
 		IndexCacheBytes: int64(cfg.indexCacheBytes),
 		CacheBytes:      int64(cfg.cacheBytes),

@@ -34,9 +34,10 @@ type Options struct {
 
 // Process is a running node service.
 type Process struct {
-	cmd  *exec.Cmd
-	addr string
-	pid  int // as printed by the node
+	cmd         *exec.Cmd
+	addr        string
+	pid         int    // as printed by the node
+	metricsAddr string // as printed by the node, with --metrics-addr
 
 	done    chan struct{} // closed when the process has been waited for
 	waitErr error         // valid after done
@@ -47,7 +48,10 @@ type Process struct {
 // compute.RoleNode, spelled out because compute imports this package.
 const roleEnv = "SHOAL_ROLE=node"
 
-var listeningLine = regexp.MustCompile(`^shoal node listening on (\S+) pid (\d+)$`)
+var (
+	listeningLine = regexp.MustCompile(`^shoal node listening on (\S+) pid (\d+)$`)
+	metricsLine   = regexp.MustCompile(`^shoal node metrics at http://(\S+)/metrics$`)
+)
 
 // Start starts `BINARY node --listen LISTEN --dir DIRS ARGS...` and
 // returns once the node listens. If ctx ends first, or the node exits
@@ -91,17 +95,21 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	}()
 
 	type listening struct {
-		addr string
-		pid  int
+		addr, metrics string
+		pid           int
 	}
 	ready := make(chan listening, 1)
 	go func() {
 		defer r.Close()
 		sc := bufio.NewScanner(r)
+		var metrics string
 		for sc.Scan() {
+			if m := metricsLine.FindStringSubmatch(sc.Text()); m != nil {
+				metrics = m[1]
+			}
 			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil {
 				pid, _ := strconv.Atoi(m[2])
-				ready <- listening{addr: m[1], pid: pid}
+				ready <- listening{addr: m[1], pid: pid, metrics: metrics}
 				break
 			}
 		}
@@ -112,12 +120,12 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	cmdline := opts.Binary + " " + strings.Join(args, " ")
 	select {
 	case l := <-ready:
-		p.addr, p.pid = l.addr, l.pid
+		p.addr, p.pid, p.metricsAddr = l.addr, l.pid, l.metrics
 		return p, nil
 	case <-p.done:
 		select {
 		case l := <-ready: // it listened, then exited at once
-			p.addr, p.pid = l.addr, l.pid
+			p.addr, p.pid, p.metricsAddr = l.addr, l.pid, l.metrics
 			return p, nil
 		default:
 		}
@@ -130,6 +138,10 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 
 // Addr is the node's address, host:port.
 func (p *Process) Addr() string { return p.addr }
+
+// MetricsAddr is where the node serves its Prometheus metrics
+// (/metrics), host:port, if it was given --metrics-addr; else "".
+func (p *Process) MetricsAddr() string { return p.metricsAddr }
 
 // Pid is the node's process ID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }

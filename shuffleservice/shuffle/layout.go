@@ -34,8 +34,9 @@ type Layout struct {
 	Dirs []string
 }
 
-// dir returns the local directory holding map output (app, shuffle, mapID).
-func (l Layout) dir(app string, shuffle, mapID uint32) string {
+// Dir returns the local directory (one of Dirs) holding map output (app,
+// shuffle, mapID).
+func (l Layout) Dir(app string, shuffle, mapID uint32) string {
 	h := xxhash.Sum64String(app) + uint64(shuffle)*0x9e3779b97f4a7c15 + uint64(mapID)
 	return l.Dirs[h%uint64(len(l.Dirs))]
 }
@@ -64,7 +65,7 @@ func shuffleDir(dir, app string, shuffle uint32) string {
 
 // MapDir returns the directory that holds the files of a map output.
 func (l Layout) MapDir(app string, shuffle, mapID uint32) string {
-	return shuffleDir(l.dir(app, shuffle, mapID), app, shuffle)
+	return shuffleDir(l.Dir(app, shuffle, mapID), app, shuffle)
 }
 
 // DataPath is the data file of a sorted map output.

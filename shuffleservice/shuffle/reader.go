@@ -85,6 +85,7 @@ type ReaderStats struct {
 	FetchRequests int64 // fetch streams opened, retries included
 	Retries       int64
 	Records       int64
+	FetchWait     time.Duration // time Next waited for blocks to arrive
 }
 
 // fetchUnit is a group of blocks read together: one fetch request to one
@@ -138,6 +139,7 @@ type Reader struct {
 
 	blocks, local, remote, requests, retries atomic.Int64
 	records                                  int64
+	wait                                     time.Duration // in nextBlock, waiting for results
 }
 
 // NewReader starts fetching and returns the reader. Close it when done.
@@ -480,6 +482,15 @@ func (r *Reader) nextBlock() bool {
 		return false
 	}
 	select {
+	case b := <-r.results: // a block is ready: no wait
+		r.pending--
+		r.cur, r.rest = b, b.data
+		return true
+	default:
+	}
+	start := time.Now()
+	defer func() { r.wait += time.Since(start) }()
+	select {
 	case b := <-r.results:
 		r.pending--
 		r.cur, r.rest = b, b.data
@@ -505,7 +516,7 @@ func (r *Reader) Err() error    { return r.err }
 func (r *Reader) Stats() ReaderStats {
 	return ReaderStats{
 		Blocks: r.blocks.Load(), LocalBytes: r.local.Load(), RemoteBytes: r.remote.Load(),
-		FetchRequests: r.requests.Load(), Retries: r.retries.Load(), Records: r.records,
+		FetchRequests: r.requests.Load(), Retries: r.retries.Load(), Records: r.records, FetchWait: r.wait,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // spillRun is a sorted run written to a temporary file: its records in
@@ -18,6 +19,8 @@ type spillRun struct {
 // spill sorts the sorter's records, writes them as a run and empties the
 // sorter.
 func (w *sortWriter) spill() error {
+	start := time.Now()
+	defer func() { w.stats.SpillTime += time.Since(start) }()
 	w.s.sort(w.opts.Partitions)
 	path := w.tempPath(w.dataPath(), "spill-"+strconv.Itoa(len(w.runs))+"-")
 	f, err := w.createTemp(path)

@@ -3,6 +3,7 @@ package shuffle
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"shoal/shuffleservice/shufflepb"
 )
@@ -117,10 +118,11 @@ type Writer interface {
 
 // WriterStats describe a writer's work.
 type WriterStats struct {
-	Records      int64 // records written
-	BytesWritten int64 // bytes of final files on disk
-	Spills       int   // sorted runs spilled (sort mode)
-	SpillBytes   int64 // bytes of spilled runs
-	FilesCreated int   // final files
-	PeakMemory   int64 // peak buffered bytes, never above MemoryLimit
+	Records      int64         // records written
+	BytesWritten int64         // bytes of final files on disk
+	Spills       int           // sorted runs spilled (sort mode)
+	SpillBytes   int64         // bytes of spilled runs
+	SpillTime    time.Duration // time spent spilling runs
+	FilesCreated int           // final files
+	PeakMemory   int64         // peak buffered bytes, never above MemoryLimit
 }
