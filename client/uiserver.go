@@ -48,14 +48,18 @@ func (c *Context) startUI() error {
 	return nil
 }
 
-// UI is the live UI, or nil if Options.UIAddr is not set.
+// UI is the live UI: nil if Options.UIAddr is not set, or once the
+// context is closed (with UIKeep, take it before Close to close it
+// later).
 func (c *Context) UI() *ui.Live { return c.ui }
 
 // closeUI stops the UI, unless Options.UIKeep leaves it to the caller.
+// A context that failed to start (NewContext's own Close; c.status is set
+// last, with the UI on) stops it all the same: its caller never got it.
 func (c *Context) closeUI() error {
 	live := c.ui
 	c.ui = nil
-	if live == nil || c.opts.UIKeep {
+	if live == nil || c.opts.UIKeep && c.status != nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -24,13 +24,15 @@ import (
 //
 // Run must honour ctx: it is cancelled when the driver kills the task or
 // the worker stops. It returns the task's update (state, result, map
-// output, metrics...; task_id and duration_ms are filled in by the worker,
-// and a nil update or an unset state means SUCCEEDED) or an error, which
-// makes the task FAILED: wrap the error in UserError when the task's own
-// code failed, return a *shuffle.FetchFailedError (possibly
-// wrapped) when an input could not be fetched. An update returned with an
-// error keeps its other fields (metrics, an explicit fetch_failure). A
-// panic in Run is recovered and reported as a user error with its stack.
+// output, metrics, its opaque report...; task_id and duration_ms are
+// filled in by the worker, and a nil update or an unset state means
+// SUCCEEDED) or an error, which makes the task FAILED: wrap the error in
+// UserError when the task's own code failed, return a
+// *shuffle.FetchFailedError (possibly wrapped) when an input could
+// not be fetched. An update returned with an error keeps its other fields
+// (metrics, report, an explicit fetch_failure). A panic in Run is
+// recovered and reported as a user error with its stack; whatever the
+// task would have reported is lost with it.
 type Runner interface {
 	Run(ctx context.Context, env *TaskEnv, t *computepb.RunTask) (*computepb.TaskUpdate, error)
 }

@@ -307,8 +307,13 @@ climb:
 			}
 		}
 		if id, ok := ast.Unparen(pn.Fun).(*ast.Ident); ok {
-			if b, ok := p.info.Uses[id].(*types.Builtin); ok && (b.Name() == "len" || b.Name() == "cap") {
-				return use{kind: useRead}
+			if b, ok := p.info.Uses[id].(*types.Builtin); ok {
+				switch name := b.Name(); {
+				case name == "len" || name == "cap":
+					return use{kind: useRead}
+				case writingBuiltin(name) && len(pn.Args) > 0 && pn.Args[0] == cur:
+					return at(useWrite, pn, "changed by "+name)
+				}
 			}
 		}
 		if noRefs(t) {
@@ -408,6 +413,10 @@ func (c *checker) testWrites(p *pkg, f *ast.File) {
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch s := n.(type) {
+		case *ast.CallExpr:
+			if id, ok := s.Fun.(*ast.Ident); ok && id.Obj == nil && writingBuiltin(id.Name) && len(s.Args) > 0 {
+				write(s.Args[0], s, "changed by "+id.Name)
+			}
 		case *ast.AssignStmt:
 			if s.Tok != token.DEFINE {
 				for _, l := range s.Lhs {
@@ -431,6 +440,12 @@ func (c *checker) testWrites(p *pkg, f *ast.File) {
 		}
 		return true
 	})
+}
+
+// writingBuiltin reports whether the builtin changes what its first
+// argument refers to (append: the spare capacity of a slice).
+func writingBuiltin(name string) bool {
+	return name == "append" || name == "clear" || name == "copy" || name == "delete"
 }
 
 // noRefs reports whether nothing can be written through a copy of a

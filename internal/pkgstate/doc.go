@@ -36,6 +36,7 @@
 //   - assigned (=, op=, a range clause's key or value), incremented or
 //     decremented;
 //   - addressed (&v, &v.f, slicing an array v[:]);
+//   - the first argument of append, clear, copy or delete;
 //   - the receiver of a method with a pointer receiver (v.M() with v
 //     addressable takes &v), or of (*regexp.Regexp).Longest, the one
 //     method that changes a regexp.

@@ -88,6 +88,18 @@ var (
 	longest  = regexp.MustCompile(`a+`) // want: changed by Longest
 )
 
+// Forbidden: changed by builtins, even marked as tables.
+var (
+	//lint:table
+	deleted = map[string]int{"a": 1} // want: changed by delete
+	//lint:table
+	cleared = map[string]int{"a": 1} // want: changed by clear in a test
+	//lint:table
+	copiedInto = []byte("abc") // want: changed by copy
+	//lint:table
+	appended = make([]int, 1, 4) // want: changed by append
+)
+
 // Forbidden: references that escape, unmarked.
 var (
 	crcUnmarked           = crc32.MakeTable(crc32.IEEE) // want: passed to a function
@@ -151,6 +163,11 @@ func uses() []int {
 	opAssign += 2
 	errReset = nil
 	longest.Longest()
+
+	delete(deleted, "a")
+	copy(copiedInto, "x")
+	_ = append(appended, 1)
+	_ = cleared
 
 	keepTable(crcUnmarked)
 	sort.Strings(passed)

@@ -4,5 +4,6 @@ import "testing"
 
 func TestHook(t *testing.T) {
 	hook = func() int { return 2 }
+	clear(cleared)
 	_ = uses()
 }
