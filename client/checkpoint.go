@@ -252,15 +252,15 @@ func newStoreCache() *storeCache {
 // open returns the part of the store that holds p's checkpoint (its
 // run's), opening the store the first time.
 func (c *storeCache) open(ctx context.Context, p ckptParams) (checkpoint.Store, error) {
-	ref, err := checkpoint.ParseRef(p.Run + "/" + p.Name)
-	if err != nil {
-		return nil, err
-	}
 	key := [2]string{p.URI, p.Endpoint}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, errors.New("the worker is stopping (its checkpoint stores are closed)")
+	}
+	ref, err := checkpoint.ParseRef(p.Run + "/" + p.Name)
+	if err != nil {
+		return nil, err
 	}
 	st := c.m[key]
 	if st == nil {

@@ -88,11 +88,15 @@ func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
 	return cl, nil
 }
 
+// Probe dials the node afresh: the kept client of a node that was
+// unreachable may still be waiting out its reconnection backoff, and
+// would say Unavailable for a node that answers again.
 func (n *nodeClients) Probe(ctx context.Context, addr string) error {
-	cl, err := n.client(addr)
+	cl, err := nodeclient.Dial(addr)
 	if err != nil {
 		return err
 	}
+	defer cl.Close()
 	_, err = cl.Status(ctx)
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:

@@ -170,7 +170,7 @@ func TestRunnerLifetime(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := b.stores.open(context.Background(), ckptParams{URI: "mem://x"}); err != nil {
+	if _, err := b.stores.open(context.Background(), ckptParams{URI: "mem://x", Run: "app/run-1", Name: "ck"}); err != nil {
 		t.Errorf("the other runner's store: %v", err)
 	}
 	b.Close()

@@ -40,11 +40,11 @@ func (c *checkpointsConfig) register(fs *flag.FlagSet, prune bool) {
 func runCheckpoints(ctx context.Context, args []string) error {
 	usage := "usage: shoal checkpoints list|prune --checkpoint-dir URI [flags]"
 	if len(args) == 0 || (args[0] != "list" && args[0] != "prune") {
-		fmt.Fprintf(os.Stderr, "%s\n\n  list   show the runs in the store and their checkpoints\n  prune  delete the checkpoints of runs that have finished\n\n'shoal checkpoints list -h' lists a subcommand's flags.\n", usage)
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") || args[0] == "help" {
+			fmt.Fprintf(os.Stdout, "%s\n\n  list   show the runs in the store and their checkpoints\n  prune  delete the checkpoints of runs that have finished\n\n'shoal checkpoints list -h' lists a subcommand's flags.\n", usage)
 			return flag.ErrHelp
 		}
-		return fmt.Errorf("unknown subcommand %q (want list or prune)", args[0])
+		return usageErrorf("shoal checkpoints", "unknown subcommand %q (want list or prune)", args[0])
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("shoal checkpoints "+sub, flag.ContinueOnError)
@@ -54,7 +54,7 @@ func runCheckpoints(ctx context.Context, args []string) error {
 		fmt.Fprintf(fs.Output(), "usage: shoal checkpoints %s --checkpoint-dir URI [flags]\n\nflags:\n", sub)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	var errs []error

@@ -33,11 +33,11 @@ func runHistory(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: shoal history --event-logs DIR [--listen ADDR]\n\nServes the web UI and the REST API (/api/v1) of every event log in DIR.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags only; see shoal history -h)", fs.Args())
+		return usageErrorf(fs.Name(), "unexpected arguments %q (flags only)", fs.Args())
 	}
 	if c.eventLogs == "" {
 		return errors.New("--event-logs is required: the directory of the event logs to show")

@@ -169,7 +169,7 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	defer sc.Close()
 	if live := sc.UI(); live != nil {
-		fmt.Fprintf(os.Stderr, "shoal UI at %s\n", live.URL())
+		fmt.Fprintf(os.Stderr, "web UI at %s\n", live.URL())
 		if c.uiWait {
 			defer waitUI(ctx, sc, live)
 		}
