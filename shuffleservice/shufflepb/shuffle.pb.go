@@ -76,6 +76,61 @@ func (OutputKind) EnumDescriptor() ([]byte, []int) {
 	return file_shuffle_proto_rawDescGZIP(), []int{0}
 }
 
+type WorkerState int32
+
+const (
+	WorkerState_WORKER_STATE_UNSPECIFIED WorkerState = 0
+	// The process runs.
+	WorkerState_WORKER_STATE_RUNNING WorkerState = 1
+	// It died; the node starts it again after a pause.
+	WorkerState_WORKER_STATE_BACKOFF WorkerState = 2
+	// It crashed at start too many times in a row: not restarted.
+	WorkerState_WORKER_STATE_FAILED WorkerState = 3
+)
+
+// Enum value maps for WorkerState.
+var (
+	WorkerState_name = map[int32]string{
+		0: "WORKER_STATE_UNSPECIFIED",
+		1: "WORKER_STATE_RUNNING",
+		2: "WORKER_STATE_BACKOFF",
+		3: "WORKER_STATE_FAILED",
+	}
+	WorkerState_value = map[string]int32{
+		"WORKER_STATE_UNSPECIFIED": 0,
+		"WORKER_STATE_RUNNING":     1,
+		"WORKER_STATE_BACKOFF":     2,
+		"WORKER_STATE_FAILED":      3,
+	}
+)
+
+func (x WorkerState) Enum() *WorkerState {
+	p := new(WorkerState)
+	*p = x
+	return p
+}
+
+func (x WorkerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WorkerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_shuffle_proto_enumTypes[1].Descriptor()
+}
+
+func (WorkerState) Type() protoreflect.EnumType {
+	return &file_shuffle_proto_enumTypes[1]
+}
+
+func (x WorkerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WorkerState.Descriptor instead.
+func (WorkerState) EnumDescriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{1}
+}
+
 // BlockLevel is where a cached block is asked to be stored, or is held
 // (blockstore.Level, same numbers).
 type BlockLevel int32
@@ -118,11 +173,11 @@ func (x BlockLevel) String() string {
 }
 
 func (BlockLevel) Descriptor() protoreflect.EnumDescriptor {
-	return file_shuffle_proto_enumTypes[1].Descriptor()
+	return file_shuffle_proto_enumTypes[2].Descriptor()
 }
 
 func (BlockLevel) Type() protoreflect.EnumType {
-	return &file_shuffle_proto_enumTypes[1]
+	return &file_shuffle_proto_enumTypes[2]
 }
 
 func (x BlockLevel) Number() protoreflect.EnumNumber {
@@ -131,7 +186,7 @@ func (x BlockLevel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BlockLevel.Descriptor instead.
 func (BlockLevel) EnumDescriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{1}
+	return file_shuffle_proto_rawDescGZIP(), []int{2}
 }
 
 // MapOutput describes one committed (or to be committed) map output. It is
@@ -1013,8 +1068,16 @@ type StatusResponse struct {
 	BytesServed      uint64                 `protobuf:"varint,11,opt,name=bytes_served,json=bytesServed,proto3" json:"bytes_served,omitempty"`
 	FetchRequests    uint64                 `protobuf:"varint,12,opt,name=fetch_requests,json=fetchRequests,proto3" json:"fetch_requests,omitempty"`
 	Blocks           *BlockStoreStatus      `protobuf:"bytes,13,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// name identifies the node (`node --name`): a node restarted on the same
+	// directories with another address is the same node.
+	Name string `protobuf:"bytes,14,opt,name=name,proto3" json:"name,omitempty"`
+	// dirs_usage[i] is what dirs[i] holds.
+	DirsUsage []*DirUsage `protobuf:"bytes,15,rep,name=dirs_usage,json=dirsUsage,proto3" json:"dirs_usage,omitempty"`
+	// workers is the number of worker processes the node runs, all
+	// applications together.
+	Workers       uint64 `protobuf:"varint,16,opt,name=workers,proto3" json:"workers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1138,6 +1201,679 @@ func (x *StatusResponse) GetBlocks() *BlockStoreStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetDirsUsage() []*DirUsage {
+	if x != nil {
+		return x.DirsUsage
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetWorkers() uint64 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+// DirUsage is one local directory's share of the node's files.
+type DirUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Dir   string                 `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	// map_output_bytes: committed map outputs; block_bytes: cached blocks
+	// on disk.
+	MapOutputBytes uint64 `protobuf:"varint,2,opt,name=map_output_bytes,json=mapOutputBytes,proto3" json:"map_output_bytes,omitempty"`
+	BlockBytes     uint64 `protobuf:"varint,3,opt,name=block_bytes,json=blockBytes,proto3" json:"block_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DirUsage) Reset() {
+	*x = DirUsage{}
+	mi := &file_shuffle_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirUsage) ProtoMessage() {}
+
+func (x *DirUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirUsage.ProtoReflect.Descriptor instead.
+func (*DirUsage) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DirUsage) GetDir() string {
+	if x != nil {
+		return x.Dir
+	}
+	return ""
+}
+
+func (x *DirUsage) GetMapOutputBytes() uint64 {
+	if x != nil {
+		return x.MapOutputBytes
+	}
+	return 0
+}
+
+func (x *DirUsage) GetBlockBytes() uint64 {
+	if x != nil {
+		return x.BlockBytes
+	}
+	return 0
+}
+
+type PutBinaryChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Header, in the first chunk only: the binary's SHA-256 (64 lower-case
+	// hex digits) and its size in bytes.
+	Sha256        string `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size          uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBinaryChunk) Reset() {
+	*x = PutBinaryChunk{}
+	mi := &file_shuffle_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBinaryChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBinaryChunk) ProtoMessage() {}
+
+func (x *PutBinaryChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBinaryChunk.ProtoReflect.Descriptor instead.
+func (*PutBinaryChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PutBinaryChunk) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *PutBinaryChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PutBinaryChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type PutBinaryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBinaryResponse) Reset() {
+	*x = PutBinaryResponse{}
+	mi := &file_shuffle_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBinaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBinaryResponse) ProtoMessage() {}
+
+func (x *PutBinaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBinaryResponse.ProtoReflect.Descriptor instead.
+func (*PutBinaryResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{20}
+}
+
+type HasBinaryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        string                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HasBinaryRequest) Reset() {
+	*x = HasBinaryRequest{}
+	mi := &file_shuffle_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HasBinaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HasBinaryRequest) ProtoMessage() {}
+
+func (x *HasBinaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HasBinaryRequest.ProtoReflect.Descriptor instead.
+func (*HasBinaryRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HasBinaryRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+type HasBinaryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Present       bool                   `protobuf:"varint,1,opt,name=present,proto3" json:"present,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HasBinaryResponse) Reset() {
+	*x = HasBinaryResponse{}
+	mi := &file_shuffle_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HasBinaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HasBinaryResponse) ProtoMessage() {}
+
+func (x *HasBinaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HasBinaryResponse.ProtoReflect.Descriptor instead.
+func (*HasBinaryResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *HasBinaryResponse) GetPresent() bool {
+	if x != nil {
+		return x.Present
+	}
+	return false
+}
+
+type StartWorkersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	App   string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// binary_sha256 names a binary of the node's cache (PutBinary).
+	BinarySha256 string `protobuf:"bytes,2,opt,name=binary_sha256,json=binarySha256,proto3" json:"binary_sha256,omitempty"`
+	// workers is how many to run; 0: the node's default (`node --workers`).
+	Workers uint32 `protobuf:"varint,3,opt,name=workers,proto3" json:"workers,omitempty"`
+	// env is the workers' environment from the driver, KEY=VALUE with keys
+	// starting SHOAL_ (the driver's address, slots, heartbeats, the
+	// application's token). The node sets SHOAL_ROLE, SHOAL_APP, SHOAL_NODE,
+	// SHOAL_WORKER_ID and SHOAL_CLUSTER_SECRET itself and refuses them here.
+	Env []string `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty"`
+	// args are the workers' command-line arguments.
+	Args          []string `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartWorkersRequest) Reset() {
+	*x = StartWorkersRequest{}
+	mi := &file_shuffle_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartWorkersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartWorkersRequest) ProtoMessage() {}
+
+func (x *StartWorkersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartWorkersRequest.ProtoReflect.Descriptor instead.
+func (*StartWorkersRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StartWorkersRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *StartWorkersRequest) GetBinarySha256() string {
+	if x != nil {
+		return x.BinarySha256
+	}
+	return ""
+}
+
+func (x *StartWorkersRequest) GetWorkers() uint32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+func (x *StartWorkersRequest) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *StartWorkersRequest) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+type StartWorkersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workers       []*WorkerProcess       `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartWorkersResponse) Reset() {
+	*x = StartWorkersResponse{}
+	mi := &file_shuffle_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartWorkersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartWorkersResponse) ProtoMessage() {}
+
+func (x *StartWorkersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartWorkersResponse.ProtoReflect.Descriptor instead.
+func (*StartWorkersResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *StartWorkersResponse) GetWorkers() []*WorkerProcess {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+type WorkerProcess struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the worker's ID (SHOAL_WORKER_ID), new for every process.
+	Id    string      `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Pid   int64       `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	State WorkerState `protobuf:"varint,3,opt,name=state,proto3,enum=shoal.shuffle.v1.WorkerState" json:"state,omitempty"`
+	// restarts counts the processes started in this slot after the first.
+	Restarts uint32 `protobuf:"varint,4,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// last_exit says how the previous process of the slot ended, e.g.
+	// "exit status 2" or "signal: killed"; empty if none did.
+	LastExit string `protobuf:"bytes,5,opt,name=last_exit,json=lastExit,proto3" json:"last_exit,omitempty"`
+	// stderr_tail is the end of the previous process's stderr (at most
+	// 4 KiB).
+	StderrTail    string `protobuf:"bytes,6,opt,name=stderr_tail,json=stderrTail,proto3" json:"stderr_tail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerProcess) Reset() {
+	*x = WorkerProcess{}
+	mi := &file_shuffle_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerProcess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerProcess) ProtoMessage() {}
+
+func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerProcess.ProtoReflect.Descriptor instead.
+func (*WorkerProcess) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *WorkerProcess) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WorkerProcess) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetState() WorkerState {
+	if x != nil {
+		return x.State
+	}
+	return WorkerState_WORKER_STATE_UNSPECIFIED
+}
+
+func (x *WorkerProcess) GetRestarts() uint32 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetLastExit() string {
+	if x != nil {
+		return x.LastExit
+	}
+	return ""
+}
+
+func (x *WorkerProcess) GetStderrTail() string {
+	if x != nil {
+		return x.StderrTail
+	}
+	return ""
+}
+
+type StopWorkerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Worker        string                 `protobuf:"bytes,2,opt,name=worker,proto3" json:"worker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopWorkerRequest) Reset() {
+	*x = StopWorkerRequest{}
+	mi := &file_shuffle_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopWorkerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopWorkerRequest) ProtoMessage() {}
+
+func (x *StopWorkerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopWorkerRequest.ProtoReflect.Descriptor instead.
+func (*StopWorkerRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *StopWorkerRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *StopWorkerRequest) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+type StopWorkerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopWorkerResponse) Reset() {
+	*x = StopWorkerResponse{}
+	mi := &file_shuffle_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopWorkerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopWorkerResponse) ProtoMessage() {}
+
+func (x *StopWorkerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopWorkerResponse.ProtoReflect.Descriptor instead.
+func (*StopWorkerResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{27}
+}
+
+type WorkersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkersRequest) Reset() {
+	*x = WorkersRequest{}
+	mi := &file_shuffle_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkersRequest) ProtoMessage() {}
+
+func (x *WorkersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkersRequest.ProtoReflect.Descriptor instead.
+func (*WorkersRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WorkersRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+type WorkersResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Workers []*WorkerProcess       `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	// failure is set when the node gave up on the application's workers
+	// (they crash at start): what happened, with the stderr tail.
+	Failure       string `protobuf:"bytes,2,opt,name=failure,proto3" json:"failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkersResponse) Reset() {
+	*x = WorkersResponse{}
+	mi := &file_shuffle_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkersResponse) ProtoMessage() {}
+
+func (x *WorkersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkersResponse.ProtoReflect.Descriptor instead.
+func (*WorkersResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WorkersResponse) GetWorkers() []*WorkerProcess {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+func (x *WorkersResponse) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
+}
+
 // BlockId names partition `partition` of RDD `rdd` of application `app`.
 // rdd and partition are in [0, 2^31).
 type BlockId struct {
@@ -1151,7 +1887,7 @@ type BlockId struct {
 
 func (x *BlockId) Reset() {
 	*x = BlockId{}
-	mi := &file_shuffle_proto_msgTypes[18]
+	mi := &file_shuffle_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1899,7 @@ func (x *BlockId) String() string {
 func (*BlockId) ProtoMessage() {}
 
 func (x *BlockId) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[18]
+	mi := &file_shuffle_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1912,7 @@ func (x *BlockId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockId.ProtoReflect.Descriptor instead.
 func (*BlockId) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{18}
+	return file_shuffle_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BlockId) GetApp() string {
@@ -1220,7 +1956,7 @@ type PutBlockHeader struct {
 
 func (x *PutBlockHeader) Reset() {
 	*x = PutBlockHeader{}
-	mi := &file_shuffle_proto_msgTypes[19]
+	mi := &file_shuffle_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1968,7 @@ func (x *PutBlockHeader) String() string {
 func (*PutBlockHeader) ProtoMessage() {}
 
 func (x *PutBlockHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[19]
+	mi := &file_shuffle_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1981,7 @@ func (x *PutBlockHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBlockHeader.ProtoReflect.Descriptor instead.
 func (*PutBlockHeader) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{19}
+	return file_shuffle_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PutBlockHeader) GetId() *BlockId {
@@ -1294,7 +2030,7 @@ type PutBlockChunk struct {
 
 func (x *PutBlockChunk) Reset() {
 	*x = PutBlockChunk{}
-	mi := &file_shuffle_proto_msgTypes[20]
+	mi := &file_shuffle_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +2042,7 @@ func (x *PutBlockChunk) String() string {
 func (*PutBlockChunk) ProtoMessage() {}
 
 func (x *PutBlockChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[20]
+	mi := &file_shuffle_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +2055,7 @@ func (x *PutBlockChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBlockChunk.ProtoReflect.Descriptor instead.
 func (*PutBlockChunk) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{20}
+	return file_shuffle_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PutBlockChunk) GetHeader() *PutBlockHeader {
@@ -1351,7 +2087,7 @@ type EvictedBlock struct {
 
 func (x *EvictedBlock) Reset() {
 	*x = EvictedBlock{}
-	mi := &file_shuffle_proto_msgTypes[21]
+	mi := &file_shuffle_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +2099,7 @@ func (x *EvictedBlock) String() string {
 func (*EvictedBlock) ProtoMessage() {}
 
 func (x *EvictedBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[21]
+	mi := &file_shuffle_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +2112,7 @@ func (x *EvictedBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvictedBlock.ProtoReflect.Descriptor instead.
 func (*EvictedBlock) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{21}
+	return file_shuffle_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *EvictedBlock) GetId() *BlockId {
@@ -1413,7 +2149,7 @@ type PutBlockResponse struct {
 
 func (x *PutBlockResponse) Reset() {
 	*x = PutBlockResponse{}
-	mi := &file_shuffle_proto_msgTypes[22]
+	mi := &file_shuffle_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +2161,7 @@ func (x *PutBlockResponse) String() string {
 func (*PutBlockResponse) ProtoMessage() {}
 
 func (x *PutBlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[22]
+	mi := &file_shuffle_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +2174,7 @@ func (x *PutBlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBlockResponse.ProtoReflect.Descriptor instead.
 func (*PutBlockResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{22}
+	return file_shuffle_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PutBlockResponse) GetStored() BlockLevel {
@@ -1464,7 +2200,7 @@ type GetBlockRequest struct {
 
 func (x *GetBlockRequest) Reset() {
 	*x = GetBlockRequest{}
-	mi := &file_shuffle_proto_msgTypes[23]
+	mi := &file_shuffle_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +2212,7 @@ func (x *GetBlockRequest) String() string {
 func (*GetBlockRequest) ProtoMessage() {}
 
 func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[23]
+	mi := &file_shuffle_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +2225,7 @@ func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
 func (*GetBlockRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{23}
+	return file_shuffle_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetBlockRequest) GetId() *BlockId {
@@ -1515,7 +2251,7 @@ type GetBlockChunk struct {
 
 func (x *GetBlockChunk) Reset() {
 	*x = GetBlockChunk{}
-	mi := &file_shuffle_proto_msgTypes[24]
+	mi := &file_shuffle_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +2263,7 @@ func (x *GetBlockChunk) String() string {
 func (*GetBlockChunk) ProtoMessage() {}
 
 func (x *GetBlockChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[24]
+	mi := &file_shuffle_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +2276,7 @@ func (x *GetBlockChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockChunk.ProtoReflect.Descriptor instead.
 func (*GetBlockChunk) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{24}
+	return file_shuffle_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetBlockChunk) GetFound() bool {
@@ -1588,7 +2324,7 @@ type RemoveBlocksRequest struct {
 
 func (x *RemoveBlocksRequest) Reset() {
 	*x = RemoveBlocksRequest{}
-	mi := &file_shuffle_proto_msgTypes[25]
+	mi := &file_shuffle_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +2336,7 @@ func (x *RemoveBlocksRequest) String() string {
 func (*RemoveBlocksRequest) ProtoMessage() {}
 
 func (x *RemoveBlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[25]
+	mi := &file_shuffle_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +2349,7 @@ func (x *RemoveBlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveBlocksRequest.ProtoReflect.Descriptor instead.
 func (*RemoveBlocksRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{25}
+	return file_shuffle_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoveBlocksRequest) GetApp() string {
@@ -1640,7 +2376,7 @@ type RemoveBlocksResponse struct {
 
 func (x *RemoveBlocksResponse) Reset() {
 	*x = RemoveBlocksResponse{}
-	mi := &file_shuffle_proto_msgTypes[26]
+	mi := &file_shuffle_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +2388,7 @@ func (x *RemoveBlocksResponse) String() string {
 func (*RemoveBlocksResponse) ProtoMessage() {}
 
 func (x *RemoveBlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[26]
+	mi := &file_shuffle_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +2401,7 @@ func (x *RemoveBlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveBlocksResponse.ProtoReflect.Descriptor instead.
 func (*RemoveBlocksResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{26}
+	return file_shuffle_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveBlocksResponse) GetRemoved() uint64 {
@@ -1703,7 +2439,7 @@ type BlockStoreStatus struct {
 
 func (x *BlockStoreStatus) Reset() {
 	*x = BlockStoreStatus{}
-	mi := &file_shuffle_proto_msgTypes[27]
+	mi := &file_shuffle_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +2451,7 @@ func (x *BlockStoreStatus) String() string {
 func (*BlockStoreStatus) ProtoMessage() {}
 
 func (x *BlockStoreStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[27]
+	mi := &file_shuffle_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +2464,7 @@ func (x *BlockStoreStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockStoreStatus.ProtoReflect.Descriptor instead.
 func (*BlockStoreStatus) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{27}
+	return file_shuffle_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BlockStoreStatus) GetMemoryBytes() uint64 {
@@ -1897,7 +2633,7 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x10RemoveAppRequest\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\"\x13\n" +
 	"\x11RemoveAppResponse\"\x0f\n" +
-	"\rStatusRequest\"\xcc\x03\n" +
+	"\rStatusRequest\"\xb5\x04\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x12\x12\n" +
@@ -1913,7 +2649,50 @@ const file_shuffle_proto_rawDesc = "" +
 	" \x01(\x04R\fblocksServed\x12!\n" +
 	"\fbytes_served\x18\v \x01(\x04R\vbytesServed\x12%\n" +
 	"\x0efetch_requests\x18\f \x01(\x04R\rfetchRequests\x12:\n" +
-	"\x06blocks\x18\r \x01(\v2\".shoal.shuffle.v1.BlockStoreStatusR\x06blocks\"K\n" +
+	"\x06blocks\x18\r \x01(\v2\".shoal.shuffle.v1.BlockStoreStatusR\x06blocks\x12\x12\n" +
+	"\x04name\x18\x0e \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"dirs_usage\x18\x0f \x03(\v2\x1a.shoal.shuffle.v1.DirUsageR\tdirsUsage\x12\x18\n" +
+	"\aworkers\x18\x10 \x01(\x04R\aworkers\"g\n" +
+	"\bDirUsage\x12\x10\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\x12(\n" +
+	"\x10map_output_bytes\x18\x02 \x01(\x04R\x0emapOutputBytes\x12\x1f\n" +
+	"\vblock_bytes\x18\x03 \x01(\x04R\n" +
+	"blockBytes\"P\n" +
+	"\x0ePutBinaryChunk\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x13\n" +
+	"\x11PutBinaryResponse\"*\n" +
+	"\x10HasBinaryRequest\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\tR\x06sha256\"-\n" +
+	"\x11HasBinaryResponse\x12\x18\n" +
+	"\apresent\x18\x01 \x01(\bR\apresent\"\x8c\x01\n" +
+	"\x13StartWorkersRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12#\n" +
+	"\rbinary_sha256\x18\x02 \x01(\tR\fbinarySha256\x12\x18\n" +
+	"\aworkers\x18\x03 \x01(\rR\aworkers\x12\x10\n" +
+	"\x03env\x18\x04 \x03(\tR\x03env\x12\x12\n" +
+	"\x04args\x18\x05 \x03(\tR\x04args\"Q\n" +
+	"\x14StartWorkersResponse\x129\n" +
+	"\aworkers\x18\x01 \x03(\v2\x1f.shoal.shuffle.v1.WorkerProcessR\aworkers\"\xc0\x01\n" +
+	"\rWorkerProcess\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x03R\x03pid\x123\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1d.shoal.shuffle.v1.WorkerStateR\x05state\x12\x1a\n" +
+	"\brestarts\x18\x04 \x01(\rR\brestarts\x12\x1b\n" +
+	"\tlast_exit\x18\x05 \x01(\tR\blastExit\x12\x1f\n" +
+	"\vstderr_tail\x18\x06 \x01(\tR\n" +
+	"stderrTail\"=\n" +
+	"\x11StopWorkerRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x16\n" +
+	"\x06worker\x18\x02 \x01(\tR\x06worker\"\x14\n" +
+	"\x12StopWorkerResponse\"\"\n" +
+	"\x0eWorkersRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\"f\n" +
+	"\x0fWorkersResponse\x129\n" +
+	"\aworkers\x18\x01 \x03(\v2\x1f.shoal.shuffle.v1.WorkerProcessR\aworkers\x12\x18\n" +
+	"\afailure\x18\x02 \x01(\tR\afailure\"K\n" +
 	"\aBlockId\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x10\n" +
 	"\x03rdd\x18\x02 \x01(\x03R\x03rdd\x12\x1c\n" +
@@ -1972,13 +2751,19 @@ const file_shuffle_proto_rawDesc = "" +
 	"OutputKind\x12\x1b\n" +
 	"\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12OUTPUT_KIND_SORTED\x10\x01\x12\x14\n" +
-	"\x10OUTPUT_KIND_HASH\x10\x02*z\n" +
+	"\x10OUTPUT_KIND_HASH\x10\x02*x\n" +
+	"\vWorkerState\x12\x1c\n" +
+	"\x18WORKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14WORKER_STATE_RUNNING\x10\x01\x12\x18\n" +
+	"\x14WORKER_STATE_BACKOFF\x10\x02\x12\x17\n" +
+	"\x13WORKER_STATE_FAILED\x10\x03*z\n" +
 	"\n" +
 	"BlockLevel\x12\x14\n" +
 	"\x10BLOCK_LEVEL_NONE\x10\x00\x12\x1a\n" +
 	"\x16BLOCK_LEVEL_MEMORY_SER\x10\x01\x12\x1f\n" +
 	"\x1bBLOCK_LEVEL_MEMORY_AND_DISK\x10\x02\x12\x19\n" +
-	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x032\xc8\a\n" +
+	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x032\xfc\n" +
+	"\n" +
 	"\aShuffle\x12Z\n" +
 	"\vRegisterApp\x12$.shoal.shuffle.v1.RegisterAppRequest\x1a%.shoal.shuffle.v1.RegisterAppResponse\x12c\n" +
 	"\x0eRegisterWorker\x12'.shoal.shuffle.v1.RegisterWorkerRequest\x1a(.shoal.shuffle.v1.RegisterWorkerResponse\x12T\n" +
@@ -1990,7 +2775,13 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x06Status\x12\x1f.shoal.shuffle.v1.StatusRequest\x1a .shoal.shuffle.v1.StatusResponse\x12Q\n" +
 	"\bPutBlock\x12\x1f.shoal.shuffle.v1.PutBlockChunk\x1a\".shoal.shuffle.v1.PutBlockResponse(\x01\x12P\n" +
 	"\bGetBlock\x12!.shoal.shuffle.v1.GetBlockRequest\x1a\x1f.shoal.shuffle.v1.GetBlockChunk0\x01\x12]\n" +
-	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponseB Z\x1eshoal/shuffleservice/shufflepbb\x06proto3"
+	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponse\x12T\n" +
+	"\tPutBinary\x12 .shoal.shuffle.v1.PutBinaryChunk\x1a#.shoal.shuffle.v1.PutBinaryResponse(\x01\x12T\n" +
+	"\tHasBinary\x12\".shoal.shuffle.v1.HasBinaryRequest\x1a#.shoal.shuffle.v1.HasBinaryResponse\x12]\n" +
+	"\fStartWorkers\x12%.shoal.shuffle.v1.StartWorkersRequest\x1a&.shoal.shuffle.v1.StartWorkersResponse\x12W\n" +
+	"\n" +
+	"StopWorker\x12#.shoal.shuffle.v1.StopWorkerRequest\x1a$.shoal.shuffle.v1.StopWorkerResponse\x12N\n" +
+	"\aWorkers\x12 .shoal.shuffle.v1.WorkersRequest\x1a!.shoal.shuffle.v1.WorkersResponseB Z\x1eshoal/shuffleservice/shufflepbb\x06proto3"
 
 var (
 	file_shuffle_proto_rawDescOnce sync.Once
@@ -2004,82 +2795,109 @@ func file_shuffle_proto_rawDescGZIP() []byte {
 	return file_shuffle_proto_rawDescData
 }
 
-var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_shuffle_proto_goTypes = []any{
 	(OutputKind)(0),                // 0: shoal.shuffle.v1.OutputKind
-	(BlockLevel)(0),                // 1: shoal.shuffle.v1.BlockLevel
-	(*MapOutput)(nil),              // 2: shoal.shuffle.v1.MapOutput
-	(*RegisterAppRequest)(nil),     // 3: shoal.shuffle.v1.RegisterAppRequest
-	(*RegisterAppResponse)(nil),    // 4: shoal.shuffle.v1.RegisterAppResponse
-	(*RegisterWorkerRequest)(nil),  // 5: shoal.shuffle.v1.RegisterWorkerRequest
-	(*RegisterWorkerResponse)(nil), // 6: shoal.shuffle.v1.RegisterWorkerResponse
-	(*HeartbeatRequest)(nil),       // 7: shoal.shuffle.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 8: shoal.shuffle.v1.HeartbeatResponse
-	(*CommitRequest)(nil),          // 9: shoal.shuffle.v1.CommitRequest
-	(*CommitResponse)(nil),         // 10: shoal.shuffle.v1.CommitResponse
-	(*BlockRange)(nil),             // 11: shoal.shuffle.v1.BlockRange
-	(*FetchRequest)(nil),           // 12: shoal.shuffle.v1.FetchRequest
-	(*FetchChunk)(nil),             // 13: shoal.shuffle.v1.FetchChunk
-	(*RemoveShuffleRequest)(nil),   // 14: shoal.shuffle.v1.RemoveShuffleRequest
-	(*RemoveShuffleResponse)(nil),  // 15: shoal.shuffle.v1.RemoveShuffleResponse
-	(*RemoveAppRequest)(nil),       // 16: shoal.shuffle.v1.RemoveAppRequest
-	(*RemoveAppResponse)(nil),      // 17: shoal.shuffle.v1.RemoveAppResponse
-	(*StatusRequest)(nil),          // 18: shoal.shuffle.v1.StatusRequest
-	(*StatusResponse)(nil),         // 19: shoal.shuffle.v1.StatusResponse
-	(*BlockId)(nil),                // 20: shoal.shuffle.v1.BlockId
-	(*PutBlockHeader)(nil),         // 21: shoal.shuffle.v1.PutBlockHeader
-	(*PutBlockChunk)(nil),          // 22: shoal.shuffle.v1.PutBlockChunk
-	(*EvictedBlock)(nil),           // 23: shoal.shuffle.v1.EvictedBlock
-	(*PutBlockResponse)(nil),       // 24: shoal.shuffle.v1.PutBlockResponse
-	(*GetBlockRequest)(nil),        // 25: shoal.shuffle.v1.GetBlockRequest
-	(*GetBlockChunk)(nil),          // 26: shoal.shuffle.v1.GetBlockChunk
-	(*RemoveBlocksRequest)(nil),    // 27: shoal.shuffle.v1.RemoveBlocksRequest
-	(*RemoveBlocksResponse)(nil),   // 28: shoal.shuffle.v1.RemoveBlocksResponse
-	(*BlockStoreStatus)(nil),       // 29: shoal.shuffle.v1.BlockStoreStatus
+	(WorkerState)(0),               // 1: shoal.shuffle.v1.WorkerState
+	(BlockLevel)(0),                // 2: shoal.shuffle.v1.BlockLevel
+	(*MapOutput)(nil),              // 3: shoal.shuffle.v1.MapOutput
+	(*RegisterAppRequest)(nil),     // 4: shoal.shuffle.v1.RegisterAppRequest
+	(*RegisterAppResponse)(nil),    // 5: shoal.shuffle.v1.RegisterAppResponse
+	(*RegisterWorkerRequest)(nil),  // 6: shoal.shuffle.v1.RegisterWorkerRequest
+	(*RegisterWorkerResponse)(nil), // 7: shoal.shuffle.v1.RegisterWorkerResponse
+	(*HeartbeatRequest)(nil),       // 8: shoal.shuffle.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 9: shoal.shuffle.v1.HeartbeatResponse
+	(*CommitRequest)(nil),          // 10: shoal.shuffle.v1.CommitRequest
+	(*CommitResponse)(nil),         // 11: shoal.shuffle.v1.CommitResponse
+	(*BlockRange)(nil),             // 12: shoal.shuffle.v1.BlockRange
+	(*FetchRequest)(nil),           // 13: shoal.shuffle.v1.FetchRequest
+	(*FetchChunk)(nil),             // 14: shoal.shuffle.v1.FetchChunk
+	(*RemoveShuffleRequest)(nil),   // 15: shoal.shuffle.v1.RemoveShuffleRequest
+	(*RemoveShuffleResponse)(nil),  // 16: shoal.shuffle.v1.RemoveShuffleResponse
+	(*RemoveAppRequest)(nil),       // 17: shoal.shuffle.v1.RemoveAppRequest
+	(*RemoveAppResponse)(nil),      // 18: shoal.shuffle.v1.RemoveAppResponse
+	(*StatusRequest)(nil),          // 19: shoal.shuffle.v1.StatusRequest
+	(*StatusResponse)(nil),         // 20: shoal.shuffle.v1.StatusResponse
+	(*DirUsage)(nil),               // 21: shoal.shuffle.v1.DirUsage
+	(*PutBinaryChunk)(nil),         // 22: shoal.shuffle.v1.PutBinaryChunk
+	(*PutBinaryResponse)(nil),      // 23: shoal.shuffle.v1.PutBinaryResponse
+	(*HasBinaryRequest)(nil),       // 24: shoal.shuffle.v1.HasBinaryRequest
+	(*HasBinaryResponse)(nil),      // 25: shoal.shuffle.v1.HasBinaryResponse
+	(*StartWorkersRequest)(nil),    // 26: shoal.shuffle.v1.StartWorkersRequest
+	(*StartWorkersResponse)(nil),   // 27: shoal.shuffle.v1.StartWorkersResponse
+	(*WorkerProcess)(nil),          // 28: shoal.shuffle.v1.WorkerProcess
+	(*StopWorkerRequest)(nil),      // 29: shoal.shuffle.v1.StopWorkerRequest
+	(*StopWorkerResponse)(nil),     // 30: shoal.shuffle.v1.StopWorkerResponse
+	(*WorkersRequest)(nil),         // 31: shoal.shuffle.v1.WorkersRequest
+	(*WorkersResponse)(nil),        // 32: shoal.shuffle.v1.WorkersResponse
+	(*BlockId)(nil),                // 33: shoal.shuffle.v1.BlockId
+	(*PutBlockHeader)(nil),         // 34: shoal.shuffle.v1.PutBlockHeader
+	(*PutBlockChunk)(nil),          // 35: shoal.shuffle.v1.PutBlockChunk
+	(*EvictedBlock)(nil),           // 36: shoal.shuffle.v1.EvictedBlock
+	(*PutBlockResponse)(nil),       // 37: shoal.shuffle.v1.PutBlockResponse
+	(*GetBlockRequest)(nil),        // 38: shoal.shuffle.v1.GetBlockRequest
+	(*GetBlockChunk)(nil),          // 39: shoal.shuffle.v1.GetBlockChunk
+	(*RemoveBlocksRequest)(nil),    // 40: shoal.shuffle.v1.RemoveBlocksRequest
+	(*RemoveBlocksResponse)(nil),   // 41: shoal.shuffle.v1.RemoveBlocksResponse
+	(*BlockStoreStatus)(nil),       // 42: shoal.shuffle.v1.BlockStoreStatus
 }
 var file_shuffle_proto_depIdxs = []int32{
 	0,  // 0: shoal.shuffle.v1.MapOutput.kind:type_name -> shoal.shuffle.v1.OutputKind
-	2,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
-	2,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
-	11, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
-	29, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
-	20, // 5: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
-	1,  // 6: shoal.shuffle.v1.PutBlockHeader.level:type_name -> shoal.shuffle.v1.BlockLevel
-	21, // 7: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
-	20, // 8: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
-	1,  // 9: shoal.shuffle.v1.EvictedBlock.level:type_name -> shoal.shuffle.v1.BlockLevel
-	1,  // 10: shoal.shuffle.v1.PutBlockResponse.stored:type_name -> shoal.shuffle.v1.BlockLevel
-	23, // 11: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
-	20, // 12: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
-	1,  // 13: shoal.shuffle.v1.GetBlockChunk.level:type_name -> shoal.shuffle.v1.BlockLevel
-	3,  // 14: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
-	5,  // 15: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
-	7,  // 16: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
-	9,  // 17: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
-	12, // 18: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
-	14, // 19: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
-	16, // 20: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
-	18, // 21: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
-	22, // 22: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
-	25, // 23: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
-	27, // 24: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
-	4,  // 25: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
-	6,  // 26: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
-	8,  // 27: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
-	10, // 28: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
-	13, // 29: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
-	15, // 30: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
-	17, // 31: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
-	19, // 32: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
-	24, // 33: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
-	26, // 34: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
-	28, // 35: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	3,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
+	3,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
+	12, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
+	42, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
+	21, // 5: shoal.shuffle.v1.StatusResponse.dirs_usage:type_name -> shoal.shuffle.v1.DirUsage
+	28, // 6: shoal.shuffle.v1.StartWorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
+	1,  // 7: shoal.shuffle.v1.WorkerProcess.state:type_name -> shoal.shuffle.v1.WorkerState
+	28, // 8: shoal.shuffle.v1.WorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
+	33, // 9: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
+	2,  // 10: shoal.shuffle.v1.PutBlockHeader.level:type_name -> shoal.shuffle.v1.BlockLevel
+	34, // 11: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
+	33, // 12: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
+	2,  // 13: shoal.shuffle.v1.EvictedBlock.level:type_name -> shoal.shuffle.v1.BlockLevel
+	2,  // 14: shoal.shuffle.v1.PutBlockResponse.stored:type_name -> shoal.shuffle.v1.BlockLevel
+	36, // 15: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
+	33, // 16: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
+	2,  // 17: shoal.shuffle.v1.GetBlockChunk.level:type_name -> shoal.shuffle.v1.BlockLevel
+	4,  // 18: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
+	6,  // 19: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
+	8,  // 20: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
+	10, // 21: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
+	13, // 22: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
+	15, // 23: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
+	17, // 24: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
+	19, // 25: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
+	35, // 26: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
+	38, // 27: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
+	40, // 28: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
+	22, // 29: shoal.shuffle.v1.Shuffle.PutBinary:input_type -> shoal.shuffle.v1.PutBinaryChunk
+	24, // 30: shoal.shuffle.v1.Shuffle.HasBinary:input_type -> shoal.shuffle.v1.HasBinaryRequest
+	26, // 31: shoal.shuffle.v1.Shuffle.StartWorkers:input_type -> shoal.shuffle.v1.StartWorkersRequest
+	29, // 32: shoal.shuffle.v1.Shuffle.StopWorker:input_type -> shoal.shuffle.v1.StopWorkerRequest
+	31, // 33: shoal.shuffle.v1.Shuffle.Workers:input_type -> shoal.shuffle.v1.WorkersRequest
+	5,  // 34: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
+	7,  // 35: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
+	9,  // 36: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
+	11, // 37: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
+	14, // 38: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
+	16, // 39: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
+	18, // 40: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
+	20, // 41: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
+	37, // 42: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
+	39, // 43: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
+	41, // 44: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
+	23, // 45: shoal.shuffle.v1.Shuffle.PutBinary:output_type -> shoal.shuffle.v1.PutBinaryResponse
+	25, // 46: shoal.shuffle.v1.Shuffle.HasBinary:output_type -> shoal.shuffle.v1.HasBinaryResponse
+	27, // 47: shoal.shuffle.v1.Shuffle.StartWorkers:output_type -> shoal.shuffle.v1.StartWorkersResponse
+	30, // 48: shoal.shuffle.v1.Shuffle.StopWorker:output_type -> shoal.shuffle.v1.StopWorkerResponse
+	32, // 49: shoal.shuffle.v1.Shuffle.Workers:output_type -> shoal.shuffle.v1.WorkersResponse
+	34, // [34:50] is the sub-list for method output_type
+	18, // [18:34] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_shuffle_proto_init() }
@@ -2092,8 +2910,8 @@ func file_shuffle_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shuffle_proto_rawDesc), len(file_shuffle_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   28,
+			NumEnums:      3,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

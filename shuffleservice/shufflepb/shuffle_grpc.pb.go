@@ -33,6 +33,11 @@ const (
 	Shuffle_PutBlock_FullMethodName        = "/shoal.shuffle.v1.Shuffle/PutBlock"
 	Shuffle_GetBlock_FullMethodName        = "/shoal.shuffle.v1.Shuffle/GetBlock"
 	Shuffle_RemoveBlocks_FullMethodName    = "/shoal.shuffle.v1.Shuffle/RemoveBlocks"
+	Shuffle_PutBinary_FullMethodName       = "/shoal.shuffle.v1.Shuffle/PutBinary"
+	Shuffle_HasBinary_FullMethodName       = "/shoal.shuffle.v1.Shuffle/HasBinary"
+	Shuffle_StartWorkers_FullMethodName    = "/shoal.shuffle.v1.Shuffle/StartWorkers"
+	Shuffle_StopWorker_FullMethodName      = "/shoal.shuffle.v1.Shuffle/StopWorker"
+	Shuffle_Workers_FullMethodName         = "/shoal.shuffle.v1.Shuffle/Workers"
 )
 
 // ShuffleClient is the client API for Shuffle service.
@@ -71,6 +76,25 @@ type ShuffleClient interface {
 	// RemoveBlocks removes every block of one RDD of an application
 	// (Unpersist), from memory and disk.
 	RemoveBlocks(ctx context.Context, in *RemoveBlocksRequest, opts ...grpc.CallOption) (*RemoveBlocksResponse, error)
+	// PutBinary stores an executable, named by its SHA-256, in the node's
+	// binary cache. The first chunk carries the header (sha256, size); every
+	// chunk may carry data. The node verifies size and digest before the
+	// binary gets its name, and refuses one it could not run (another
+	// GOOS/GOARCH, dynamically linked) with FailedPrecondition.
+	PutBinary(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutBinaryChunk, PutBinaryResponse], error)
+	// HasBinary says whether the node's cache holds that executable.
+	HasBinary(ctx context.Context, in *HasBinaryRequest, opts ...grpc.CallOption) (*HasBinaryResponse, error)
+	// StartWorkers starts an application's workers from a cached binary and
+	// keeps them running (a worker that dies is restarted, with backoff)
+	// until the application is removed (RemoveApp, or its TTL). Calling it
+	// again for the same application returns its workers as they are.
+	StartWorkers(ctx context.Context, in *StartWorkersRequest, opts ...grpc.CallOption) (*StartWorkersResponse, error)
+	// StopWorker kills one worker of an application (SIGKILL); the node
+	// starts a replacement, with a new ID.
+	StopWorker(ctx context.Context, in *StopWorkerRequest, opts ...grpc.CallOption) (*StopWorkerResponse, error)
+	// Workers lists an application's workers on the node, and why the node
+	// gave up restarting them, if it did.
+	Workers(ctx context.Context, in *WorkersRequest, opts ...grpc.CallOption) (*WorkersResponse, error)
 }
 
 type shuffleClient struct {
@@ -212,6 +236,59 @@ func (c *shuffleClient) RemoveBlocks(ctx context.Context, in *RemoveBlocksReques
 	return out, nil
 }
 
+func (c *shuffleClient) PutBinary(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutBinaryChunk, PutBinaryResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[3], Shuffle_PutBinary_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PutBinaryChunk, PutBinaryResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_PutBinaryClient = grpc.ClientStreamingClient[PutBinaryChunk, PutBinaryResponse]
+
+func (c *shuffleClient) HasBinary(ctx context.Context, in *HasBinaryRequest, opts ...grpc.CallOption) (*HasBinaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HasBinaryResponse)
+	err := c.cc.Invoke(ctx, Shuffle_HasBinary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shuffleClient) StartWorkers(ctx context.Context, in *StartWorkersRequest, opts ...grpc.CallOption) (*StartWorkersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartWorkersResponse)
+	err := c.cc.Invoke(ctx, Shuffle_StartWorkers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shuffleClient) StopWorker(ctx context.Context, in *StopWorkerRequest, opts ...grpc.CallOption) (*StopWorkerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopWorkerResponse)
+	err := c.cc.Invoke(ctx, Shuffle_StopWorker_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shuffleClient) Workers(ctx context.Context, in *WorkersRequest, opts ...grpc.CallOption) (*WorkersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WorkersResponse)
+	err := c.cc.Invoke(ctx, Shuffle_Workers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShuffleServer is the server API for Shuffle service.
 // All implementations must embed UnimplementedShuffleServer
 // for forward compatibility.
@@ -248,6 +325,25 @@ type ShuffleServer interface {
 	// RemoveBlocks removes every block of one RDD of an application
 	// (Unpersist), from memory and disk.
 	RemoveBlocks(context.Context, *RemoveBlocksRequest) (*RemoveBlocksResponse, error)
+	// PutBinary stores an executable, named by its SHA-256, in the node's
+	// binary cache. The first chunk carries the header (sha256, size); every
+	// chunk may carry data. The node verifies size and digest before the
+	// binary gets its name, and refuses one it could not run (another
+	// GOOS/GOARCH, dynamically linked) with FailedPrecondition.
+	PutBinary(grpc.ClientStreamingServer[PutBinaryChunk, PutBinaryResponse]) error
+	// HasBinary says whether the node's cache holds that executable.
+	HasBinary(context.Context, *HasBinaryRequest) (*HasBinaryResponse, error)
+	// StartWorkers starts an application's workers from a cached binary and
+	// keeps them running (a worker that dies is restarted, with backoff)
+	// until the application is removed (RemoveApp, or its TTL). Calling it
+	// again for the same application returns its workers as they are.
+	StartWorkers(context.Context, *StartWorkersRequest) (*StartWorkersResponse, error)
+	// StopWorker kills one worker of an application (SIGKILL); the node
+	// starts a replacement, with a new ID.
+	StopWorker(context.Context, *StopWorkerRequest) (*StopWorkerResponse, error)
+	// Workers lists an application's workers on the node, and why the node
+	// gave up restarting them, if it did.
+	Workers(context.Context, *WorkersRequest) (*WorkersResponse, error)
 	mustEmbedUnimplementedShuffleServer()
 }
 
@@ -290,6 +386,21 @@ func (UnimplementedShuffleServer) GetBlock(*GetBlockRequest, grpc.ServerStreamin
 }
 func (UnimplementedShuffleServer) RemoveBlocks(context.Context, *RemoveBlocksRequest) (*RemoveBlocksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveBlocks not implemented")
+}
+func (UnimplementedShuffleServer) PutBinary(grpc.ClientStreamingServer[PutBinaryChunk, PutBinaryResponse]) error {
+	return status.Error(codes.Unimplemented, "method PutBinary not implemented")
+}
+func (UnimplementedShuffleServer) HasBinary(context.Context, *HasBinaryRequest) (*HasBinaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HasBinary not implemented")
+}
+func (UnimplementedShuffleServer) StartWorkers(context.Context, *StartWorkersRequest) (*StartWorkersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartWorkers not implemented")
+}
+func (UnimplementedShuffleServer) StopWorker(context.Context, *StopWorkerRequest) (*StopWorkerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopWorker not implemented")
+}
+func (UnimplementedShuffleServer) Workers(context.Context, *WorkersRequest) (*WorkersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Workers not implemented")
 }
 func (UnimplementedShuffleServer) mustEmbedUnimplementedShuffleServer() {}
 func (UnimplementedShuffleServer) testEmbeddedByValue()                 {}
@@ -485,6 +596,85 @@ func _Shuffle_RemoveBlocks_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shuffle_PutBinary_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ShuffleServer).PutBinary(&grpc.GenericServerStream[PutBinaryChunk, PutBinaryResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_PutBinaryServer = grpc.ClientStreamingServer[PutBinaryChunk, PutBinaryResponse]
+
+func _Shuffle_HasBinary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HasBinaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShuffleServer).HasBinary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shuffle_HasBinary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShuffleServer).HasBinary(ctx, req.(*HasBinaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shuffle_StartWorkers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartWorkersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShuffleServer).StartWorkers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shuffle_StartWorkers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShuffleServer).StartWorkers(ctx, req.(*StartWorkersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shuffle_StopWorker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopWorkerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShuffleServer).StopWorker(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shuffle_StopWorker_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShuffleServer).StopWorker(ctx, req.(*StopWorkerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shuffle_Workers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WorkersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShuffleServer).Workers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shuffle_Workers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShuffleServer).Workers(ctx, req.(*WorkersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shuffle_ServiceDesc is the grpc.ServiceDesc for Shuffle service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -524,6 +714,22 @@ var Shuffle_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "RemoveBlocks",
 			Handler:    _Shuffle_RemoveBlocks_Handler,
 		},
+		{
+			MethodName: "HasBinary",
+			Handler:    _Shuffle_HasBinary_Handler,
+		},
+		{
+			MethodName: "StartWorkers",
+			Handler:    _Shuffle_StartWorkers_Handler,
+		},
+		{
+			MethodName: "StopWorker",
+			Handler:    _Shuffle_StopWorker_Handler,
+		},
+		{
+			MethodName: "Workers",
+			Handler:    _Shuffle_Workers_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -540,6 +746,11 @@ var Shuffle_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "GetBlock",
 			Handler:       _Shuffle_GetBlock_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "PutBinary",
+			Handler:       _Shuffle_PutBinary_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "shuffle.proto",
