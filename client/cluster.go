@@ -62,13 +62,14 @@ type nodeService interface {
 // nodeClients is the real nodeService: a client per node address, kept
 // until Close. Safe for concurrent use.
 type nodeClients struct {
+	secret  string // the cluster secret
 	mu      sync.Mutex
 	clients map[string]*nodeclient.Client
 	closed  bool
 }
 
-func newNodeClients() *nodeClients {
-	return &nodeClients{clients: map[string]*nodeclient.Client{}}
+func newNodeClients(secret string) *nodeClients {
+	return &nodeClients{secret: secret, clients: map[string]*nodeclient.Client{}}
 }
 
 func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
@@ -80,7 +81,7 @@ func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
 	if cl := n.clients[addr]; cl != nil {
 		return cl, nil
 	}
-	cl, err := nodeclient.Dial(addr)
+	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(n.secret))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
 // unreachable may still be waiting out its reconnection backoff, and
 // would say Unavailable for a node that answers again.
 func (n *nodeClients) Probe(ctx context.Context, addr string) error {
-	cl, err := nodeclient.Dial(addr)
+	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(n.secret))
 	if err != nil {
 		return err
 	}

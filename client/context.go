@@ -104,7 +104,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	}
 	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
 		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
-		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, Stderr: opts.WorkerStderr, Logger: c.log,
+		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(), Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
 		NodeArgs: opts.nodeArgs(),
@@ -112,7 +112,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	if err1 != nil {
 		return nil, err1
 	}
-	if err := c.start(ctx, c.endpoint, c.local, newNodeClients()); err != nil {
+	if err := c.start(ctx, c.endpoint, c.local, newNodeClients(c.local.ClusterSecret())); err != nil {
 		return nil, err
 	}
 	c.status = startNodeStatus(c)

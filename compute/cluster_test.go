@@ -57,6 +57,7 @@ func startCluster(t *testing.T, shoal string, cfg clusterConfig) *cluster {
 	local, err := compute.StartLocal(ctx, compute.LocalOptions{
 		Binary:            os.Args[0],
 		NodeBinary:        shoal,
+		AppToken:          ep.Token(),
 		Nodes:             cfg.nodes,
 		WorkersPerNode:    cfg.perNode,
 		Slots:             2,
@@ -506,7 +507,7 @@ func testCacheBytes(t *testing.T, shoal string) {
 	defer cancel()
 	node := func() *nodeclient.Client {
 		t.Helper()
-		cl, err := nodeclient.Dial(c.local.Nodes()[0].Addr)
+		cl, err := nodeclient.Dial(c.local.Nodes()[0].Addr, nodeclient.WithClusterSecret(c.local.ClusterSecret()))
 		if err != nil {
 			t.Fatal(err)
 		}

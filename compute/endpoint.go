@@ -52,6 +52,11 @@ type EndpointOptions struct {
 	// say: it must be well under the workers' DriverTimeout. Default 1 s
 	// (DefaultHeartbeatInterval); it must be under HeartbeatTimeout.
 	HeartbeatInterval time.Duration
+	// Token is the application's token: a worker must present it
+	// (WorkerOptions.AppToken, metadata shoal-app-token) or its stream is
+	// refused as Unauthenticated. Default: a new random token (Token
+	// tells it), so that an endpoint never takes anyone's workers.
+	Token string
 	// Logger receives the endpoint's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -70,6 +75,9 @@ func (o *EndpointOptions) EnsureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Token == "" {
+		o.Token = NewSecret()
 	}
 }
 
@@ -133,6 +141,10 @@ type workerConn struct {
 	wake   chan struct{}              // capacity 1: "out may be non-empty"
 	done   chan struct{}              // closed when lost
 }
+
+// Token is the application's token that workers present
+// (EndpointOptions.Token).
+func (e *Endpoint) Token() string { return e.opts.Token }
 
 // NewEndpoint listens on opts.Listen and serves workers until Close.
 func NewEndpoint(opts EndpointOptions) (*Endpoint, error) {
@@ -348,6 +360,10 @@ func (s driverService) Connect(stream computepb.Driver_ConnectServer) error {
 	}
 	defer e.wg.Done()
 
+	if err := checkToken(stream.Context(), e.opts.Token); err != nil {
+		e.log.Warn("refused a worker stream", "peer", peerAddr(stream.Context()), "err", err)
+		return err
+	}
 	hello, err := e.awaitHello(stream)
 	if err != nil {
 		return err

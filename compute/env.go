@@ -35,6 +35,14 @@ const (
 	// its driver before it takes it for lost, a Go duration such as
 	// "10s" (WorkerOptions.DriverTimeout; optional).
 	EnvDriverTimeout = "SHOAL_DRIVER_TIMEOUT"
+	// EnvClusterSecret is the cluster secret the worker presents to node
+	// services (WorkerOptions.ClusterSecret; optional: a node on loopback
+	// may require none).
+	EnvClusterSecret = "SHOAL_CLUSTER_SECRET"
+	// EnvAppToken is the application's token, which the worker presents
+	// to its driver's endpoint (WorkerOptions.AppToken,
+	// EndpointOptions.Token).
+	EnvAppToken = "SHOAL_APP_TOKEN"
 	// EnvServeShuffle is "1" when the worker serves its own map outputs
 	// (WorkerOptions.ServeShuffle; optional).
 	EnvServeShuffle = "SHOAL_SERVE_SHUFFLE"
@@ -60,6 +68,9 @@ func WorkerFromEnv() (WorkerOptions, bool) {
 		NodeAddr:   os.Getenv(EnvNode),
 		App:        os.Getenv(EnvApp),
 		WorkerID:   os.Getenv(EnvWorkerID),
+
+		ClusterSecret: os.Getenv(EnvClusterSecret),
+		AppToken:      os.Getenv(EnvAppToken),
 	}
 	if s := os.Getenv(EnvSlots); s != "" {
 		n, err := strconv.Atoi(s)
@@ -114,6 +125,12 @@ func (o WorkerOptions) Environ() []string {
 	if o.ServeShuffle {
 		env = append(env, EnvServeShuffle+"=1")
 	}
+	if o.ClusterSecret != "" {
+		env = append(env, EnvClusterSecret+"="+o.ClusterSecret)
+	}
+	if o.AppToken != "" {
+		env = append(env, EnvAppToken+"="+o.AppToken)
+	}
 	return env
 }
 
@@ -123,7 +140,7 @@ func withoutShoalEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 outer:
 	for _, kv := range env {
-		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvDriverTimeout, EnvServeShuffle} {
+		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvDriverTimeout, EnvServeShuffle, EnvClusterSecret, EnvAppToken} {
 			if strings.HasPrefix(kv, k+"=") {
 				continue outer
 			}

@@ -91,6 +91,15 @@ type LocalOptions struct {
 	// (registering the application, keeping it alive, removing it) use
 	// the listening address. Default: the listening address.
 	AdvertiseNode func(index int, listen string) (string, error)
+	// ClusterSecret is the secret the nodes require of every call
+	// (SHOAL_CLUSTER_SECRET in their environment) and the workers
+	// present. Default: a new random secret (ClusterSecret tells it), so
+	// that the local cluster takes the same authenticated path as a real
+	// one.
+	ClusterSecret string
+	// AppToken is the application's token the workers present to the
+	// driver's endpoint (Endpoint.Token). Required.
+	AppToken string
 	// ServeShuffle makes every worker serve the map outputs it writes
 	// from its own shuffle server (WorkerOptions.ServeShuffle) instead of
 	// the node service: the external shuffle service is off, and a
@@ -119,6 +128,9 @@ func (o *LocalOptions) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.ClusterSecret == "" {
+		o.ClusterSecret = NewSecret()
+	}
 }
 
 // Validate reports every problem of o at once. Call it after
@@ -128,6 +140,9 @@ func (o *LocalOptions) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.DriverAddr == "" {
 		bad("DriverAddr is empty (give the driver endpoint's Addr)")
+	}
+	if o.AppToken == "" {
+		bad("AppToken is empty (give the driver endpoint's Token)")
 	}
 	if err := validateID("application", o.App); err != nil {
 		errs = append(errs, err)
@@ -218,6 +233,11 @@ type localProc struct {
 	waitErr error         // valid after done
 }
 
+// ClusterSecret is the secret the cluster's nodes require
+// (LocalOptions.ClusterSecret): give it to every client of them
+// (nodeclient.WithClusterSecret).
+func (l *Local) ClusterSecret() string { return l.opts.ClusterSecret }
+
 // StartLocal starts opts.Nodes node services, registers opts.App with
 // each, and starts opts.WorkersPerNode workers per node pointed at the
 // driver. ctx bounds the start only. On error, whatever was started is
@@ -276,7 +296,7 @@ func (l *Local) start(ctx context.Context) error {
 		if advErr != nil {
 			return advErr
 		}
-		if n.client, err = nodeclient.Dial(p.Addr()); err != nil {
+		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithClusterSecret(l.opts.ClusterSecret)); err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
 		if err := n.client.RegisterApp(ctx, l.opts.App, 0); err != nil {
@@ -318,7 +338,8 @@ func (l *Local) startNode(ctx context.Context, dir string) (*nodeproc.Process, e
 		args = append(args, fmt.Sprintf("--cache-bytes=%d", l.opts.CacheBytes))
 	}
 	args = append(args, l.opts.NodeArgs...)
-	return nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{dir}, Args: args, Stderr: l.opts.Stderr})
+	return nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{dir}, Args: args, Stderr: l.opts.Stderr,
+		Env: []string{EnvClusterSecret + "=" + l.opts.ClusterSecret}})
 }
 
 // AddWorker starts one more worker on node i (a replacement for a lost
@@ -344,6 +365,8 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 		HeartbeatInterval: l.opts.HeartbeatInterval,
 		DriverTimeout:     l.opts.DriverTimeout,
 		ServeShuffle:      l.opts.ServeShuffle,
+		ClusterSecret:     l.opts.ClusterSecret,
+		AppToken:          l.opts.AppToken,
 	}
 	n.next++
 	cmd := exec.Command(l.opts.Binary, l.opts.WorkerArgs...)

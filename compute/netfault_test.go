@@ -78,6 +78,7 @@ func startProxiedCluster(t *testing.T, shoal string, tp *toxiproxy.Server, cfg c
 	local, err := compute.StartLocal(ctx, compute.LocalOptions{
 		Binary:            os.Args[0],
 		NodeBinary:        shoal,
+		AppToken:          ep.Token(),
 		Nodes:             cfg.nodes,
 		WorkersPerNode:    cfg.perNode,
 		Slots:             2,

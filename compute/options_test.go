@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"shoal/compute"
@@ -103,6 +104,22 @@ func TestEndpointProtocol(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	driver := computepb.NewDriverClient(conn)
+	// A stream without the application's token, or with another, is
+	// refused before its Hello is read.
+	for _, token := range []string{"", "not-the-token"} {
+		cctx := ctx
+		if token != "" {
+			cctx = metadata.AppendToOutgoingContext(ctx, "shoal-app-token", token)
+		}
+		s, err := driver.Connect(cctx)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if status.Code(err) != codes.Unauthenticated || strings.Contains(err.Error(), ep.Token()) {
+			t.Errorf("token %q: %v, want Unauthenticated not quoting the token", token, err)
+		}
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "shoal-app-token", ep.Token())
 	connect := func(h *computepb.Hello) (computepb.Driver_ConnectClient, error) {
 		s, err := driver.Connect(ctx)
 		if err != nil {

@@ -125,6 +125,12 @@ type WorkerOptions struct {
 	// committing them to the node service: they die with the worker (the
 	// external shuffle service is off; see doc.go).
 	ServeShuffle bool
+	// ClusterSecret is presented to every node service
+	// (nodeclient.WithClusterSecret). Empty: none.
+	ClusterSecret string
+	// AppToken is presented to the driver's endpoint, which refuses a
+	// worker without its application's token (EndpointOptions.Token).
+	AppToken string
 	// Logger receives the worker's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -199,7 +205,7 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	}
 	log := opts.Logger.With("component", "compute", "worker", opts.WorkerID)
 
-	node, err := nodeclient.Dial(opts.NodeAddr)
+	node, err := nodeclient.Dial(opts.NodeAddr, nodeclient.WithClusterSecret(opts.ClusterSecret))
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: %w", opts.WorkerID, err)
 	}
@@ -222,11 +228,12 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 		shuffleAddr, shuffleNode, layout = own.addr, own.client, own.layout()
 		log.Info("serving its own map outputs", "shuffle_addr", shuffleAddr, "dirs", layout.Dirs)
 	}
-	clients := newClientCache(shuffleNode)
+	clients := newClientCache(shuffleNode, opts.ClusterSecret)
 	defer clients.close()
 
 	conn, err := grpc.NewClient(opts.DriverAddr,
-		append(dialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		append(dialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(appToken(opts.AppToken)))...)
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: dial driver %s: %w", opts.WorkerID, opts.DriverAddr, err)
 	}

@@ -27,6 +27,9 @@ type Options struct {
 	Listen string
 	// Args are extra flags for `shoal node`, e.g. "--app-ttl=10s".
 	Args []string
+	// Env are extra environment variables (KEY=VALUE) for the node, e.g.
+	// the cluster secret (SHOAL_CLUSTER_SECRET).
+	Env []string
 	// Stderr receives the node's log; default: discarded. The last lines
 	// are kept anyway and quoted when the node fails to start.
 	Stderr io.Writer
@@ -69,7 +72,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	}
 	args := append([]string{"node", "--listen", opts.Listen, "--dir", strings.Join(opts.Dirs, ",")}, opts.Args...)
 	cmd := exec.Command(opts.Binary, args...)
-	cmd.Env = append(os.Environ(), roleEnv) // a later SHOAL_ROLE overrides an inherited one
+	cmd.Env = append(append(os.Environ(), opts.Env...), roleEnv) // a later SHOAL_ROLE overrides an inherited one
 	cmd.SysProcAttr = sysProcAttr()
 	p := &Process{cmd: cmd, done: make(chan struct{}), stderr: &tail.Buffer{Max: 8 << 10}}
 	cmd.Stderr = p.stderr

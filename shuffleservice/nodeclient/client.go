@@ -52,12 +52,17 @@ const minConnectTimeout = 20 * time.Second
 // Dial returns a client of the node service at addr (host:port). It does
 // not wait for the connection; the first call does. The connection is
 // kept alive, and a call whose context has no deadline gets one (link.go).
-func Dial(addr string) (*Client, error) {
-	return dial(addr, defaultLinkTimes())
+func Dial(addr string, opts ...DialOption) (*Client, error) {
+	return dial(addr, defaultLinkTimes(), opts...)
 }
 
-func dial(addr string, times linkTimes) (*Client, error) {
+func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
+	var cfg dialConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	conn, err := grpc.NewClient(addr,
+		cfg.secretOption(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(nodewire.MaxMessageSize),
