@@ -33,16 +33,21 @@ type taskEndpoint interface {
 }
 
 // cluster is the set of processes the driver runs on: it starts
-// replacement workers and restarts nodes. Today it is the local launcher
-// (compute.Local); cluster mode will be another implementation.
+// replacement workers and restarts nodes. It is the local launcher
+// (compute.Local) in local mode, compute.Remote in cluster mode.
 type cluster interface {
 	Nodes() []compute.NodeInfo
-	// AddWorker starts a worker on node i; it joins when it connects.
+	// AddWorker starts a worker on node i; it joins when it connects. A
+	// worker with no ID means the node starts one by itself (cluster
+	// mode: nodes supervise their workers).
 	AddWorker(i int) (compute.LocalWorker, error)
 	// KillWorker makes sure a worker's process is gone.
 	KillWorker(id string) error
 	// RestartNode starts node i again after it was killed.
 	RestartNode(ctx context.Context, i int) (compute.NodeInfo, error)
+	// Failures delivers what the cluster reports on its own: a node that
+	// gave up starting workers (their binary crashes at start). Nil: none.
+	Failures() <-chan error
 }
 
 // nodeService is what the driver asks of node services. Every call may

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -35,7 +36,9 @@ type Context struct {
 
 	// Set by NewContext, then only read; Close stops them.
 	endpoint *compute.Endpoint
-	local    *compute.Local
+	local    *compute.Local  // local mode
+	remote   *compute.Remote // cluster mode (Options.Master)
+	procs    processes       // local or remote
 	tempDir  string
 	sched    *scheduler  // owned by its loop goroutine once started
 	ui       *ui.Live    // the live UI, or nil (uiserver.go)
@@ -83,37 +86,23 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	}
 	c.events.Write(c.appStart())
 	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
+	listen := opts.DriverListen
+	if listen == "" && opts.Master != "" {
+		listen = ":0"
+	}
 	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
-		App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
+		Listen: listen, App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
 	})
 	if err1 != nil {
 		return nil, err1
 	}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err1 = os.MkdirTemp("", "shoal-"); err1 != nil {
-			return nil, err1
-		}
-		c.tempDir = dir
+	if opts.Master != "" {
+		err1 = c.startRemote(ctx, hbInterval)
+	} else {
+		err1 = c.startLocal(ctx, hbInterval)
 	}
-	driverAddr := c.endpoint.Addr()
-	if opts.AdvertiseDriver != nil {
-		if driverAddr, err1 = opts.AdvertiseDriver(driverAddr); err1 != nil {
-			return nil, fmt.Errorf("client: AdvertiseDriver(%s): %w", c.endpoint.Addr(), err1)
-		}
-	}
-	c.local, err1 = compute.StartLocal(ctx, compute.LocalOptions{
-		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
-		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(), Stderr: opts.WorkerStderr, Logger: c.log,
-		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
-		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
-		NodeArgs: opts.nodeArgs(),
-	})
 	if err1 != nil {
 		return nil, err1
-	}
-	if err := c.start(ctx, c.endpoint, c.local, newNodeClients(c.local.ClusterSecret())); err != nil {
-		return nil, err
 	}
 	c.status = startNodeStatus(c)
 	ok = true
@@ -128,12 +117,12 @@ func newContext(opts Options, mode shuffle.Mode, codec shuffle.Codec) *Context {
 
 // start makes the scheduler over its endpoint, cluster and node services,
 // waits for the cluster's workers and starts the loop.
-func (c *Context) start(ctx context.Context, ep taskEndpoint, cl cluster, nodes nodeService) error {
+func (c *Context) start(ctx context.Context, ep taskEndpoint, cl cluster, nodes nodeService, workers int) error {
 	for _, n := range cl.Nodes() {
 		c.events.Write(&eventlog.NodeAdded{Node: n.Addr, Addr: n.Addr, Pid: n.Pid})
 	}
 	c.sched = newScheduler(c, ep, cl, nodes)
-	if err := c.sched.awaitWorkers(ctx, c.opts.Nodes*c.opts.WorkersPerNode, workersTimeout); err != nil {
+	if err := c.sched.awaitWorkers(ctx, workers, workersTimeout); err != nil {
 		c.sched.endLife()
 		return err
 	}
@@ -148,8 +137,12 @@ const workersTimeout = 60 * time.Second
 // App is the application's name.
 func (c *Context) App() string { return c.app }
 
-// Local is the local cluster, for experiments that kill its processes.
+// Local is the local cluster, for experiments that kill its processes;
+// nil in cluster mode.
 func (c *Context) Local() *compute.Local { return c.local }
+
+// Remote is the cluster of Options.Master; nil in local mode.
+func (c *Context) Remote() *compute.Remote { return c.remote }
 
 // Close ends the context at any moment: a job running fails with an
 // error that names the close, the scheduler's loop ends, the workers and
@@ -179,8 +172,8 @@ func (c *Context) close() error {
 		cancel()
 		errs = append(errs, c.endpoint.Close())
 	}
-	if c.local != nil {
-		errs = append(errs, c.local.Close())
+	if c.procs != nil {
+		errs = append(errs, c.procs.Close())
 	}
 	if c.tempDir != "" {
 		errs = append(errs, os.RemoveAll(c.tempDir))
@@ -249,4 +242,98 @@ func Init() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// processes is what the Context stops at Close and what the node status
+// reports ask: the local cluster or the remote one.
+type processes interface {
+	Nodes() []compute.NodeInfo
+	ClusterSecret() string
+	Close() error
+}
+
+// startLocal starts the local cluster (local mode) and waits for its
+// workers.
+func (c *Context) startLocal(ctx context.Context, hbInterval time.Duration) error {
+	opts := c.opts
+	dir := opts.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "shoal-"); err != nil {
+			return err
+		}
+		c.tempDir = dir
+	}
+	driverAddr := c.endpoint.Addr()
+	if opts.AdvertiseDriver != nil {
+		var err error
+		if driverAddr, err = opts.AdvertiseDriver(driverAddr); err != nil {
+			return fmt.Errorf("client: AdvertiseDriver(%s): %w", c.endpoint.Addr(), err)
+		}
+	}
+	local, err := compute.StartLocal(ctx, compute.LocalOptions{
+		Binary: opts.Binary, NodeBinary: opts.NodeBinary, Nodes: opts.Nodes, WorkersPerNode: opts.WorkersPerNode,
+		Slots: opts.Slots, Dir: dir, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(),
+		ClusterSecret: opts.ClusterSecret, Stderr: opts.WorkerStderr, Logger: c.log,
+		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
+		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
+		NodeArgs: opts.nodeArgs(),
+	})
+	if err != nil {
+		return err
+	}
+	c.local, c.procs = local, local
+	return c.start(ctx, c.endpoint, local, newNodeClients(local.ClusterSecret()), opts.Nodes*opts.WorkersPerNode)
+}
+
+// startRemote joins the cluster of Options.Master (cluster mode) and
+// waits for the workers its nodes start.
+func (c *Context) startRemote(ctx context.Context, hbInterval time.Duration) error {
+	opts := c.opts
+	driverAddr, err := c.driverAddr(ctx)
+	if err != nil {
+		return err
+	}
+	remote, err := compute.StartRemote(ctx, compute.RemoteOptions{
+		Master: opts.Master, ClusterSecret: opts.ClusterSecret, Binary: opts.Binary,
+		WorkersPerNode: opts.WorkersPerNode, Slots: opts.Slots, HeartbeatInterval: hbInterval,
+		DriverTimeout: opts.HeartbeatTimeout, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(),
+		Logger: c.log,
+	})
+	if err != nil {
+		return err
+	}
+	c.remote, c.procs = remote, remote
+	return c.start(ctx, c.endpoint, remote, newNodeClients(opts.ClusterSecret), remote.Workers())
+}
+
+// driverAddr is the address the cluster's workers reach the driver's
+// endpoint by: Options.DriverHost, or the address this machine uses on
+// its route to the first node, with the endpoint's port.
+func (c *Context) driverAddr(ctx context.Context) (string, error) {
+	_, port, err := net.SplitHostPort(c.endpoint.Addr())
+	if err != nil {
+		return "", err
+	}
+	if c.opts.DriverHost != "" {
+		return net.JoinHostPort(c.opts.DriverHost, port), nil
+	}
+	m, err := compute.ParseMaster(c.opts.Master)
+	if err != nil {
+		return "", err
+	}
+	first := net.JoinHostPort(m.Host, m.Port)
+	if len(m.Addrs) > 0 {
+		first = m.Addrs[0]
+	}
+	// A UDP "connection" sends nothing: it only asks the kernel for the
+	// route, and so for the local address on it.
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", first)
+	if err != nil {
+		return "", fmt.Errorf("client: find the address the nodes reach this driver by (route to %s): %w (set Options.DriverHost, shoal run --driver-host)", first, err)
+	}
+	defer conn.Close()
+	host := conn.LocalAddr().(*net.UDPAddr).IP.String()
+	return net.JoinHostPort(host, port), nil
 }

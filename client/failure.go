@@ -321,6 +321,10 @@ func (s *scheduler) replaceWorker(w compute.WorkerInfo) bool {
 		return false
 	}
 	s.replacements[idx]++
+	if nw.ID == "" {
+		s.c.log.Info("a lost worker's node replaces it", "worker", w.ID, "node", w.Node)
+		return true
+	}
 	s.c.log.Info("replacing a lost worker", "worker", w.ID, "replacement", nw.ID, "node", w.Node, "pid", nw.Pid)
 	return true
 }

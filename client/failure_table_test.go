@@ -84,7 +84,7 @@ func startFake(t *testing.T, f *fakeCluster) (*Context, string) {
 	if c.events, err = eventlog.Create(opts.EventLog); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.start(context.Background(), f, f, f); err != nil {
+	if err := c.start(context.Background(), f, f, f, len(f.nodes)*f.perNode); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })

@@ -228,6 +228,9 @@ func (f *fakeCluster) KillWorker(id string) error {
 	return nil
 }
 
+// Failures: the fake's nodes never give up on their workers.
+func (f *fakeCluster) Failures() <-chan error { return nil }
+
 // RestartNode brings node i back at a new address with new workers.
 func (f *fakeCluster) RestartNode(ctx context.Context, i int) (compute.NodeInfo, error) {
 	f.mu.Lock()

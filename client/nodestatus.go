@@ -31,7 +31,7 @@ type nodeStatus struct {
 
 // startNodeStatus starts the reports if there is an event log or a UI.
 func startNodeStatus(c *Context) *nodeStatus {
-	if c.events == nil || c.local == nil {
+	if c.events == nil || c.procs == nil {
 		return nil
 	}
 	n := &nodeStatus{c: c, stopc: make(chan struct{}), done: make(chan struct{}), clients: map[string]*nodeclient.Client{}}
@@ -66,11 +66,11 @@ func (n *nodeStatus) run() {
 func (n *nodeStatus) report() {
 	ctx, cancel := context.WithTimeout(context.Background(), nodeStatusTimeout)
 	defer cancel()
-	for _, info := range n.c.local.Nodes() {
+	for _, info := range n.c.procs.Nodes() {
 		cl := n.clients[info.Addr]
 		if cl == nil {
 			var err error
-			if cl, err = nodeclient.Dial(info.Addr, nodeclient.WithClusterSecret(n.c.local.ClusterSecret())); err != nil {
+			if cl, err = nodeclient.Dial(info.Addr, nodeclient.WithClusterSecret(n.c.procs.ClusterSecret())); err != nil {
 				continue
 			}
 			n.clients[info.Addr] = cl

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shoal/client/ui"
+	"shoal/compute"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -49,6 +50,27 @@ type Options struct {
 	// Slots task slots. Defaults DefaultNodes, DefaultWorkersPerNode,
 	// DefaultSlots (1, 2, 2).
 	Nodes, WorkersPerNode, Slots int
+	// Master, if set, runs the application on a cluster of node services
+	// that already run, one per machine (cluster mode, docs/cluster.md):
+	// shoal://h1:7077,h2:7077 lists them, dns://name:7077 is every
+	// address the name resolves to (a Kubernetes headless Service),
+	// resolved again while the application runs. The driver ships its
+	// own executable (Binary) to the nodes, which start WorkersPerNode
+	// workers each (0: the node's own --workers). Nodes, Dir, NodeBinary,
+	// CacheBytes, NodeMetrics, NoShuffleService and AdvertiseNode are local
+	// mode's and may not be set with it. Empty: local mode.
+	Master string
+	// ClusterSecret is the secret the cluster's nodes require (their
+	// --cluster-secret-file). Local mode makes its own.
+	ClusterSecret string
+	// DriverListen is where the driver's endpoint listens for its workers:
+	// default 127.0.0.1:0 in local mode, :0 (every interface, a free
+	// port) in cluster mode.
+	DriverListen string
+	// DriverHost is the host or IP the workers reach the driver by in
+	// cluster mode. Default: this machine's address on its route to the
+	// first node.
+	DriverHost string
 	// Dir holds the node services' directories; default a temporary
 	// directory, removed by Close.
 	Dir string
@@ -170,10 +192,10 @@ func (o *Options) EnsureDefaults() {
 	if o.App == "" {
 		o.App = fmt.Sprintf("shoal-%d-%d", os.Getpid(), time.Now().UnixMilli())
 	}
-	if o.Nodes == 0 {
+	if o.Nodes == 0 && o.Master == "" {
 		o.Nodes = DefaultNodes
 	}
-	if o.WorkersPerNode == 0 {
+	if o.WorkersPerNode == 0 && o.Master == "" {
 		o.WorkersPerNode = DefaultWorkersPerNode
 	}
 	if o.Slots == 0 {
@@ -267,6 +289,25 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxDirectResultBytes > 0 && o.MaxResultBytes > 0 && o.MaxDirectResultBytes > o.MaxResultBytes {
 		bad("MaxDirectResultBytes %d exceeds MaxResultBytes %d (no result that large could be held)", o.MaxDirectResultBytes, o.MaxResultBytes)
+	}
+	if o.Master != "" {
+		if _, err := compute.ParseMaster(o.Master); err != nil {
+			bad("Master: %v", err)
+		}
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"Nodes", o.Nodes != 0}, {"Dir", o.Dir != ""}, {"NodeBinary", o.NodeBinary != ""},
+			{"CacheBytes", o.CacheBytes != 0}, {"NodeMetrics", o.NodeMetrics},
+			{"NoShuffleService", o.NoShuffleService}, {"AdvertiseNode", o.AdvertiseNode != nil},
+		} {
+			if f.set {
+				bad("%s is local mode's: with a Master the nodes are the cluster's own (set it on `shoal node`)", f.name)
+			}
+		}
+	} else if o.DriverHost != "" {
+		bad("DriverHost %q without a Master (local mode's workers reach the driver on loopback)", o.DriverHost)
 	}
 	if o.CheckpointKeep > 0 && o.CheckpointDir == "" {
 		bad("CheckpointKeep %d without a CheckpointDir (set CheckpointDir, or leave CheckpointKeep 0)", o.CheckpointKeep)

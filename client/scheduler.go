@@ -111,6 +111,8 @@ func (s *scheduler) awaitWorkers(ctx context.Context, n int, timeout time.Durati
 			s.handle(ev)
 		case f := <-s.doneq:
 			f()
+		case err := <-s.cl.Failures():
+			return fmt.Errorf("client: %d of %d workers connected: %w", len(s.workers), n, err)
 		case <-deadline.C:
 			return fmt.Errorf("client: %d of %d workers connected within %v (see the workers' logs: set Options.WorkerStderr)", len(s.workers), n, timeout)
 		case <-ctx.Done():

@@ -174,6 +174,9 @@ func (o *LocalOptions) Validate() error {
 // NodeInfo describes a node service of a Local cluster.
 type NodeInfo struct {
 	Index int
+	// Name is the node's name (`shoal node --name`) in cluster mode;
+	// empty in local mode.
+	Name string
 	// Addr is the address the cluster reaches the node by: Listen, unless
 	// LocalOptions.AdvertiseNode says otherwise.
 	Addr string
@@ -403,7 +406,11 @@ func (p *localProc) info() LocalWorker {
 	return w
 }
 
-// Nodes returns the node services, by index.
+// Failures is nil: the local launcher reports nothing on its own (the
+// scheduler replaces lost workers itself).
+func (l *Local) Failures() <-chan error { return nil }
+
+// Nodes returns the nodes, in index order.
 func (l *Local) Nodes() []NodeInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()

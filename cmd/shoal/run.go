@@ -13,6 +13,7 @@ import (
 	"shoal/checkpoint"
 	"shoal/client"
 	"shoal/client/ui"
+	"shoal/compute"
 	"shoal/internal/cli"
 	"shoal/jobs"
 )
@@ -43,6 +44,10 @@ type runConfig struct {
 	resume         bool
 	uiAddr         string
 	uiWait         bool
+	master         string
+	secretFile     string
+	driverHost     string
+	driverListen   string
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -72,6 +77,10 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 	fs.StringVar(&c.uiAddr, "ui-addr", "127.0.0.1:4040", "serve the live UI, its REST API and /metrics at `ADDR` (the next free port if taken); off disables it")
 	fs.BoolVar(&c.uiWait, "ui-wait", false, "keep the UI up after the job, until interrupted (Ctrl-C)")
+	fs.StringVar(&c.master, "master", os.Getenv("SHOAL_MASTER"), "run on a cluster of node services: shoal://HOST:PORT[,HOST:PORT...] or dns://NAME[:PORT] (default $SHOAL_MASTER; empty: the embedded local cluster)")
+	fs.StringVar(&c.secretFile, "cluster-secret-file", os.Getenv("SHOAL_CLUSTER_SECRET_FILE"), "with --master: `FILE` holding the cluster's secret (default $SHOAL_CLUSTER_SECRET_FILE)")
+	fs.StringVar(&c.driverHost, "driver-host", "", "with --master: the host or IP the workers reach this driver by (default: this machine's address on its route to the first node)")
+	fs.StringVar(&c.driverListen, "driver-listen", "", "the `ADDR` the driver listens on for its workers (default 127.0.0.1:0; with --master :0)")
 }
 
 func jobNames() []string { return []string{"wordcount", "ecommerce", "pagerank", "sort"} }
@@ -130,6 +139,19 @@ func runRun(ctx context.Context, args []string) error {
 	if c.s3Endpoint != "" && !strings.HasPrefix(c.ckptDir, "s3://") {
 		errs = append(errs, errors.New("--s3-endpoint applies to an s3:// --checkpoint-dir"))
 	}
+	if c.master != "" {
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "nodes", "dir", "cache-bytes", "shuffle-service":
+				errs = append(errs, fmt.Errorf("--%s is the embedded cluster's: with --master the nodes are the cluster's (set it on shoal node)", f.Name))
+			}
+		})
+		if _, err := compute.ParseMaster(c.master); err != nil {
+			errs = append(errs, fmt.Errorf("--master: %w", err))
+		}
+	} else if c.driverHost != "" {
+		errs = append(errs, errors.New("--driver-host applies with --master"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return &usageError{err: err, help: "shoal run"}
 	}
@@ -158,6 +180,21 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	if c.ckptDir != "" {
 		opts.CheckpointKeep = c.ckptKeep // its default, 2, means nothing without a store
+	}
+	opts.DriverListen = c.driverListen
+	if c.master != "" {
+		opts.Master, opts.DriverHost, opts.Nodes = c.master, c.driverHost, 0
+		opts.WorkersPerNode = 0 // each node's --workers, unless given
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "workers-per-node" {
+				opts.WorkersPerNode = c.workers
+			}
+		})
+		if c.secretFile != "" {
+			if opts.ClusterSecret, err = cli.ReadSecretFile(c.secretFile); err != nil {
+				return err
+			}
+		}
 	}
 	if c.verbose {
 		opts.WorkerStderr = os.Stderr

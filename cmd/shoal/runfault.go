@@ -21,6 +21,15 @@ func killWorkerAfter(ctx context.Context, sc *client.Context, eventLog string, d
 		return
 	}
 	busy := runningWorkers(eventLog)
+	if sc.Local() == nil { // cluster mode: the worker's node kills it
+		for id := range busy {
+			if err := sc.Remote().KillWorker(id); err == nil {
+				fmt.Fprintf(w, "had worker %s killed by its node after %v\n", id, d)
+			}
+			return
+		}
+		return
+	}
 	for _, lw := range sc.Local().Workers() {
 		if lw.Exited || (len(busy) > 0 && !busy[lw.ID]) {
 			continue

@@ -1,0 +1,575 @@
+package compute
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shufflepb"
+)
+
+// Cluster mode: the driver joins node services that already run, one per
+// machine (`shoal node`), hands each its own executable, and the nodes
+// start and supervise the application's workers (doc.go, "Cluster
+// mode").
+
+// Master schemes (RemoteOptions.Master).
+const (
+	// SchemeShoal lists the nodes: shoal://h1:7077,h2:7077.
+	SchemeShoal = "shoal"
+	// SchemeDNS names them: dns://name:7077 is every address name
+	// resolves to (a Kubernetes headless Service), resolved again while
+	// the application runs.
+	SchemeDNS = "dns"
+)
+
+// DefaultNodePort is a node's port when a master address gives none.
+const DefaultNodePort = "7077"
+
+// Master is a parsed RemoteOptions.Master.
+type Master struct {
+	Scheme string
+	// Addrs are the nodes (shoal://), each host:port.
+	Addrs []string
+	// Host and Port are the name to resolve and the nodes' port (dns://).
+	Host, Port string
+}
+
+// ParseMaster parses a master URL: shoal://h1:7077,h2:7077 or
+// dns://name:7077 (the port defaults to 7077).
+func ParseMaster(s string) (Master, error) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || rest == "" {
+		return Master{}, fmt.Errorf("master %q: want shoal://HOST:PORT[,HOST:PORT...] or dns://NAME[:PORT]", s)
+	}
+	withPort := func(hp string) (host, port string, err error) {
+		if hp == "" {
+			return "", "", errors.New("an empty address")
+		}
+		host, port, err = net.SplitHostPort(hp)
+		if err != nil { // no port
+			host, port = strings.Trim(hp, "[]"), DefaultNodePort
+		}
+		if host == "" || strings.ContainsAny(host, "/?#@ ") {
+			return "", "", fmt.Errorf("bad host in %q", hp)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return "", "", fmt.Errorf("bad port in %q", hp)
+		}
+		return host, port, nil
+	}
+	m := Master{Scheme: strings.ToLower(scheme)}
+	switch m.Scheme {
+	case SchemeShoal:
+		for hp := range strings.SplitSeq(rest, ",") {
+			host, port, err := withPort(strings.TrimSpace(hp))
+			if err != nil {
+				return Master{}, fmt.Errorf("master %q: %v", s, err)
+			}
+			a := net.JoinHostPort(host, port)
+			if slices.Contains(m.Addrs, a) {
+				return Master{}, fmt.Errorf("master %q: %s is listed twice", s, a)
+			}
+			m.Addrs = append(m.Addrs, a)
+		}
+	case SchemeDNS:
+		host, port, err := withPort(rest)
+		if err != nil {
+			return Master{}, fmt.Errorf("master %q: %v", s, err)
+		}
+		m.Host, m.Port = host, port
+	default:
+		return Master{}, fmt.Errorf("master %q: unknown scheme %q (want shoal:// or dns://)", s, scheme)
+	}
+	return m, nil
+}
+
+// resolve returns the nodes' addresses, sorted.
+func (m Master) resolve(ctx context.Context) ([]string, error) {
+	if m.Scheme == SchemeShoal {
+		return m.Addrs, nil
+	}
+	ips, err := net.DefaultResolver.LookupHost(ctx, m.Host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", m.Host, err)
+	}
+	addrs := make([]string, len(ips))
+	for i, ip := range ips {
+		addrs[i] = net.JoinHostPort(ip, m.Port)
+	}
+	slices.Sort(addrs)
+	return addrs, nil
+}
+
+// RemoteOptions configure StartRemote.
+type RemoteOptions struct {
+	// Master says where the nodes are (ParseMaster). Required.
+	Master string
+	// ClusterSecret is presented to every node. Required unless every
+	// node listens on loopback without one.
+	ClusterSecret string
+	// Binary is the executable the nodes start the workers from: it must
+	// be built for the nodes' machines (GOOS=linux, their GOARCH) and
+	// statically (CGO_ENABLED=0). Default: this process's own.
+	Binary string
+	// WorkersPerNode is how many workers each node runs; 0: each node's
+	// own default (`shoal node --workers`).
+	WorkersPerNode int
+	// Slots, HeartbeatInterval and DriverTimeout are the workers'
+	// (WorkerOptions). 0: their defaults.
+	Slots             int
+	HeartbeatInterval time.Duration
+	DriverTimeout     time.Duration
+	// DriverAddr is the address the workers reach the driver's endpoint
+	// by. Required.
+	DriverAddr string
+	// App is the application's ID; AppToken its token (Endpoint.Token).
+	// Required.
+	App, AppToken string
+	// AppTTL is how long a node keeps the application, and its workers,
+	// after its last heartbeat. Default 30 s: a driver killed leaves no
+	// worker running beyond it.
+	AppTTL time.Duration
+	// Env are more variables for the workers, KEY=VALUE with keys that
+	// start with SHOAL_.
+	Env []string
+	// WorkerArgs are the workers' command-line arguments.
+	WorkerArgs []string
+	// Logger receives the log; it is given component=compute. Default:
+	// discard.
+	Logger *slog.Logger
+}
+
+// DefaultRemoteAppTTL is RemoteOptions.AppTTL's default.
+const DefaultRemoteAppTTL = 30 * time.Second
+
+// remoteTick is how often a Remote heartbeats the application on every
+// node, asks the nodes how its workers fare and, with dns://, resolves
+// the nodes again.
+const remoteTick = 2 * time.Second
+
+// Remote is a cluster of node services that already run (cluster mode).
+// It implements what the scheduler asks of a cluster: the nodes, a
+// worker killed, and (instead of starting a replacement itself) leaves
+// replacing workers to their nodes, which supervise them.
+type Remote struct {
+	opts   RemoteOptions
+	master Master
+	log    *slog.Logger
+	binary binaryRef
+	env    []string // the workers' environment from the driver
+
+	mu       sync.Mutex
+	nodes    []*remoteNode
+	closed   bool
+	failures chan error // capacity 1 per node at most: see report
+
+	stop      chan struct{}
+	tickDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type remoteNode struct {
+	info    NodeInfo
+	dial    string // the address the driver reached it at
+	client  *nodeclient.Client
+	workers int // as the node started them
+	failed  bool
+}
+
+// binaryRef is the executable the nodes start workers from.
+type binaryRef struct {
+	path   string
+	sha256 string
+	size   int64
+}
+
+// StartRemote joins the nodes Master names: on each it registers the
+// application, uploads the binary unless the node has it, and starts the
+// workers. It returns once every node has started them, not once they
+// have connected (the driver sees them as WorkerAdded events). A node
+// that cannot be reached or refuses is an error naming it; ctx bounds the
+// start only.
+func StartRemote(ctx context.Context, opts RemoteOptions) (*Remote, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.AppTTL == 0 {
+		opts.AppTTL = DefaultRemoteAppTTL
+	}
+	master, err := ParseMaster(opts.Master)
+	if err != nil {
+		return nil, fmt.Errorf("compute: %w", err)
+	}
+	var errs []error
+	if opts.DriverAddr == "" {
+		errs = append(errs, errors.New("DriverAddr is empty"))
+	}
+	if err := validateID("application", opts.App); err != nil {
+		errs = append(errs, err)
+	}
+	if opts.AppToken == "" {
+		errs = append(errs, errors.New("AppToken is empty"))
+	}
+	for _, kv := range opts.Env {
+		if !strings.HasPrefix(kv, "SHOAL_") || !strings.Contains(kv, "=") {
+			errs = append(errs, fmt.Errorf("Env %q is not SHOAL_KEY=VALUE", strings.SplitN(kv, "=", 2)[0]))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("compute: remote options: %w", err)
+	}
+	if opts.Binary == "" {
+		if opts.Binary, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("compute: find this program's executable to ship to the nodes (set Binary): %w", err)
+		}
+	}
+	bin, err := hashBinary(opts.Binary)
+	if err != nil {
+		return nil, err
+	}
+	wo := WorkerOptions{DriverAddr: opts.DriverAddr, Slots: opts.Slots, HeartbeatInterval: opts.HeartbeatInterval,
+		DriverTimeout: opts.DriverTimeout, AppToken: opts.AppToken}
+	env := slices.DeleteFunc(wo.Environ(), func(kv string) bool {
+		// The node sets these itself.
+		for _, k := range []string{EnvRole, EnvNode, EnvApp, EnvWorkerID} {
+			if strings.HasPrefix(kv, k+"=") {
+				return true
+			}
+		}
+		return false
+	})
+	r := &Remote{
+		opts:     opts,
+		master:   master,
+		log:      opts.Logger.With("component", "compute"),
+		binary:   bin,
+		env:      append(env, opts.Env...),
+		failures: make(chan error, 64),
+		stop:     make(chan struct{}),
+		tickDone: make(chan struct{}),
+	}
+	addrs, err := master.resolve(ctx)
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("no address")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compute: master %s: %w", opts.Master, err)
+	}
+	if err := r.join(ctx, addrs); err != nil {
+		close(r.tickDone)
+		return nil, errors.Join(err, r.Close())
+	}
+	go r.tick()
+	return r, nil
+}
+
+// hashBinary reads the executable at path once for its SHA-256.
+func hashBinary(path string) (binaryRef, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return binaryRef{}, fmt.Errorf("compute: the binary to ship to the nodes: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return binaryRef{}, fmt.Errorf("compute: read the binary to ship to the nodes: %w", err)
+	}
+	return binaryRef{path: path, sha256: hex.EncodeToString(h.Sum(nil)), size: n}, nil
+}
+
+// join sets up the application on each new address, at once.
+func (r *Remote) join(ctx context.Context, addrs []string) error {
+	joined := make([]*remoteNode, len(addrs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, addr := range addrs {
+		g.Go(func() error {
+			n, err := r.joinNode(gctx, addr)
+			joined[i] = n
+			if err != nil {
+				return fmt.Errorf("compute: node %s: %w", addr, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	var undo []*remoteNode
+	r.mu.Lock()
+	for _, n := range joined {
+		switch {
+		case n == nil:
+		case r.closed || err != nil:
+			if err == nil {
+				err = errors.New("compute: the cluster closed while joining a node")
+			}
+			undo = append(undo, n)
+		default:
+			n.info.Index = len(r.nodes)
+			r.nodes = append(r.nodes, n)
+			r.log.Info("node joined", "node", n.info.Name, "addr", n.info.Addr, "workers", n.workers)
+		}
+	}
+	r.mu.Unlock()
+	for _, n := range undo {
+		r.leave(n)
+	}
+	return err
+}
+
+// joinNode registers the application with the node at addr, gives it the
+// binary and starts the workers. The node is returned once dialled, also
+// on error, so that the caller can remove the application from it.
+func (r *Remote) joinNode(ctx context.Context, addr string) (*remoteNode, error) {
+	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(r.opts.ClusterSecret))
+	if err != nil {
+		return nil, err
+	}
+	n := &remoteNode{dial: addr, client: cl}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return n, err
+	}
+	n.info = NodeInfo{Addr: st.GetAddr(), Listen: addr, Pid: int(st.GetPid()), Name: st.GetName()}
+	if n.info.Addr == "" {
+		n.info.Addr = addr
+	}
+	if err := cl.RegisterApp(ctx, r.opts.App, r.opts.AppTTL); err != nil {
+		return n, fmt.Errorf("register application %s: %w", r.opts.App, err)
+	}
+	has, err := cl.HasBinary(ctx, r.binary.sha256)
+	if err != nil {
+		return n, err
+	}
+	if !has {
+		start := time.Now()
+		f, err := os.Open(r.binary.path)
+		if err != nil {
+			return n, err
+		}
+		err = cl.PutBinary(ctx, r.binary.sha256, r.binary.size, f)
+		f.Close()
+		if err != nil {
+			return n, fmt.Errorf("upload %s: %w", r.binary.path, err)
+		}
+		r.log.Info("binary uploaded", "node", n.info.Name, "sha256", r.binary.sha256[:12], "bytes", r.binary.size, "took", time.Since(start).Round(time.Millisecond))
+	}
+	ws, err := cl.StartWorkers(ctx, &shufflepb.StartWorkersRequest{
+		App: r.opts.App, BinarySha256: r.binary.sha256, Workers: uint32(r.opts.WorkersPerNode),
+		Env: r.env, Args: r.opts.WorkerArgs,
+	})
+	if err != nil {
+		return n, fmt.Errorf("start workers: %w", err)
+	}
+	n.workers = len(ws)
+	return n, nil
+}
+
+// leave removes the application from a node, which stops its workers.
+func (r *Remote) leave(n *remoteNode) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := n.client.RemoveApp(ctx, r.opts.App)
+	n.client.Close()
+	if err != nil {
+		return fmt.Errorf("compute: remove application %s from node %s: %w", r.opts.App, n.info.Addr, err)
+	}
+	return nil
+}
+
+// Nodes returns the nodes joined so far.
+func (r *Remote) Nodes() []NodeInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]NodeInfo, len(r.nodes))
+	for i, n := range r.nodes {
+		out[i] = n.info
+	}
+	return out
+}
+
+// Workers is the number of workers the nodes started.
+func (r *Remote) Workers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	total := 0
+	for _, n := range r.nodes {
+		total += n.workers
+	}
+	return total
+}
+
+// ClusterSecret is the secret the nodes require.
+func (r *Remote) ClusterSecret() string { return r.opts.ClusterSecret }
+
+// Failures delivers what the nodes report about the application's
+// workers that the scheduler should know: a node that gave up restarting
+// them because they crash at start.
+func (r *Remote) Failures() <-chan error { return r.failures }
+
+// AddWorker is what the scheduler asks after a worker is lost: in cluster
+// mode the worker's node starts its replacement by itself, so AddWorker
+// starts nothing and returns a LocalWorker with no ID.
+func (r *Remote) AddWorker(i int) (LocalWorker, error) {
+	return LocalWorker{Node: i}, nil
+}
+
+// KillWorker asks the worker's node to kill it (a hung worker; or an
+// experiment); the node starts a replacement. Worker IDs are
+// w-<node name>-<k>.
+func (r *Remote) KillWorker(id string) error {
+	r.mu.Lock()
+	var node *remoteNode
+	for _, n := range r.nodes {
+		if k, ok := strings.CutPrefix(id, "w-"+n.info.Name+"-"); ok && isDigits(k) {
+			node = n
+		}
+	}
+	r.mu.Unlock()
+	if node == nil {
+		return fmt.Errorf("compute: no node runs worker %s", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return node.client.StopWorker(ctx, r.opts.App, id)
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// RestartNode is local mode's: a node of a cluster is restarted on its
+// machine, where it joins again when the application next resolves it.
+func (r *Remote) RestartNode(context.Context, int) (NodeInfo, error) {
+	return NodeInfo{}, errors.New("compute: in cluster mode a node is restarted on its own machine (shoal node), not by the driver")
+}
+
+// tick keeps the application alive on every node, reports nodes that
+// gave up on its workers, and with dns:// joins nodes that appeared.
+func (r *Remote) tick() {
+	defer close(r.tickDone)
+	t := time.NewTicker(remoteTick)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-r.stop
+		cancel()
+	}()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		nodes := slices.Clone(r.nodes)
+		r.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() { r.check(ctx, n) })
+		}
+		wg.Wait()
+		if r.master.Scheme == SchemeDNS {
+			r.rejoin(ctx, nodes)
+		}
+	}
+}
+
+// check heartbeats the application on n and reports, once, that n gave up
+// on its workers.
+func (r *Remote) check(ctx context.Context, n *remoteNode) {
+	cctx, cancel := context.WithTimeout(ctx, remoteTick)
+	defer cancel()
+	if err := n.client.Heartbeat(cctx, r.opts.App); err != nil {
+		r.log.Debug("heartbeat to node failed", "node", n.info.Name, "err", err)
+		return
+	}
+	resp, err := n.client.Workers(cctx, r.opts.App)
+	if err != nil || resp.GetFailure() == "" {
+		return
+	}
+	r.mu.Lock()
+	first := !n.failed
+	n.failed = true
+	r.mu.Unlock()
+	if first {
+		err := fmt.Errorf("compute: node %s (%s) gave up starting workers: %s", n.info.Name, n.info.Addr, resp.GetFailure())
+		r.log.Error("node gave up starting workers", "node", n.info.Name, "failure", resp.GetFailure())
+		select {
+		case r.failures <- err:
+		default:
+		}
+	}
+}
+
+// rejoin resolves the master's name again and joins the addresses that
+// are new. A node that went away stays known: its loss is the
+// scheduler's to find (its workers are lost, its fetches fail).
+func (r *Remote) rejoin(ctx context.Context, known []*remoteNode) {
+	rctx, cancel := context.WithTimeout(ctx, remoteTick)
+	defer cancel()
+	addrs, err := r.master.resolve(rctx)
+	if err != nil {
+		r.log.Debug("resolve the nodes again", "err", err)
+		return
+	}
+	var fresh []string
+	for _, a := range addrs {
+		if !slices.ContainsFunc(known, func(n *remoteNode) bool { return n.dial == a }) {
+			fresh = append(fresh, a)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	jctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := r.join(jctx, fresh); err != nil {
+		r.log.Warn("a node that appeared could not join", "addrs", fresh, "err", err)
+	}
+}
+
+// Close removes the application from every node, which stops its
+// workers and deletes its files. Idempotent.
+func (r *Remote) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		<-r.tickDone
+		r.mu.Lock()
+		r.closed = true
+		nodes := r.nodes
+		r.nodes = nil
+		r.mu.Unlock()
+		var errs []error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() {
+				if err := r.leave(n); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		r.closeErr = errors.Join(errs...)
+	})
+	return r.closeErr
+}
