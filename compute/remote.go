@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
 
@@ -491,29 +492,51 @@ func (r *Remote) tick() {
 	}
 }
 
-// check heartbeats the application on n and reports, once, that n gave up
-// on its workers.
+// check heartbeats the application on n, makes sure n runs its workers
+// (a node restarted since runs none: it is given the application, the
+// binary and the workers again) and reports, once, that n gave up on
+// them.
 func (r *Remote) check(ctx context.Context, n *remoteNode) {
 	cctx, cancel := context.WithTimeout(ctx, remoteTick)
 	defer cancel()
 	if err := n.client.Heartbeat(cctx, r.opts.App); err != nil {
-		r.log.Debug("heartbeat to node failed", "node", n.info.Name, "err", err)
-		return
+		if !errors.Is(err, shuffle.ErrUnknownApp) {
+			r.log.Debug("heartbeat to node failed", "node", n.info.Name, "err", err)
+			return
+		}
 	}
 	resp, err := n.client.Workers(cctx, r.opts.App)
-	if err != nil || resp.GetFailure() == "" {
+	if err != nil {
+		r.log.Debug("ask node for its workers", "node", n.info.Name, "err", err)
 		return
 	}
-	r.mu.Lock()
-	first := !n.failed
-	n.failed = true
-	r.mu.Unlock()
-	if first {
-		err := fmt.Errorf("compute: node %s (%s) gave up starting workers: %s", n.info.Name, n.info.Addr, resp.GetFailure())
-		r.log.Error("node gave up starting workers", "node", n.info.Name, "failure", resp.GetFailure())
-		select {
-		case r.failures <- err:
-		default:
+	if resp.GetFailure() != "" {
+		r.mu.Lock()
+		first := !n.failed
+		n.failed = true
+		r.mu.Unlock()
+		if first {
+			err := fmt.Errorf("compute: node %s (%s) gave up starting workers: %s", n.info.Name, n.info.Addr, resp.GetFailure())
+			r.log.Error("node gave up starting workers", "node", n.info.Name, "failure", resp.GetFailure())
+			select {
+			case r.failures <- err:
+			default:
+			}
+		}
+		return
+	}
+	if len(resp.GetWorkers()) == 0 {
+		// Restarted (or it removed the application): join it again.
+		jctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if again, err := r.joinNode(jctx, n.dial); err != nil {
+			r.log.Warn("node runs no worker of the application and could not be given them", "node", n.info.Name, "err", err)
+			if again != nil {
+				again.client.Close()
+			}
+		} else {
+			again.client.Close()
+			r.log.Info("node runs no worker of the application: started them again", "node", n.info.Name, "workers", again.workers)
 		}
 	}
 }
