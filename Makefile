@@ -27,7 +27,7 @@ build: deps ## build bin/shoal
 	$(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
-test: deps lint check-gen $(TOXIPROXY) $(MINIO) ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
+test: deps lint check-gen $(TOXIPROXY) minio-static ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
 	$(GO) test -count=1 -timeout 15m ./...
 
 DEMO := $(CURDIR)/demo
@@ -45,8 +45,7 @@ image: ## build the container image shoal:dev: a static binary of ./cmd/shoal FR
 	scripts/image.sh shoal
 
 .PHONY: image-minio
-image-minio: $(MINIO) ## build the image shoal-minio:dev: the pinned MinIO server, static, FROM scratch (deploy/minio.Dockerfile)
-	@$(GO) version -m $(MINIO) | grep -q 'CGO_ENABLED=0' || { echo "$(MINIO) was built with cgo: building it again, static"; rm -f $(MINIO); $(MAKE) --no-print-directory $(MINIO); }
+image-minio: minio-static ## build the image shoal-minio:dev: the pinned MinIO server, static, FROM scratch (deploy/minio.Dockerfile)
 	scripts/image.sh minio $(MINIO)
 
 .PHONY: deploy-secret
@@ -92,6 +91,14 @@ $(TOXIPROXY):
 # in an image FROM scratch, so it is built static (CGO_ENABLED=0).
 $(MINIO):
 	CGO_ENABLED=0 GOBIN=$(BIN)/minio $(GO) install $(MINIO_PKG)
+
+# A MinIO built before its rule said CGO_ENABLED=0 is dynamically linked
+# and cannot run in a scratch image: build it again. `make test` does this
+# before the tests, which build the image (internal/dockertest) from
+# several packages at once.
+.PHONY: minio-static
+minio-static: $(MINIO)
+	@$(GO) version -m $(MINIO) | grep -q 'CGO_ENABLED=0' || { echo "$(MINIO) was built with cgo: building it again, static"; rm -f $(MINIO); $(MAKE) --no-print-directory $(MINIO); }
 
 $(BIN)/protoc-gen-go:
 	GOBIN=$(BIN) $(GO) install $(PROTOC_GEN_GO)
