@@ -23,6 +23,9 @@
 //	c := dockertest.Run(t, dockertest.RunOptions{Name: "minio", Image: img, Network: net, Cmd: []string{"server", "/data"}})
 //	ip, err := c.IP(ctx)
 //
+// ComposeCommand finds Docker Compose (the docker CLI's plugin, else the
+// standalone docker-compose), for the tests of deploy/compose.yaml.
+//
 // The constructors (Require, BuildImage, NewNetwork, NewVolume, Run) fail
 // the test themselves and must be called from the test's goroutine; the
 // methods of a Container return errors and take a context, so a fault
