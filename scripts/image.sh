@@ -71,6 +71,7 @@ cp "$dockerfile" "$ctx/Dockerfile"
 binsum=$(sha256sum "$root/$bin" | cut -d' ' -f1)
 ctxsum=$(cat "$ctx/rootfs.tar" "$ctx/Dockerfile" | sha256sum | cut -d' ' -f1)
 have=$(docker image inspect --format '{{index .Config.Labels "shoal.context-sha256"}}' "$tag" 2>/dev/null || true)
+previous=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 if [ "$have" = "$ctxsum" ]; then
 	echo "$tag is up to date (binary sha256 $binsum)"
 	exit 0
@@ -84,5 +85,10 @@ if ! out=$(DOCKER_BUILDKIT=0 docker build --quiet \
 	echo "$out" >&2
 	echo "image.sh: docker build of $tag failed" >&2
 	exit 1
+fi
+# The image the tag named before is left without a name: remove it, unless
+# a container still uses it.
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
+	docker image rm "$previous" >/dev/null 2>&1 || true
 fi
 echo "built $tag (binary sha256 $binsum)"
