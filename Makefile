@@ -16,7 +16,7 @@ MINIO_PKG          := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## download the Go modules
@@ -27,7 +27,7 @@ build: deps ## build bin/shoal
 	$(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
-test: deps lint check-gen $(TOXIPROXY) $(MINIO) ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
+test: deps lint check-gen $(TOXIPROXY) minio-static ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
 	$(GO) test -count=1 -timeout 15m ./...
 
 DEMO := $(CURDIR)/demo
@@ -39,6 +39,18 @@ demo: build ## the main job: PageRank of a generated 1M-edge graph on the embedd
 	@rm -rf $(DEMO)/ranks
 	@rm -f $(DEMO)/events.jsonl
 	$(SHOAL) run pagerank --input $(DEMO)/graph.txt --output $(DEMO)/ranks --iterations 20 --event-log $(DEMO)/events.jsonl --kill-worker-after 4s
+
+.PHONY: image
+image: ## build the container image shoal:dev: a static binary of ./cmd/shoal FROM scratch (deploy/Dockerfile; docs/cluster.md)
+	scripts/image.sh shoal
+
+.PHONY: image-minio
+image-minio: minio-static ## build the image shoal-minio:dev: the pinned MinIO server, static, FROM scratch (deploy/minio.Dockerfile)
+	scripts/image.sh minio $(MINIO)
+
+.PHONY: deploy-secret
+deploy-secret: ## write deploy/secret/cluster-secret (0600) and deploy/.env for deploy/compose.yaml, unless they exist (git-ignored)
+	scripts/deploy-secret.sh deploy
 
 .PHONY: soak
 soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes are killed; fails on any wrong answer or failed job
@@ -75,9 +87,18 @@ $(TOXIPROXY):
 	GOBIN=$(BIN)/toxiproxy $(GO) install $(TOXIPROXY_PKG)
 
 # The checkpoint store's tests and `shoal bench checkpoint` run this MinIO
-# server (a few minutes to build the first time).
+# server (a few minutes to build the first time); `make image-minio` puts it
+# in an image FROM scratch, so it is built static (CGO_ENABLED=0).
 $(MINIO):
-	GOBIN=$(BIN)/minio $(GO) install $(MINIO_PKG)
+	CGO_ENABLED=0 GOBIN=$(BIN)/minio $(GO) install $(MINIO_PKG)
+
+# A MinIO built before its rule said CGO_ENABLED=0 is dynamically linked
+# and cannot run in a scratch image: build it again. `make test` does this
+# before the tests, which build the image (internal/dockertest) from
+# several packages at once.
+.PHONY: minio-static
+minio-static: $(MINIO)
+	@$(GO) version -m $(MINIO) | grep -q 'CGO_ENABLED=0' || { echo "$(MINIO) was built with cgo: building it again, static"; rm -f $(MINIO); $(MAKE) --no-print-directory $(MINIO); }
 
 $(BIN)/protoc-gen-go:
 	GOBIN=$(BIN) $(GO) install $(PROTOC_GEN_GO)
