@@ -204,14 +204,42 @@
 // task scheduler in package client. It does not restart lost workers
 // by itself either; the scheduler asks the launcher to.
 //
-// There is no cluster mode yet: docs/DESIGN.md §1 describes a driver that
-// connects to node services already running on other machines, which
-// launch the workers. Every cluster shoal runs is local mode's, started
-// by StartLocal, with its "machines" simulated as node services on one
-// host. The wire is ready for it (workers and readers reach nodes and the
-// driver by address, AdvertiseNode shows they need not be the listening
-// ones); what is missing is a node service that starts workers and a way
-// to give them the driver's binary.
+// # Cluster mode
+//
+// StartRemote joins node services that already run, one per machine
+// (`shoal node`), named by a master URL (ParseMaster): shoal://h1:7077,
+// h2:7077 lists them; dns://name:7077 is every address a name resolves
+// to (a Kubernetes headless Service), resolved again every 2 s so that
+// nodes that appear join. On each node the Remote
+//
+//  1. registers the application with a TTL (RemoteOptions.AppTTL, 30 s)
+//     and keeps it alive with a heartbeat every 2 s;
+//  2. asks whether the node's binary cache holds the driver's executable
+//     (its SHA-256) and uploads it, streamed, if not: a node keeps a few
+//     binaries, so later applications of the same build upload nothing;
+//  3. asks the node to start the workers (StartWorkers) with the
+//     environment of the contract above, minus what the node sets itself
+//     (its address, the worker ID, the role, the cluster secret).
+//
+// The node starts, supervises and stops the workers
+// (shuffleservice/doc.go, "Workers started by the node"): a worker that
+// dies is restarted by its node, with a new ID, so the Remote's
+// AddWorker starts nothing; KillWorker asks the node to kill one. A node
+// that gives up (the binary crashes at start) says so to the Remote's
+// next check, which reports it on Failures with the worker's stderr
+// tail: the start of a Context fails with it. A node that runs no worker
+// of the application (it was restarted) is given the application, the
+// binary and the workers again. Close removes the application from
+// every node, which stops its workers; a driver that dies without
+// closing leaves them until the TTL expires, and its workers give up on
+// it sooner (their DriverTimeout).
+//
+// Admission: every call to a node carries the cluster secret
+// (nodeclient.WithClusterSecret), which a node listening beyond loopback
+// requires; every worker presents the application's token
+// (EndpointOptions.Token, random per endpoint) to the driver, which
+// refuses a stream without it. Local mode takes the same path with an
+// ephemeral secret (LocalOptions.ClusterSecret).
 //
 // # Locks
 //
