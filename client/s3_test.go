@@ -93,11 +93,21 @@ func getObject(t *testing.T, srv *miniotest.Server, bucket, key string) string {
 	return string(b)
 }
 
+// firstDiff describes where got first differs from want.
+func firstDiff(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("%d lines, want %d; line %d is %.80q, want %.80q", len(got), len(want), i, got[i], want[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(got), len(want))
+}
+
 // gensortRecords is n gensort records whose keys start with tag.
 func gensortRecords(tag string, n int) string {
 	var b strings.Builder
 	for i := range n {
-		rec := fmt.Sprintf("%s%08d", tag, (i*7919)%n)[:10] + strings.Repeat(string(rune('a'+i%26)), 88) + "\r\n"
+		rec := fmt.Sprintf("%s%09d", tag, (i*7919)%n)[:10] + strings.Repeat(string(rune('a'+i%26)), 88) + "\r\n"
 		b.WriteString(rec)
 	}
 	return b.String()
@@ -154,16 +164,21 @@ func TestS3InputsMatchLocal(t *testing.T) {
 		for _, uri := range []string{"s3://" + inBucket + "/in", "s3://" + inBucket + "/in/"} {
 			got, err := client.Collect(ctx, client.TextFile(c, uri, parts))
 			if err != nil || !slices.Equal(got, want) {
-				t.Errorf("TextFile(%s, %d) = %d lines %.200q, %v; want %d lines %.200q", uri, parts, len(got), got, err, len(want), want)
+				t.Errorf("TextFile(%s, %d): %v; %s", uri, parts, err, firstDiff(got, want))
 			}
 		}
 		loc, err := client.Collect(ctx, client.TextFile(c, filepath.Join(local, "in"), parts))
 		if err != nil || !slices.Equal(loc, want) {
-			t.Errorf("TextFile of the local copy, %d parts: %d lines, %v", parts, len(loc), err)
+			t.Errorf("TextFile of the local copy, %d parts: %v; %s", parts, err, firstDiff(loc, want))
 		}
 	}
 	if got, err := client.Collect(ctx, client.TextFile(c, "s3://"+inBucket+"/in/b.txt", 2)); err != nil || !slices.Equal(got, []string{"x", "y", "z"}) {
 		t.Errorf("TextFile of one object = %q, %v", got, err)
+	}
+	// A panic on a line names the object and the line.
+	_, err := client.Count(ctx, client.Map(client.TextFile(c, "s3://"+inBucket+"/in/b.txt", 1), panicOnY))
+	if err == nil || !strings.Contains(err.Error(), "input s3://"+inBucket+"/in/b.txt line 2: bad line y") {
+		t.Errorf("a panic on line 2 of an object: %.300v", err)
 	}
 	// "inputs-and-more" shares the prefix "in" but not the directory.
 	if got, err := client.Collect(ctx, client.TextFile(c, "s3://"+inBucket+"/inputs-and-more", 2)); err != nil || !slices.Equal(got, []string{"one"}) {
@@ -187,6 +202,13 @@ func TestS3InputsMatchLocal(t *testing.T) {
 	if _, err := client.Count(ctx, client.GensortFile(c, "s3://"+inBucket+"/gsbad", 2)); err == nil || !strings.Contains(err.Error(), "s3://"+inBucket+"/gsbad/x: size is not a multiple of 100 bytes") {
 		t.Errorf("GensortFile of a partial record: %v", err)
 	}
+}
+
+func panicOnY(s string) string {
+	if s == "y" {
+		panic("bad line y")
+	}
+	return s
 }
 
 func failOnKey3(kv client.KV[int64, int64]) client.KV[int64, int64] {
