@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -133,7 +134,7 @@ func s3Input(ctx context.Context, cl *objstore.Client, uri string) ([]inputFile,
 		}
 		files = append(files, inputFile{path: objstore.URI{Bucket: u.Bucket, Key: o.Key}.String(), size: o.Size, mtime: o.ModTime, etag: o.ETag})
 	}
-	for _, t := range slices.Sorted(mapKeys(temporary)) {
+	for _, t := range slices.Sorted(maps.Keys(temporary)) {
 		dir := strings.TrimSuffix(t, s3Temporary)
 		if !success[dir+s3Success] {
 			where := objstore.URI{Bucket: u.Bucket, Key: prefix + dir}
@@ -147,16 +148,6 @@ func s3Input(ctx context.Context, cl *objstore.Client, uri string) ([]inputFile,
 		return nil, fmt.Errorf("client: input %s: no such object, and no object under %s (an empty listing at %s: check the bucket and the key)", uri, objstore.URI{Bucket: u.Bucket, Key: prefix}, cl.Endpoint())
 	}
 	return files, nil
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(yield func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // s3Identity is InputIdentity of an s3:// input: the URI, the number and

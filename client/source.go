@@ -258,7 +258,7 @@ func fileSplits(files []inputFile, parts int, align int64) []split {
 	for _, f := range files {
 		for s := int64(0); s < f.size || s == 0; s += target {
 			sp := split{Path: f.path, Start: s, End: min(s+target, f.size), First: s == 0}
-			if f.etag != "" {
+			if objstore.IsURI(f.path) {
 				sp.Size, sp.ETag = f.size, f.etag
 			}
 			out = append(out, sp)
