@@ -23,8 +23,11 @@
 // Open checks the bucket (one list request), so a wrong endpoint, wrong
 // credentials or a missing bucket are reported at once, each naming the
 // endpoint and the bucket and saying what to do (ErrUnavailable,
-// ErrAccessDenied, ErrNoBucket). Errors are classified in one place
-// (S3Store.wrap).
+// ErrAccessDenied, ErrNoBucket). Options, the client and the
+// classification of errors are package objstore's, shared with client's
+// s3:// inputs and outputs: errors are classified in one place
+// (objstore.Client.Wrap) and S3Store.classify gives them this package's
+// sentinels.
 //
 // Put is atomic on every store: S3's PutObject is (a multipart upload
 // becomes visible only when completed), the directory store writes a

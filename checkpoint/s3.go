@@ -1,21 +1,16 @@
 package checkpoint
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"shoal/objstore"
 )
 
 // S3Store is a Store in a bucket of an S3-compatible service, through
@@ -24,12 +19,10 @@ import (
 // visible only once complete); minio-go retries transient errors with
 // backoff; every error names the endpoint and the bucket.
 type S3Store struct {
-	client   *minio.Client
-	tr       *http.Transport // the client's own: Close releases its connections
-	endpoint string          // as configured, with its scheme
-	bucket   string
-	prefix   string // "" or ending in '/'
-	opts     Options
+	c      *objstore.Client
+	bucket string
+	prefix string // "" or ending in '/'
+	opts   Options
 }
 
 func openS3(ctx context.Context, bucket, prefix string, opts Options) (*S3Store, error) {
@@ -46,30 +39,16 @@ func openS3(ctx context.Context, bucket, prefix string, opts Options) (*S3Store,
 		prefix += "/"
 	}
 	if err := opts.Validate(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, invalidf("%w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	host, secure, _ := parseEndpoint(opts.Endpoint)
-	tr, err := minio.DefaultTransport(secure)
+	c, err := objstore.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: S3 transport: %w", err)
+		return nil, invalidf("%w", err)
 	}
-	tr.DialContext = (&net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.ResponseHeaderTimeout = opts.ResponseTimeout
-	tr.MaxIdleConnsPerHost = 64 // parallel partitions × parts
-	client, err := minio.New(host, &minio.Options{
-		Creds:      credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, ""),
-		Secure:     secure,
-		Transport:  tr,
-		Region:     opts.Region,
-		MaxRetries: opts.MaxRetries,
-	})
-	if err != nil {
-		return nil, invalidf("S3 endpoint %s: %v", opts.Endpoint, err)
-	}
-	s := &S3Store{client: client, tr: tr, endpoint: opts.Endpoint, bucket: bucket, prefix: prefix, opts: opts}
+	s := &S3Store{c: c, bucket: bucket, prefix: prefix, opts: opts}
 	if err := s.checkBucket(ctx); err != nil {
 		return nil, err
 	}
@@ -85,7 +64,7 @@ func (s *S3Store) checkBucket(ctx context.Context) error {
 	if errors.Is(err, ErrNoBucket) && s.opts.CreateBucket {
 		octx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 		defer cancel()
-		if err := s.client.MakeBucket(octx, s.bucket, minio.MakeBucketOptions{Region: s.opts.Region}); err != nil {
+		if err := s.c.Minio().MakeBucket(octx, s.bucket, minio.MakeBucketOptions{Region: s.opts.Region}); err != nil {
 			return s.wrap(ctx, "create bucket", "", err)
 		}
 		err = s.probe(ctx)
@@ -94,15 +73,8 @@ func (s *S3Store) checkBucket(ctx context.Context) error {
 }
 
 func (s *S3Store) probe(ctx context.Context) error {
-	octx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
-	defer cancel()
-	for obj := range s.client.ListObjects(octx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, MaxKeys: 1}) {
-		if obj.Err != nil {
-			return s.wrap(ctx, "open", "", obj.Err)
-		}
-		break // one answer is enough; cancel ends the listing
-	}
-	return s.wrap(ctx, "open", "", octx.Err())
+	_, err := s.c.Any(ctx, s.bucket, s.prefix)
+	return s.classify("open", err)
 }
 
 func (s *S3Store) String() string {
@@ -113,20 +85,17 @@ func (s *S3Store) String() string {
 // made afterwards still works (it opens a connection); one that runs
 // meanwhile keeps its own. It is not part of Store: the other stores hold
 // nothing to release.
-func (s *S3Store) Close() error {
-	s.tr.CloseIdleConnections()
-	return nil
-}
+func (s *S3Store) Close() error { return s.c.Close() }
 
 // Endpoint is the service's URL, as configured.
-func (s *S3Store) Endpoint() string { return s.endpoint }
+func (s *S3Store) Endpoint() string { return s.c.Endpoint() }
 
 // Bucket is the store's bucket.
 func (s *S3Store) Bucket() string { return s.bucket }
 
 // Client is the minio-go client, for tests and tools that need more than a
 // Store (e.g. reading an object's ETag).
-func (s *S3Store) Client() *minio.Client { return s.client }
+func (s *S3Store) Client() *minio.Client { return s.c.Minio() }
 
 // ObjectName is the name in the bucket of the object under key.
 func (s *S3Store) ObjectName(key string) string { return s.prefix + key }
@@ -135,14 +104,7 @@ func (s *S3Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	octx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
-	defer cancel()
-	_, err := s.client.PutObject(octx, s.bucket, s.prefix+key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		PartSize:    uint64(s.opts.PartSize),
-		NumThreads:  uint(s.opts.PartThreads),
-	})
-	return s.wrap(ctx, "put", key, err)
+	return s.classify("put", s.c.Put(ctx, s.bucket, s.prefix+key, data))
 }
 
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, error) {
@@ -151,7 +113,7 @@ func (s *S3Store) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
 	defer cancel()
-	obj, err := s.client.GetObject(octx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+	obj, err := s.c.Minio().GetObject(octx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, s.wrap(ctx, "get", key, err)
 	}
@@ -171,23 +133,18 @@ func (s *S3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
-	octx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
-	defer cancel()
+	objs, err := s.c.List(ctx, s.bucket, s.prefix+prefix, 0)
+	if err != nil {
+		return nil, s.classify("list", err)
+	}
 	var out []ObjectInfo
-	for obj := range s.client.ListObjects(octx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
-		if obj.Err != nil {
-			return nil, s.wrap(ctx, "list", prefix, obj.Err)
-		}
+	for _, obj := range objs {
 		key := strings.TrimPrefix(obj.Key, s.prefix)
 		if checkKey(key) != nil { // written by something else; never ours
 			continue
 		}
-		out = append(out, ObjectInfo{Key: key, Size: obj.Size, ModTime: obj.LastModified})
+		out = append(out, ObjectInfo{Key: key, Size: obj.Size, ModTime: obj.ModTime})
 	}
-	if err := octx.Err(); err != nil { // the listing ended early
-		return nil, s.wrap(ctx, "list", prefix, err)
-	}
-	slices.SortFunc(out, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
 }
 
@@ -200,69 +157,42 @@ func (s *S3Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	octx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
-	defer cancel()
-	ch := make(chan minio.ObjectInfo, len(keys))
-	for _, k := range keys {
-		ch <- minio.ObjectInfo{Key: s.prefix + k}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = s.prefix + k
 	}
-	close(ch)
-	var errs []error
-	for e := range s.client.RemoveObjects(octx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
-		if e.Err != nil {
-			errs = append(errs, s.wrap(ctx, "delete", strings.TrimPrefix(e.ObjectName, s.prefix), e.Err))
-		}
-	}
-	if len(errs) == 0 && octx.Err() != nil {
-		errs = append(errs, s.wrap(ctx, "delete", keys[0], octx.Err()))
-	}
-	return errors.Join(errs...)
+	return s.classify("delete", s.c.Delete(ctx, s.bucket, names...))
 }
 
-// wrap classifies an error of minio-go once, into this package's
-// sentinels, and says what failed where and what to do. ctx is the
+// wrap classifies an error of minio-go (objstore.Client.Wrap, the one
+// place) and gives it this package's sentinel (classify). ctx is the
 // caller's: a deadline of the caller is reported as such, the store's own
 // OpTimeout as ErrUnavailable. nil stays nil.
 func (s *S3Store) wrap(ctx context.Context, op, key string, err error) error {
-	if err == nil {
+	return s.classify(op, s.c.Wrap(ctx, op, s.bucket, key, err))
+}
+
+// classify gives an error of objstore this package's sentinel of its
+// kind: what failed where and what to do are objstore's text. Keys in
+// the text are the bucket's object names. nil stays nil.
+func (s *S3Store) classify(op string, err error) error {
+	var e *objstore.Error
+	switch {
+	case err == nil:
 		return nil
+	case !errors.As(err, &e):
+		return fmt.Errorf("checkpoint: %s in bucket %q at %s: %w", op, s.bucket, s.c.Endpoint(), err)
 	}
-	what := op
-	if key != "" {
-		what += " " + key
+	switch e.Kind {
+	case objstore.KindUnavailable:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case objstore.KindAccessDenied:
+		return fmt.Errorf("%w: %w", ErrAccessDenied, err)
+	case objstore.KindNoBucket:
+		e.Hint = "create it, e.g. with `mc mb`, or open the store with CreateBucket"
+		return fmt.Errorf("%w: %w", ErrNoBucket, err)
+	case objstore.KindNotFound:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	where := fmt.Sprintf("bucket %q at %s", s.bucket, s.endpoint)
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		return fmt.Errorf("checkpoint: %s in %s: %w", what, where, ctx.Err())
-	}
-	var resp minio.ErrorResponse
-	if !errors.As(err, &resp) {
-		// No answer from the service: network, refused connection, timeout.
-		// The request's URL (long, with an upload ID) says nothing the
-		// message does not.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %s in %s: no answer within %v (is the S3 service up and reachable?): %w", ErrUnavailable, what, where, s.opts.OpTimeout, err)
-		}
-		return fmt.Errorf("%w: %s in %s: %w (is the S3 service running and reachable? check --s3-endpoint or AWS_ENDPOINT_URL)", ErrUnavailable, what, where, err)
-	}
-	switch resp.Code {
-	case "NoSuchKey":
-		return fmt.Errorf("%w: %s in %s", ErrNotFound, what, where)
-	case "NoSuchBucket":
-		return fmt.Errorf("%w: %s: bucket %q does not exist at %s (create it, e.g. with `mc mb`, or open the store with CreateBucket)", ErrNoBucket, what, s.bucket, s.endpoint)
-	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken", "AllAccessDisabled":
-		hint := "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-		if s.opts.AccessKey == "" {
-			hint = "no credentials were given: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-		}
-		return fmt.Errorf("%w: %s in %s: %s: %s (%s)", ErrAccessDenied, what, where, resp.Code, resp.Message, hint)
-	}
-	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout {
-		return fmt.Errorf("%w: %s in %s: %s (HTTP %d, still failing after %d attempts)", ErrUnavailable, what, where, err, resp.StatusCode, s.opts.MaxRetries)
-	}
-	return fmt.Errorf("checkpoint: %s in %s: %w", what, where, err)
+	return fmt.Errorf("checkpoint: %w", err)
 }

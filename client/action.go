@@ -20,6 +20,7 @@ import (
 	"shoal/client/eventlog"
 	"shoal/internal/codec"
 	"shoal/internal/fnref"
+	"shoal/objstore"
 )
 
 // Actions run a job: the scheduler computes the RDD's partitions on the
@@ -298,12 +299,19 @@ func SaveAsRawFile(ctx context.Context, r *RDD[string], dir string) error {
 }
 
 type saveParams struct {
-	Dir string `json:"dir"` // the temporary directory
+	// Dir is the temporary directory, or the s3:// URI of the temporary
+	// prefix.
+	Dir string `json:"dir"`
+	// Endpoint is the S3 service of an s3:// Dir.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 func saveFiles[T any](ctx context.Context, r *RDD[T], dir string, sink opSpec) error {
 	if err := r.n.lineageErr(); err != nil {
 		return err
+	}
+	if objstore.IsURI(dir) {
+		return saveS3(ctx, r, dir, sink)
 	}
 	dir = filepath.Clean(dir)
 	if err := checkOutput(dir, inputRoots(r.n)); err != nil {
@@ -343,6 +351,9 @@ func checkOutput(dir string, inputs []string) error {
 		return fmt.Errorf("client: output %s: %w", dir, err)
 	}
 	for _, in := range inputs {
+		if objstore.IsURI(in) {
+			continue
+		}
 		if rin, err := realPath(in); err == nil && within(out, rin) {
 			return fmt.Errorf("client: output %s is inside the input %s: a later job reading the input would read this output too (choose an output outside it)", dir, in)
 		}
@@ -458,6 +469,9 @@ func writePart(tc *taskContext, params json.RawMessage, part int, write func(w *
 	var p saveParams
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, err
+	}
+	if objstore.IsURI(p.Dir) {
+		return writeS3Part(tc, p, part, write)
 	}
 	name := filepath.Join(p.Dir, fmt.Sprintf("part-%05d", part))
 	tmp := name + ".attempt-" + strconv.Itoa(int(tc.task.Attempt))

@@ -192,7 +192,7 @@ func (c *Context) checkpointStore(ctx context.Context) (checkpoint.Store, error)
 	if c.opts.CheckpointDir == "" {
 		return nil, errors.New("client: no checkpoint store: set Options.CheckpointDir (shoal run --checkpoint-dir)")
 	}
-	st, err := checkpoint.Open(ctx, c.opts.CheckpointDir, checkpoint.Options{Endpoint: c.opts.S3Endpoint})
+	st, err := checkpoint.Open(ctx, c.opts.CheckpointDir, c.opts.S3)
 	if err != nil {
 		return nil, fmt.Errorf("client: checkpoint store: %w", err)
 	}
@@ -217,7 +217,7 @@ type ckptParams struct {
 
 func (s *scheduler) ckptWriteParams(n *node) json.RawMessage {
 	run, _ := s.c.CheckpointRun() // made by CheckpointAs, which failed the lineage if it could not be
-	p := ckptParams{RDD: n.id, URI: s.c.opts.CheckpointDir, Endpoint: s.c.opts.S3Endpoint, Run: run.String(), Name: n.ckpt.info.Name}
+	p := ckptParams{RDD: n.id, URI: s.c.opts.CheckpointDir, Endpoint: s.c.opts.S3.Endpoint, Run: run.String(), Name: n.ckpt.info.Name}
 	for part := range n.ckpt.parts {
 		p.Written = append(p.Written, part)
 	}
@@ -226,7 +226,7 @@ func (s *scheduler) ckptWriteParams(n *node) json.RawMessage {
 }
 
 func (c *Context) ckptReadParams(rdd int, run checkpoint.RunID, m checkpoint.Manifest) json.RawMessage {
-	return mustJSON(ckptParams{RDD: rdd, URI: c.opts.CheckpointDir, Endpoint: c.opts.S3Endpoint, Run: run.String(), Name: m.Name, Manifest: &m})
+	return mustJSON(ckptParams{RDD: rdd, URI: c.opts.CheckpointDir, Endpoint: c.opts.S3.Endpoint, Run: run.String(), Name: m.Name, Manifest: &m})
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -56,6 +56,8 @@ type Context struct {
 	ckptStore   checkpoint.Store // opened on first use
 	ckptRun     *ckptRun         // this run in the checkpoint store, made on first use (ckptrun.go)
 	accums      []int64
+
+	s3 *s3Clients // of s3:// inputs and outputs (Options.S3); Close closes them
 }
 
 // NewContext starts the local cluster and waits for its workers.
@@ -112,7 +114,7 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 // newContext makes a Context with no scheduler yet (start makes it).
 func newContext(opts Options, mode shuffle.Mode, codec shuffle.Codec) *Context {
 	return &Context{opts: opts, app: opts.App, mode: mode, codec: codec, log: opts.Logger,
-		reqs: make(chan *request), loopDone: make(chan struct{})}
+		reqs: make(chan *request), loopDone: make(chan struct{}), s3: newS3Clients(opts.S3)}
 }
 
 // start makes the scheduler over its endpoint, cluster and node services,
@@ -179,6 +181,7 @@ func (c *Context) close() error {
 		errs = append(errs, os.RemoveAll(c.tempDir))
 	}
 	errs = append(errs, c.endCheckpointRun())
+	errs = append(errs, c.s3.close())
 	c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
 	errs = append(errs, c.events.Close())
 	errs = append(errs, c.closeUI())
@@ -277,7 +280,7 @@ func (c *Context) startLocal(ctx context.Context, hbInterval time.Duration) erro
 		ClusterSecret: opts.ClusterSecret, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
-		NodeArgs: opts.nodeArgs(),
+		NodeArgs: opts.nodeArgs(), WorkerEnv: opts.S3.Environ(),
 	})
 	if err != nil {
 		return err

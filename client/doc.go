@@ -17,8 +17,10 @@
 // Validate reports every problem at once, each wrapping ErrInvalidOptions
 // and naming its field: a negative count, size or duration; an unknown
 // ShuffleMode or Codec; MaxDirectResultBytes above MaxResultBytes;
-// CheckpointKeep without a CheckpointDir; S3Endpoint without an s3://
-// CheckpointDir. NewContext validates before it starts anything.
+// CheckpointKeep without a CheckpointDir; S3Endpoint and S3.Endpoint that
+// differ; S3 options that cannot work (objstore.Options.Validate, once
+// the AWS variables are read), checked only when S3 or S3Endpoint is
+// set. NewContext validates before it starts anything.
 //
 // Every action accepts an empty RDD: Count is 0, Collect and Take empty,
 // Fold its zero value, CountByKey an empty map, the Save actions write
@@ -57,6 +59,33 @@
 // lineage, or inside one, is refused: a later job reading the input would
 // read it. Nothing is ever deleted but what the job wrote under its
 // temporary name.
+//
+// # Inputs and outputs on S3
+//
+// The file inputs and outputs also take s3://bucket/key URIs (s3.go,
+// through package objstore), on the service Options.S3 configures (the
+// AWS variables by default). The driver lists an input (s3Input: the
+// object the URI names, else every object under it as a prefix, with the
+// directory rules above; an empty listing, or a directory with a
+// _temporary/ and no _SUCCESS, is an error naming it) and cuts it into
+// splits as it cuts files; each split carries the object's size and ETag,
+// and a task reads it with ranged GETs pinned to that ETag
+// (objstore.RangeReader: the split, then small windows to finish its last
+// line). The workers have the endpoint from the task and the credentials
+// from their environment, where the driver put Options.S3's
+// (compute.LocalOptions.WorkerEnv).
+//
+// An s3://bucket/prefix output (saveS3) must have no object under
+// prefix/ nor of its name, and not be inside an s3:// input. The driver
+// writes prefix/_temporary/RUN/_writing; each task streams its part to
+// prefix/_temporary/RUN/part-NNNNN.task-ID (a multipart upload, one part
+// in memory) and returns that name, so the driver promotes exactly the
+// winning attempt of each partition: it checks that nothing else appeared
+// under the prefix, copies each part to prefix/part-NNNNN on the server,
+// deletes the temporary parts, writes prefix/_SUCCESS and deletes the
+// marker. A failed job deletes its temporary objects and any part it had
+// copied (best effort) and never writes _SUCCESS. docs/running.md,
+// "Inputs and outputs on S3", has the protocol and its limits.
 // # The graph
 //
 // An RDD[T] wraps an untyped node: its partitions, its dependencies on
@@ -321,7 +350,8 @@
 // calls RunWorker): it executes the tasks' plans and owns what the
 // worker keeps between tasks, shared by them: its MemoryDeser blocks
 // (persist.go's heapCache), the checkpoint stores it opened
-// (checkpoint.go's storeCache) and the broadcasts it fetched
+// (checkpoint.go's storeCache), its S3 clients (s3.go's s3Clients) and
+// the broadcasts it fetched
 // (broadcast.go's broadcastCache). Nothing of it is package state. When
 // the worker stops, RunWorker closes the runner, which drops those
 // blocks and broadcasts and closes the stores (an S3 store's

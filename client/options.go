@@ -1,16 +1,17 @@
 package client
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"shoal/client/ui"
 	"shoal/compute"
+	"shoal/objstore"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -133,13 +134,24 @@ type Options struct {
 	// node --cache-bytes`); 0 means the node's default.
 	CacheBytes int64
 	// CheckpointDir is the checkpoint store (docs/DESIGN.md §5) of Checkpoint:
-	// s3://bucket/prefix (S3Endpoint or AWS_ENDPOINT_URL, credentials from
-	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), file:///path or a path.
+	// s3://bucket/prefix (on the service of S3), file:///path or a path.
 	// Empty: no store (Checkpoint then fails the job, saying so).
 	CheckpointDir string
-	// S3Endpoint is the S3-compatible service of an s3:// CheckpointDir,
-	// e.g. http://127.0.0.1:9000; default AWS_ENDPOINT_URL. It needs an
-	// s3:// CheckpointDir.
+	// S3 configures the S3-compatible service of s3:// inputs (TextFile,
+	// CSVFile, GensortFile), outputs (SaveAsTextFile, SaveAsRawFile) and
+	// an s3:// CheckpointDir: endpoint, credentials, region, part size,
+	// retries and timeouts (objstore.Options; CreateBucket applies to the
+	// checkpoint store only). Zero fields take their defaults, the
+	// endpoint, credentials and region from AWS_ENDPOINT_URL,
+	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION. The driver
+	// lists inputs and commits outputs with it; it gives the endpoint,
+	// credentials and region it sets to the workers it starts, in their
+	// environment (the same AWS_ variables), for they read and write the
+	// objects. The secret key is never logged nor written in the event
+	// log.
+	S3 objstore.Options
+	// S3Endpoint is S3.Endpoint's shorthand (the CLI's --s3-endpoint),
+	// e.g. http://127.0.0.1:9000; if both are set they must be equal.
 	S3Endpoint string
 	// CheckpointDir is shared by runs: each Context writes under a
 	// prefix of its own, APP/RUN/ (Context.CheckpointRun).
@@ -228,6 +240,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxResultBytes == 0 {
 		o.MaxResultBytes = DefaultMaxResultBytes
 	}
+	if o.S3.Endpoint == "" {
+		o.S3.Endpoint = o.S3Endpoint
+	}
 	if o.WorkerStderr == nil {
 		o.WorkerStderr = io.Discard
 	}
@@ -312,12 +327,27 @@ func (o *Options) Validate() error {
 	if o.CheckpointKeep > 0 && o.CheckpointDir == "" {
 		bad("CheckpointKeep %d without a CheckpointDir (set CheckpointDir, or leave CheckpointKeep 0)", o.CheckpointKeep)
 	}
-	if o.S3Endpoint != "" && !strings.HasPrefix(o.CheckpointDir, "s3://") {
-		if o.CheckpointDir == "" {
-			bad("S3Endpoint %q without a CheckpointDir (set CheckpointDir to s3://bucket/prefix)", o.S3Endpoint)
-		} else {
-			bad("S3Endpoint %q with CheckpointDir %q, which is not s3://bucket/prefix (the endpoint would be ignored)", o.S3Endpoint, o.CheckpointDir)
+	if o.S3Endpoint != "" && o.S3.Endpoint != "" && o.S3Endpoint != o.S3.Endpoint {
+		bad("S3Endpoint %q and S3.Endpoint %q differ (set one of them)", o.S3Endpoint, o.S3.Endpoint)
+	}
+	if s3 := o.S3; s3 != (objstore.Options{}) || o.S3Endpoint != "" {
+		// Set for a reason: it must work, endpoint and credentials from
+		// the environment included.
+		s3.Endpoint = cmp.Or(s3.Endpoint, o.S3Endpoint)
+		s3.EnsureDefaults()
+		if err := s3.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				bad("S3: %v", e)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// unjoin returns the errors errors.Join joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/objstore"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -37,12 +38,14 @@ func TestOptionsValidate(t *testing.T) {
 			want: []string{"MaxDirectResultBytes 2097152 exceeds MaxResultBytes 1048576"}},
 		{name: "CheckpointKeep without a store", opts: client.Options{CheckpointKeep: 2},
 			want: []string{"CheckpointKeep 2 without a CheckpointDir"}},
-		{name: "S3Endpoint without a store", opts: client.Options{S3Endpoint: "http://127.0.0.1:9000"},
-			want: []string{`S3Endpoint "http://127.0.0.1:9000" without a CheckpointDir`}},
-		{name: "S3Endpoint with a local store", opts: client.Options{S3Endpoint: "http://127.0.0.1:9000", CheckpointDir: "file:///tmp/c"},
-			want: []string{`CheckpointDir "file:///tmp/c", which is not s3://`}},
-		{name: "every problem at once", opts: client.Options{Nodes: -1, Codec: "lz4", CheckpointKeep: 1, S3Endpoint: "http://x"},
-			want: []string{"Nodes -1", `Codec "lz4"`, "CheckpointKeep 1 without", `S3Endpoint "http://x" without`}},
+		{name: "S3Endpoint without a store (for s3:// inputs and outputs)", opts: client.Options{S3Endpoint: "http://127.0.0.1:9000"}},
+		{name: "S3 options", opts: client.Options{S3: objstore.Options{Endpoint: "http://127.0.0.1:9000", AccessKey: "a", SecretKey: "b", PartSize: 8 << 20}}},
+		{name: "S3Endpoint and S3.Endpoint differ", opts: client.Options{S3Endpoint: "http://127.0.0.1:9000", S3: objstore.Options{Endpoint: "http://127.0.0.1:9001"}},
+			want: []string{`S3Endpoint "http://127.0.0.1:9000" and S3.Endpoint "http://127.0.0.1:9001" differ`}},
+		{name: "bad S3 options", opts: client.Options{S3: objstore.Options{Endpoint: "127.0.0.1:9000", AccessKey: "only", PartSize: 1}},
+			want: []string{"S3: objstore: invalid S3 options: S3 endpoint \"127.0.0.1:9000\" has no scheme", "only one of the access key and the secret key", "PartSize 1"}},
+		{name: "every problem at once", opts: client.Options{Nodes: -1, Codec: "lz4", CheckpointKeep: 1, S3Endpoint: "x"},
+			want: []string{"Nodes -1", `Codec "lz4"`, "CheckpointKeep 1 without", `S3: objstore: invalid S3 options: S3 endpoint "x" has no scheme`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

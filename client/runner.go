@@ -12,24 +12,28 @@ import (
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/internal/fnref"
+	"shoal/objstore"
 	"shoal/shuffleservice/shuffle"
 )
 
 // runner is the compute.Runner of every shoal worker: it executes stage
 // plans. It owns what a worker keeps between its tasks, shared by them:
-// the MemoryDeser blocks in its heap, the checkpoint stores it opened and
-// the broadcasts it fetched. A worker makes one (RunWorker) and closes it
+// the MemoryDeser blocks in its heap, the checkpoint stores and S3
+// clients it opened and the broadcasts it fetched. A worker makes one (RunWorker) and closes it
 // when it stops; nothing of it is package state, so several runners (in
 // tests) do not share their caches.
 type runner struct {
 	heap       *heapCache
 	stores     *storeCache
 	broadcasts *broadcastCache
-	closed     atomic.Bool
+	// s3 are the clients of s3:// inputs and outputs, configured by the
+	// worker's environment (the AWS_ variables the driver set).
+	s3     *s3Clients
+	closed atomic.Bool
 }
 
 func newRunner() *runner {
-	return &runner{heap: newHeapCache(), stores: newStoreCache(), broadcasts: newBroadcastCache()}
+	return &runner{heap: newHeapCache(), stores: newStoreCache(), broadcasts: newBroadcastCache(), s3: newS3Clients(objstore.Options{})}
 }
 
 // RunWorker runs this process as a worker of a shoal driver
@@ -57,6 +61,7 @@ func (r *runner) Close() error {
 	}
 	r.heap.clear()
 	r.broadcasts.clear()
+	r.s3.close()
 	return r.stores.close()
 }
 

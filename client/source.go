@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
@@ -16,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"shoal/objstore"
 )
 
 // Parallelize distributes an in-memory slice over parts partitions. The
@@ -90,19 +93,25 @@ func (rangeOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 	}), nil
 }
 
-// split is a byte range of an input file read by one partition.
+// split is a byte range of an input file (or object) read by one
+// partition.
 type split struct {
-	Path  string `json:"path"`
+	Path  string `json:"path"` // a file's path, or an object's s3:// URI
 	Start int64  `json:"start"`
 	End   int64  `json:"end"`
 	First bool   `json:"first"` // the split begins its file
+	// Size and ETag are the object's, for an s3:// split: a read past End
+	// stops at Size, and every read is pinned to ETag.
+	Size int64  `json:"size,omitempty"`
+	ETag string `json:"etag,omitempty"`
 }
 
-// inputFile is one file of an input.
+// inputFile is one file (or object) of an input.
 type inputFile struct {
 	path  string
 	size  int64
 	mtime time.Time
+	etag  string // an object's
 }
 
 // skippedName reports whether a file or directory below an input
@@ -128,7 +137,7 @@ func inputFiles(path string) ([]inputFile, error) {
 		if !info.Mode().IsRegular() {
 			return nil, fmt.Errorf("client: input %s is not a regular file or a directory (%v)", path, info.Mode().Type())
 		}
-		return []inputFile{{path, info.Size(), info.ModTime()}}, nil
+		return []inputFile{{path: path, size: info.Size(), mtime: info.ModTime()}}, nil
 	}
 	var files []inputFile
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
@@ -148,7 +157,7 @@ func inputFiles(path string) ([]inputFile, error) {
 		}
 		switch {
 		case fi.Mode().IsRegular():
-			files = append(files, inputFile{p, fi.Size(), fi.ModTime()})
+			files = append(files, inputFile{path: p, size: fi.Size(), mtime: fi.ModTime()})
 			return nil
 		case fi.IsDir():
 			return fmt.Errorf("%s is a symbolic link to a directory, which is not followed (pass that directory as an input of its own)", p)
@@ -169,7 +178,17 @@ func inputFiles(path string) ([]inputFile, error) {
 // resized or rewritten, and costs a stat per file. A checkpoint records
 // it (CheckpointInfo.Input) so that a later run resumes only from a
 // checkpoint of the same input.
+//
+// For an s3:// input it is the URI, the number and total size of its
+// objects and a fingerprint of their keys, sizes and ETags (one listing),
+// with the S3 configuration of the AWS environment variables;
+// Context.InputIdentity uses the context's Options.S3.
 func InputIdentity(path string) (string, error) {
+	if objstore.IsURI(path) {
+		cl := newS3Clients(objstore.Options{})
+		defer cl.close()
+		return s3InputIdentity(context.Background(), cl, path)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", fmt.Errorf("client: input %s: %w", path, err)
@@ -192,14 +211,44 @@ func InputIdentity(path string) (string, error) {
 	return fmt.Sprintf("%q: %d file%s, %d bytes, fingerprint %x", abs, len(files), plural, total, h.Sum(nil)[:8]), nil
 }
 
-// fileSplits cuts the files of the input at path (inputFiles) into about
-// parts splits of similar size, aligned to align bytes. An empty file is
-// one empty split.
-func fileSplits(path string, parts int, align int64) ([]split, error) {
-	files, err := inputFiles(path)
-	if err != nil {
-		return nil, err
+// InputIdentity is the package's InputIdentity, with the context's S3
+// configuration (Options.S3) for an s3:// input.
+func (c *Context) InputIdentity(ctx context.Context, path string) (string, error) {
+	if objstore.IsURI(path) {
+		return s3InputIdentity(ctx, c.s3, path)
 	}
+	return InputIdentity(path)
+}
+
+func s3InputIdentity(ctx context.Context, clients *s3Clients, uri string) (string, error) {
+	cl, err := clients.get("")
+	if err != nil {
+		return "", fmt.Errorf("client: input %s: %w", uri, err)
+	}
+	return s3Identity(ctx, cl, uri)
+}
+
+// listInput lists the files of the input at path: inputFiles of a local
+// path, s3Input of an s3:// URI (with Options.S3). It returns too the
+// input's root, as inputRoots gives it (an absolute path, or the URI),
+// and the S3 endpoint the workers read it from ("" for a local path).
+func (c *Context) listInput(path string) (files []inputFile, root, endpoint string, err error) {
+	if !objstore.IsURI(path) {
+		root, _ = filepath.Abs(path)
+		files, err = inputFiles(path)
+		return files, root, "", err
+	}
+	cl, err := c.s3.get("")
+	if err != nil {
+		return nil, path, "", fmt.Errorf("client: input %s: %w", path, err)
+	}
+	files, err = s3Input(context.Background(), cl, path)
+	return files, path, cl.Endpoint(), err
+}
+
+// fileSplits cuts files into about parts splits of similar size, aligned
+// to align bytes. An empty file is one empty split.
+func fileSplits(files []inputFile, parts int, align int64) []split {
 	var total int64
 	for _, f := range files {
 		total += f.size
@@ -208,28 +257,34 @@ func fileSplits(path string, parts int, align int64) ([]split, error) {
 	var out []split
 	for _, f := range files {
 		for s := int64(0); s < f.size || s == 0; s += target {
-			out = append(out, split{Path: f.path, Start: s, End: min(s+target, f.size), First: s == 0})
+			sp := split{Path: f.path, Start: s, End: min(s+target, f.size), First: s == 0}
+			if objstore.IsURI(f.path) {
+				sp.Size, sp.ETag = f.size, f.etag
+			}
+			out = append(out, sp)
 			if f.size == 0 {
 				break
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
-// fileSource makes the source node of a file input.
+// fileSource makes the source node of a file input. An s3:// input is
+// listed here, on the driver.
 func fileSource(c *Context, op, path string, minParts int, align int64, factory any, p textParams) *node {
-	splits, err := fileSplits(path, minParts, align)
-	p.Splits = splits
-	p.Root, _ = filepath.Abs(path)
-	n := newNode(c, op, max(1, len(splits)), mustSpec(factory, p))
-	n.name = op + " " + filepath.Base(path)
+	files, root, endpoint, err := c.listInput(path)
+	p.Splits = fileSplits(files, minParts, align)
+	p.Root, p.Endpoint = root, endpoint
+	n := newNode(c, op, max(1, len(p.Splits)), mustSpec(factory, p))
+	n.name = op + " " + filepath.Base(strings.TrimSuffix(path, "/"))
 	n.setErr(err)
 	return n
 }
 
-// inputRoots returns the absolute paths of the file inputs in n's
-// lineage (up to truncated checkpoints, whose inputs are read already).
+// inputRoots returns the absolute paths (or s3:// URIs) of the file
+// inputs in n's lineage (up to truncated checkpoints, whose inputs are
+// read already).
 func inputRoots(n *node) []string {
 	var out []string
 	seen := map[int]bool{}
@@ -284,9 +339,12 @@ type CSVRecord struct {
 type textParams struct {
 	Splits     []split `json:"splits"`
 	SkipHeader bool    `json:"skip_header"`
-	// Root is the input's absolute path, for the output checks
-	// (inputRoots).
+	// Root is the input's absolute path (or s3:// URI), for the output
+	// checks (inputRoots).
 	Root string `json:"root,omitempty"`
+	// Endpoint is the S3 service of an s3:// input, the one the driver
+	// listed it from.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 type textOp struct{}
@@ -301,29 +359,54 @@ func (textOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 			if part >= len(p.Splits) {
 				return
 			}
-			readLines(tc, p.Splits[part], p.SkipHeader, yield)
+			readLines(tc, &p, p.Splits[part], yield)
 		})
 	}), nil
 }
 
-// readLines yields the lines that start in s: a split that does not
-// begin its file first skips the rest of the line that started before it.
-func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) bool) {
+// openInput opens the file or object of split s at byte off, to be read
+// up to limit (< 0: to its end). An object is read with ranged GETs, the
+// first of [off, first) (objstore.RangeReader).
+func openInput(tc *taskContext, p *textParams, s split, off, first, limit int64) (io.ReadCloser, error) {
+	if objstore.IsURI(s.Path) {
+		return openS3Split(tc, p.Endpoint, s, off, first, limit)
+	}
 	f, err := os.Open(s.Path)
 	if err != nil {
-		tc.fail(fmt.Errorf("client: input: %w", err))
-		return
+		return nil, err
 	}
-	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if limit < 0 {
+		return f, nil
+	}
+	return limitedFile{io.LimitReader(f, max(0, limit-off)), f}, nil
+}
+
+type limitedFile struct {
+	io.Reader
+	io.Closer
+}
+
+// readLines yields the lines that start in s: a split that does not
+// begin its file first skips the rest of the line that started before it.
+// It reads on past s.End to the end of its last line, and no further
+// than it needs (a ranged read of an object asks first for the split and
+// then for small windows).
+func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool) {
 	pos := s.Start
 	if !s.First {
 		pos-- // a line starts at s.Start only if the byte before ends one
 	}
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		tc.fail(err)
+	in, err := openInput(tc, p, s, pos, s.End, -1)
+	if err != nil {
+		tc.fail(fmt.Errorf("client: input: %w", err))
 		return
 	}
-	r := bufio.NewReaderSize(f, 256<<10)
+	defer in.Close()
+	r := bufio.NewReaderSize(in, 256<<10)
 	if !s.First {
 		for {
 			chunk, err := r.ReadSlice('\n')
@@ -341,7 +424,7 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 			break
 		}
 	}
-	header := s.First && skipHeader
+	header := s.First && p.SkipHeader
 	start := pos
 	defer func() { tc.addMetric("input_bytes", pos-start) }()
 	lineStart := int64(-1) // offset of the line being yielded, or -1
@@ -350,7 +433,9 @@ func readLines(tc *taskContext, s split, skipHeader bool, yield func(string) boo
 			return // not in yield: let any panic go as it is
 		}
 		if r := recover(); r != nil {
-			panic(newInputPanic(s.Path, lineStart, r))
+			panic(newInputPanic(s.Path, lineStart, r, func() (io.ReadCloser, error) {
+				return openInput(tc, p, s, 0, lineStart, lineStart)
+			}))
 		}
 	}()
 	var long []byte
@@ -399,9 +484,12 @@ type inputPanic struct {
 	stack []byte
 }
 
-func newInputPanic(path string, off int64, value any) *inputPanic {
+// newInputPanic describes a panic raised at the line that starts at byte
+// off of the input at path; open opens the input at its start, to count
+// the lines before off.
+func newInputPanic(path string, off int64, value any, open func() (io.ReadCloser, error)) *inputPanic {
 	p := &inputPanic{path: path, off: off, value: value, stack: debug.Stack()}
-	if n, err := lineNumber(path, off); err == nil {
+	if n, err := lineNumber(open, off); err == nil {
 		p.line = n
 	}
 	return p
@@ -422,10 +510,10 @@ func (p *inputPanic) Unwrap() error {
 }
 
 // lineNumber is the 1-based number of the line that starts at byte off
-// of the file: one more than the newlines before it. It reads the file
-// up to off, which only a failing task does.
-func lineNumber(path string, off int64) (int64, error) {
-	f, err := os.Open(path)
+// of the input open opens: one more than the newlines before it. It
+// reads the input up to off, which only a failing task does.
+func lineNumber(open func() (io.ReadCloser, error), off int64) (int64, error) {
+	f, err := open()
 	if err != nil {
 		return 0, err
 	}
@@ -500,13 +588,13 @@ func (gensortOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 				return
 			}
 			s := p.Splits[part]
-			f, err := os.Open(s.Path)
+			f, err := openInput(tc, &p, s, s.Start, s.End, s.End)
 			if err != nil {
 				tc.fail(fmt.Errorf("client: input: %w", err))
 				return
 			}
 			defer f.Close()
-			r := bufio.NewReaderSize(io.NewSectionReader(f, s.Start, s.End-s.Start), 256<<10)
+			r := bufio.NewReaderSize(f, 256<<10)
 			var rec [GensortRecordBytes]byte
 			var read int64
 			defer func() { tc.addMetric("input_bytes", read) }()

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,15 +26,19 @@ func TestLineNumber(t *testing.T) {
 		{int64(len(text)) + 100, 5}, // past the end: the last line
 	}
 	for _, tc := range tests {
-		if got, err := lineNumber(path, tc.off); err != nil || got != tc.want {
+		if got, err := lineNumber(openFile(path), tc.off); err != nil || got != tc.want {
 			t.Errorf("lineNumber(%d) = %d, %v; want %d", tc.off, got, err, tc.want)
 		}
 	}
-	if _, err := lineNumber(filepath.Join(t.TempDir(), "gone"), 0); err == nil {
+	if _, err := lineNumber(openFile(filepath.Join(t.TempDir(), "gone")), 0); err == nil {
 		t.Error("lineNumber of a missing file: no error")
 	}
-	p := newInputPanic(path, 5, "bad")
+	p := newInputPanic(path, 5, "bad", openFile(path))
 	if msg := p.Error(); !strings.HasPrefix(msg, "input "+path+" line 3: bad\n") || !strings.Contains(msg, "goroutine ") {
 		t.Errorf("inputPanic: %q", msg)
 	}
+}
+
+func openFile(path string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return os.Open(path) }
 }

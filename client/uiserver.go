@@ -78,7 +78,7 @@ func (c *Context) appStart() *eventlog.AppStart {
 		"LocalityWait": o.LocalityWait.String(), "HeartbeatTimeout": o.HeartbeatTimeout.String(),
 		"Speculation": strconv.FormatBool(o.Speculation), "HeapCacheBytes": strconv.FormatInt(o.HeapCacheBytes, 10),
 		"MaxResultBytes": strconv.FormatInt(o.MaxResultBytes, 10), "CacheBytes": strconv.FormatInt(o.CacheBytes, 10),
-		"CheckpointDir": o.CheckpointDir, "EventLog": o.EventLog, "UIAddr": o.UIAddr,
+		"CheckpointDir": o.CheckpointDir, "S3Endpoint": o.S3.Endpoint, "EventLog": o.EventLog, "UIAddr": o.UIAddr,
 	}}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		ev.Version = bi.Main.Path + " " + bi.Main.Version

@@ -156,7 +156,11 @@
 // Any binary that may be a worker (the shoal CLI, a user's program built
 // with package client) calls WorkerFromEnv first thing in main and, if it
 // reports a worker, runs RunWorker instead of its normal main.
-// WorkerOptions.Environ produces that environment.
+// WorkerOptions.Environ produces that environment. A local worker also
+// inherits the driver's environment and gets LocalOptions.WorkerEnv: the
+// driver's S3 endpoint and credentials (client.Options.S3, as AWS_
+// variables), which it needs to read s3:// inputs and write outputs; they
+// are never logged.
 //
 // # Workers that serve their own map outputs
 //

@@ -68,6 +68,12 @@ type LocalOptions struct {
 	// come after the flags Local derives from the fields above, so they
 	// win.
 	NodeArgs []string
+	// WorkerEnv are environment variables of the workers, besides this
+	// process's environment (which they inherit) and the worker contract
+	// (Environ): the driver's S3 endpoint and credentials
+	// (client.Options.S3), say. They may hold secrets: they are never
+	// logged.
+	WorkerEnv []string
 	// WorkerArgs are the workers' command-line arguments. Workers are
 	// recognised by their environment, so these only matter to a binary
 	// that looks at them before WorkerFromEnv.
@@ -373,7 +379,7 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 	}
 	n.next++
 	cmd := exec.Command(l.opts.Binary, l.opts.WorkerArgs...)
-	cmd.Env = append(withoutShoalEnv(os.Environ()), wo.Environ()...)
+	cmd.Env = append(append(withoutShoalEnv(os.Environ()), withoutShoalEnv(l.opts.WorkerEnv)...), wo.Environ()...)
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdout, cmd.Stderr = l.opts.Stderr, l.opts.Stderr
 	if err := cmd.Start(); err != nil {

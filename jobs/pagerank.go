@@ -38,7 +38,7 @@ type PageRankOptions struct {
 	// far.
 	CheckpointEvery int
 	// Resume starts from the newest complete checkpoint of a pagerank of
-	// this input (client.InputIdentity) in as many partitions, of any run
+	// this input (client.Context.InputIdentity) in as many partitions, of any run
 	// in the store, at an iteration no later than Iterations, if there is
 	// one.
 	Resume bool
@@ -73,7 +73,7 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 	var inputID string
 	if o.CheckpointEvery > 0 || o.Resume {
 		var err error
-		if inputID, err = client.InputIdentity(input); err != nil {
+		if inputID, err = c.InputIdentity(ctx, input); err != nil {
 			return nil, fmt.Errorf("jobs: pagerank: %w", err)
 		}
 	}

@@ -51,8 +51,8 @@ type runConfig struct {
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.input, "input", "", "input `PATH`: a file, or a directory whose files are read recursively (hidden and _ names skipped)")
-	fs.StringVar(&c.output, "output", "", "output `DIR` for the part files (must not exist, or be an empty directory; never inside the input)")
+	fs.StringVar(&c.input, "input", "", "input `PATH`: a file, or a directory whose files are read recursively (hidden and _ names skipped); or s3://bucket/key, one object or every object under the prefix")
+	fs.StringVar(&c.output, "output", "", "output `DIR` for the part files (must not exist, or be an empty directory; never inside the input); or s3://bucket/prefix, under which no object may exist (committed with a _SUCCESS marker)")
 	fs.IntVar(&c.nodes, "nodes", 1, "node services to start, each a simulated machine with its own directory and port")
 	fs.IntVar(&c.workers, "workers-per-node", 2, "worker processes per node")
 	fs.IntVar(&c.slots, "slots", 2, "task slots per worker")
@@ -72,7 +72,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ckptDir, "checkpoint-dir", "", "checkpoint store: s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), file:///path or a path")
 	fs.IntVar(&c.ckptEvery, "checkpoint-every", 0, "pagerank: checkpoint the ranks every `K` iterations (needs --checkpoint-dir)")
 	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete this run's checkpoints older than its newest `N` (0 keeps all); other runs' are never touched (shoal checkpoints prune)")
-	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of an s3:// --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of s3:// --input, --output and --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this job and input in --checkpoint-dir, of any run")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
 	fs.StringVar(&c.uiAddr, "ui-addr", "127.0.0.1:4040", "serve the live UI, its REST API and /metrics at `ADDR` (the next free port if taken); off disables it")
@@ -136,8 +136,8 @@ func runRun(ctx context.Context, args []string) error {
 	if c.ckptEvery < 0 || c.ckptKeep < 0 {
 		errs = append(errs, errors.New("--checkpoint-every and --checkpoint-keep must not be negative"))
 	}
-	if c.s3Endpoint != "" && !strings.HasPrefix(c.ckptDir, "s3://") {
-		errs = append(errs, errors.New("--s3-endpoint applies to an s3:// --checkpoint-dir"))
+	if c.s3Endpoint != "" && !strings.HasPrefix(c.ckptDir, "s3://") && !strings.HasPrefix(c.input, "s3://") && !strings.HasPrefix(c.output, "s3://") {
+		errs = append(errs, errors.New("--s3-endpoint applies to an s3:// --input, --output or --checkpoint-dir"))
 	}
 	if c.master != "" {
 		fs.Visit(func(f *flag.Flag) {
@@ -155,8 +155,9 @@ func runRun(ctx context.Context, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return &usageError{err: err, help: "shoal run"}
 	}
-	if _, err := os.Stat(c.input); err != nil {
-		// Before any process starts: the job would fail the same way.
+	// Before any process starts: the job would fail the same way. (An
+	// s3:// input is listed when the job starts.)
+	if _, err := os.Stat(c.input); err != nil && !strings.HasPrefix(c.input, "s3://") {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("input %s does not exist", c.input)
 		}
