@@ -149,19 +149,14 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.corrupt, float64(m.CorruptReads))
 }
 
-// outputBytesByDir sums the committed outputs' bytes by the local
+// outputBytesByDir is the committed outputs' bytes by the local
 // directory that holds them; every directory is present.
 func (s *Server) outputBytesByDir() map[string]int64 {
 	out := make(map[string]int64, len(s.layout.Dirs))
-	for _, d := range s.layout.Dirs {
-		out[d] = 0
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for app, a := range s.apps {
-		for k, o := range a.outputs {
-			out[s.layout.Dir(app, k.shuffle, k.mapID)] += o.size
-		}
+	for i, d := range s.layout.Dirs {
+		out[d] = s.dirOutputBytes[i]
 	}
 	return out
 }

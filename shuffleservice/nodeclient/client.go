@@ -52,12 +52,45 @@ const minConnectTimeout = 20 * time.Second
 // Dial returns a client of the node service at addr (host:port). It does
 // not wait for the connection; the first call does. The connection is
 // kept alive, and a call whose context has no deadline gets one (link.go).
-func Dial(addr string) (*Client, error) {
-	return dial(addr, defaultLinkTimes())
+func Dial(addr string, opts ...DialOption) (*Client, error) {
+	return dial(addr, defaultLinkTimes(), opts...)
 }
 
-func dial(addr string, times linkTimes) (*Client, error) {
-	conn, err := grpc.NewClient(addr,
+// A DialOption configures Dial.
+type DialOption func(*dialOptions)
+
+type dialOptions struct {
+	secret string
+}
+
+// WithClusterSecret sends secret with every call (gRPC metadata
+// shoal-cluster-secret), as a node started with a cluster secret
+// requires. Without it, such a node refuses every call (Unauthenticated).
+func WithClusterSecret(secret string) DialOption {
+	return func(o *dialOptions) { o.secret = secret }
+}
+
+// clusterSecret is the per-call credential of WithClusterSecret. It
+// works without transport security: the secret admits a caller, it does
+// not protect the link.
+type clusterSecret string
+
+func (s clusterSecret) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{nodewire.SecretMetadataKey: string(s)}, nil
+}
+
+func (clusterSecret) RequireTransportSecurity() bool { return false }
+
+func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
+	var o dialOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	extra := []grpc.DialOption{}
+	if o.secret != "" {
+		extra = append(extra, grpc.WithPerRPCCredentials(clusterSecret(o.secret)))
+	}
+	conn, err := grpc.NewClient(addr, append(extra,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(nodewire.MaxMessageSize),
@@ -73,7 +106,7 @@ func dial(addr string, times linkTimes) (*Client, error) {
 			MinConnectTimeout: minConnectTimeout,
 		}),
 		keepaliveDialOption(times),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("shuffle: dial node %s: %w", addr, err)
 	}
