@@ -26,8 +26,9 @@ func waitExited(pid int) bool {
 	}
 }
 
-// killGroup sends sig to the process's group: the worker and what it
-// started.
+// killGroup sends sig to the process's group (the worker and what it
+// started), and to the process itself, in case it left its group.
 func killGroup(p *proc, sig syscall.Signal) {
 	_ = syscall.Kill(-p.pid, sig)
+	_ = syscall.Kill(p.pid, sig)
 }

@@ -3,7 +3,8 @@
 //
 //	run      record itself in $SHOAL_TEST_OUT/$SHOAL_WORKER_ID (its pid,
 //	         working directory and environment, one per line), write a
-//	         line to stdout and one to stderr, then wait for a signal
+//	         line to stdout (with the cluster secret in it) and one to
+//	         stderr, then wait for a signal
 //	run-ignore-term   the same, ignoring SIGTERM
 //	spawn    as run, after starting a child of its own (fakeworker run
 //	         as $SHOAL_WORKER_ID-child) that records itself too
@@ -39,7 +40,8 @@ func main() {
 			}
 		}
 		record(os.Getenv("SHOAL_WORKER_ID"))
-		fmt.Println("fakeworker: up on stdout")
+		// The secret, which the node must keep out of its log.
+		fmt.Println("fakeworker: up on stdout; the cluster secret is", os.Getenv("SHOAL_CLUSTER_SECRET"))
 		fmt.Fprintln(os.Stderr, "fakeworker: up on stderr")
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGUSR1) // never sent: wait for SIGTERM or SIGKILL
