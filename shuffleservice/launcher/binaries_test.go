@@ -31,7 +31,7 @@ func cacheFiles(t testing.TB, l *Launcher) []string {
 }
 
 func TestPutBinary(t *testing.T) {
-	fw := fakeWorker(t, "")
+	fw := fakeWorker(t)
 	l, _ := newLauncher(t)
 	b, err := os.ReadFile(fw)
 	if err != nil {
@@ -66,10 +66,12 @@ func TestPutBinary(t *testing.T) {
 // iotestErrReader fails every read: the data must not be read.
 type iotestErrReader struct{}
 
-func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("read the data of a cached binary") }
+func (iotestErrReader) Read([]byte) (int, error) {
+	return 0, errors.New("read the data of a cached binary")
+}
 
 func TestPutBinaryRefused(t *testing.T) {
-	fw := fakeWorker(t, "")
+	fw := fakeWorker(t)
 	good, err := os.ReadFile(fw)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +133,7 @@ func TestPutBinaryRefused(t *testing.T) {
 }
 
 func TestBinaryCacheLRU(t *testing.T) {
-	fw := fakeWorker(t, "")
+	fw := fakeWorker(t)
 	dir := t.TempDir()
 	l, _ := newLauncher(t, func(o *Options) { o.MaxBinaries = 2; o.Dir = dir })
 	a := putFile(t, l, fw, "a")
@@ -194,7 +196,7 @@ func sorted(s ...string) []string {
 }
 
 func TestConcurrentUploadsOfOneBinary(t *testing.T) {
-	fw := fakeWorker(t, "")
+	fw := fakeWorker(t)
 	l, _ := newLauncher(t)
 	b, err := os.ReadFile(fw)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shoal/internal/poll"
+	"shoal/shuffleservice/internal/workertest"
 )
 
 const testSecret = "s3cret-of-the-cluster"
@@ -20,7 +21,7 @@ const testSecret = "s3cret-of-the-cluster"
 // argument), with SHOAL_TEST_OUT a fresh directory, which it returns.
 func startFake(t testing.TB, l *Launcher, app, mode string, n int) ([]Worker, string) {
 	t.Helper()
-	d := putFile(t, l, fakeWorker(t, ""), "")
+	d := putFile(t, l, fakeWorker(t), "")
 	out := t.TempDir()
 	ws, err := l.Start(Spec{
 		App: app, Binary: d, Workers: n,
@@ -36,19 +37,9 @@ func startFake(t testing.TB, l *Launcher, app, mode string, n int) ([]Worker, st
 
 // waitRecords waits until the fake workers named have recorded
 // themselves in out, and returns the records.
-func waitRecords(t testing.TB, out string, names ...string) map[string]record {
+func waitRecords(t testing.TB, out string, names ...string) map[string]workertest.Record {
 	t.Helper()
-	var recs map[string]record
-	poll.WaitFor(t, 10*time.Second, fmt.Sprintf("workers %v to start", names), func() bool {
-		recs = readRecords(t, out)
-		for _, n := range names {
-			if _, ok := recs[n]; !ok {
-				return false
-			}
-		}
-		return true
-	})
-	return recs
+	return workertest.WaitRecords(t, out, names...)
 }
 
 func TestStartWorkersEnvironment(t *testing.T) {
@@ -71,19 +62,19 @@ func TestStartWorkersEnvironment(t *testing.T) {
 	recs := waitRecords(t, out, ids...)
 	for i, id := range ids {
 		r := recs[id]
-		if r.pid != ws[i].Pid {
-			t.Errorf("%s: pid %d, Start said %d", id, r.pid, ws[i].Pid)
+		if r.Pid != ws[i].Pid {
+			t.Errorf("%s: pid %d, Start said %d", id, r.Pid, ws[i].Pid)
 		}
-		if !strings.HasPrefix(r.cwd, l.work+string(filepath.Separator)) {
-			t.Errorf("%s: working directory %s, want one under %s", id, r.cwd, l.work)
+		if !strings.HasPrefix(r.Cwd, l.work+string(filepath.Separator)) {
+			t.Errorf("%s: working directory %s, want one under %s", id, r.Cwd, l.work)
 		}
 		want := []string{
 			"SHOAL_TEST_OUT=" + out, "SHOAL_DRIVER=10.1.2.3:4000",
 			"SHOAL_ROLE=worker", "SHOAL_APP=app-1", "SHOAL_NODE=10.0.0.7:7077", "SHOAL_WORKER_ID=" + id,
 			"SHOAL_CLUSTER_SECRET=" + testSecret,
-			"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + r.cwd, "TMPDIR=" + filepath.Join(r.cwd, "tmp"),
+			"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + r.Cwd, "TMPDIR=" + filepath.Join(r.Cwd, "tmp"),
 		}
-		got := slices.Clone(r.env)
+		got := slices.Clone(r.Env)
 		slices.Sort(got)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
@@ -121,7 +112,7 @@ func TestStartWorkersEnvironment(t *testing.T) {
 
 func TestStartRefusals(t *testing.T) {
 	l, _ := newLauncher(t)
-	d := putFile(t, l, fakeWorker(t, ""), "")
+	d := putFile(t, l, fakeWorker(t), "")
 	for _, tc := range []struct {
 		spec Spec
 		is   error
@@ -153,7 +144,7 @@ func TestStopWorkerRestartsWithNewID(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := waitRecords(t, out, "w-n1-3")
-	if alive(ws[0].Pid) {
+	if workertest.Alive(ws[0].Pid) {
 		t.Fatalf("the stopped worker, pid %d, still runs", ws[0].Pid)
 	}
 	var now []Worker
@@ -161,10 +152,10 @@ func TestStopWorkerRestartsWithNewID(t *testing.T) {
 		now, _ = l.Workers("app")
 		return now[0].ID == "w-n1-3" && now[0].State == Running
 	})
-	if now[0].Pid != recs["w-n1-3"].pid || now[0].Restarts != 1 || now[0].LastExit != "signal: killed" {
-		t.Fatalf("slot 0 after StopWorker: %+v, want w-n1-3, pid %d, 1 restart, last exit signal: killed", now[0], recs["w-n1-3"].pid)
+	if now[0].Pid != recs["w-n1-3"].Pid || now[0].Restarts != 1 || now[0].LastExit != "signal: killed" {
+		t.Fatalf("slot 0 after StopWorker: %+v, want w-n1-3, pid %d, 1 restart, last exit signal: killed", now[0], recs["w-n1-3"].Pid)
 	}
-	if now[1].ID != "w-n1-2" || now[1].Pid != ws[1].Pid || !alive(ws[1].Pid) {
+	if now[1].ID != "w-n1-2" || now[1].Pid != ws[1].Pid || !workertest.Alive(ws[1].Pid) {
 		t.Fatalf("slot 1 changed: %+v", now[1])
 	}
 	if err := l.StopWorker("app", "w-n1-1"); !errors.Is(err, ErrUnknownWorker) {
@@ -180,8 +171,8 @@ func TestStopWorkerKillsItsGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"w-n1-1", "w-n1-1-child"} {
-		pid := recs[name].pid
-		poll.WaitFor(t, 5*time.Second, fmt.Sprintf("%s (pid %d) to be gone", name, pid), func() bool { return !alive(pid) })
+		pid := recs[name].Pid
+		poll.WaitFor(t, 5*time.Second, fmt.Sprintf("%s (pid %d) to be gone", name, pid), func() bool { return !workertest.Alive(pid) })
 	}
 }
 
@@ -250,14 +241,14 @@ func TestDetachStopsWorkers(t *testing.T) {
 		t.Fatalf("workers that ignore SIGTERM were gone after %v, before the %v grace: they were not given it", d, stopGrace)
 	}
 	for _, w := range ws {
-		if alive(w.Pid) {
+		if workertest.Alive(w.Pid) {
 			t.Fatalf("worker pid %d survived its application's removal", w.Pid)
 		}
 	}
-	if _, err := os.Stat(filepath.Dir(recs["w-n1-1"].cwd + "/")); !os.IsNotExist(err) {
-		t.Fatalf("working directory %s: %v, want it deleted", recs["w-n1-1"].cwd, err)
+	if _, err := os.Stat(filepath.Dir(recs["w-n1-1"].Cwd + "/")); !os.IsNotExist(err) {
+		t.Fatalf("working directory %s: %v, want it deleted", recs["w-n1-1"].Cwd, err)
 	}
-	if !alive(ws2[0].Pid) || l.Live() != 1 {
+	if !workertest.Alive(ws2[0].Pid) || l.Live() != 1 {
 		t.Fatalf("another application's worker was stopped (live %d)", l.Live())
 	}
 	// Started again after its removal: new workers.
@@ -276,8 +267,8 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, pid := range []int{a[0].Pid, a[1].Pid, b[0].Pid, recB["w-n1-1-child"].pid} {
-		if alive(pid) {
+	for _, pid := range []int{a[0].Pid, a[1].Pid, b[0].Pid, recB["w-n1-1-child"].Pid} {
+		if workertest.Alive(pid) {
 			t.Fatalf("pid %d runs after Close", pid)
 		}
 	}
@@ -294,7 +285,7 @@ func TestCloseStopsEverything(t *testing.T) {
 
 func TestFirstK(t *testing.T) {
 	l, _ := newLauncher(t)
-	d := putFile(t, l, fakeWorker(t, ""), "")
+	d := putFile(t, l, fakeWorker(t), "")
 	ws, err := l.Start(Spec{App: "app", Binary: d, Workers: 2, Args: []string{"run"}, Env: []string{"SHOAL_TEST_OUT=" + t.TempDir()}, FirstK: 7})
 	if err != nil {
 		t.Fatal(err)
