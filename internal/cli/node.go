@@ -124,6 +124,9 @@ func runNode(ctx context.Context, args []string, getenv func(string) string, std
 	if len(cfg.dirs) == 0 {
 		return errors.New("--dir is required: give the local directories for shuffle files, e.g. --dir /var/lib/shoal/a,/var/lib/shoal/b")
 	}
+	if cfg.workers < 1 || cfg.workers > shuffleservice.MaxWorkers {
+		return fmt.Errorf("--workers %d: give 1 to %d", cfg.workers, shuffleservice.MaxWorkers)
+	}
 	secret, err := clusterSecret(cfg.clusterSecretFile, getenv)
 	if err != nil {
 		return err

@@ -265,11 +265,10 @@ func (l *Launcher) Start(spec Spec) ([]Worker, error) {
 		nextK: max(spec.FirstK, 1), stop: make(chan struct{}),
 	}
 	a.slots = make([]*slot, spec.Workers)
-	procs := make([]*proc, spec.Workers)
-	errs := make([]error, spec.Workers)
+	procs := make([]*proc, spec.Workers) // nil where the start failed: the slot records why
 	for i := range a.slots {
 		a.slots[i] = &slot{}
-		procs[i], errs[i] = l.spawn(a, a.slots[i])
+		procs[i], _ = l.spawn(a, a.slots[i])
 	}
 	l.mu.Lock()
 	if l.closed {
@@ -285,7 +284,7 @@ func (l *Launcher) Start(spec Spec) ([]Worker, error) {
 	l.apps[spec.App] = a
 	for i, s := range a.slots {
 		a.wg.Add(1)
-		go l.supervise(a, s, procs[i], errs[i])
+		go l.supervise(a, s, procs[i])
 	}
 	ws, _ := l.snapshotLocked(a)
 	l.mu.Unlock()
@@ -348,10 +347,10 @@ func (l *Launcher) redact(line []byte) []byte {
 	return bytes.ReplaceAll(line, []byte(l.opts.ClusterSecret), []byte("[cluster secret]"))
 }
 
-// supervise runs slot s: it waits for its process (p, or the error that
-// prevented it from starting), then restarts it after a backoff, until
-// the application stops or the slot fails.
-func (l *Launcher) supervise(a *appRun, s *slot, p *proc, startErr error) {
+// supervise runs slot s: it waits for its process p (nil if it could not
+// be started), then starts another after a backoff, until the
+// application stops or the slot fails.
+func (l *Launcher) supervise(a *appRun, s *slot, p *proc) {
 	defer a.wg.Done()
 	backoff := minBackoff
 	fastExits := 0
@@ -399,8 +398,7 @@ func (l *Launcher) supervise(a *appRun, s *slot, p *proc, startErr error) {
 		l.mu.Lock()
 		s.restarts++
 		l.mu.Unlock()
-		p, startErr = l.spawn(a, s)
-		_ = startErr // recorded in the slot by spawn
+		p, _ = l.spawn(a, s) // an error is recorded in the slot
 	}
 }
 

@@ -294,3 +294,28 @@ func TestFirstK(t *testing.T) {
 		t.Fatalf("IDs %s, %s; want w-n1-7, w-n1-8", ws[0].ID, ws[1].ID)
 	}
 }
+
+// TestUnstartableWorkerFails: a binary that cannot be executed (gone
+// from the disk) counts as a crash at start.
+func TestUnstartableWorkerFails(t *testing.T) {
+	l, _ := newLauncher(t)
+	d := putFile(t, l, fakeWorker(t), "")
+	if err := os.Remove(filepath.Join(l.bins.dir, d)); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := l.Start(Spec{App: "app", Binary: d, Workers: 1, Args: []string{"run"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws[0].State != Backoff || ws[0].Pid != 0 || !strings.HasPrefix(ws[0].LastExit, "start: ") {
+		t.Fatalf("a worker that could not start: %+v", ws[0])
+	}
+	var failure string
+	poll.WaitFor(t, 10*time.Second, "the slot to fail", func() bool {
+		ws, failure = l.Workers("app")
+		return ws[0].State == Failed
+	})
+	if !strings.Contains(failure, "exited at start 3 times: start: ") || ws[0].ID != "w-n1-3" {
+		t.Fatalf("failure %q, slot %+v", failure, ws[0])
+	}
+}
