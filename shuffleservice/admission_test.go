@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -26,10 +27,12 @@ const testClusterSecret = "correct horse battery staple 42"
 // output included.
 func TestAdmission(t *testing.T) {
 	logs := &logBuffer{}
-	_, open := newTestServer(t, func(o *Options) {
+	reg := prometheus.NewRegistry()
+	s, open := newTestServer(t, func(o *Options) {
 		o.ClusterSecret = testClusterSecret
 		o.Name = "adm"
 		o.Logger = debugLogger(logs)
+		o.Registry = reg
 	})
 	addr := open.Addr()
 	ctx := context.Background()
@@ -66,6 +69,13 @@ func TestAdmission(t *testing.T) {
 		check("StartWorkers (unary)", err)
 	}
 
+	if m := s.Metrics(); m.RefusedCalls != 15 {
+		t.Errorf("%d calls refused, want the 15 above", m.RefusedCalls)
+	}
+	if v := gathered(t, reg, "shoal_node_refused_calls_total"); v != 15 {
+		t.Errorf("shoal_node_refused_calls_total %v, want 15", v)
+	}
+
 	c := dial(nodeclient.WithClusterSecret(testClusterSecret))
 	st, err := c.Status(ctx)
 	if err != nil || st.GetName() != "adm" {
@@ -76,6 +86,12 @@ func TestAdmission(t *testing.T) {
 	recs := workertest.WaitRecords(t, out, ws[0].GetId(), ws[1].GetId())
 	if env := strings.Join(recs[ws[0].GetId()].Env, "\n"); !strings.Contains(env, "\nSHOAL_CLUSTER_SECRET="+testClusterSecret+"\n") {
 		t.Fatalf("the worker's environment lacks the cluster secret:\n%s", env)
+	}
+	if v := gathered(t, reg, "shoal_node_workers"); v != 2 {
+		t.Errorf("shoal_node_workers %v, want 2", v)
+	}
+	if v := gathered(t, reg, "shoal_node_cached_binaries"); v != 1 {
+		t.Errorf("shoal_node_cached_binaries %v, want 1", v)
 	}
 	poll.WaitFor(t, 10*time.Second, "the workers' output in the node's log", func() bool {
 		return strings.Contains(logs.String(), ws[1].GetId()+": fakeworker: up on stdout; the cluster secret is [cluster secret]")
@@ -92,6 +108,27 @@ func TestAdmission(t *testing.T) {
 	if !strings.Contains(log, "refused a call") {
 		t.Fatalf("the node did not log a refusal:\n%s", log)
 	}
+}
+
+// gathered is the value of the unlabelled metric name in reg.
+func gathered(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if m.GetGauge() != nil {
+			return m.GetGauge().GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // TestNodeWithoutSecretOnlyOnLoopback: RunNode serves on loopback without

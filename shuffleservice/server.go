@@ -152,6 +152,12 @@ type Metrics struct {
 	BlockPuts        uint64 // PutBlock calls that succeeded (a MemorySer block that did not fit, held at None, included)
 	BlockBytesIn     uint64 // bytes of blocks received by those puts
 	BlockBytesOut    uint64 // bytes of blocks sent by GetBlock
+
+	// Cluster mode: the worker processes the node runs, the binaries it
+	// caches, the calls refused for want of the cluster secret.
+	Workers      int
+	Binaries     int
+	RefusedCalls uint64
 }
 
 // Open opens the node service on opts.Dirs: it loads the catalogue, opens
@@ -377,6 +383,9 @@ func (s *Server) Metrics() Metrics {
 	m.BlockPuts = s.m.blockPuts.Load()
 	m.BlockBytesIn = s.m.blockBytesIn.Load()
 	m.BlockBytesOut = s.m.blockBytesOut.Load()
+	m.Workers = s.launch.Live()
+	m.Binaries = len(s.launch.Binaries())
+	m.RefusedCalls = s.adm.refusals.Load()
 	return m
 }
 
@@ -708,7 +717,7 @@ func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shu
 		Addr:             s.advertised(),
 		Name:             s.opts.Name,
 		DirsUsage:        s.dirsUsage(m),
-		Workers:          uint64(s.launch.Live()),
+		Workers:          uint64(m.Workers),
 		Pid:              int64(os.Getpid()),
 		Dirs:             s.layout.Dirs,
 		Apps:             uint64(m.Apps),
