@@ -212,3 +212,27 @@ func TestNodeServesUntilCancelled(t *testing.T) {
 		t.Fatal("node did not stop after its context ended")
 	}
 }
+
+// Every flag of shoal node has its row in docs/node.md, with its
+// environment variable.
+func TestNodeFlagsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "node.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("shoal node", flag.ContinueOnError)
+	var c nodeConfig
+	c.register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		found := false
+		for _, line := range strings.Split(string(doc), "\n") {
+			if strings.HasPrefix(line, "| `--"+f.Name+"`") || strings.HasPrefix(line, "| `--"+f.Name+" ") {
+				found = strings.Contains(line, "`"+NodeFlagEnv(f.Name)+"`")
+				break
+			}
+		}
+		if !found {
+			t.Errorf("docs/node.md has no row for shoal node's flag --%s with %s", f.Name, NodeFlagEnv(f.Name))
+		}
+	})
+}
