@@ -232,9 +232,12 @@
 //     one; it is replaced at once. Each start is recorded in the
 //     catalogue as RegisterWorker would (the record of the process it
 //     replaces is deleted), without counting as a sign of the
-//     application's life: only the driver's heartbeats keep an
-//     application. A restarted node numbers its workers past the
-//     recorded ones, so no ID is given twice.
+//     application's life; so is the RegisterWorker of a worker the node
+//     started. Only the driver's heartbeats keep such an application: a
+//     worker restarted forever (say, failing to reach a driver whose
+//     host is gone, after more than 2 s each time) does not keep it. A
+//     restarted node numbers its workers past the recorded ones, so no
+//     ID is given twice.
 //  4. When the application is removed (RemoveApp, or its TTL expired:
 //     the driver is gone) its workers get SIGTERM, SIGKILL 2 s later,
 //     and are waited for before RemoveApp answers. Close stops every
@@ -254,10 +257,11 @@
 // # TTL janitor
 //
 // Every JanitorInterval a goroutine removes the applications whose last
-// heartbeat (or registration, or worker registration) is older than their
-// TTL (RegisterApp's, or Options.AppTTL), exactly as RemoveApp would,
-// cached blocks and the workers the node started included. Puts and gets of blocks do not keep an
-// application alive. It ends with Close.
+// heartbeat (or registration, or registration of a worker the node did
+// not start) is older than their TTL (RegisterApp's, or Options.AppTTL),
+// exactly as RemoveApp would, cached blocks and the workers the node
+// started included. Puts and gets of blocks do not keep an application
+// alive. It ends with Close.
 //
 // # Index cache
 //

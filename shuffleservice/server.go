@@ -508,7 +508,11 @@ func (s *Server) registerApp(name string, ttlMs uint64) error {
 // RegisterWorker records a worker of a registered application and returns
 // the node's directories.
 func (s *Server) RegisterWorker(ctx context.Context, req *shufflepb.RegisterWorkerRequest) (*shufflepb.RegisterWorkerResponse, error) {
-	if err := s.recordWorker(req.GetApp(), req.GetWorker(), req.GetPid(), true); err != nil {
+	// A worker the node started itself is no sign of its application's
+	// life: restarted forever, it would keep an application whose driver
+	// is gone (doc.go, "Workers started by the node").
+	touch := !s.launch.Started(req.GetApp(), req.GetWorker())
+	if err := s.recordWorker(req.GetApp(), req.GetWorker(), req.GetPid(), touch); err != nil {
 		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.RegisterWorkerResponse{Dirs: s.layout.Dirs}, nil

@@ -205,13 +205,22 @@ func TestRemoveAppAndExpiryStopWorkers(t *testing.T) {
 	}
 
 	// Expiry: an application whose driver stopped heartbeating. Its
-	// workers, running, do not keep it alive.
+	// workers, running and registering (as a worker restarted forever
+	// would), do not keep it alive.
 	expiring, outE := startFakeWorkers(t, c, "expiring", "run", 2)
 	workertest.WaitRecords(t, outE, expiring[0].GetId(), expiring[1].GetId())
 	if err := c.RegisterApp(ctx, "expiring", 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	workertest.WaitGone(t, 10*time.Second, "the expired application's workers to be gone", pids(expiring)...)
+	poll.WaitFor(t, 10*time.Second, "the expired application's workers to be gone", func() bool {
+		c.RegisterWorker(ctx, "expiring", expiring[0].GetId(), int(expiring[0].GetPid())) // fails once expired
+		for _, p := range pids(expiring) {
+			if workertest.Alive(p) {
+				return false
+			}
+		}
+		return true
+	})
 	if s.Metrics().AppsExpired != 1 {
 		t.Fatalf("metrics %+v", s.Metrics())
 	}

@@ -477,6 +477,21 @@ func (l *Launcher) StopWorker(app, id string) error {
 	return fmt.Errorf("%w: %q is not a worker of application %q on this node", ErrUnknownWorker, id, app)
 }
 
+// Started reports whether id is a worker the launcher started for app
+// and runs (or is about to replace).
+func (l *Launcher) Started(app, id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.apps[app]; a != nil {
+		for _, s := range a.slots {
+			if s.id == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Live is the number of worker processes running, all applications
 // together.
 func (l *Launcher) Live() int {
