@@ -35,8 +35,10 @@ type Store struct {
 	seq    uint64     // last file sequence number handed out
 	mem    int64      // bytes of entries in memory
 	disk   int64      // bytes of entries on disk
-	nDisk  int
-	counts counters
+	// diskByDir[i] is the part of disk in Options.Dirs[i].
+	diskByDir []int64
+	nDisk     int
+	counts    counters
 }
 
 type counters struct {
@@ -72,9 +74,11 @@ type Metrics struct {
 	MemoryBytes  int64 // bytes of blocks in memory; never above Options.MemoryBytes
 	MemoryBlocks int
 	DiskBytes    int64 // bytes of blocks on disk (without file headers)
-	DiskBlocks   int
-	Hits         int64 // Gets that returned a block
-	Misses       int64 // Gets that did not (absent, or corrupt)
+	// DiskBytesByDir[i] is the part of DiskBytes in Options.Dirs[i].
+	DiskBytesByDir []int64
+	DiskBlocks     int
+	Hits           int64 // Gets that returned a block
+	Misses         int64 // Gets that did not (absent, or corrupt)
 	// Evictions counts blocks pushed out of memory to make room;
 	// EvictedToDisk those of them moved to disk.
 	Evictions     int64
@@ -112,7 +116,7 @@ func Open(opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{opts: opts, log: log, cat: cat, blocks: map[BlockID]*entry{}, lru: list.New()}
+	s := &Store{opts: opts, log: log, cat: cat, blocks: map[BlockID]*entry{}, lru: list.New(), diskByDir: make([]int64, len(opts.Dirs))}
 	keep := map[string]bool{}
 	err := cat.load(log, func(id BlockID, r diskRecord) error {
 		if r.dir >= len(opts.Dirs) {
@@ -128,6 +132,7 @@ func Open(opts Options) (*Store, error) {
 		}
 		s.blocks[id] = &entry{id: id, level: DiskOnly, prio: r.prio, size: r.size, state: onDisk, rec: r}
 		s.disk += r.size
+		s.diskByDir[r.dir] += r.size
 		s.nDisk++
 		s.seq = max(s.seq, r.seq)
 		keep[path] = true
@@ -362,6 +367,7 @@ func (s *Store) spill(v *entry) bool {
 	}
 	v.state = onDisk
 	s.disk += v.size
+	s.diskByDir[v.rec.dir] += v.size
 	s.nDisk++
 	s.counts.evictedToDisk++
 	return true
@@ -388,6 +394,7 @@ func (s *Store) putDisk(id BlockID, rec diskRecord, data []byte) error {
 	}
 	s.blocks[id] = &entry{id: id, level: DiskOnly, prio: rec.prio, size: rec.size, state: onDisk, rec: rec}
 	s.disk += rec.size
+	s.diskByDir[rec.dir] += rec.size
 	s.nDisk++
 	s.mu.Unlock()
 	removeFiles(s.log, garbage)
@@ -432,6 +439,7 @@ func (s *Store) dropLocked(e *entry, garbage []string) []string {
 		e.data = nil
 	case onDisk:
 		s.disk -= e.size
+		s.diskByDir[e.rec.dir] -= e.size
 		s.nDisk--
 		garbage = append(garbage, s.path(e.id, e.rec))
 	}
@@ -628,7 +636,7 @@ func (s *Store) Metrics() Metrics {
 	c := s.counts
 	return Metrics{
 		MemoryBytes: s.mem, MemoryBlocks: s.lru.Len(),
-		DiskBytes: s.disk, DiskBlocks: s.nDisk,
+		DiskBytes: s.disk, DiskBlocks: s.nDisk, DiskBytesByDir: slices.Clone(s.diskByDir),
 		Hits: c.hits, Misses: c.misses,
 		Evictions: c.evictions, EvictedToDisk: c.evictedToDisk,
 		NotStored: c.notStored, SpilledPuts: c.spilledPuts, Corrupt: c.corrupt,
@@ -652,5 +660,6 @@ func (s *Store) Close() error {
 	s.blocks = map[BlockID]*entry{}
 	s.lru.Init()
 	s.mem, s.disk, s.nDisk = 0, 0, 0
+	clear(s.diskByDir)
 	return s.cat.close()
 }

@@ -505,19 +505,19 @@ func (r *Remote) check(ctx context.Context, n *remoteNode) {
 			return
 		}
 	}
-	resp, err := n.client.Workers(cctx, r.opts.App)
+	workers, failure, err := n.client.Workers(cctx, r.opts.App)
 	if err != nil {
 		r.log.Debug("ask node for its workers", "node", n.info.Name, "err", err)
 		return
 	}
-	if resp.GetFailure() != "" {
+	if failure != "" {
 		r.mu.Lock()
 		first := !n.failed
 		n.failed = true
 		r.mu.Unlock()
 		if first {
-			err := fmt.Errorf("compute: node %s (%s) gave up starting workers: %s", n.info.Name, n.info.Addr, resp.GetFailure())
-			r.log.Error("node gave up starting workers", "node", n.info.Name, "failure", resp.GetFailure())
+			err := fmt.Errorf("compute: node %s (%s) gave up starting workers: %s", n.info.Name, n.info.Addr, failure)
+			r.log.Error("node gave up starting workers", "node", n.info.Name, "failure", failure)
 			select {
 			case r.failures <- err:
 			default:
@@ -525,7 +525,7 @@ func (r *Remote) check(ctx context.Context, n *remoteNode) {
 		}
 		return
 	}
-	if len(resp.GetWorkers()) == 0 {
+	if len(workers) == 0 {
 		// Restarted (or it removed the application): join it again.
 		jctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()

@@ -256,6 +256,10 @@ func (c *catalog) putWorker(app, worker string, r workerRecord) error {
 	return c.wrap(c.db.Set(workerKey(app, worker), r.marshal(), pebble.NoSync))
 }
 
+func (c *catalog) deleteWorker(app, worker string) error {
+	return c.wrap(c.db.Delete(workerKey(app, worker), pebble.NoSync))
+}
+
 func (c *catalog) putOutput(app string, out *shufflepb.MapOutput) error {
 	v, err := proto.Marshal(out)
 	if err != nil {

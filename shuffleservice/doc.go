@@ -5,7 +5,7 @@
 //
 // # Packages
 //
-// The shuffle is four packages besides shufflepb, the protocol:
+// The node service is five packages besides shufflepb, the protocol:
 //
 //   - shuffleservice (this one): the node service. The gRPC server, the
 //     catalogue, the TTL janitor, commits, fetches and blocks as the node
@@ -20,7 +20,11 @@
 //     keepalive and deadlines.
 //   - shuffleservice/internal/nodewire: what server and client agree on
 //     besides the messages: errors as gRPC statuses, message and chunk
-//     sizes, the keepalive, block IDs and levels in messages.
+//     sizes, the keepalive, the cluster secret's metadata key, block IDs
+//     and levels in messages.
+//   - shuffleservice/launcher: cluster mode's node side, the binary cache
+//     and the workers the node starts from it ("Workers started by the
+//     node", below).
 //
 // The write → commit → fetch protocol below is the one description of how
 // they work together; the other packages' doc.go point here.
@@ -44,8 +48,10 @@
 // its files itself. The layout and the formats of the files (frames,
 // records, index files) are package shuffle's: see its doc.go, "Files".
 // Dirs[0]/.catalog holds the catalogue, DIR/.trash holds directories
-// being deleted; neither can clash with an application, whose ID never
-// starts with a dot (shuffle.ValidateID: package ident's syntax).
+// being deleted, Dirs[0]/.binaries the binary cache and Dirs[0]/.workers
+// the working directories of the workers the node starts (package
+// launcher's); none can clash with an application, whose ID never starts
+// with a dot (shuffle.ValidateID: package ident's syntax).
 //
 // # Write, commit, fetch
 //
@@ -171,18 +177,91 @@
 //     hold nothing but shuffle-N directories and an empty blocks
 //     directory);
 //   - refuses to start if Dirs differ from those the catalogue was made
-//     with, since every output would then be looked for in the wrong place.
+//     with, since every output would then be looked for in the wrong place;
+//   - refuses to start if the catalogue holds another node's name
+//     (Options.Name, default the hostname, stored at the first start): a
+//     directory is one node's. A node is its name and its directories,
+//     not its address: restarted at another address (Options.Addr, a new
+//     IP), it serves everything it had committed.
 //
 // A worker writing while its node restarts may lose its temporary files to
 // the sweep; its task fails and is retried.
 //
+// # Admission
+//
+// With Options.ClusterSecret (`shoal node --cluster-secret-file`) a
+// unary and a stream interceptor (admission.go) require every call to
+// carry the secret in the gRPC metadata key shoal-cluster-secret
+// (nodeclient.WithClusterSecret). A call without it fails with
+// Unauthenticated "cluster secret required", one with another value with
+// Unauthenticated "wrong cluster secret", before its handler runs. The
+// comparison is of SHA-256 digests in constant time. Neither the secret
+// nor a value presented is ever logged: a refusal is logged with its
+// method and caller, at most once per 10 s. RunNode refuses to serve on
+// an address other than loopback without a secret. The secret admits a
+// caller; it does not encrypt the link.
+//
+// # Workers started by the node
+//
+// In cluster mode the node starts the workers of an application from
+// the driver's own executable (package launcher has the detail):
+//
+//  1. The driver asks HasBinary(sha256) and, if the node lacks it, uploads
+//     it with PutBinary: the first chunk carries sha256 and size, every
+//     chunk may carry data. The node refuses a bad digest
+//     (InvalidArgument), a size above MaxBinaryBytes (ResourceExhausted,
+//     from the header), data that is not the size announced or does not
+//     hash to the digest (InvalidArgument "digest mismatch: got X"), a
+//     binary it could not run (FailedPrecondition, saying to build it
+//     with CGO_ENABLED=0 GOOS=linux GOARCH=...), and an upload into a
+//     cache whose MaxBinaries binaries are all in use (ResourceExhausted).
+//     Only a verified, synced binary gets its name.
+//  2. The driver registers the application (RegisterApp) and calls
+//     StartWorkers(app, binary_sha256, workers, env, args): an
+//     unregistered application is FailedPrecondition, a binary not in the
+//     cache NotFound, an env key not SHOAL_... or one the node sets
+//     (SHOAL_ROLE, SHOAL_APP, SHOAL_NODE, SHOAL_WORKER_ID,
+//     SHOAL_CLUSTER_SECRET) InvalidArgument; workers 0 means
+//     Options.Workers (at most MaxWorkers). The node starts the workers
+//     with exactly env plus its own variables and answers their IDs
+//     (w-NAME-K), pids and states. A second call returns the workers as
+//     they are (whatever binary or count it names).
+//  3. The node supervises them: a worker that exits is restarted with a
+//     new ID after a backoff, one that keeps crashing at start is given
+//     up (Workers reports why, with its stderr tail). StopWorker kills
+//     one; it is replaced at once. Each start is recorded in the
+//     catalogue as RegisterWorker would (the record of the process it
+//     replaces is deleted), without counting as a sign of the
+//     application's life; so is the RegisterWorker of a worker the node
+//     started. Only the driver's heartbeats keep such an application: a
+//     worker restarted forever (say, failing to reach a driver whose
+//     host is gone, after more than 2 s each time) does not keep it. A
+//     restarted node numbers its workers past the recorded ones, so no
+//     ID is given twice.
+//  4. When the application is removed (RemoveApp, or its TTL expired:
+//     the driver is gone) its workers get SIGTERM, SIGKILL 2 s later,
+//     and are waited for before RemoveApp answers. Close stops every
+//     worker. The workers die with the node process (parent-death
+//     signal): a node killed leaves none.
+//
+// StartWorkers is not run under catMu (the workers' records take it);
+// removeApp detaches the application's workers from the launcher under
+// catMu, and StartWorkers checks the application again, under catMu,
+// once its workers run, and stops them if it was removed meanwhile. So
+// no worker outlives its application's removal, and a StartWorkers after
+// it starts workers anew. Status reports the live worker processes
+// (workers), the node's name, and per local directory the bytes of
+// committed map outputs and of cached blocks on disk (dirs_usage, from
+// counters kept with the others: no directory is walked).
+//
 // # TTL janitor
 //
 // Every JanitorInterval a goroutine removes the applications whose last
-// heartbeat (or registration, or worker registration) is older than their
-// TTL (RegisterApp's, or Options.AppTTL), exactly as RemoveApp would,
-// cached blocks included. Puts and gets of blocks do not keep an
-// application alive. It ends with Close.
+// heartbeat (or registration, or registration of a worker the node did
+// not start) is older than their TTL (RegisterApp's, or Options.AppTTL),
+// exactly as RemoveApp would, cached blocks and the workers the node
+// started included. Puts and gets of blocks do not keep an application
+// alive. It ends with Close.
 //
 // # Index cache
 //
@@ -211,6 +290,16 @@
 //	blockstore.ErrInvalidArgument  InvalidArgument   bad block ID or level, block above MaxBlockBytes, size not as announced, memory level without --cache-bytes
 //	blockstore.ErrCorrupt          DataLoss          a disk block failed its checksum (the node removed it)
 //	blockstore.ErrClosed           Unavailable       the block store is closed
+//	launcher.ErrInvalidArgument    InvalidArgument   bad digest, size or digest mismatch, bad env or args, too many workers
+//	launcher.ErrCannotRun          FailedPrecondition  a binary the node cannot run (how to build one it can: in the message)
+//	launcher.ErrAppNotRegistered   FailedPrecondition  StartWorkers before RegisterApp (or after the app's removal)
+//	launcher.ErrUnknownBinary      NotFound          StartWorkers of a binary not in the cache
+//	launcher.ErrUnknownWorker      NotFound          StopWorker of a worker the node does not run
+//	launcher.ErrTooLarge           ResourceExhausted a binary above MaxBinaryBytes; a cache full of binaries in use
+//	launcher.ErrClosed             Unavailable       the launcher is closed
+//
+// A call without the cluster secret, or with another, is Unauthenticated
+// (admission.go), before any handler.
 //
 // A panic in a handler (a bug: no input should cause one) is recovered by
 // an interceptor, logged, and returned as Internal.
@@ -234,6 +323,9 @@
 // take no Server lock but mu, briefly, to look the application up; the
 // block store has its own (below all of these), and RemoveApp calls it
 // under catMu. putSem (BlockBytesInFlight) is waited for holding no lock.
+// The launcher's locks are its own: removeApp calls its Detach (brief)
+// under catMu and waits for the workers without it; the launcher's
+// Started callback takes catMu shared with no launcher lock held.
 //
 // # Metrics
 //

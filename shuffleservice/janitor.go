@@ -82,9 +82,9 @@ func (s *Server) recover(cc *catalogContents) error {
 				continue
 			}
 			o := &output{pb: pb, serial: s.nextSerial.Add(1), size: outputSize(pb)}
-			a.outputs[outputKey{pb.Shuffle, pb.Map}] = o
-			s.nOutputs++
-			s.bytesOnDisk += o.size
+			k := outputKey{pb.Shuffle, pb.Map}
+			a.outputs[k] = o
+			s.countOutputLocked(name, k, o, 1)
 		}
 	}
 	// Blocks of an application that is gone: the node died after a

@@ -83,6 +83,7 @@ type nodeCollector struct {
 type nodeDescSet struct {
 	apps, outputs, committed, outputBytes, fetchReqs, fetchBytes, fetchBlocks, idxHits, idxMisses *prometheus.Desc
 	blocks, blockBytes, memLimit, evictions, blockHits, blockMisses, blockIn, blockOut, corrupt   *prometheus.Desc
+	workers, binaries, refused                                                                    *prometheus.Desc
 }
 
 func newNodeDescs() nodeDescSet {
@@ -105,13 +106,17 @@ func newNodeDescs() nodeDescSet {
 		blockIn:     prometheus.NewDesc("shoal_node_block_received_bytes_total", "Bytes of blocks received by PutBlock.", nil, nil),
 		blockOut:    prometheus.NewDesc("shoal_node_block_sent_bytes_total", "Bytes of blocks sent by GetBlock.", nil, nil),
 		corrupt:     prometheus.NewDesc("shoal_node_corrupt_reads_total", "Fetches stopped by a corrupt file.", nil, nil),
+		workers:     prometheus.NewDesc("shoal_node_workers", "Worker processes the node started and runs (cluster mode).", nil, nil),
+		binaries:    prometheus.NewDesc("shoal_node_cached_binaries", "Executables in the node's binary cache (cluster mode).", nil, nil),
+		refused:     prometheus.NewDesc("shoal_node_refused_calls_total", "Calls refused for want of the cluster secret.", nil, nil),
 	}
 }
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.d
 	for _, x := range []*prometheus.Desc{d.apps, d.outputs, d.committed, d.outputBytes, d.fetchReqs, d.fetchBytes, d.fetchBlocks, d.idxHits, d.idxMisses,
-		d.blocks, d.blockBytes, d.memLimit, d.evictions, d.blockHits, d.blockMisses, d.blockIn, d.blockOut, d.corrupt} {
+		d.blocks, d.blockBytes, d.memLimit, d.evictions, d.blockHits, d.blockMisses, d.blockIn, d.blockOut, d.corrupt,
+		d.workers, d.binaries, d.refused} {
 		ch <- x
 	}
 }
@@ -147,21 +152,19 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.blockIn, float64(m.BlockBytesIn))
 	counter(d.blockOut, float64(m.BlockBytesOut))
 	counter(d.corrupt, float64(m.CorruptReads))
+	gauge(d.workers, float64(m.Workers))
+	gauge(d.binaries, float64(m.Binaries))
+	counter(d.refused, float64(m.RefusedCalls))
 }
 
-// outputBytesByDir sums the committed outputs' bytes by the local
+// outputBytesByDir is the committed outputs' bytes by the local
 // directory that holds them; every directory is present.
 func (s *Server) outputBytesByDir() map[string]int64 {
 	out := make(map[string]int64, len(s.layout.Dirs))
-	for _, d := range s.layout.Dirs {
-		out[d] = 0
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for app, a := range s.apps {
-		for k, o := range a.outputs {
-			out[s.layout.Dir(app, k.shuffle, k.mapID)] += o.size
-		}
+	for i, d := range s.layout.Dirs {
+		out[d] = s.dirOutputBytes[i]
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -12,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"shoal/internal/catalogdb"
+	"shoal/internal/ident"
 	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -28,6 +31,19 @@ const (
 	DefaultCacheBytes         = 256 << 20
 	DefaultMaxBlockBytes      = 512 << 20
 	DefaultBlockBytesInFlight = 1 << 30
+
+	// DefaultMaxBinaryBytes bounds an executable PutBinary accepts
+	// (`shoal node --max-binary-bytes`); DefaultMaxBinaries is how many
+	// the binary cache keeps.
+	DefaultMaxBinaryBytes = launcher.DefaultMaxBinaryBytes
+	DefaultMaxBinaries    = launcher.DefaultMaxBinaries
+	// DefaultWorkers is how many workers StartWorkers starts when its
+	// request says 0 (`shoal node --workers`); MaxWorkers bounds both.
+	DefaultWorkers = 2
+	MaxWorkers     = launcher.MaxWorkers
+	// maxNameLen keeps a worker ID, w-NAME-K, within an ID's 128
+	// characters.
+	maxNameLen = 100
 
 	// maxChunkSize keeps a chunk plus one maximal frame under the
 	// largest message.
@@ -82,9 +98,35 @@ type Options struct {
 	// shuffle service and the block store). Default
 	// vfs.Default (the OS); tests may pass vfs.NewMem().
 	CatalogFS vfs.FS
-	// Addr is the node's advertised address, reported by Status only. If
-	// empty, Serve fills in its listener's address.
+	// Addr is the node's advertised address (`shoal node --advertise`):
+	// what Status reports and what the workers it starts are told
+	// (SHOAL_NODE). If empty, Serve fills in its listener's address.
 	Addr string
+	// Name identifies the node (`shoal node --name`). It is stored in the
+	// catalogue on the first start; Open refuses directories whose
+	// catalogue holds another name (a directory is one node's), so a
+	// node restarted on its directories at another address is the same
+	// node. It names the workers the node starts (w-NAME-K): nodes that
+	// share a host need names of their own. An ID (letters, digits, '.',
+	// '_', '-'; at most 100 characters). Default: the OS hostname.
+	Name string
+	// ClusterSecret, if set, is required of every call: the gRPC metadata
+	// key shoal-cluster-secret must carry it (admission.go). The node
+	// also gives it to the workers it starts (SHOAL_CLUSTER_SECRET).
+	// RunNode refuses to serve on an address other than loopback
+	// without one. Never logged.
+	ClusterSecret string
+	// MaxBinaryBytes is the largest executable PutBinary accepts; a
+	// larger one is refused (ResourceExhausted) from its header. Default
+	// 512 MiB.
+	MaxBinaryBytes int64
+	// MaxBinaries is how many executables the binary cache keeps: the
+	// least recently used one that no running worker uses is removed to
+	// make room. Default 8.
+	MaxBinaries int
+	// Workers is how many workers StartWorkers starts when its request
+	// says 0 (`shoal node --workers`). Default 2, at most MaxWorkers.
+	Workers int
 	// Registry, if set, receives the node's Prometheus metrics
 	// (metrics.go; `shoal node --metrics-addr` serves them). One per
 	// process, made by its main: the package keeps no global one.
@@ -116,6 +158,20 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.BlockBytesInFlight == 0 {
 		o.BlockBytesInFlight = max(DefaultBlockBytesInFlight, o.MaxBlockBytes)
+	}
+	if o.Name == "" {
+		if h, err := os.Hostname(); err == nil {
+			o.Name = h
+		}
+	}
+	if o.MaxBinaryBytes == 0 {
+		o.MaxBinaryBytes = DefaultMaxBinaryBytes
+	}
+	if o.MaxBinaries == 0 {
+		o.MaxBinaries = DefaultMaxBinaries
+	}
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -158,6 +214,21 @@ func (o *Options) Validate() error {
 	}
 	if o.BlockBytesInFlight < o.MaxBlockBytes {
 		bad("BlockBytesInFlight %d is below MaxBlockBytes %d (a block of the maximum size could never be received)", o.BlockBytesInFlight, o.MaxBlockBytes)
+	}
+	switch {
+	case o.Name == "":
+		bad("Name is empty and the OS gives no hostname (give the node a name: --name)")
+	case !ident.Valid(o.Name) || len(o.Name) > maxNameLen:
+		bad("Name %q must be 1-%d characters of letters, digits, '.', '_' or '-', starting with a letter or digit (give another: --name)", o.Name, maxNameLen)
+	}
+	if o.MaxBinaryBytes < 0 {
+		bad("MaxBinaryBytes %d is negative", o.MaxBinaryBytes)
+	}
+	if o.MaxBinaries < 0 {
+		bad("MaxBinaries %d is negative", o.MaxBinaries)
+	}
+	if o.Workers < 0 || o.Workers > MaxWorkers {
+		bad("Workers %d is outside [1, %d]", o.Workers, MaxWorkers)
 	}
 	return errors.Join(errs...)
 }

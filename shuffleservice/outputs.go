@@ -134,11 +134,9 @@ func (s *Server) commit(ctx context.Context, app string, out *shufflepb.MapOutpu
 	o := &output{pb: pb, serial: s.nextSerial.Add(1), size: outputSize(pb)}
 	s.mu.Lock()
 	a.outputs[key] = o
-	s.nOutputs++
-	s.bytesOnDisk += o.size
+	s.countOutputLocked(app, key, o, 1)
 	if cur != nil {
-		s.nOutputs--
-		s.bytesOnDisk -= cur.size
+		s.countOutputLocked(app, key, cur, -1)
 	}
 	s.mu.Unlock()
 	s.m.commits.Add(1)

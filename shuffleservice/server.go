@@ -24,7 +24,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/internal/catalogdb"
 	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
 )
@@ -49,6 +51,12 @@ type Server struct {
 	// (BlockBytesInFlight).
 	putSem *semaphore.Weighted
 	prom   *promMetrics // nil without Options.Registry
+	adm    *admission
+	// launch starts and supervises the workers of applications, from
+	// its binary cache (workers.go).
+	launch *launcher.Launcher
+	// dirIndex maps a local directory to its index in Dirs; read-only.
+	dirIndex map[string]int
 
 	// catMu orders catalogue mutations against removals and Close:
 	// registrations and commits hold it shared, RemoveShuffle, RemoveApp,
@@ -63,6 +71,8 @@ type Server struct {
 	apps        map[string]*appState
 	nOutputs    int
 	bytesOnDisk int64
+	// dirOutputBytes[i] is the bytes of committed outputs in Dirs[i].
+	dirOutputBytes []int64
 
 	isClosed   atomic.Bool
 	nextSerial atomic.Uint64
@@ -142,6 +152,12 @@ type Metrics struct {
 	BlockPuts        uint64 // PutBlock calls that succeeded (a MemorySer block that did not fit, held at None, included)
 	BlockBytesIn     uint64 // bytes of blocks received by those puts
 	BlockBytesOut    uint64 // bytes of blocks sent by GetBlock
+
+	// Cluster mode: the worker processes the node runs, the binaries it
+	// caches, the calls refused for want of the cluster secret.
+	Workers      int
+	Binaries     int
+	RefusedCalls uint64
 }
 
 // Open opens the node service on opts.Dirs: it loads the catalogue, opens
@@ -161,6 +177,14 @@ func Open(opts Options) (*Server, error) {
 	}
 	cat, err := openCatalog(opts.CatalogFS, filepath.Join(opts.Dirs[0], catalogDirName), opts.Dirs, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := catalogdb.BindName(cat.db, filepath.Join(opts.Dirs[0], catalogDirName), opts.Name, "shuffle"); err != nil {
+		cat.close()
+		var ne *catalogdb.NameError
+		if errors.As(err, &ne) {
+			return nil, fmt.Errorf("%w: %w", shuffle.ErrInvalidArgument, err)
+		}
 		return nil, err
 	}
 	contents, err := cat.load(log)
@@ -193,17 +217,23 @@ func Open(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("shuffle: index cache: %w", err)
 	}
 	s := &Server{
-		opts:        opts,
-		log:         log,
-		layout:      shuffle.Layout{Dirs: opts.Dirs},
-		cat:         cat,
-		cache:       cache,
-		blocks:      blocks,
-		putSem:      semaphore.NewWeighted(opts.BlockBytesInFlight),
-		apps:        map[string]*appState{},
-		addr:        opts.Addr,
-		janitorStop: make(chan struct{}),
-		janitorDone: make(chan struct{}),
+		opts:           opts,
+		log:            log,
+		layout:         shuffle.Layout{Dirs: opts.Dirs},
+		cat:            cat,
+		cache:          cache,
+		blocks:         blocks,
+		putSem:         semaphore.NewWeighted(opts.BlockBytesInFlight),
+		adm:            newAdmission(opts.ClusterSecret),
+		dirIndex:       make(map[string]int, len(opts.Dirs)),
+		apps:           map[string]*appState{},
+		dirOutputBytes: make([]int64, len(opts.Dirs)),
+		addr:           opts.Addr,
+		janitorStop:    make(chan struct{}),
+		janitorDone:    make(chan struct{}),
+	}
+	for i, d := range opts.Dirs {
+		s.dirIndex[d] = i
 	}
 	if err := s.recover(contents); err != nil {
 		cache.Close()
@@ -211,8 +241,24 @@ func Open(opts Options) (*Server, error) {
 		cat.close()
 		return nil, err
 	}
+	s.launch, err = launcher.Open(launcher.Options{
+		Dir:            opts.Dirs[0],
+		NodeName:       opts.Name,
+		ClusterSecret:  opts.ClusterSecret,
+		MaxBinaryBytes: opts.MaxBinaryBytes,
+		MaxBinaries:    opts.MaxBinaries,
+		Started:        s.workerStarted,
+		Logger:         opts.Logger,
+	})
+	if err != nil {
+		cache.Close()
+		blocks.Close()
+		cat.close()
+		return nil, err
+	}
 	if opts.Registry != nil {
 		if s.prom, err = newPromMetrics(s, opts.Registry); err != nil {
+			s.launch.Close()
 			cache.Close()
 			blocks.Close()
 			cat.close()
@@ -221,7 +267,7 @@ func Open(opts Options) (*Server, error) {
 	}
 	go s.janitor()
 	bm := blocks.Metrics()
-	s.log.Info("node service open", "dirs", opts.Dirs, "apps", len(s.apps), "map_outputs", s.nOutputs,
+	s.log.Info("node service open", "name", opts.Name, "dirs", opts.Dirs, "admission", opts.ClusterSecret != "", "apps", len(s.apps), "map_outputs", s.nOutputs,
 		"disk_blocks", bm.DiskBlocks, "cache_bytes", opts.CacheBytes)
 	return s, nil
 }
@@ -236,8 +282,8 @@ func (s *Server) Serve(lis net.Listener) error {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(nodewire.MaxMessageSize),
 		grpc.MaxSendMsgSize(nodewire.MaxMessageSize),
-		grpc.ChainUnaryInterceptor(s.metricsUnary, s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.metricsStream, s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.metricsUnary, s.authUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.metricsStream, s.authStream, s.recoverStream),
 		// The pings the node accepts: its clients' keepalive (nodewire).
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             nodewire.KeepaliveMinTime,
@@ -289,9 +335,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops serving (abruptly; see Shutdown), stops the janitor, closes
-// the block store (dropping its memory tier) and then the catalogue. Calls
-// after the first return the first's result.
+// Close stops serving (abruptly; see Shutdown), stops the janitor, stops
+// every worker the node started (SIGTERM, SIGKILL 2 s later, waited for),
+// closes the block store (dropping its memory tier) and then the
+// catalogue. Calls after the first return the first's result.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.isClosed.Store(true)
@@ -303,11 +350,12 @@ func (s *Server) Close() error {
 		}
 		close(s.janitorStop)
 		<-s.janitorDone
+		lerr := s.launch.Close()
 		s.catMu.Lock()
 		s.closed = true
 		// The store writes the shared catalogue only while it is open:
 		// closing it first means nothing writes the database once closed.
-		s.closeErr = errors.Join(s.blocks.Close(), s.cat.close())
+		s.closeErr = errors.Join(lerr, s.blocks.Close(), s.cat.close())
 		s.catMu.Unlock()
 		s.cache.Close()
 		s.log.Info("node service closed")
@@ -335,6 +383,9 @@ func (s *Server) Metrics() Metrics {
 	m.BlockPuts = s.m.blockPuts.Load()
 	m.BlockBytesIn = s.m.blockBytesIn.Load()
 	m.BlockBytesOut = s.m.blockBytesOut.Load()
+	m.Workers = s.launch.Live()
+	m.Binaries = len(s.launch.Binaries())
+	m.RefusedCalls = s.adm.refusals.Load()
 	return m
 }
 
@@ -457,13 +508,19 @@ func (s *Server) registerApp(name string, ttlMs uint64) error {
 // RegisterWorker records a worker of a registered application and returns
 // the node's directories.
 func (s *Server) RegisterWorker(ctx context.Context, req *shufflepb.RegisterWorkerRequest) (*shufflepb.RegisterWorkerResponse, error) {
-	if err := s.registerWorker(req.GetApp(), req.GetWorker(), req.GetPid()); err != nil {
+	// A worker the node started itself is no sign of its application's
+	// life: restarted forever, it would keep an application whose driver
+	// is gone (doc.go, "Workers started by the node").
+	touch := !s.launch.Started(req.GetApp(), req.GetWorker())
+	if err := s.recordWorker(req.GetApp(), req.GetWorker(), req.GetPid(), touch); err != nil {
 		return nil, nodewire.ToStatus(err)
 	}
 	return &shufflepb.RegisterWorkerResponse{Dirs: s.layout.Dirs}, nil
 }
 
-func (s *Server) registerWorker(app, worker string, pid int64) error {
+// recordWorker records a worker of app in the catalogue; with touch, as
+// a sign of the application's life.
+func (s *Server) recordWorker(app, worker string, pid int64, touch bool) error {
 	if err := errors.Join(shuffle.ValidateID("application", app), shuffle.ValidateID("worker", worker)); err != nil {
 		return err
 	}
@@ -488,7 +545,9 @@ func (s *Server) registerWorker(app, worker string, pid int64) error {
 	s.mu.Lock()
 	a.workers[worker] = rec
 	s.mu.Unlock()
-	a.touch(now)
+	if touch {
+		a.touch(now)
+	}
 	s.log.Debug("worker registered", "app", app, "worker", worker, "pid", pid)
 	return nil
 }
@@ -533,8 +592,7 @@ func (s *Server) removeShuffle(app string, shuffleID uint32) error {
 	for k, o := range a.outputs {
 		if k.shuffle == shuffleID {
 			delete(a.outputs, k)
-			s.nOutputs--
-			s.bytesOnDisk -= o.size
+			s.countOutputLocked(app, k, o, -1)
 			serials = append(serials, o.serial)
 		}
 	}
@@ -551,7 +609,8 @@ func (s *Server) removeShuffle(app string, shuffleID uint32) error {
 	return err
 }
 
-// RemoveApp deletes everything the node holds for an application.
+// RemoveApp deletes everything the node holds for an application, and
+// stops the workers the node started for it.
 func (s *Server) RemoveApp(ctx context.Context, req *shufflepb.RemoveAppRequest) (*shufflepb.RemoveAppResponse, error) {
 	if err := shuffle.ValidateID("application", req.GetApp()); err != nil {
 		return nil, nodewire.ToStatus(err)
@@ -590,9 +649,8 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 		s.m.expired.Add(1)
 	}
 	serials := make([]uint64, 0, len(a.outputs))
-	for _, o := range a.outputs {
-		s.nOutputs--
-		s.bytesOnDisk -= o.size
+	for k, o := range a.outputs {
+		s.countOutputLocked(name, k, o, -1)
 		serials = append(serials, o.serial)
 	}
 	// A fetch that looked the app up before now finds no outputs.
@@ -606,8 +664,12 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 	nBlocks, berr := s.blocks.DropApp(name)
 	err := s.cat.deleteApp(name)
 	trash := s.trash(s.layout.AppDirs(name))
+	// Its workers are detached under catMu, so that a StartWorkers after
+	// the removal starts them anew, and stopped (waited for) without it.
+	workers := s.launch.Detach(name)
 	s.catMu.Unlock()
 
+	workers.Wait()
 	s.emptyTrash(trash)
 	for _, k := range serials {
 		s.cache.Del(k)
@@ -655,11 +717,11 @@ func (s *Server) removeAll(d string) {
 // Status reports what the node holds and has served.
 func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shufflepb.StatusResponse, error) {
 	m := s.Metrics()
-	s.grpcMu.Lock()
-	addr := s.addr
-	s.grpcMu.Unlock()
 	return &shufflepb.StatusResponse{
-		Addr:             addr,
+		Addr:             s.advertised(),
+		Name:             s.opts.Name,
+		DirsUsage:        s.dirsUsage(m),
+		Workers:          uint64(m.Workers),
 		Pid:              int64(os.Getpid()),
 		Dirs:             s.layout.Dirs,
 		Apps:             uint64(m.Apps),
@@ -690,6 +752,39 @@ func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shu
 			Corrupt:       uint64(m.Blocks.Corrupt),
 		},
 	}, nil
+}
+
+// advertised is the node's address as it tells it: Options.Addr, or the
+// listener's.
+func (s *Server) advertised() string {
+	s.grpcMu.Lock()
+	defer s.grpcMu.Unlock()
+	return s.addr
+}
+
+// dirsUsage is what each local directory holds, from counters (m, and the
+// block store's in it): no directory is walked.
+func (s *Server) dirsUsage(m Metrics) []*shufflepb.DirUsage {
+	out := make([]*shufflepb.DirUsage, len(s.layout.Dirs))
+	s.mu.RLock()
+	for i, d := range s.layout.Dirs {
+		out[i] = &shufflepb.DirUsage{Dir: d, MapOutputBytes: uint64(max(s.dirOutputBytes[i], 0))}
+	}
+	s.mu.RUnlock()
+	for i, b := range m.Blocks.DiskBytesByDir {
+		if i < len(out) {
+			out[i].BlockBytes = uint64(max(b, 0))
+		}
+	}
+	return out
+}
+
+// countOutputLocked adds (sign 1) or removes (-1) output o of app, key k,
+// from the node's counters. s.mu is held.
+func (s *Server) countOutputLocked(app string, k outputKey, o *output, sign int64) {
+	s.nOutputs += int(sign)
+	s.bytesOnDisk += sign * o.size
+	s.dirOutputBytes[s.dirIndex[s.layout.Dir(app, k.shuffle, k.mapID)]] += sign * o.size
 }
 
 // peakRSS is the process's peak resident set size in bytes (Linux reports

@@ -772,10 +772,12 @@ func TestClosed(t *testing.T) {
 
 func TestOptionsValidate(t *testing.T) {
 	o := Options{Dirs: []string{"a", "a", ""}, ChunkSize: maxChunkSize + 1, AppTTL: -1, MaxBlocksPerRequest: -1,
-		CacheBytes: -1, MaxBlockBytes: 2 << 30, BlockBytesInFlight: 1 << 30}
+		CacheBytes: -1, MaxBlockBytes: 2 << 30, BlockBytesInFlight: 1 << 30,
+		Name: "bad name", MaxBinaryBytes: -1, MaxBinaries: -1, Workers: MaxWorkers + 1}
 	o.EnsureDefaults()
 	err := o.Validate()
-	for _, want := range []string{"listed twice", "Dirs[2] is empty", "ChunkSize", "AppTTL", "MaxBlocksPerRequest", "CacheBytes -1", "BlockBytesInFlight 1073741824 is below MaxBlockBytes 2147483648"} {
+	for _, want := range []string{"listed twice", "Dirs[2] is empty", "ChunkSize", "AppTTL", "MaxBlocksPerRequest", "CacheBytes -1", "BlockBytesInFlight 1073741824 is below MaxBlockBytes 2147483648",
+		`Name "bad name"`, "MaxBinaryBytes -1", "MaxBinaries -1", "Workers 65"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}
@@ -786,7 +788,8 @@ func TestOptionsValidate(t *testing.T) {
 	o = Options{Dirs: []string{"x"}}
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil || o.JanitorInterval != DefaultAppTTL/4 || o.ChunkSize != DefaultChunkSize ||
-		o.CacheBytes != 0 || o.MaxBlockBytes != DefaultMaxBlockBytes || o.BlockBytesInFlight != DefaultBlockBytesInFlight {
+		o.CacheBytes != 0 || o.MaxBlockBytes != DefaultMaxBlockBytes || o.BlockBytesInFlight != DefaultBlockBytesInFlight ||
+		o.Workers != DefaultWorkers || o.MaxBinaries != DefaultMaxBinaries || o.MaxBinaryBytes != DefaultMaxBinaryBytes || o.Name == "" {
 		t.Fatalf("defaults: %v %+v", err, o)
 	}
 	o = Options{Dirs: []string{"x"}, MaxBlockBytes: 3 << 30}

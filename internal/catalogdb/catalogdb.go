@@ -16,6 +16,9 @@ import (
 // dirsKey holds the absolute directories, joined by \x00.
 const dirsKey = reservedPrefix + "dirs"
 
+// nameKey holds the name of the node the catalogue belongs to.
+const nameKey = reservedPrefix + "name"
+
 // reservedPrefix starts the keys this package writes; callers keep theirs
 // out of it.
 const reservedPrefix = "c/"
@@ -74,6 +77,39 @@ func checkDirs(db *pebble.DB, dir string, dirs []string, owner string) error {
 	closer.Close()
 	if got != want {
 		return &DirsError{Catalogue: dir, Was: strings.Split(got, "\x00"), Now: abs}
+	}
+	return nil
+}
+
+// NameError says that a catalogue belongs to another node.
+type NameError struct {
+	Catalogue string
+	Was, Now  string
+}
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("the directories of catalogue %s belong to node %q, and this node is named %q: a directory is one node's; start node %q on them (--name %s), or give this node directories of its own",
+		e.Catalogue, e.Was, e.Now, e.Was, e.Was)
+}
+
+// BindName records name as the node the catalogue db (in dir) belongs to
+// if it names none yet, and otherwise checks that it is that node's; a
+// mismatch is a *NameError. owner prefixes error messages.
+func BindName(db *pebble.DB, dir, name, owner string) error {
+	v, closer, err := db.Get([]byte(nameKey))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := db.Set([]byte(nameKey), []byte(name), pebble.Sync); err != nil {
+			return fmt.Errorf("%s: write catalogue: %w", owner, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: read catalogue: %w", owner, err)
+	}
+	was := string(v)
+	closer.Close()
+	if was != name {
+		return &NameError{Catalogue: dir, Was: was, Now: name}
 	}
 	return nil
 }

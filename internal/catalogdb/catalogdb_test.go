@@ -30,3 +30,24 @@ func TestOpenChecksDirs(t *testing.T) {
 		}
 	}
 }
+
+func TestBindName(t *testing.T) {
+	fs := vfs.NewMem()
+	log := slog.New(slog.DiscardHandler)
+	db, err := Open(fs, "/d0/.catalog", []string{"/d0"}, log, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := BindName(db, "/d0/.catalog", "node-a", "test"); err != nil {
+		t.Fatalf("first bind: %v", err)
+	}
+	if err := BindName(db, "/d0/.catalog", "node-a", "test"); err != nil {
+		t.Fatalf("bind the same name again: %v", err)
+	}
+	err = BindName(db, "/d0/.catalog", "node-b", "test")
+	var ne *NameError
+	if !errors.As(err, &ne) || ne.Was != "node-a" || ne.Now != "node-b" {
+		t.Fatalf("bind another name: %v, want a NameError naming node-a and node-b", err)
+	}
+}

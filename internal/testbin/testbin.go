@@ -1,6 +1,8 @@
 package testbin
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,4 +51,51 @@ func Shoal(t testing.TB) string {
 		t.Fatalf("go build ./cmd/shoal: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// Static builds the main package pkg (a path from the module root, e.g.
+// ./shuffleservice/launcher/testdata/fakeworker) statically linked
+// (CGO_ENABLED=0) for goarch ("" for the host's) into a temporary
+// directory of t and returns its path. It skips the test under -short or
+// when there is no go command.
+func Static(t testing.TB, pkg, goarch string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs a binary")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command to build with")
+	}
+	bin, err := BuildStatic(t.TempDir(), pkg, goarch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// BuildStatic is Static without a test: it builds into dir, for a
+// TestMain that builds once for all its tests.
+func BuildStatic(dir, pkg, goarch string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", err
+	}
+	root, ok := ModuleRoot()
+	if !ok {
+		return "", errors.New("no go.mod above the test's directory")
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	if goarch != "" {
+		bin += "-" + goarch
+	}
+	cmd := exec.Command(goBin, "build", "-o", bin, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if goarch != "" {
+		cmd.Env = append(cmd.Env, "GOARCH="+goarch)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, nil
 }

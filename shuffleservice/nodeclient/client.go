@@ -56,13 +56,41 @@ func Dial(addr string, opts ...DialOption) (*Client, error) {
 	return dial(addr, defaultLinkTimes(), opts...)
 }
 
+// A DialOption configures Dial.
+type DialOption func(*dialOptions)
+
+type dialOptions struct {
+	secret string
+}
+
+// WithClusterSecret sends secret with every call (gRPC metadata
+// shoal-cluster-secret), as a node started with a cluster secret
+// requires. Without it, such a node refuses every call (Unauthenticated).
+func WithClusterSecret(secret string) DialOption {
+	return func(o *dialOptions) { o.secret = secret }
+}
+
+// clusterSecret is the per-call credential of WithClusterSecret. It
+// works without transport security: the secret admits a caller, it does
+// not protect the link.
+type clusterSecret string
+
+func (s clusterSecret) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{nodewire.SecretMetadataKey: string(s)}, nil
+}
+
+func (clusterSecret) RequireTransportSecurity() bool { return false }
+
 func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
-	var cfg dialConfig
-	for _, o := range opts {
-		o(&cfg)
+	var o dialOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	conn, err := grpc.NewClient(addr,
-		cfg.secretOption(),
+	extra := []grpc.DialOption{}
+	if o.secret != "" {
+		extra = append(extra, grpc.WithPerRPCCredentials(clusterSecret(o.secret)))
+	}
+	conn, err := grpc.NewClient(addr, append(extra,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(nodewire.MaxMessageSize),
@@ -78,7 +106,7 @@ func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
 			MinConnectTimeout: minConnectTimeout,
 		}),
 		keepaliveDialOption(times),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("shuffle: dial node %s: %w", addr, err)
 	}

@@ -4,8 +4,15 @@
 // the driver; RegisterWorker (which returns the node's shuffle.Layout),
 // CommitMapOutput (a Client is a shuffle.Committer) and Fetch (a
 // shuffle.Fetcher) for workers; PutBlock, GetBlock and RemoveBlocks for
-// cached blocks. The protocol they follow is described in
-// shuffleservice's doc.go ("Write, commit, fetch", "Cached blocks").
+// cached blocks; HasBinary, PutBinary, StartWorkers, StopWorker and
+// Workers for a driver in cluster mode (workers.go). The protocol they
+// follow is described in shuffleservice's doc.go ("Write, commit,
+// fetch", "Cached blocks", "Workers started by the node").
+//
+// Dial(addr, WithClusterSecret(secret)) sends the node's cluster secret
+// with every call (gRPC metadata shoal-cluster-secret), which a node
+// started with one requires ("Admission"); without it such a node
+// answers every call with Unauthenticated.
 //
 // A Source hands out shared clients by address (compute keeps one per
 // node for a worker's life); Source.Fetchers makes it a shuffle reader's

@@ -10,30 +10,22 @@ import (
 	"shoal/shuffleservice/shufflepb"
 )
 
-// The calls of cluster mode: the driver hands the node its executable and
-// asks it to run the application's workers (shuffleservice/doc.go,
-// "Workers started by the node").
+// The calls of cluster mode: the node's binary cache and the workers it
+// starts (shuffleservice/doc.go, "Workers started by the node"). Errors
+// match package launcher's sentinels with errors.Is.
 
-// binaryChunkSize is the data per message of PutBinary.
-const binaryChunkSize = 1 << 20
+// binaryChunkSize is the data PutBinary sends per message.
+const binaryChunkSize = nodewire.DefaultChunkSize
 
-// HasBinary reports whether the node's binary cache holds the executable
-// whose SHA-256 is sha256 (lower-case hex).
-func (c *Client) HasBinary(ctx context.Context, sha256 string) (_ bool, err error) {
-	ctx, end := c.bound(ctx, "HasBinary", c.times.call)
-	defer end(&err)
-	resp, err := c.rpc.HasBinary(ctx, &shufflepb.HasBinaryRequest{Sha256: sha256})
-	if err != nil {
-		return false, nodewire.FromStatus(err)
-	}
-	return resp.GetPresent(), nil
-}
-
-// PutBinary streams size bytes of r to the node's binary cache as the
-// executable of digest sha256; the node checks both before the binary is
-// usable, and refuses one it cannot run.
-func (c *Client) PutBinary(ctx context.Context, sha256 string, size int64, r io.Reader) (err error) {
-	ctx, end := c.bound(ctx, "PutBinary", c.times.put(int(size)))
+// PutBinary uploads an executable of size bytes, read from data, whose
+// SHA-256 is digest (64 lower-case hex digits) into the node's binary
+// cache. The node verifies size and digest, and refuses a binary it
+// cannot run (launcher.ErrCannotRun, whose message says how to build
+// one). A binary the node holds already is not sent again: ask HasBinary
+// first to save reading data. Without a deadline in ctx, the upload has
+// the time of a PutBlock of that size (link.go).
+func (c *Client) PutBinary(ctx context.Context, digest string, size int64, data io.Reader) (err error) {
+	ctx, end := c.bound(ctx, "PutBinary of "+digest, c.times.put(int(min(size, 1<<40))))
 	defer end(&err)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -41,16 +33,15 @@ func (c *Client) PutBinary(ctx context.Context, sha256 string, size int64, r io.
 	if err != nil {
 		return nodewire.FromStatus(err)
 	}
-	msg := &shufflepb.PutBinaryChunk{Sha256: sha256, Size: uint64(size)}
+	msg := &shufflepb.PutBinaryChunk{Sha256: digest, Size: uint64(max(size, 0))}
 	buf := make([]byte, binaryChunkSize)
-	for sent := false; ; sent = true {
-		n, rerr := io.ReadFull(r, buf)
+	var sent int64
+	for {
+		n, rerr := io.ReadFull(data, buf[:min(int64(len(buf)), max(size-sent, 0))])
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("nodeclient: read the binary to send to node %s: %w", c.addr, rerr)
+			return fmt.Errorf("shuffle: PutBinary of %s: read the binary: %w", digest, rerr)
 		}
-		if n == 0 && sent {
-			break
-		}
+		sent += int64(n)
 		msg.Data = buf[:n]
 		if err := stream.Send(msg); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -59,7 +50,7 @@ func (c *Client) PutBinary(ctx context.Context, sha256 string, size int64, r io.
 			return nodewire.FromStatus(err)
 		}
 		msg.Sha256, msg.Size = "", 0
-		if n < len(buf) {
+		if n == 0 || sent >= size {
 			break
 		}
 	}
@@ -69,8 +60,20 @@ func (c *Client) PutBinary(ctx context.Context, sha256 string, size int64, r io.
 	return nil
 }
 
-// StartWorkers asks the node to run an application's workers (or
-// returns them, if it runs them already).
+// HasBinary reports whether the node's binary cache holds the executable
+// whose SHA-256 is digest.
+func (c *Client) HasBinary(ctx context.Context, digest string) (_ bool, err error) {
+	ctx, end := c.bound(ctx, "HasBinary", c.times.call)
+	defer end(&err)
+	resp, err := c.rpc.HasBinary(ctx, &shufflepb.HasBinaryRequest{Sha256: digest})
+	if err != nil {
+		return false, nodewire.FromStatus(err)
+	}
+	return resp.GetPresent(), nil
+}
+
+// StartWorkers starts an application's workers from a cached binary
+// (req.binary_sha256), or returns those the node runs for it already.
 func (c *Client) StartWorkers(ctx context.Context, req *shufflepb.StartWorkersRequest) (_ []*shufflepb.WorkerProcess, err error) {
 	ctx, end := c.bound(ctx, "StartWorkers", c.times.call)
 	defer end(&err)
@@ -81,8 +84,8 @@ func (c *Client) StartWorkers(ctx context.Context, req *shufflepb.StartWorkersRe
 	return resp.GetWorkers(), nil
 }
 
-// StopWorker asks the node to kill one of an application's workers; the
-// node starts a replacement.
+// StopWorker kills one of app's workers (SIGKILL); the node starts a
+// replacement with a new ID.
 func (c *Client) StopWorker(ctx context.Context, app, worker string) (err error) {
 	ctx, end := c.bound(ctx, "StopWorker", c.times.call)
 	defer end(&err)
@@ -90,14 +93,14 @@ func (c *Client) StopWorker(ctx context.Context, app, worker string) (err error)
 	return nodewire.FromStatus(err)
 }
 
-// Workers returns an application's workers on the node, and why the node
-// gave up on them, if it did.
-func (c *Client) Workers(ctx context.Context, app string) (_ *shufflepb.WorkersResponse, err error) {
+// Workers lists app's workers on the node, and why the node gave up
+// restarting them ("" unless it did).
+func (c *Client) Workers(ctx context.Context, app string) (_ []*shufflepb.WorkerProcess, failure string, err error) {
 	ctx, end := c.bound(ctx, "Workers", c.times.call)
 	defer end(&err)
 	resp, err := c.rpc.Workers(ctx, &shufflepb.WorkersRequest{App: app})
 	if err != nil {
-		return nil, nodewire.FromStatus(err)
+		return nil, "", nodewire.FromStatus(err)
 	}
-	return resp, nil
+	return resp.GetWorkers(), resp.GetFailure(), nil
 }

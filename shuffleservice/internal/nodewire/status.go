@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -38,6 +39,13 @@ var sentinels = []struct {
 	{blockstore.ErrInvalidArgument, codes.InvalidArgument, "BLOCK_INVALID_ARGUMENT"},
 	{blockstore.ErrCorrupt, codes.DataLoss, "BLOCK_CORRUPT"},
 	{blockstore.ErrClosed, codes.Unavailable, "BLOCK_CLOSED"},
+	{launcher.ErrInvalidArgument, codes.InvalidArgument, "LAUNCH_INVALID_ARGUMENT"},
+	{launcher.ErrCannotRun, codes.FailedPrecondition, "CANNOT_RUN_BINARY"},
+	{launcher.ErrAppNotRegistered, codes.FailedPrecondition, "APP_NOT_REGISTERED"},
+	{launcher.ErrUnknownBinary, codes.NotFound, "UNKNOWN_BINARY"},
+	{launcher.ErrUnknownWorker, codes.NotFound, "UNKNOWN_WORKER"},
+	{launcher.ErrTooLarge, codes.ResourceExhausted, "NO_ROOM"},
+	{launcher.ErrClosed, codes.Unavailable, "LAUNCHER_CLOSED"},
 }
 
 // ToStatus translates a server-side error to a gRPC status error.

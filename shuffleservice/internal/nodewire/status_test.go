@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
+	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -30,6 +31,13 @@ func TestStatusRoundTrip(t *testing.T) {
 		{blockstore.ErrInvalidArgument, codes.InvalidArgument},
 		{blockstore.ErrCorrupt, codes.DataLoss},
 		{blockstore.ErrClosed, codes.Unavailable},
+		{launcher.ErrInvalidArgument, codes.InvalidArgument},
+		{launcher.ErrCannotRun, codes.FailedPrecondition},
+		{launcher.ErrAppNotRegistered, codes.FailedPrecondition},
+		{launcher.ErrUnknownBinary, codes.NotFound},
+		{launcher.ErrUnknownWorker, codes.NotFound},
+		{launcher.ErrTooLarge, codes.ResourceExhausted},
+		{launcher.ErrClosed, codes.Unavailable},
 		{context.Canceled, codes.Canceled},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 	} {

@@ -43,3 +43,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Checksum is the CRC32-C of a whole block, as PutBlockHeader.crc32c and
 // GetBlockChunk.crc32c carry it.
 func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// SecretMetadataKey is the gRPC metadata key of the cluster secret,
+// which a node started with one requires of every call.
+const SecretMetadataKey = "shoal-cluster-secret"
