@@ -23,12 +23,12 @@ deps: ## download the Go modules
 	$(GO) mod download
 
 .PHONY: build
-build: deps ## build bin/shoal
-	$(GO) build -o $(SHOAL) ./cmd/shoal
+build: deps ## build bin/shoal (static: a driver ships its own binary to a cluster's nodes)
+	CGO_ENABLED=0 $(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
 test: deps lint check-gen $(TOXIPROXY) minio-static ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
-	$(GO) test -count=1 -timeout 15m ./...
+	CGO_ENABLED=0 SHOAL_REQUIRE_DOCKER=1 $(GO) test -count=1 -timeout 18m ./...
 
 DEMO := $(CURDIR)/demo
 

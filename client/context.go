@@ -301,7 +301,7 @@ func (c *Context) startRemote(ctx context.Context, hbInterval time.Duration) err
 		Master: opts.Master, ClusterSecret: opts.ClusterSecret, Binary: opts.Binary,
 		WorkersPerNode: opts.WorkersPerNode, Slots: opts.Slots, HeartbeatInterval: hbInterval,
 		DriverTimeout: opts.HeartbeatTimeout, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(),
-		Logger: c.log,
+		Env: opts.S3.Environ(), Logger: c.log,
 	})
 	if err != nil {
 		return err

@@ -42,6 +42,9 @@ type scheduler struct {
 	mapStages map[int]*stage // by shuffle id
 	outputs   map[int][]*computepb.MapLocation
 	epochs    map[[2]int]uint64 // (shuffle, map) → epoch of its next commit
+	// lostOutputs counts the map outputs found lost: a stage attempt
+	// checks its inputs again when it changes (stageRun.inputsLost).
+	lostOutputs int
 	accDone   map[[2]int]bool   // (stage, partition) whose accumulator updates were applied
 	attempts  map[[2]int]int    // (stage, partition) → number of its next task attempt
 
@@ -358,6 +361,7 @@ func (s *scheduler) lostOutput(shuffle, mapID int) {
 		outs[mapID] = nil
 	}
 	s.epochs[[2]int{shuffle, mapID}]++
+	s.lostOutputs++
 }
 
 // nextAttempt numbers a new task attempt of a partition of st. Attempt

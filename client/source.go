@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -372,6 +373,11 @@ func openInput(tc *taskContext, p *textParams, s split, off, first, limit int64)
 		return openS3Split(tc, p.Endpoint, s, off, first, limit)
 	}
 	f, err := os.Open(s.Path)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)) {
+		// The driver saw it: this worker's machine does not (cluster mode).
+		return nil, fmt.Errorf("input %s cannot be read on node %s: %w (a worker reads a local input on its own machine: with a cluster, put it on a file system every node mounts at the same path, or in S3, s3://bucket/prefix)",
+			s.Path, tc.env.NodeAddr, pe.Err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,8 @@ type stageRun struct {
 	starvedSince time.Time // when tasks began to wait with no usable worker; zero if they do not
 	lastRevive   time.Time // when lost nodes were last probed (scheduler.reviveNodes)
 
+	lostSeen int // scheduler.lostOutputs when the inputs were last checked
+
 	probing bool  // the nodes of the gathered fetch failures are being probed
 	err     error // set by a continuation: the attempt ends with it
 	over    bool  // run has returned: continuations leave the attempt alone
@@ -137,6 +139,9 @@ func (r *stageRun) run(ctx context.Context) error {
 		if r.err != nil {
 			return r.err
 		}
+		if err := r.inputsLost(); err != nil {
+			return err
+		}
 		gathering := !r.gatherUntil.IsZero()
 		if gathering && !r.probing && (len(r.running) == 0 || !time.Now().Before(r.gatherUntil)) {
 			r.probeFetchFailures()
@@ -202,6 +207,30 @@ func (r *stageRun) run(ctx context.Context) error {
 		for _, t := range ended {
 			if err := r.ended(t, ev, lost); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// inputsLost ends the attempt as a fetch failure would when a map output
+// it reads was lost while it ran (its node was declared lost): its
+// running tasks are killed rather than left to read the lost node's
+// copies (a node cut off, then back, still serves them: they are fenced,
+// not deleted), and the lost outputs are recomputed before the stage runs
+// again.
+func (r *stageRun) inputsLost() error {
+	s := r.s
+	if r.lostSeen == s.lostOutputs {
+		return nil
+	}
+	r.lostSeen = s.lostOutputs
+	for _, in := range r.inputs {
+		outs := s.outputs[int(in.Shuffle)]
+		for m, loc := range in.Maps {
+			if m < len(outs) && outs[m] == nil {
+				return &fetchFailedError{stage: r.st, shuffle: int(in.Shuffle), mapID: m, node: loc.GetNode(),
+					reason: "its node was declared lost while the stage ran", nodeLost: true}
 			}
 		}
 	}

@@ -146,7 +146,9 @@ type RemoteOptions struct {
 	// worker running beyond it.
 	AppTTL time.Duration
 	// Env are more variables for the workers, KEY=VALUE with keys that
-	// start with SHOAL_.
+	// start with SHOAL_ or are the S3 client's (AWS_ENDPOINT_URL,
+	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION: the workers
+	// read and write s3:// inputs and outputs).
 	Env []string
 	// WorkerArgs are the workers' command-line arguments.
 	WorkerArgs []string
@@ -154,6 +156,12 @@ type RemoteOptions struct {
 	// discard.
 	Logger *slog.Logger
 }
+
+// s3EnvKeys are the variables of the S3 client a driver may give its
+// workers besides its own SHOAL_ ones (objstore.Options.Environ).
+//
+//lint:table
+var s3EnvKeys = []string{"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
 
 // DefaultRemoteAppTTL is RemoteOptions.AppTTL's default.
 const DefaultRemoteAppTTL = 30 * time.Second
@@ -228,8 +236,9 @@ func StartRemote(ctx context.Context, opts RemoteOptions) (*Remote, error) {
 		errs = append(errs, errors.New("AppToken is empty"))
 	}
 	for _, kv := range opts.Env {
-		if !strings.HasPrefix(kv, "SHOAL_") || !strings.Contains(kv, "=") {
-			errs = append(errs, fmt.Errorf("Env %q is not SHOAL_KEY=VALUE", strings.SplitN(kv, "=", 2)[0]))
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !(strings.HasPrefix(k, "SHOAL_") || slices.Contains(s3EnvKeys, k)) {
+			errs = append(errs, fmt.Errorf("Env %q is not SHOAL_KEY=VALUE nor an S3 variable", k))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

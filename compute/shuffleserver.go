@@ -86,6 +86,10 @@ func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []strin
 		CatalogFS: vfs.NewMem(),
 		Addr:      s.addr,
 		Logger:    log,
+		// Its readers are the application's workers: they hold the
+		// cluster secret.
+		ClusterSecret: opts.ClusterSecret,
+		Name:          "worker-" + opts.WorkerID,
 	})
 	if err != nil {
 		lis.Close()

@@ -282,8 +282,19 @@ type worker struct {
 func (w *worker) serve(ctx context.Context, driver computepb.DriverClient) error {
 	streamCtx, cancelStream := context.WithCancelCause(ctx)
 	defer cancelStream(nil)
-	stream, err := driver.Connect(streamCtx)
+	// A driver that cannot be reached yet (its machine's route is down
+	// for a moment) is waited for, up to DriverTimeout, as a silent one
+	// would be: a worker that gave up at once would look to its node like
+	// a binary that crashes at start.
+	unreachable := time.AfterFunc(w.opts.DriverTimeout, func() {
+		cancelStream(fmt.Errorf("the driver at %s could not be reached for %v", w.opts.DriverAddr, w.opts.DriverTimeout))
+	})
+	stream, err := driver.Connect(streamCtx, grpc.WaitForReady(true))
+	unreachable.Stop()
 	if err != nil {
+		if cause := context.Cause(streamCtx); cause != nil && cause != context.Canceled {
+			err = cause
+		}
 		return w.driverLost(err)
 	}
 	if err := w.handshake(stream, func() { cancelStream(nil) }); err != nil {

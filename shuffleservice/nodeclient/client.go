@@ -133,7 +133,10 @@ func (c *Client) RegisterApp(ctx context.Context, app string, ttl time.Duration)
 func (c *Client) RegisterWorker(ctx context.Context, app, worker string, pid int) (_ shuffle.Layout, err error) {
 	ctx, end := c.bound(ctx, "RegisterWorker", c.times.call)
 	defer end(&err)
-	resp, err := c.rpc.RegisterWorker(ctx, &shufflepb.RegisterWorkerRequest{App: app, Worker: worker, Pid: int64(pid)})
+	// A worker starts beside its node: a node it cannot reach yet (the
+	// machine's address is down for a moment) is waited for, within ctx,
+	// rather than taken for gone.
+	resp, err := c.rpc.RegisterWorker(ctx, &shufflepb.RegisterWorkerRequest{App: app, Worker: worker, Pid: int64(pid)}, grpc.WaitForReady(true))
 	if err != nil {
 		return shuffle.Layout{}, nodewire.FromStatus(err)
 	}
