@@ -45,8 +45,8 @@ type scheduler struct {
 	// lostOutputs counts the map outputs found lost: a stage attempt
 	// checks its inputs again when it changes (stageRun.inputsLost).
 	lostOutputs int
-	accDone   map[[2]int]bool   // (stage, partition) whose accumulator updates were applied
-	attempts  map[[2]int]int    // (stage, partition) → number of its next task attempt
+	accDone     map[[2]int]bool // (stage, partition) whose accumulator updates were applied
+	attempts    map[[2]int]int  // (stage, partition) → number of its next task attempt
 
 	blocks     map[blockKey][]string // cached partition → where it is held (node addresses, worker IDs)
 	broadcasts map[int][]byte        // by ID, for nodes started later
