@@ -2,9 +2,9 @@ package jobs_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
