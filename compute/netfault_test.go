@@ -284,7 +284,8 @@ func testReset(t *testing.T, shoal string, tp *toxiproxy.Server) {
 // is its life: no reconnection), but a new worker can connect, as the
 // client's scheduler would start one through Local.AddWorker.
 func testUnreachable(t *testing.T, shoal string, tp *toxiproxy.Server) {
-	c := startProxiedCluster(t, shoal, tp, clusterConfig{nodes: 1, perNode: 1, heartbeatInterval: 200 * time.Millisecond}, nil)
+	const driverTimeout = 2 * time.Second
+	c := startProxiedCluster(t, shoal, tp, clusterConfig{nodes: 1, perNode: 1, heartbeatInterval: 200 * time.Millisecond, driverTimeout: driverTimeout}, nil)
 	const victim = "w-0-0"
 	c.run(victim, 1, "sleep:60000")
 	c.update(1, 5*time.Second, running)
@@ -296,13 +297,16 @@ func testUnreachable(t *testing.T, shoal string, tp *toxiproxy.Server) {
 	exit := c.awaitExit(victim, start, 5*time.Second)
 	t.Logf("worker exited %v after the driver became unreachable", exit)
 
-	// While it is unreachable, a new worker cannot join: it gives up and
-	// exits, without a WorkerAdded.
+	// While it is unreachable, a new worker cannot join: it waits for the
+	// driver for its driver timeout (a moment's outage is ridden out), then
+	// gives up and exits, without a WorkerAdded.
 	early, err := c.local.AddWorker(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.awaitExit(early.ID, time.Now(), 5*time.Second)
+	if waited := c.awaitExit(early.ID, time.Now(), driverTimeout+5*time.Second); waited < driverTimeout {
+		t.Errorf("a worker that could not reach its driver exited after %v, before its driver timeout %v", waited, driverTimeout)
+	}
 
 	c.proxy.SetEnabled(t, true)
 	nw, err := c.local.AddWorker(0)
