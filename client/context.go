@@ -297,11 +297,16 @@ func (c *Context) startRemote(ctx context.Context, hbInterval time.Duration) err
 	if err != nil {
 		return err
 	}
+	// The workers do not inherit this process's environment, as local
+	// ones do: they get the S3 settings it reads (the AWS variables)
+	// spelled out.
+	s3 := opts.S3
+	s3.EnsureDefaults()
 	remote, err := compute.StartRemote(ctx, compute.RemoteOptions{
 		Master: opts.Master, ClusterSecret: opts.ClusterSecret, Binary: opts.Binary,
 		WorkersPerNode: opts.WorkersPerNode, Slots: opts.Slots, HeartbeatInterval: hbInterval,
 		DriverTimeout: opts.HeartbeatTimeout, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(),
-		Env: opts.S3.Environ(), Logger: c.log,
+		Env: s3.Environ(), Logger: c.log,
 	})
 	if err != nil {
 		return err

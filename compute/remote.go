@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
@@ -182,6 +180,8 @@ type Remote struct {
 	binary binaryRef
 	env    []string // the workers' environment from the driver
 
+	retry map[string]retryAt // by the tick only: addresses that failed to join
+
 	mu       sync.Mutex
 	nodes    []*remoteNode
 	closed   bool
@@ -191,6 +191,12 @@ type Remote struct {
 	tickDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// retryAt is when an address that failed to join is tried again.
+type retryAt struct {
+	at    time.Time
+	delay time.Duration
 }
 
 type remoteNode struct {
@@ -271,6 +277,7 @@ func StartRemote(ctx context.Context, opts RemoteOptions) (*Remote, error) {
 		binary:   bin,
 		env:      append(env, opts.Env...),
 		failures: make(chan error, 64),
+		retry:    map[string]retryAt{},
 		stop:     make(chan struct{}),
 		tickDone: make(chan struct{}),
 	}
@@ -281,9 +288,13 @@ func StartRemote(ctx context.Context, opts RemoteOptions) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compute: master %s: %w", opts.Master, err)
 	}
-	if err := r.join(ctx, addrs); err != nil {
+	n, err := r.join(ctx, addrs)
+	if n == 0 {
 		close(r.tickDone)
-		return nil, errors.Join(err, r.Close())
+		return nil, errors.Join(fmt.Errorf("compute: no node of %s could be joined: %w", opts.Master, err), r.Close())
+	}
+	if err != nil {
+		r.log.Warn("some nodes could not be joined; they are tried again every few seconds", "err", err)
 	}
 	go r.tick()
 	return r, nil
@@ -304,43 +315,48 @@ func hashBinary(path string) (binaryRef, error) {
 	return binaryRef{path: path, sha256: hex.EncodeToString(h.Sum(nil)), size: n}, nil
 }
 
-// join sets up the application on each new address, at once.
-func (r *Remote) join(ctx context.Context, addrs []string) error {
+// join sets up the application on each new address, at once. A node
+// that cannot be reached, or refuses, is left out, and tried again at the
+// next tick; join returns how many joined and why the others did not.
+func (r *Remote) join(ctx context.Context, addrs []string) (int, error) {
 	joined := make([]*remoteNode, len(addrs))
-	g, gctx := errgroup.WithContext(ctx)
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
 	for i, addr := range addrs {
-		g.Go(func() error {
-			n, err := r.joinNode(gctx, addr)
-			joined[i] = n
-			if err != nil {
-				return fmt.Errorf("compute: node %s: %w", addr, err)
+		wg.Go(func() {
+			joined[i], errs[i] = r.joinNode(ctx, addr)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("node %s: %w", addr, errs[i])
 			}
-			return nil
 		})
 	}
-	err := g.Wait()
+	wg.Wait()
 	var undo []*remoteNode
+	n := 0
 	r.mu.Lock()
-	for _, n := range joined {
+	for i, node := range joined {
 		switch {
-		case n == nil:
-		case r.closed || err != nil:
-			if err == nil {
-				err = errors.New("compute: the cluster closed while joining a node")
-			}
-			undo = append(undo, n)
+		case node == nil:
+		case r.closed || errs[i] != nil:
+			undo = append(undo, node)
 		default:
-			n.info.Index = len(r.nodes)
-			r.nodes = append(r.nodes, n)
-			r.log.Info("node joined", "node", n.info.Name, "addr", n.info.Addr, "workers", n.workers)
+			node.info.Index = len(r.nodes)
+			r.nodes = append(r.nodes, node)
+			n++
+			r.log.Info("node joined", "node", node.info.Name, "addr", node.info.Addr, "workers", node.workers)
 		}
 	}
 	r.mu.Unlock()
-	for _, n := range undo {
-		r.leave(n)
+	for _, node := range undo {
+		r.leave(node) // what it may have been given
 	}
-	return err
+	return n, errors.Join(errs...)
 }
+
+// joinTimeout bounds asking a node whether it answers, before the
+// application is given to it: a host that is down must not hold the
+// start for the call's own deadline.
+const joinTimeout = 10 * time.Second
 
 // joinNode registers the application with the node at addr, gives it the
 // binary and starts the workers. The node is returned once dialled, also
@@ -351,7 +367,9 @@ func (r *Remote) joinNode(ctx context.Context, addr string) (*remoteNode, error)
 		return nil, err
 	}
 	n := &remoteNode{dial: addr, client: cl}
-	st, err := cl.Status(ctx)
+	sctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	st, err := cl.Status(sctx)
+	cancel()
 	if err != nil {
 		return n, err
 	}
@@ -495,9 +513,7 @@ func (r *Remote) tick() {
 			wg.Go(func() { r.check(ctx, n) })
 		}
 		wg.Wait()
-		if r.master.Scheme == SchemeDNS {
-			r.rejoin(ctx, nodes)
-		}
+		r.rejoin(ctx, nodes)
 	}
 }
 
@@ -550,9 +566,11 @@ func (r *Remote) check(ctx context.Context, n *remoteNode) {
 	}
 }
 
-// rejoin resolves the master's name again and joins the addresses that
-// are new. A node that went away stays known: its loss is the
-// scheduler's to find (its workers are lost, its fetches fail).
+// rejoin joins the master's addresses that have not joined: with dns://
+// the name is resolved again (nodes come and go); with shoal:// they are
+// those that could not be joined before. A node that went away stays
+// known: its loss is the scheduler's to find (its workers are lost, its
+// fetches fail).
 func (r *Remote) rejoin(ctx context.Context, known []*remoteNode) {
 	rctx, cancel := context.WithTimeout(ctx, remoteTick)
 	defer cancel()
@@ -562,18 +580,25 @@ func (r *Remote) rejoin(ctx context.Context, known []*remoteNode) {
 		return
 	}
 	var fresh []string
+	now := time.Now()
 	for _, a := range addrs {
-		if !slices.ContainsFunc(known, func(n *remoteNode) bool { return n.dial == a }) {
+		if !slices.ContainsFunc(known, func(n *remoteNode) bool { return n.dial == a }) && !now.Before(r.retry[a].at) {
 			fresh = append(fresh, a)
 		}
 	}
 	if len(fresh) == 0 {
 		return
 	}
+	// One that fails is tried again after a pause that doubles up to a
+	// minute: it may refuse the binary, which is not sent every tick.
+	for _, a := range fresh {
+		d := min(2*max(r.retry[a].delay, remoteTick), time.Minute)
+		r.retry[a] = retryAt{at: now.Add(d), delay: d}
+	}
 	jctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := r.join(jctx, fresh); err != nil {
-		r.log.Warn("a node that appeared could not join", "addrs", fresh, "err", err)
+	if _, err := r.join(jctx, fresh); err != nil {
+		r.log.Debug("a node could not join", "addrs", fresh, "err", err)
 	}
 }
 

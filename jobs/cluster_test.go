@@ -628,7 +628,24 @@ func (tc *testCluster) testHostFault(t *testing.T, text string, textData []byte,
 	})
 	switch fault {
 	case "kill":
+		// A driver that starts while the host is down joins the others,
+		// and the host once it is back.
+		master := "shoal://" + victimAddr
+		for _, h := range tc.hosts {
+			if h != victim {
+				master += "," + tc.nodeAddr(t, h)
+			}
+		}
+		c2, err := client.NewContext(ctx, client.Options{Master: master, ClusterSecret: tc.secret, UIAddr: "off", S3: tc.s3Options()})
+		failIf(t, err)
+		defer c2.Close()
+		if n := len(c2.Remote().Nodes()); n != clusterNodes-1 {
+			t.Errorf("a driver started while %s is down joined %d nodes, want %d", victimAddr, n, clusterNodes-1)
+		}
 		tc.restartHost(t, victim)
+		poll.WaitFor(t, 30*time.Second, "the second driver to join "+victimAddr+" once it is back", func() bool {
+			return len(c2.Remote().Nodes()) == clusterNodes
+		})
 	case "pause":
 		failIf(t, victim.Unpause(ctx))
 	case "disconnect":
