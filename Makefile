@@ -48,6 +48,10 @@ image: ## build the container image shoal:dev: a static binary of ./cmd/shoal FR
 image-minio: minio-static ## build the image shoal-minio:dev: the pinned MinIO server, static, FROM scratch (deploy/minio.Dockerfile)
 	scripts/image.sh minio $(MINIO)
 
+.PHONY: bench-cluster
+bench-cluster: ## PageRank of make demo's graph on three node containers (deploy/compose.yaml) against three local node services, 3 runs each (docs/measurements.md)
+	scripts/cluster-cost.sh 3
+
 .PHONY: deploy-secret
 deploy-secret: ## write deploy/secret/cluster-secret (0600) and deploy/.env for deploy/compose.yaml, unless they exist (git-ignored)
 	scripts/deploy-secret.sh deploy
