@@ -89,6 +89,11 @@ func (n *nodeStatus) report() {
 		if ev.Dirs == nil {
 			ev.Dirs = []string{}
 		}
+		if u := st.GetDirsUsage(); len(u) == len(ev.Dirs) {
+			for _, d := range u {
+				ev.DirBytes = append(ev.DirBytes, int64(d.GetMapOutputBytes()+d.GetBlockBytes()))
+			}
+		}
 		n.c.events.Write(ev)
 	}
 }

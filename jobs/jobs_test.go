@@ -91,6 +91,35 @@ func TestWordCountMatchesReference(t *testing.T) {
 		t.Fatalf("wordcount: %d lines, reference %d (or different)", len(got), len(want))
 	}
 	checkTaskEvents(t, events)
+
+	// Each node's last node_status (written at Close) gives the bytes of
+	// each of its directories: they add up to its map outputs and blocks
+	// on disk.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	last := map[any]map[string]any{}
+	for _, ev := range readEvents(t, events) {
+		if ev["event"] == "node_status" {
+			last[ev["node"]] = ev
+		}
+	}
+	held := 0.0
+	for node, ev := range last {
+		dirs, _ := ev["dirs"].([]any)
+		bytes, _ := ev["dir_bytes"].([]any)
+		sum := 0.0
+		for _, b := range bytes {
+			sum += b.(float64)
+		}
+		if len(dirs) == 0 || len(bytes) != len(dirs) || sum != ev["output_bytes"].(float64)+ev["disk_bytes"].(float64) {
+			t.Errorf("node %v: dirs %v hold %v bytes; output_bytes %v, disk_bytes %v", node, dirs, bytes, ev["output_bytes"], ev["disk_bytes"])
+		}
+		held += sum
+	}
+	if len(last) != 2 || held == 0 {
+		t.Errorf("node_status of %d nodes, %v bytes held; want 2 nodes holding the map outputs", len(last), held)
+	}
 }
 
 // checkTaskEvents checks that every task_start and task_end of the event

@@ -161,11 +161,14 @@ type NodeLost struct {
 // asked (every few seconds while the application runs, and at its end):
 // its directories, the map outputs it holds and their bytes on disk, its
 // cached blocks in memory and on disk, and the memory it may use for
-// them (MemoryLimit, `shoal node --cache-bytes`).
+// them (MemoryLimit, `shoal node --cache-bytes`). DirBytes[i] is what
+// Dirs[i] holds, map outputs and cached blocks together (absent from the
+// logs of nodes that do not say).
 type NodeStatus struct {
 	Meta
 	Node         string   `json:"node"`
 	Dirs         []string `json:"dirs"`
+	DirBytes     []int64  `json:"dir_bytes,omitempty"`
 	Apps         int      `json:"apps"`
 	MapOutputs   int      `json:"map_outputs"`
 	OutputBytes  int64    `json:"output_bytes"`

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,7 +60,7 @@ func scenario() []eventlog.Event {
 		&eventlog.BlockStored{Meta: at(1), Block: eventlog.Block{RDD: 3, Partition: 1, Level: "MemorySer", Node: "n2"}, Bytes: 700},
 		&eventlog.BlockEvicted{Meta: at(1), Block: eventlog.Block{RDD: 3, Partition: 1, Level: "MemorySer", Node: "n2"}, ToDisk: true},
 		&eventlog.CheckpointWritten{Meta: at(1), Checkpoint: eventlog.Checkpoint{RDD: 7, Partition: 0, URI: "file:///c/ck/part-0"}, Name: "ck", Sequence: 9, Partitions: 2, Bytes: 64},
-		&eventlog.NodeStatus{Meta: at(1), Node: "n1", Dirs: []string{"/d1"}, MapOutputs: 2, OutputBytes: 4000, MemoryBlocks: 1, MemoryBytes: 500, MemoryLimit: 1000},
+		&eventlog.NodeStatus{Meta: at(1), Node: "n1", Dirs: []string{"/d1"}, DirBytes: []int64{4500}, MapOutputs: 2, OutputBytes: 4000, MemoryBlocks: 1, MemoryBytes: 500, MemoryLimit: 1000},
 		&eventlog.NodeLost{Meta: at(1), Node: "n2", Addr: "n2", Pid: 11, Reason: "connection refused", Outputs: 1, Blocks: 1},
 		&eventlog.AppEnd{Meta: at(1), App: "app1", Status: "succeeded"},
 	}
@@ -123,7 +124,8 @@ func TestModelFigures(t *testing.T) {
 		t.Errorf("workers: %+v", ws)
 	}
 	ns := m.nodeList()
-	if len(ns) != 2 || ns[0].Status == nil || ns[0].Status.MemoryLimit != 1000 || ns[1].State != "lost" || ns[1].Reason != "connection refused" {
+	if len(ns) != 2 || ns[0].Status == nil || ns[0].Status.MemoryLimit != 1000 || ns[1].State != "lost" || ns[1].Reason != "connection refused" ||
+		!slices.Equal(ns[0].Status.DirsUsage, []DirUsage{{Dir: "/d1", Bytes: 4500}}) {
 		t.Errorf("nodes: %+v", ns)
 	}
 	// n2 was lost: its block is forgotten.

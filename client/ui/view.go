@@ -191,17 +191,26 @@ type Node struct {
 
 // NodeStatus is what a node reported holding.
 type NodeStatus struct {
-	TS           int64    `json:"ts"`
-	Dirs         []string `json:"dirs"`
-	Apps         int      `json:"apps"`
-	MapOutputs   int      `json:"map_outputs"`
-	OutputBytes  int64    `json:"output_bytes"`
-	MemoryBlocks int      `json:"memory_blocks"`
-	MemoryBytes  int64    `json:"memory_bytes"`
-	MemoryLimit  int64    `json:"memory_limit"`
-	DiskBlocks   int      `json:"disk_blocks"`
-	DiskBytes    int64    `json:"disk_bytes"`
-	Evictions    int64    `json:"evictions"`
+	TS   int64    `json:"ts"`
+	Dirs []string `json:"dirs"`
+	// DirsUsage is the bytes each directory holds (map outputs and cached
+	// blocks), when the node says.
+	DirsUsage    []DirUsage `json:"dirs_usage,omitempty"`
+	Apps         int        `json:"apps"`
+	MapOutputs   int        `json:"map_outputs"`
+	OutputBytes  int64      `json:"output_bytes"`
+	MemoryBlocks int        `json:"memory_blocks"`
+	MemoryBytes  int64      `json:"memory_bytes"`
+	MemoryLimit  int64      `json:"memory_limit"`
+	DiskBlocks   int        `json:"disk_blocks"`
+	DiskBytes    int64      `json:"disk_bytes"`
+	Evictions    int64      `json:"evictions"`
+}
+
+// DirUsage is what one of a node's directories holds.
+type DirUsage struct {
+	Dir   string `json:"dir"`
+	Bytes int64  `json:"bytes"`
 }
 
 // RDDStorage is a persisted (or once persisted) RDD.
@@ -472,6 +481,11 @@ func (m *model) nodeList() []Node {
 				TS: s.TS, Dirs: s.Dirs, Apps: s.Apps, MapOutputs: s.MapOutputs, OutputBytes: s.OutputBytes,
 				MemoryBlocks: s.MemoryBlocks, MemoryBytes: s.MemoryBytes, MemoryLimit: s.MemoryLimit,
 				DiskBlocks: s.DiskBlocks, DiskBytes: s.DiskBytes, Evictions: s.Evictions,
+			}
+			if len(s.DirBytes) == len(s.Dirs) {
+				for i, d := range s.Dirs {
+					v.Status.DirsUsage = append(v.Status.DirsUsage, DirUsage{Dir: d, Bytes: s.DirBytes[i]})
+				}
 			}
 		}
 		out = append(out, v)
