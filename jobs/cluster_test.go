@@ -610,12 +610,13 @@ func (tc *testCluster) testHostFault(t *testing.T, text string, textData []byte,
 	// The host is declared lost (its outputs with it), then comes back:
 	// killed, it is started again on its volume; paused, it is resumed;
 	// cut off, it is connected again, at the same address.
-	deadline := time.Now().Add(time.Minute)
+	deadline, dumped := time.Now().Add(time.Minute), false
 	poll.WaitFor(t, time.Minute+time.Second, "the driver to declare "+victimAddr+" lost", func() bool {
 		if lost {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if !dumped && time.Now().After(deadline) {
+			dumped = true // what the driver saw, once, before the test fails
 			dumpEvents(t, events, victimAddr)
 		}
 		evs, err := tail.Poll()
