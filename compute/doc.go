@@ -214,7 +214,10 @@
 // (`shoal node`), named by a master URL (ParseMaster): shoal://h1:7077,
 // h2:7077 lists them; dns://name:7077 is every address a name resolves
 // to (a Kubernetes headless Service), resolved again every 2 s so that
-// nodes that appear join. On each node the Remote
+// nodes that appear join. A node that cannot be joined (down, or it
+// refuses) is left out and tried again after a pause that doubles up to
+// a minute; the start fails only when no node joins. On each node the
+// Remote
 //
 //  1. registers the application with a TTL (RemoteOptions.AppTTL, 30 s)
 //     and keeps it alive with a heartbeat every 2 s;
