@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
@@ -155,12 +156,6 @@ type RemoteOptions struct {
 	Logger *slog.Logger
 }
 
-// s3EnvKeys are the variables of the S3 client a driver may give its
-// workers besides its own SHOAL_ ones (objstore.Options.Environ).
-//
-//lint:table
-var s3EnvKeys = []string{"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
-
 // DefaultRemoteAppTTL is RemoteOptions.AppTTL's default.
 const DefaultRemoteAppTTL = 30 * time.Second
 
@@ -241,11 +236,10 @@ func StartRemote(ctx context.Context, opts RemoteOptions) (*Remote, error) {
 	if opts.AppToken == "" {
 		errs = append(errs, errors.New("AppToken is empty"))
 	}
-	for _, kv := range opts.Env {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || !(strings.HasPrefix(k, "SHOAL_") || slices.Contains(s3EnvKeys, k)) {
-			errs = append(errs, fmt.Errorf("Env %q is not SHOAL_KEY=VALUE nor an S3 variable", k))
-		}
+	// The node's own rule (launcher.CheckEnv), checked here so that a bad
+	// variable fails the start before anything is uploaded.
+	if err := launcher.CheckEnv(opts.Env, opts.WorkerArgs); err != nil {
+		errs = append(errs, fmt.Errorf("Env, WorkerArgs: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("compute: remote options: %w", err)

@@ -1,6 +1,7 @@
 package compute_test
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,6 +38,20 @@ func TestParseMaster(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, c.want) {
 			t.Errorf("ParseMaster(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+}
+
+// StartRemote applies the node's rule for the workers' environment before
+// it reaches any node.
+func TestStartRemoteRefusesWorkerEnv(t *testing.T) {
+	for _, env := range [][]string{{"PATH=/bin"}, {"SHOAL_ROLE=node"}, {"LD_PRELOAD=/x.so"}} {
+		_, err := compute.StartRemote(context.Background(), compute.RemoteOptions{
+			Master: "shoal://127.0.0.1:1", DriverAddr: "127.0.0.1:2", App: "app", AppToken: "t", Env: env,
+		})
+		key, _, _ := strings.Cut(env[0], "=")
+		if err == nil || !strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Errorf("Env %q: %v; want a refusal naming %s before any node is asked", env, err, key)
 		}
 	}
 }

@@ -37,7 +37,8 @@
 // Start runs Spec.Workers processes of the binary, each in a slot, with
 // arguments Spec.Args, in the working directory Dir/.workers/N-APP (HOME;
 // TMPDIR is its tmp/), and exactly this environment, nothing inherited
-// from the node: Spec.Env (keys SHOAL_..., checked by CheckEnv), then
+// from the node: Spec.Env (keys SHOAL_... or the S3 client's AWS_
+// variables, checked by CheckEnv), then
 // SHOAL_ROLE=worker, SHOAL_APP, SHOAL_NODE (the node's advertised
 // address), SHOAL_WORKER_ID (w-NAME-K, K counting up per application for
 // every process started, restarts included, from Spec.FirstK),

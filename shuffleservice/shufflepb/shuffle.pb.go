@@ -1480,7 +1480,8 @@ type StartWorkersRequest struct {
 	Workers uint32 `protobuf:"varint,3,opt,name=workers,proto3" json:"workers,omitempty"`
 	// env is the workers' environment from the driver, KEY=VALUE with keys
 	// starting SHOAL_ (the driver's address, slots, heartbeats, the
-	// application's token). The node sets SHOAL_ROLE, SHOAL_APP, SHOAL_NODE,
+	// application's token) or the S3 client's AWS_ENDPOINT_URL,
+	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION. The node sets SHOAL_ROLE, SHOAL_APP, SHOAL_NODE,
 	// SHOAL_WORKER_ID and SHOAL_CLUSTER_SECRET itself and refuses them here.
 	Env []string `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty"`
 	// args are the workers' command-line arguments.
