@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"shoal/compute"
 	"shoal/internal/nodeproc"
 	"shoal/shuffleservice"
 	"shoal/shuffleservice/nodeclient"
@@ -163,6 +164,7 @@ type cluster struct {
 
 func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster, error) {
 	cl := &cluster{clients: map[string]*nodeclient.Client{}}
+	token := compute.NewSecret() // the application's, as a driver makes it
 	for i := range cfg.Nodes {
 		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i))
 		p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: cfg.Binary, Dirs: []string{dir}, Stderr: cfg.NodeStderr})
@@ -172,7 +174,7 @@ func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster
 		}
 		cl.procs = append(cl.procs, p)
 		cl.dirs = append(cl.dirs, dir)
-		c, err := nodeclient.Dial(p.Addr())
+		c, err := nodeclient.Dial(p.Addr(), nodeclient.WithAppToken(token))
 		if err != nil {
 			cl.stop()
 			return nil, err

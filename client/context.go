@@ -18,6 +18,7 @@ import (
 	"shoal/client/ui"
 	"shoal/compute"
 	"shoal/internal/cli"
+	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
 )
 
@@ -138,6 +139,13 @@ const workersTimeout = 60 * time.Second
 
 // App is the application's name.
 func (c *Context) App() string { return c.app }
+
+// AppToken returns the application's token: its workers present it to the
+// driver, and every call about the application's data to a node service
+// must carry it (nodeclient.WithAppToken; docs/DESIGN.md §1). A tool that
+// reads the application's map outputs or blocks beside the driver needs
+// it. It is a secret: never log it.
+func (c *Context) AppToken() string { return c.endpoint.Token() }
 
 // Local is the local cluster, for experiments that kill its processes;
 // nil in cluster mode.
@@ -286,7 +294,7 @@ func (c *Context) startLocal(ctx context.Context, hbInterval time.Duration) erro
 		return err
 	}
 	c.local, c.procs = local, local
-	return c.start(ctx, c.endpoint, local, newNodeClients(local.ClusterSecret()), opts.Nodes*opts.WorkersPerNode)
+	return c.start(ctx, c.endpoint, local, newNodeClients(nodeclient.WithClusterSecret(local.ClusterSecret()), nodeclient.WithAppToken(c.endpoint.Token())), opts.Nodes*opts.WorkersPerNode)
 }
 
 // startRemote joins the cluster of Options.Master (cluster mode) and
@@ -312,7 +320,7 @@ func (c *Context) startRemote(ctx context.Context, hbInterval time.Duration) err
 		return err
 	}
 	c.remote, c.procs = remote, remote
-	return c.start(ctx, c.endpoint, remote, newNodeClients(opts.ClusterSecret), remote.Workers())
+	return c.start(ctx, c.endpoint, remote, newNodeClients(nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(c.endpoint.Token())), remote.Workers())
 }
 
 // driverAddr is the address the cluster's workers reach the driver's

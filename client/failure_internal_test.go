@@ -65,7 +65,7 @@ func TestFetchFailureFromDeadNodeLosesAllItsOutputs(t *testing.T) {
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
 	}
-	nodes := newNodeClients("")
+	nodes := newNodeClients()
 	defer nodes.Close()
 	probed := probeAll(context.Background(), nodes, s.fetchFailureProbes(fails, nil))
 	err = s.fetchFailed(st, fails, nil, probed)

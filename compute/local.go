@@ -305,7 +305,7 @@ func (l *Local) start(ctx context.Context) error {
 		if advErr != nil {
 			return advErr
 		}
-		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithClusterSecret(l.opts.ClusterSecret)); err != nil {
+		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithClusterSecret(l.opts.ClusterSecret), nodeclient.WithAppToken(l.opts.AppToken)); err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
 		if err := n.client.RegisterApp(ctx, l.opts.App, 0); err != nil {

@@ -356,7 +356,7 @@ const joinTimeout = 10 * time.Second
 // binary and starts the workers. The node is returned once dialled, also
 // on error, so that the caller can remove the application from it.
 func (r *Remote) joinNode(ctx context.Context, addr string) (*remoteNode, error) {
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(r.opts.ClusterSecret))
+	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(r.opts.ClusterSecret), nodeclient.WithAppToken(r.opts.AppToken))
 	if err != nil {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []strin
 			s.close()
 		}
 	}()
-	if s.client, err = nodeclient.Dial(s.addr, nodeclient.WithClusterSecret(opts.ClusterSecret)); err != nil {
+	if s.client, err = nodeclient.Dial(s.addr, nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(opts.AppToken)); err != nil {
 		return nil, err
 	}
 	if err := s.client.RegisterApp(ctx, opts.App, embeddedAppTTL); err != nil {

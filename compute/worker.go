@@ -128,7 +128,8 @@ type WorkerOptions struct {
 	// ClusterSecret is presented to every node service
 	// (nodeclient.WithClusterSecret). Empty: none.
 	ClusterSecret string
-	// AppToken is presented to the driver's endpoint, which refuses a
+	// AppToken is presented to the driver's endpoint and to every node
+	// service (nodeclient.WithAppToken); the driver's endpoint refuses a
 	// worker without its application's token (EndpointOptions.Token).
 	AppToken string
 	// Logger receives the worker's log; it is given component=compute.
@@ -205,7 +206,7 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	}
 	log := opts.Logger.With("component", "compute", "worker", opts.WorkerID)
 
-	node, err := nodeclient.Dial(opts.NodeAddr, nodeclient.WithClusterSecret(opts.ClusterSecret))
+	node, err := nodeclient.Dial(opts.NodeAddr, nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(opts.AppToken))
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: %w", opts.WorkerID, err)
 	}
@@ -228,7 +229,7 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 		shuffleAddr, shuffleNode, layout = own.addr, own.client, own.layout()
 		log.Info("serving its own map outputs", "shuffle_addr", shuffleAddr, "dirs", layout.Dirs)
 	}
-	clients := newClientCache(shuffleNode, opts.ClusterSecret)
+	clients := newClientCache(shuffleNode, nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(opts.AppToken))
 	defer clients.close()
 
 	conn, err := grpc.NewClient(opts.DriverAddr,

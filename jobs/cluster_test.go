@@ -292,7 +292,7 @@ func (tc *testCluster) testRestartNewAddress(t *testing.T, text string) {
 		t.Fatalf("no map output on %s", oldAddr)
 	}
 	fetch := func(addr string) []byte {
-		cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(tc.secret))
+		cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(tc.secret), nodeclient.WithAppToken(c.AppToken()))
 		failIf(t, err)
 		defer cl.Close()
 		req := &shufflepb.FetchRequest{App: c.App(), Shuffle: uint32(shuffle)}

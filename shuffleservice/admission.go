@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/shuffleservice/internal/nodewire"
+	"shoal/shuffleservice/launcher"
+	"shoal/shuffleservice/shuffle"
+	"shoal/shuffleservice/shufflepb"
 )
 
 // Admission: with Options.ClusterSecret set, every call must carry the
@@ -62,6 +67,14 @@ func (s *Server) admit(ctx context.Context, method string) error {
 		}
 		msg = "wrong cluster secret"
 	}
+	s.logRefusal(ctx, method, msg)
+	return status.Error(codes.Unauthenticated, "shuffle: "+msg+" (give the node's cluster secret: the node runs with --cluster-secret-file)")
+}
+
+// logRefusal logs a refused call, at most once per refusalLogEvery, with
+// the method and the caller's address: never what the caller presented.
+func (s *Server) logRefusal(ctx context.Context, method, msg string) {
+	a := s.adm
 	a.refusals.Add(1)
 	now := time.Now().UnixNano()
 	if last := a.lastLog.Load(); now-last >= int64(refusalLogEvery) && a.lastLog.CompareAndSwap(last, now) {
@@ -71,12 +84,124 @@ func (s *Server) admit(ctx context.Context, method string) error {
 		}
 		s.log.Warn("refused a call: "+msg, "method", methodName(method), "from", from, "refused_so_far", a.refusals.Load())
 	}
-	return status.Error(codes.Unauthenticated, "shuffle: "+msg+" (give the node's cluster secret: the node runs with --cluster-secret-file)")
+}
+
+// Per-application isolation: an application is bound at its first
+// RegisterApp to the token that call carries (gRPC metadata
+// nodewire.AppTokenMetadataKey; nodeclient's WithAppToken sends it), and
+// the node keeps the token's SHA-256 in its catalogue, so the binding
+// survives a node restart. Every later call naming the application (in
+// its request, a block ID or a PutBlock header) must carry the same
+// token: without one it is refused with Unauthenticated, with another
+// with PermissionDenied, before its handler runs. A call naming an
+// application the node does not know gets the handler's own answer
+// (unknownApp) without reaching the handler: a call checked before an
+// application is registered must not act on it after. RegisterApp itself checks the
+// binding under the application's lock (registerApp). Calls that name no
+// application (Status, HasBinary, PutBinary) are node-wide: they reveal
+// no application's name or data.
+
+// tokenSum is the SHA-256 of an application token; zero when unbound.
+type tokenSum [sha256.Size]byte
+
+func (t tokenSum) bound() bool { return t != tokenSum{} }
+
+// matches compares in constant time.
+func (t tokenSum) matches(u tokenSum) bool { return subtle.ConstantTimeCompare(t[:], u[:]) == 1 }
+
+// tokenFrom returns the SHA-256 of the application token ctx's incoming
+// metadata carries: exactly one non-empty value, or none.
+func tokenFrom(ctx context.Context) (tokenSum, bool) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(nodewire.AppTokenMetadataKey)
+	if len(vals) != 1 || vals[0] == "" {
+		return tokenSum{}, false
+	}
+	return sha256.Sum256([]byte(vals[0])), true
+}
+
+// errNoToken and errNotYours are the refusals of an application's calls.
+func errNoToken(app string) error {
+	return fmt.Errorf("%w: calls about application %q need its application token (a driver and the workers it starts have it)", shuffle.ErrUnauthenticated, app)
+}
+
+func errNotYours(app string) error {
+	return fmt.Errorf("%w: application %q is registered with another application token", shuffle.ErrPermissionDenied, app)
+}
+
+// appNamed returns the application a request names, if it names one.
+func appNamed(m any) (string, bool) {
+	switch m := m.(type) {
+	case *shufflepb.GetBlockRequest:
+		return m.GetId().GetApp(), true
+	case *shufflepb.PutBlockChunk:
+		if h := m.GetHeader(); h != nil {
+			return h.GetId().GetApp(), true
+		}
+		return "", false
+	case interface{ GetApp() string }:
+		return m.GetApp(), true
+	}
+	return "", false
+}
+
+// authorize admits a call naming app: see "Per-application isolation".
+// A call about an application the node does not know is answered here,
+// as its handler would answer it (unknownApp), with answered set.
+func (s *Server) authorize(ctx context.Context, method, app string) (resp any, answered bool, err error) {
+	if method == shufflepb.Shuffle_RegisterApp_FullMethodName {
+		return nil, false, nil // registerApp binds or checks, under the application's lock
+	}
+	s.mu.RLock()
+	a := s.apps[app]
+	var want tokenSum
+	if a != nil {
+		want = a.token
+	}
+	s.mu.RUnlock()
+	if a == nil {
+		if shuffle.ValidateID("application", app) != nil {
+			// Never registered, never will be: the handler says what is
+			// wrong with the ID, in its own terms.
+			return nil, false, nil
+		}
+		resp, err := unknownApp(method, app)
+		return resp, true, err
+	}
+	got, ok := tokenFrom(ctx)
+	switch {
+	case !ok:
+		s.logRefusal(ctx, method, "application token required")
+		return nil, true, errNoToken(app)
+	case !want.bound() || !want.matches(got):
+		s.logRefusal(ctx, method, "another application's token")
+		return nil, true, errNotYours(app)
+	}
+	return nil, false, nil
+}
+
+// unknownApp is what a call about an application the node does not know
+// gets: what its handler would return.
+func unknownApp(method, app string) (any, error) {
+	switch method {
+	case shufflepb.Shuffle_Workers_FullMethodName:
+		return &shufflepb.WorkersResponse{}, nil
+	case shufflepb.Shuffle_StartWorkers_FullMethodName:
+		return nil, fmt.Errorf("%w: application %q is not registered on this node (RegisterApp first; it may have expired after missing heartbeats for its TTL)", launcher.ErrAppNotRegistered, app)
+	case shufflepb.Shuffle_StopWorker_FullMethodName:
+		return nil, fmt.Errorf("%w: application %q has no workers on this node", launcher.ErrUnknownWorker, app)
+	}
+	return nil, fmt.Errorf("%w: %q is not registered on this node (register it first; it may have expired after missing heartbeats for its TTL)", shuffle.ErrUnknownApp, app)
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if err := s.admit(ctx, info.FullMethod); err != nil {
 		return nil, err
+	}
+	if app, ok := appNamed(req); ok {
+		if resp, answered, err := s.authorize(ctx, info.FullMethod, app); answered {
+			return resp, nodewire.ToStatus(err)
+		}
 	}
 	return h(ctx, req)
 }
@@ -85,7 +210,73 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	if err := s.admit(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
-	return h(srv, ss)
+	as := &authorizedStream{ServerStream: ss, s: s, method: info.FullMethod}
+	err := h(srv, as)
+	if as.slotOf != "" {
+		s.streams.release(as.slotOf)
+	}
+	return err
+}
+
+// streamSlots counts each application's open streams
+// (Options.MaxStreamsPerApp). Safe for concurrent use.
+type streamSlots struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// acquire takes one of app's limit slots, if one is free.
+func (t *streamSlots) acquire(app string, limit int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open[app] >= limit {
+		return false
+	}
+	if t.open == nil {
+		t.open = map[string]int{}
+	}
+	t.open[app]++
+	return true
+}
+
+func (t *streamSlots) release(app string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open[app]--; t.open[app] <= 0 {
+		delete(t.open, app)
+	}
+}
+
+// authorizedStream authorizes every message it receives that names an
+// application (a Fetch or GetBlock request, a PutBlock header) before
+// the handler sees it, and counts the stream against the first such
+// application's Options.MaxStreamsPerApp until the handler returns.
+type authorizedStream struct {
+	grpc.ServerStream
+	s      *Server
+	method string
+	slotOf string // the application whose stream slot this holds
+}
+
+func (w *authorizedStream) RecvMsg(m any) error {
+	if err := w.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if app, ok := appNamed(m); ok {
+		// Every streaming call answers an unknown application with an
+		// error: no response is ever made up here.
+		if _, answered, err := w.s.authorize(w.Context(), w.method, app); answered {
+			return nodewire.ToStatus(err)
+		}
+		if w.slotOf == "" && shuffle.ValidateID("application", app) == nil {
+			if !w.s.streams.acquire(app, w.s.opts.MaxStreamsPerApp) {
+				w.s.logRefusal(w.Context(), w.method, "too many streams of one application")
+				return status.Errorf(codes.ResourceExhausted, "shuffle: application %q has %d streams open on this node, its limit (the node's MaxStreamsPerApp): finish some first", app, w.s.opts.MaxStreamsPerApp)
+			}
+			w.slotOf = app
+		}
+	}
+	return nil
 }
 
 // IsLoopback reports whether addr (host:port, as a listener gives it)

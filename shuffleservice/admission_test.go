@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/internal/poll"
+	"shoal/shuffleservice/internal/nodetest"
 	"shoal/shuffleservice/internal/workertest"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shufflepb"
@@ -76,7 +77,7 @@ func TestAdmission(t *testing.T) {
 		t.Errorf("shoal_node_refused_calls_total %v, want 15", v)
 	}
 
-	c := dial(nodeclient.WithClusterSecret(testClusterSecret))
+	c := dial(nodeclient.WithClusterSecret(testClusterSecret), nodeclient.WithAppToken(nodetest.AppToken))
 	st, err := c.Status(ctx)
 	if err != nil || st.GetName() != "adm" {
 		t.Fatalf("Status with the secret: %v, %v", st, err)

@@ -114,6 +114,9 @@ func (s *Server) putBlock(ctx context.Context, recv func() (*shufflepb.PutBlockC
 	s.m.blockBytesIn.Add(size)
 	resp := &shufflepb.PutBlockResponse{Stored: nodewire.LevelToPB(stored)}
 	for _, e := range evicted {
+		if e.ID.App != id.App {
+			continue // another application's block: not the caller's to know
+		}
 		resp.Evicted = append(resp.Evicted, &shufflepb.EvictedBlock{Id: nodewire.BlockIDToPB(e.ID), Level: nodewire.LevelToPB(e.Level), ToDisk: e.ToDisk})
 	}
 	return resp, nil

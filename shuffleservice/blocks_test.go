@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
@@ -208,7 +209,8 @@ func rawPut(c *nodeclient.Client, chunks ...*shufflepb.PutBlockChunk) error {
 		return err
 	}
 	defer conn.Close()
-	stream, err := shufflepb.NewShuffleClient(conn).PutBlock(context.Background())
+	ctx := metadata.AppendToOutgoingContext(context.Background(), nodewire.AppTokenMetadataKey, nodetest.AppToken)
+	stream, err := shufflepb.NewShuffleClient(conn).PutBlock(ctx)
 	if err != nil {
 		return nodewire.FromStatus(err)
 	}

@@ -70,22 +70,31 @@ func prefixEnd(p []byte) []byte {
 	return nil // p is all 0xff: no upper bound
 }
 
-// appRecord is the catalogue's value for an application.
+// appRecord is the catalogue's value for an application. token is the
+// SHA-256 of the application's token (admission.go, "Per-application
+// isolation"); a version-1 record, written before tokens, has none and is
+// bound by the application's next RegisterApp.
 type appRecord struct {
 	ttl        time.Duration
 	registered time.Time
+	token      tokenSum
 }
 
 func (r appRecord) marshal() []byte {
-	b := []byte{1}
+	b := []byte{2}
 	b = binary.AppendUvarint(b, uint64(r.ttl/time.Millisecond))
-	return binary.AppendVarint(b, r.registered.UnixMilli())
+	b = binary.AppendVarint(b, r.registered.UnixMilli())
+	if r.token.bound() {
+		b = append(b, r.token[:]...)
+	}
+	return b
 }
 
 func unmarshalAppRecord(b []byte) (appRecord, error) {
-	if len(b) < 1 || b[0] != 1 {
+	if len(b) < 1 || (b[0] != 1 && b[0] != 2) {
 		return appRecord{}, fmt.Errorf("application record version unknown")
 	}
+	version := b[0]
 	ttl, n := binary.Uvarint(b[1:])
 	if n <= 0 || ttl > uint64(maxTTL/time.Millisecond) {
 		return appRecord{}, fmt.Errorf("application record TTL unreadable")
@@ -94,7 +103,15 @@ func unmarshalAppRecord(b []byte) (appRecord, error) {
 	if m <= 0 {
 		return appRecord{}, fmt.Errorf("application record time unreadable")
 	}
-	return appRecord{ttl: time.Duration(ttl) * time.Millisecond, registered: time.UnixMilli(reg)}, nil
+	r := appRecord{ttl: time.Duration(ttl) * time.Millisecond, registered: time.UnixMilli(reg)}
+	rest := b[1+n+m:]
+	switch {
+	case version == 2 && len(rest) == len(r.token):
+		copy(r.token[:], rest)
+	case len(rest) != 0:
+		return appRecord{}, fmt.Errorf("application record token unreadable")
+	}
+	return r, nil
 }
 
 // workerRecord is the catalogue's value for a worker.

@@ -201,6 +201,24 @@
 // an address other than loopback without a secret. The secret admits a
 // caller; it does not encrypt the link.
 //
+// # Per-application isolation
+//
+// Every application is bound, at its first RegisterApp, to the
+// application token that call carries (metadata shoal-app-token,
+// nodeclient.WithAppToken); its SHA-256 is kept in the catalogue (the
+// application's record, version 2), so the binding survives a restart.
+// The same interceptors then require that token of every call naming the
+// application (in its request, a BlockId or a PutBlock header):
+// Unauthenticated without it, PermissionDenied with another, before the
+// handler runs. A call naming an application the node does not know is
+// answered there with the handler's own answer, so that no call checked
+// before a registration acts on the application after it. RegisterApp
+// checks the binding under the application's lock. Status, HasBinary and
+// PutBinary name no application and reveal none; a PutBlock's evicted
+// list names only the caller's blocks. admission.go has the detail;
+// TestEveryCallIsScoped fails when an RPC is added that names an
+// application where the check does not look.
+//
 // # Workers started by the node
 //
 // In cluster mode the node starts the workers of an application from
@@ -299,7 +317,10 @@
 //	launcher.ErrClosed             Unavailable       the launcher is closed
 //
 // A call without the cluster secret, or with another, is Unauthenticated
-// (admission.go), before any handler.
+// (admission.go), before any handler. A call about an application
+// without its token is shuffle.ErrUnauthenticated (Unauthenticated), with
+// another application's token shuffle.ErrPermissionDenied
+// (PermissionDenied).
 //
 // A panic in a handler (a bug: no input should cause one) is recovered by
 // an interceptor, logged, and returned as Internal.

@@ -64,7 +64,7 @@ func (s *Server) expireApps(now time.Time) {
 func (s *Server) recover(cc *catalogContents) error {
 	now := time.Now()
 	for name, r := range cc.apps {
-		a := &appState{ttl: r.ttl, registered: r.registered, workers: cc.workers[name], outputs: map[outputKey]*output{}}
+		a := &appState{ttl: r.ttl, registered: r.registered, token: r.token, workers: cc.workers[name], outputs: map[outputKey]*output{}}
 		if a.workers == nil {
 			a.workers = map[string]workerRecord{}
 		}

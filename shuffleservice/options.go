@@ -31,6 +31,8 @@ const (
 	DefaultCacheBytes         = 256 << 20
 	DefaultMaxBlockBytes      = 512 << 20
 	DefaultBlockBytesInFlight = 1 << 30
+	// DefaultMaxStreamsPerApp is Options.MaxStreamsPerApp's default.
+	DefaultMaxStreamsPerApp = 256
 
 	// DefaultMaxBinaryBytes bounds an executable PutBinary accepts
 	// (`shoal node --max-binary-bytes`); DefaultMaxBinaries is how many
@@ -90,6 +92,12 @@ type Options struct {
 	// received at once: a put waits until its size fits. At least
 	// MaxBlockBytes. Default 1 GiB, or MaxBlockBytes if that is larger.
 	BlockBytesInFlight int64
+	// MaxStreamsPerApp bounds the streaming calls (Fetch, GetBlock,
+	// PutBlock) one application may have open on the node at once; one
+	// more is refused with ResourceExhausted, so that an application that
+	// opens streams and never reads them holds a bounded share of the
+	// node and the others keep being served. Default 256.
+	MaxStreamsPerApp int
 	// Logger receives the node's log; it is given component=shuffle (the
 	// block store's, component=blockstore).
 	// Default: discard.
@@ -147,6 +155,9 @@ func (o *Options) EnsureDefaults() {
 			o.JanitorInterval = time.Millisecond
 		}
 	}
+	if o.MaxStreamsPerApp == 0 {
+		o.MaxStreamsPerApp = DefaultMaxStreamsPerApp
+	}
 	if o.MaxBlocksPerRequest == 0 {
 		o.MaxBlocksPerRequest = DefaultMaxBlocksPerRequest
 	}
@@ -199,6 +210,9 @@ func (o *Options) Validate() error {
 	}
 	if o.JanitorInterval < 0 {
 		bad("JanitorInterval %v is negative", o.JanitorInterval)
+	}
+	if o.MaxStreamsPerApp < 0 {
+		bad("MaxStreamsPerApp %d is negative", o.MaxStreamsPerApp)
 	}
 	if o.MaxBlocksPerRequest < 0 {
 		bad("MaxBlocksPerRequest %d is negative", o.MaxBlocksPerRequest)

@@ -78,6 +78,7 @@ type Server struct {
 	nextSerial atomic.Uint64
 	trashSeq   atomic.Uint64
 	bufs       sync.Pool // *[]byte read buffers of Fetch
+	streams    streamSlots
 
 	janitorStop chan struct{}
 	janitorDone chan struct{}
@@ -96,6 +97,7 @@ type Server struct {
 type appState struct {
 	ttl        time.Duration
 	registered time.Time
+	token      tokenSum     // bound at registration (admission.go); guarded by Server.mu
 	lastBeat   atomic.Int64 // unix nanoseconds of the last sign of life
 	workers    map[string]workerRecord
 	outputs    map[outputKey]*output
@@ -450,14 +452,30 @@ func (s *Server) lockCatalog() error {
 	return nil
 }
 
-// RegisterApp makes an application known, or refreshes its TTL.
+// RegisterApp makes an application known, bound to the application
+// token the call carries, or refreshes its TTL.
 func (s *Server) RegisterApp(ctx context.Context, req *shufflepb.RegisterAppRequest) (*shufflepb.RegisterAppResponse, error) {
-	return &shufflepb.RegisterAppResponse{}, nodewire.ToStatus(s.registerApp(req.GetApp(), req.GetTtlMs()))
+	token, ok := tokenFrom(ctx)
+	err := s.registerApp(req.GetApp(), req.GetTtlMs(), token, ok)
+	if errors.Is(err, shuffle.ErrUnauthenticated) || errors.Is(err, shuffle.ErrPermissionDenied) {
+		msg := "application token required"
+		if errors.Is(err, shuffle.ErrPermissionDenied) {
+			msg = "application registered with another token"
+		}
+		s.logRefusal(ctx, shufflepb.Shuffle_RegisterApp_FullMethodName, msg)
+	}
+	return &shufflepb.RegisterAppResponse{}, nodewire.ToStatus(err)
 }
 
-func (s *Server) registerApp(name string, ttlMs uint64) error {
+// registerApp registers name bound to token (hasToken: the call carried
+// one), or refreshes it if it is bound to that token. An application
+// registered before tokens (a version-1 catalogue record) is bound now.
+func (s *Server) registerApp(name string, ttlMs uint64, token tokenSum, hasToken bool) error {
 	if err := shuffle.ValidateID("application", name); err != nil {
 		return err
+	}
+	if !hasToken {
+		return errNoToken(name)
 	}
 	ttl := s.opts.AppTTL
 	if ttlMs != 0 {
@@ -476,12 +494,19 @@ func (s *Server) registerApp(name string, ttlMs uint64) error {
 	now := time.Now()
 	s.mu.RLock()
 	a := s.apps[name]
+	var bound tokenSum
+	if a != nil {
+		bound = a.token
+	}
 	s.mu.RUnlock()
-	if a != nil && a.ttl == ttl {
+	if bound.bound() && !bound.matches(token) {
+		return errNotYours(name)
+	}
+	if a != nil && a.ttl == ttl && bound.bound() {
 		a.touch(now)
 		return nil
 	}
-	rec := appRecord{ttl: ttl, registered: now}
+	rec := appRecord{ttl: ttl, registered: now, token: token}
 	if a != nil {
 		rec.registered = a.registered
 	}
@@ -500,6 +525,7 @@ func (s *Server) registerApp(name string, ttlMs uint64) error {
 		s.log.Info("application registered", "app", name, "ttl", ttl)
 	}
 	a.ttl = ttl
+	a.token = token
 	a.touch(now)
 	s.mu.Unlock()
 	return nil

@@ -3,6 +3,7 @@ package shuffleservice
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,10 @@ type fixtureRecord struct{ key, value string }
 
 // testNodeOptions returns options for a node on two fresh directories
 // with an in-memory catalogue.
+// testToken is the application token of the applications these tests
+// register by calling registerApp directly.
+func testToken() tokenSum { return sha256.Sum256([]byte(nodetest.AppToken)) }
+
 func testNodeOptions(t testing.TB) Options {
 	root := t.TempDir()
 	return Options{
@@ -664,7 +669,7 @@ func TestStartupSweep(t *testing.T) {
 	}
 	c := s.Committer()
 	l := s.Layout()
-	if err := s.registerApp("app", 0); err != nil {
+	if err := s.registerApp("app", 0, testToken(), true); err != nil {
 		t.Fatal(err)
 	}
 	kept, keptBlocks := writeSortedOutput(t, l, "app", 0, 0, 0, genFixtureBlocks(1, 3))
@@ -747,7 +752,7 @@ func TestClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := s.registerApp("app", 0); !errors.Is(err, shuffle.ErrClosed) {
+	if err := s.registerApp("app", 0, testToken(), true); !errors.Is(err, shuffle.ErrClosed) {
 		t.Fatalf("register after Close: %v", err)
 	}
 	if _, err := s.Committer().CommitMapOutput(context.Background(), "app", &shufflepb.MapOutput{Kind: shufflepb.OutputKind_OUTPUT_KIND_HASH, Lengths: []uint64{0}}); !errors.Is(err, shuffle.ErrClosed) {

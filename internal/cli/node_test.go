@@ -190,7 +190,7 @@ func TestNodeServesUntilCancelled(t *testing.T) {
 		t.Fatalf("stdout line %q", line)
 	}
 	go io.Copy(io.Discard, r)
-	c, err := nodeclient.Dial(m[1])
+	c, err := nodeclient.Dial(m[1], nodeclient.WithAppToken("node-test-app-token"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,6 +108,7 @@ func TestPutBinaryRefused(t *testing.T) {
 		{"too large", digestOf(good), uint64(len(good)) + 101, good, ErrTooLarge, []string{"--max-binary-bytes"}},
 		{"dynamically linked", digestOf(dynamic), uint64(len(dynamic)), dynamic, ErrCannotRun, []string{"dynamically linked (it needs /", "CGO_ENABLED=0 GOOS=linux GOARCH=" + runtime.GOARCH}},
 		{"not ELF", digestOf(script), uint64(len(script)), script, ErrCannotRun, []string{"not an ELF executable", "CGO_ENABLED=0"}},
+		{"shorter than ELF's headers", digestOf([]byte("abc")), 3, []byte("abc"), ErrCannotRun, []string{"not an ELF executable (too short", "CGO_ENABLED=0"}},
 		{"another architecture", digestOf(foreignBytes), uint64(len(foreignBytes)), foreignBytes, ErrCannotRun, []string{"another architecture", "GOARCH=" + runtime.GOARCH}},
 	} {
 		if uint64(len(tc.data)) > uint64(len(good))+100 {

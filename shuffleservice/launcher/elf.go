@@ -52,6 +52,9 @@ func CheckRunnable(path string) error {
 		if errors.As(err, &fe) {
 			return fmt.Errorf("%w: it is not an ELF executable (%v): build it for this node with %s go build", ErrCannotRun, fe, buildHint())
 		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: it is not an ELF executable (too short for its headers): build it for this node with %s go build", ErrCannotRun, buildHint())
+		}
 		return fmt.Errorf("launcher: read binary: %w", err)
 	}
 	defer f.Close()

@@ -60,7 +60,7 @@ func Dial(addr string, opts ...DialOption) (*Client, error) {
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	secret string
+	secret, token string
 }
 
 // WithClusterSecret sends secret with every call (gRPC metadata
@@ -70,16 +70,33 @@ func WithClusterSecret(secret string) DialOption {
 	return func(o *dialOptions) { o.secret = secret }
 }
 
-// clusterSecret is the per-call credential of WithClusterSecret. It
-// works without transport security: the secret admits a caller, it does
-// not protect the link.
-type clusterSecret string
-
-func (s clusterSecret) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{nodewire.SecretMetadataKey: string(s)}, nil
+// WithAppToken sends the application's token with every call (gRPC
+// metadata shoal-app-token). A node binds an application to the token its
+// first RegisterApp carries, and refuses every later call about the
+// application without it (Unauthenticated) or with another
+// (PermissionDenied). A client is one application's: calls about another
+// application's data are refused.
+func WithAppToken(token string) DialOption {
+	return func(o *dialOptions) { o.token = token }
 }
 
-func (clusterSecret) RequireTransportSecurity() bool { return false }
+// callCredentials are the per-call credentials of WithClusterSecret and
+// WithAppToken. They work without transport security: they admit a
+// caller, they do not protect the link.
+type callCredentials struct{ secret, token string }
+
+func (c callCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	md := make(map[string]string, 2)
+	if c.secret != "" {
+		md[nodewire.SecretMetadataKey] = c.secret
+	}
+	if c.token != "" {
+		md[nodewire.AppTokenMetadataKey] = c.token
+	}
+	return md, nil
+}
+
+func (callCredentials) RequireTransportSecurity() bool { return false }
 
 func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
 	var o dialOptions
@@ -87,8 +104,8 @@ func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
 		opt(&o)
 	}
 	extra := []grpc.DialOption{}
-	if o.secret != "" {
-		extra = append(extra, grpc.WithPerRPCCredentials(clusterSecret(o.secret)))
+	if o.secret != "" || o.token != "" {
+		extra = append(extra, grpc.WithPerRPCCredentials(callCredentials{o.secret, o.token}))
 	}
 	conn, err := grpc.NewClient(addr, append(extra,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -30,6 +30,12 @@ var (
 	ErrCorrupt = errors.New("shuffle: corrupt data")
 	// ErrClosed: the writer, reader or server is closed.
 	ErrClosed = errors.New("shuffle: closed")
+	// ErrUnauthenticated: a call about an application carries no
+	// application token.
+	ErrUnauthenticated = errors.New("shuffle: unauthenticated")
+	// ErrPermissionDenied: a call about an application carries another
+	// application's token.
+	ErrPermissionDenied = errors.New("shuffle: permission denied")
 )
 
 // corruptf returns an error wrapping ErrCorrupt.

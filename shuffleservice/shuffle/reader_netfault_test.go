@@ -9,6 +9,7 @@ import (
 
 	"shoal/internal/poll"
 	"shoal/internal/toxiproxy"
+	"shoal/shuffleservice/internal/nodetest"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
 )
@@ -19,7 +20,7 @@ import (
 func proxied(t *testing.T, c *readerCluster, tp *toxiproxy.Server, name string) ([]shuffle.MapLocation, *toxiproxy.Proxy, shuffle.ClientSource) {
 	t.Helper()
 	p := tp.Proxy(t, name, c.nodes[0].Addr())
-	pc, err := nodeclient.Dial(p.Addr())
+	pc, err := nodeclient.Dial(p.Addr(), nodeclient.WithAppToken(nodetest.AppToken))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func TestReaderFetchFailedWhenNodeIsGone(t *testing.T) {
 	}
 	gone := lis.Addr().String()
 	lis.Close() // nothing listens there any more
-	dead, err := nodeclient.Dial(gone)
+	dead, err := nodeclient.Dial(gone, nodeclient.WithAppToken(nodetest.AppToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestReaderRefetchesBlockDamagedInFlight(t *testing.T) {
 	shufflepb.RegisterShuffleServer(g, proxy)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
-	pc, err := nodeclient.Dial(lis.Addr().String())
+	pc, err := nodeclient.Dial(lis.Addr().String(), nodeclient.WithAppToken(nodetest.AppToken))
 	if err != nil {
 		t.Fatal(err)
 	}

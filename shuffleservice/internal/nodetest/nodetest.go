@@ -11,6 +11,11 @@ import (
 	"shoal/shuffleservice/nodeclient"
 )
 
+// AppToken is the application token the clients of Serve and
+// StartProcess present: a node binds each application they register to
+// it.
+const AppToken = "nodetest-app-token"
+
 // Server is a node service to serve: a *shuffleservice.Server.
 type Server interface {
 	Serve(net.Listener) error
@@ -28,7 +33,7 @@ func Serve(t testing.TB, s Server) *nodeclient.Client {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(lis) }()
-	c, err := nodeclient.Dial(lis.Addr().String())
+	c, err := nodeclient.Dial(lis.Addr().String(), nodeclient.WithAppToken(AppToken))
 	if err != nil {
 		s.Close()
 		t.Fatal(err)
@@ -57,7 +62,7 @@ func StartProcess(t testing.TB, bin string, dirs []string, args ...string) (*nod
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Kill() })
-	c, err := nodeclient.Dial(p.Addr())
+	c, err := nodeclient.Dial(p.Addr(), nodeclient.WithAppToken(AppToken))
 	if err != nil {
 		t.Fatal(err)
 	}

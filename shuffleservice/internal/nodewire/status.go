@@ -36,6 +36,8 @@ var sentinels = []struct {
 	{shuffle.ErrOutOfRange, codes.OutOfRange, "OUT_OF_RANGE"},
 	{shuffle.ErrCorrupt, codes.DataLoss, "CORRUPT"},
 	{shuffle.ErrClosed, codes.Unavailable, "CLOSED"},
+	{shuffle.ErrUnauthenticated, codes.Unauthenticated, "UNAUTHENTICATED"},
+	{shuffle.ErrPermissionDenied, codes.PermissionDenied, "PERMISSION_DENIED"},
 	{blockstore.ErrInvalidArgument, codes.InvalidArgument, "BLOCK_INVALID_ARGUMENT"},
 	{blockstore.ErrCorrupt, codes.DataLoss, "BLOCK_CORRUPT"},
 	{blockstore.ErrClosed, codes.Unavailable, "BLOCK_CLOSED"},

@@ -47,3 +47,8 @@ func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 // SecretMetadataKey is the gRPC metadata key of the cluster secret,
 // which a node started with one requires of every call.
 const SecretMetadataKey = "shoal-cluster-secret"
+
+// AppTokenMetadataKey is the gRPC metadata key of an application's token,
+// which every call about the application's data must carry. The driver's
+// endpoint takes the same token under the same key (package compute).
+const AppTokenMetadataKey = "shoal-app-token"
