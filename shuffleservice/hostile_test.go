@@ -285,6 +285,8 @@ func (rawCodec) Name() string { return "proto" }
 // connection.
 type protoCodec struct{}
 
-func (protoCodec) Marshal(v any) ([]byte, error)      { return proto.Marshal(v.(proto.Message)) }
-func (protoCodec) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
-func (protoCodec) Name() string                       { return "proto" }
+func (protoCodec) Marshal(v any) ([]byte, error) { return proto.Marshal(v.(proto.Message)) }
+func (protoCodec) Unmarshal(data []byte, v any) error {
+	return proto.Unmarshal(data, v.(proto.Message))
+}
+func (protoCodec) Name() string { return "proto" }
