@@ -302,7 +302,7 @@ type faultCluster interface {
 type localFaults struct{ dir string }
 
 func (l localFaults) options(o client.Options) (client.Options, error) { return o, nil }
-func (l localFaults) location(name string) string                       { return filepath.Join(l.dir, name) }
+func (l localFaults) location(name string) string                      { return filepath.Join(l.dir, name) }
 func (l localFaults) readOutput(ctx context.Context, out string) ([]string, error) {
 	return readLocalParts(ctx, out)
 }

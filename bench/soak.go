@@ -418,8 +418,8 @@ type soakCluster interface {
 type localSoak struct{ dir string }
 
 func (l localSoak) options(o client.Options) (client.Options, error) { return o, nil }
-func (l localSoak) location(name string) string                       { return filepath.Join(l.dir, name) }
-func (l localSoak) remove(out string)                                 { os.RemoveAll(out) }
+func (l localSoak) location(name string) string                      { return filepath.Join(l.dir, name) }
+func (l localSoak) remove(out string)                                { os.RemoveAll(out) }
 func (l localSoak) readOutput(ctx context.Context, out string) ([]string, error) {
 	return readLocalParts(ctx, out)
 }
