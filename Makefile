@@ -16,7 +16,7 @@ MINIO_PKG          := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## download the Go modules
@@ -59,6 +59,16 @@ deploy-secret: ## write deploy/secret/cluster-secret (0600) and deploy/.env for 
 .PHONY: soak
 soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes are killed; fails on any wrong answer or failed job
 	$(SHOAL) demo soak --duration 5m
+
+SOAK_DURATION ?= 10m
+
+.PHONY: soak-cluster
+soak-cluster: build ## SOAK_DURATION (10m) of wide jobs on 3 node containers while random workers are killed and hosts killed, paused or cut off; fails on any wrong answer, failed job or hang (docs/cluster.md)
+	$(SHOAL) demo soak --hosts --duration $(SOAK_DURATION)
+
+.PHONY: faults-cluster
+faults-cluster: build ## the fault experiments (shoal demo faults) on 3 node containers, with a host killed, paused and cut off (docs/cluster.md)
+	$(SHOAL) demo faults --hosts
 
 STUDY ?= results/shuffle-study
 

@@ -119,7 +119,7 @@ func narrowJob(input string, parts int, ref ecommerceRef) checkedJob {
 // that parses and combines, a shuffle, and a result stage that merges and
 // writes part files. Its answer is the part files' lines, sorted, and the
 // malformed rows counted.
-func ecommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
+func ecommerceJob(input string, parts int, ref ecommerceRef, read partsReader) checkedJob {
 	return checkedJob{
 		name:       "ecommerce",
 		faultStage: "map",
@@ -128,7 +128,7 @@ func ecommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
 			if err != nil {
 				return nil, err
 			}
-			lines, err := readParts(out)
+			lines, err := read(ctx, out)
 			return append(lines, badRowsLine(stats.BadRows)), err
 		},
 		want: ref.lines,
@@ -143,7 +143,7 @@ func ecommerceJob(input string, parts int, ref ecommerceRef) checkedJob {
 // the checkpoint store and read back from it (jobs.EcommerceCheckpointed).
 // Its answer is the ecommerce job's, with the count checked against the
 // reference.
-func cachedEcommerceJob(input string, parts int, ref ecommerceRef, checkpointed bool) checkedJob {
+func cachedEcommerceJob(input string, parts int, ref ecommerceRef, checkpointed bool, read partsReader) checkedJob {
 	name := "ecommerce, purchases cached"
 	if checkpointed {
 		name = "ecommerce, purchases checkpointed"
@@ -165,16 +165,17 @@ func cachedEcommerceJob(input string, parts int, ref ecommerceRef, checkpointed 
 			if stats.Purchases != ref.purchases {
 				return nil, fmt.Errorf("bench: counted %d cached purchases, want %d", stats.Purchases, ref.purchases)
 			}
-			lines, err := readParts(out)
+			lines, err := read(ctx, out)
 			return append(lines, badRowsLine(stats.BadRows)), err
 		},
 		want: ref.lines,
 	}
 }
 
-// wordCountJob is the word count (jobs.WordCount) of input.
-func wordCountJob(input string, parts int) (checkedJob, error) {
-	f, err := os.Open(input)
+// wordCountJob is the word count (jobs.WordCount) of input, whose copy
+// the reference reads is the local file refPath.
+func wordCountJob(input, refPath string, parts int, read partsReader) (checkedJob, error) {
+	f, err := os.Open(refPath)
 	if err != nil {
 		return checkedJob{}, fmt.Errorf("bench: %w", err)
 	}
@@ -191,11 +192,19 @@ func wordCountJob(input string, parts int) (checkedJob, error) {
 			if err := jobs.WordCount(ctx, c, input, out, parts); err != nil {
 				return nil, err
 			}
-			return readParts(out)
+			return read(ctx, out)
 		},
 		want: want,
 	}, nil
 }
+
+// partsReader returns the lines of a job's output, sorted: readLocalParts
+// for a local directory, the S3 reader of the experiments across hosts
+// (hostfaults.go).
+type partsReader func(ctx context.Context, out string) ([]string, error)
+
+// readLocalParts is readParts as a partsReader.
+func readLocalParts(_ context.Context, dir string) ([]string, error) { return readParts(dir) }
 
 // readParts returns the lines of the part files in dir, sorted.
 func readParts(dir string) ([]string, error) {

@@ -13,7 +13,7 @@ import (
 
 	"shoal/client"
 	"shoal/client/eventlog"
-	"shoal/compute"
+	"shoal/internal/hostcluster"
 )
 
 // FaultsConfig is one run of the fault experiments (`shoal demo faults`).
@@ -39,6 +39,16 @@ type FaultsConfig struct {
 	InjectTimeout time.Duration
 	// Log receives a line per run; default discarded.
 	Log io.Writer
+	// Hosts runs the experiments on a cluster of Options.Nodes containers
+	// (hostcluster: node services on a private Docker network, MinIO for
+	// the input and the outputs) instead of the embedded local cluster,
+	// with three more scenarios, a whole host killed, paused and cut off
+	// (hostfaults.go). HeartbeatTimeout then defaults to
+	// HostsHeartbeatTimeout.
+	Hosts bool
+	// Scenarios, if set, are the IDs of the scenarios to run; default
+	// all.
+	Scenarios []int
 }
 
 func (cfg *FaultsConfig) ensureDefaults() error {
@@ -72,6 +82,15 @@ func (cfg *FaultsConfig) ensureDefaults() error {
 	}
 	if cfg.Options.Nodes < 2 {
 		errs = append(errs, fmt.Errorf("a node is killed: the cluster needs at least 2 nodes, got %d", cfg.Options.Nodes))
+	}
+	if cfg.Hosts && cfg.Options.Master != "" {
+		errs = append(errs, errors.New("Hosts starts its own cluster: Options.Master must be empty"))
+	}
+	all := faultScenarios(cfg.Hosts)
+	for _, id := range cfg.Scenarios {
+		if !slices.ContainsFunc(all, func(sc faultScenario) bool { return sc.id == id }) {
+			errs = append(errs, fmt.Errorf("no scenario %d (there are %d)", id, len(all)))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bench: faults: %w", err)
@@ -148,11 +167,19 @@ type faultScenario struct {
 	node      bool // kill the worker's node, not the worker
 	cached    bool // the ecommerce group-by over cached purchases
 	ckpt      bool // the ecommerce group-by over checkpointed purchases
-	notBuilt  string
+	// host is the fault of a whole host (a container), for node: killed
+	// (and started again at once, as a supervisor restarts a node that
+	// crashed, when restartAtOnce), paused or cut off.
+	host          hostcluster.Fault
+	restartAtOnce bool
+	notBuilt      string
 }
 
-func faultScenarios() []faultScenario {
-	return []faultScenario{
+// faultScenarios are the scenarios of the local cluster, or those of a
+// cluster of hosts: the same six, where a node killed is its container
+// killed and started again at once, and three faults of whole hosts.
+func faultScenarios(hosts bool) []faultScenario {
+	scs := []faultScenario{
 		{id: 1, name: "worker killed, narrow job (filter + count)"},
 		{id: 2, name: "worker killed, wide job, shuffle service on", wide: true},
 		{id: 3, name: "worker killed, wide job, shuffle service off", wide: true, noService: true},
@@ -160,6 +187,16 @@ func faultScenarios() []faultScenario {
 		{id: 5, name: "worker killed, filtered data cached", wide: true, cached: true},
 		{id: 6, name: "worker killed, filtered data checkpointed", wide: true, ckpt: true},
 	}
+	if !hosts {
+		return scs
+	}
+	scs[2].notBuilt = "not in cluster mode: `shoal node` always runs the shuffle service"
+	scs[3] = faultScenario{id: 4, name: "node killed and restarted at once, wide job", wide: true, node: true,
+		host: hostcluster.Killed, restartAtOnce: true}
+	return append(scs,
+		faultScenario{id: 7, name: "host killed (docker kill), wide job", wide: true, node: true, host: hostcluster.Killed},
+		faultScenario{id: 8, name: "host paused (docker pause), wide job", wide: true, node: true, host: hostcluster.Paused},
+		faultScenario{id: 9, name: "host cut off (network disconnect), wide job", wide: true, node: true, host: hostcluster.CutOff})
 }
 
 // RunFaults runs the fault scenarios on generated ecommerce data and
@@ -189,15 +226,34 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Log, "input: %d ecommerce rows, %d purchases in %d sessions\n", cfg.Records, ref.purchases, len(ref.lines)-1)
+	var fc faultCluster = localFaults{dir: cfg.Dir}
+	if cfg.Hosts {
+		hf, err := startHostFaults(ctx, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := hf.close(); err != nil {
+				fmt.Fprintf(cfg.Log, "removing the containers: %v\n", err)
+			}
+		}()
+		if input, err = hf.upload(ctx, input); err != nil {
+			return nil, err
+		}
+		fc = hf
+	}
 	narrow := narrowJob(input, cfg.Partitions, ref)
-	wide := ecommerceJob(input, cfg.Partitions, ref)
-	cached := cachedEcommerceJob(input, cfg.Partitions, ref, false)
-	checkpointed := cachedEcommerceJob(input, cfg.Partitions, ref, true)
+	wide := ecommerceJob(input, cfg.Partitions, ref, fc.readOutput)
+	cached := cachedEcommerceJob(input, cfg.Partitions, ref, false, fc.readOutput)
+	checkpointed := cachedEcommerceJob(input, cfg.Partitions, ref, true, fc.readOutput)
 
 	var rows []FaultRow
-	for _, sc := range faultScenarios() {
+	for _, sc := range faultScenarios(cfg.Hosts) {
 		if err := ctx.Err(); err != nil {
 			return rows, err
+		}
+		if len(cfg.Scenarios) > 0 && !slices.Contains(cfg.Scenarios, sc.id) {
+			continue
 		}
 		row := FaultRow{ID: sc.id, Scenario: sc.name, NotBuilt: sc.notBuilt}
 		if sc.notBuilt == "" {
@@ -210,7 +266,7 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 			case sc.wide:
 				job = wide
 			}
-			e := faultExperiment{cfg: &cfg, sc: sc, job: job}
+			e := faultExperiment{cfg: &cfg, sc: sc, job: job, cluster: fc}
 			e.run(ctx, &row)
 		}
 		rows = append(rows, row)
@@ -218,25 +274,96 @@ func RunFaults(ctx context.Context, cfg FaultsConfig) ([]FaultRow, error) {
 	return rows, nil
 }
 
+// faultCluster is where the experiments run and how faults are made
+// there: the embedded local cluster (localFaults), or containers
+// (hostFaults, hostfaults.go).
+type faultCluster interface {
+	// options completes a run's Options.
+	options(o client.Options) (client.Options, error)
+	// location is where a run writes what it names (an output, the
+	// checkpoints).
+	location(name string) string
+	// readOutput returns the lines of an output at a location, sorted.
+	readOutput(ctx context.Context, out string) ([]string, error)
+	// locate completes t, whose worker runs a task on t.nodeAddr, with
+	// the victim: the worker's pid and node, or the node's (the host's)
+	// address, pid and workers. It returns false while it cannot.
+	locate(c *client.Context, events []eventlog.Event, t *faultTarget) bool
+	// inject makes the scenario's fault happen to t.
+	inject(ctx context.Context, c *client.Context, sc faultScenario, t *faultTarget) error
+	// afterFault waits, with the job running, for what must come before
+	// the victim is brought back, and brings it back (a host), or does
+	// nothing (the local cluster, which is discarded after the run).
+	afterFault(ctx context.Context, tail *eventlog.Tail, sc faultScenario, t faultTarget, ended <-chan struct{}) error
+}
+
+// localFaults runs the experiments on the embedded local cluster, a fresh
+// one per run.
+type localFaults struct{ dir string }
+
+func (l localFaults) options(o client.Options) (client.Options, error) { return o, nil }
+func (l localFaults) location(name string) string                      { return filepath.Join(l.dir, name) }
+func (l localFaults) readOutput(ctx context.Context, out string) ([]string, error) {
+	return readLocalParts(ctx, out)
+}
+
+func (l localFaults) locate(c *client.Context, _ []eventlog.Event, t *faultTarget) bool {
+	local := c.Local()
+	for _, w := range local.Workers() {
+		if w.ID != t.worker || w.Exited {
+			continue
+		}
+		t.node, t.victim, t.pid = w.Node, w.ID, w.Pid
+		if t.wholeNode {
+			n := local.Nodes()[w.Node]
+			t.victim, t.pid = n.Addr, n.Pid
+			for _, o := range local.Workers() {
+				if o.Node == w.Node && !o.Exited {
+					t.nodeWorker = append(t.nodeWorker, o.ID)
+				}
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (l localFaults) inject(_ context.Context, c *client.Context, sc faultScenario, t *faultTarget) error {
+	if sc.node {
+		return c.Local().KillNode(t.node)
+	}
+	return c.Local().KillWorker(t.victim)
+}
+
+func (l localFaults) afterFault(context.Context, *eventlog.Tail, faultScenario, faultTarget, <-chan struct{}) error {
+	return nil
+}
+
 // faultExperiment runs one scenario.
 type faultExperiment struct {
-	cfg *FaultsConfig
-	sc  faultScenario
-	job checkedJob
+	cfg     *FaultsConfig
+	sc      faultScenario
+	job     checkedJob
+	cluster faultCluster
 }
 
+func (e *faultExperiment) name(name string) string {
+	return fmt.Sprintf("scenario-%d-%s", e.sc.id, name)
+}
+
+// path is a local file of the run: its event log.
 func (e *faultExperiment) path(name string) string {
-	return filepath.Join(e.cfg.Dir, fmt.Sprintf("scenario-%d-%s", e.sc.id, name))
+	return filepath.Join(e.cfg.Dir, e.name(name))
 }
 
-func (e *faultExperiment) options(run string) client.Options {
+func (e *faultExperiment) options(run string) (client.Options, error) {
 	o := e.cfg.Options
 	o.EventLog = e.path(run + "-events.jsonl")
 	o.NoShuffleService = e.sc.noService
 	if e.sc.ckpt {
-		o.CheckpointDir = e.path(run + "-checkpoints")
+		o.CheckpointDir = e.cluster.location(e.name(run + "-checkpoints"))
 	}
-	return o
+	return e.cluster.options(o)
 }
 
 func (e *faultExperiment) run(ctx context.Context, row *FaultRow) {
@@ -281,7 +408,7 @@ func (e *faultExperiment) run(ctx context.Context, row *FaultRow) {
 	row.TasksRerun, row.MapOutputsRecomputed, row.CachedRecomputed = rec.reruns, rec.recomputed, rec.cachedRecomputed
 	row.RerunSeconds = float64(rec.rerunMs) / 1000
 	row.DetectMs, row.RecoverMs = -1, 0
-	if ts := detectedAt(f.events, t); ts > 0 {
+	if ts := detectedAt(f.events, t, f.killedAt); ts > 0 {
 		row.DetectMs = max(0, ts-f.killedAt.UnixMilli())
 		if rec.lastRerunEnd > 0 {
 			row.RecoverMs = max(0, rec.lastRerunEnd-ts)
@@ -308,11 +435,15 @@ func runJob(ctx context.Context, c *client.Context, job checkedJob, out string) 
 }
 
 func (e *faultExperiment) baseline(ctx context.Context) (jobResult, error) {
-	c, err := client.NewContext(ctx, e.options("baseline"))
+	opts, err := e.options("baseline")
 	if err != nil {
 		return jobResult{}, err
 	}
-	r := runJob(ctx, c, e.job, e.path("baseline-out"))
+	c, err := client.NewContext(ctx, opts)
+	if err != nil {
+		return jobResult{}, err
+	}
+	r := runJob(ctx, c, e.job, e.cluster.location(e.name("baseline-out")))
 	return r, errors.Join(r.err, c.Close())
 }
 
@@ -325,7 +456,10 @@ type faultyRun struct {
 }
 
 func (e *faultExperiment) faulty(ctx context.Context) (faultyRun, error) {
-	opts := e.options("fault")
+	opts, err := e.options("fault")
+	if err != nil {
+		return faultyRun{}, err
+	}
 	c, err := client.NewContext(ctx, opts)
 	if err != nil {
 		return faultyRun{}, err
@@ -334,28 +468,35 @@ func (e *faultExperiment) faulty(ctx context.Context) (faultyRun, error) {
 	var f faultyRun
 	ended := make(chan struct{})
 	go func() {
-		f.result = runJob(ctx, c, e.job, e.path("fault-out"))
+		f.result = runJob(ctx, c, e.job, e.cluster.location(e.name("fault-out")))
 		close(ended)
 	}()
 
 	tail := &eventlog.Tail{Path: opts.EventLog}
-	f.target, err = awaitTarget(ctx, tail, c.Local(), e.job.faultStage, e.sc.node, ended, e.cfg.InjectTimeout)
+	locate := func(events []eventlog.Event, t *faultTarget) bool { return e.cluster.locate(c, events, t) }
+	f.target, err = awaitTarget(ctx, tail, locate, e.job.faultStage, e.sc.node, ended, e.cfg.InjectTimeout)
 	if err != nil {
 		// The job has ended, or is failed by closing the cluster under it.
 		return faultyRun{}, err
 	}
 	f.killedAt = time.Now()
-	if e.sc.node {
-		err = c.Local().KillNode(f.target.node)
-	} else {
-		err = c.Local().KillWorker(f.target.victim)
+	f.target.firstLoss = e.sc.host != ""
+	err = e.cluster.inject(ctx, c, e.sc, &f.target)
+	if err == nil {
+		err = e.cluster.afterFault(ctx, tail, e.sc, f.target, ended)
 	}
 	<-ended
 	if err != nil {
-		return faultyRun{}, fmt.Errorf("kill %s: %w", f.target.victim, err)
+		return faultyRun{}, fmt.Errorf("%s: %w", f.target, err)
 	}
 	if err := c.Close(); err != nil {
-		return faultyRun{}, err
+		if e.sc.host == "" {
+			return faultyRun{}, err
+		}
+		// A host brought back at another address no longer has the
+		// driver's application where the driver last saw it; the node
+		// removes it at its TTL.
+		fmt.Fprintf(e.cfg.Log, "scenario %d: closing the driver: %v\n", e.sc.id, err)
 	}
 	f.events, err = eventlog.ReadFile(opts.EventLog)
 	return f, err
@@ -372,13 +513,22 @@ type faultTarget struct {
 	victim     string // the worker ID, or the node's address
 	pid        int    // of the victim
 	node       int    // index of the worker's node
+	nodeAddr   string // the worker's node's address
 	nodeWorker []string
 	wholeNode  bool
+	// what, if set, says what was done to whom (a host's fault).
+	what string
+	// firstLoss: the fault is detected by the first worker_lost of the
+	// node's workers or the node_lost, whichever comes first (a host).
+	firstLoss bool
 }
 
 func (t faultTarget) String() string {
 	what := fmt.Sprintf("worker %s (pid %d, node %d)", t.victim, t.pid, t.node)
-	if t.wholeNode {
+	switch {
+	case t.what != "":
+		return fmt.Sprintf("%s while stage %d (%s, %s) ran, %d of %d tasks done", t.what, t.stage, t.stageKind, t.stageName, t.succeeded, t.tasks)
+	case t.wholeNode:
 		what = fmt.Sprintf("node %d at %s (pid %d) with workers %s", t.node, t.victim, t.pid, strings.Join(t.nodeWorker, ", "))
 	}
 	return fmt.Sprintf("killed %s while stage %d (%s, %s) ran, %d of %d tasks done", what, t.stage, t.stageKind, t.stageName, t.succeeded, t.tasks)
@@ -391,8 +541,9 @@ var errNoMoment = errors.New("bench: the job ended before a worker that had fini
 // stageKind ("map" or "result") has a running task on a worker that has
 // finished a task of that stage (for a node: on a node where a task of it
 // finished, i.e. holding a committed map output), and returns that
-// worker, or its node. Among several, the task that started first wins.
-func awaitTarget(ctx context.Context, tail *eventlog.Tail, local *compute.Local, stageKind string, wholeNode bool, ended <-chan struct{}, timeout time.Duration) (faultTarget, error) {
+// worker, or its node, as locate completes it. Among several, the task
+// that started first wins.
+func awaitTarget(ctx context.Context, tail *eventlog.Tail, locate func([]eventlog.Event, *faultTarget) bool, stageKind string, wholeNode bool, ended <-chan struct{}, timeout time.Duration) (faultTarget, error) {
 	deadline := time.Now().Add(timeout)
 	var events []eventlog.Event
 	for {
@@ -401,23 +552,8 @@ func awaitTarget(ctx context.Context, tail *eventlog.Tail, local *compute.Local,
 			return faultTarget{}, err
 		}
 		events = append(events, evs...)
-		if t, ok := findTarget(events, stageKind, wholeNode); ok {
-			for _, w := range local.Workers() {
-				if w.ID != t.worker || w.Exited {
-					continue
-				}
-				t.node, t.victim, t.pid = w.Node, w.ID, w.Pid
-				if wholeNode {
-					n := local.Nodes()[w.Node]
-					t.victim, t.pid = n.Addr, n.Pid
-					for _, o := range local.Workers() {
-						if o.Node == w.Node && !o.Exited {
-							t.nodeWorker = append(t.nodeWorker, o.ID)
-						}
-					}
-				}
-				return t, nil
-			}
+		if t, ok := findTarget(events, stageKind, wholeNode); ok && locate(events, &t) {
+			return t, nil
 		}
 		select {
 		case <-ended:
@@ -466,7 +602,7 @@ func findTarget(events []eventlog.Event, stageKind string, wholeNode bool) (faul
 			key = "node " + ev.Node
 		}
 		if doneOn[key] {
-			t.worker = ev.Worker
+			t.worker, t.nodeAddr = ev.Worker, ev.Node
 			return t, true
 		}
 	}
@@ -474,9 +610,24 @@ func findTarget(events []eventlog.Event, stageKind string, wholeNode bool) (faul
 }
 
 // detectedAt returns the ts of the event that reports the target lost:
-// worker_lost of the worker, node_lost of the node; 0 if none.
-func detectedAt(events []eventlog.Event, t faultTarget) int64 {
+// worker_lost of the worker, node_lost of the node (for a host, the first
+// worker_lost of its workers after killedAt, or its node_lost); 0 if
+// none.
+func detectedAt(events []eventlog.Event, t faultTarget, killedAt time.Time) int64 {
 	for _, ev := range events {
+		if t.firstLoss {
+			switch ev := ev.(type) {
+			case *eventlog.WorkerLost:
+				if ev.Node == t.nodeAddr && ev.TS >= killedAt.UnixMilli()-50 {
+					return ev.TS
+				}
+			case *eventlog.NodeLost:
+				if ev.Node == t.nodeAddr {
+					return ev.TS
+				}
+			}
+			continue
+		}
 		switch ev := ev.(type) {
 		case *eventlog.WorkerLost:
 			if !t.wholeNode && ev.Worker == t.victim {

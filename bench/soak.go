@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/internal/hostcluster"
 )
 
 // SoakConfig is one run of the soak test (`shoal demo soak`).
@@ -42,6 +43,12 @@ type SoakConfig struct {
 	Options client.Options
 	// Log receives a line per run; default discarded.
 	Log io.Writer
+	// Hosts runs the soak on a cluster of Options.Nodes containers
+	// (hostsoak.go): one driver for RunsPerCluster runs, whose faults are
+	// workers killed and whole hosts killed, paused or cut off, brought
+	// back once the job ends. HeartbeatTimeout then defaults to
+	// HostsHeartbeatTimeout.
+	Hosts bool
 }
 
 func (cfg *SoakConfig) ensureDefaults() error {
@@ -85,6 +92,7 @@ func (cfg *SoakConfig) ensureDefaults() error {
 // `shoal demo soak --json`.
 type SoakResult struct {
 	Seed     uint64        `json:"seed"`
+	Hosts    bool          `json:"hosts,omitempty"` // across hosts (SoakConfig.Hosts)
 	Seconds  float64       `json:"seconds"`
 	Clusters int           `json:"clusters"` // started, one after another
 	Runs     int           `json:"runs"`
@@ -94,6 +102,11 @@ type SoakResult struct {
 	WorkersKilled  int `json:"workers_killed"`
 	NodesKilled    int `json:"nodes_killed"`
 	NodesRestarted int `json:"nodes_restarted"`
+	// Across hosts (SoakConfig.Hosts), the hosts' faults: NodesKilled
+	// counts them all, and each host brought back is NodesRestarted.
+	HostsKilled int `json:"hosts_killed,omitempty"`
+	HostsPaused int `json:"hosts_paused,omitempty"`
+	HostsCutOff int `json:"hosts_cut_off,omitempty"`
 	// Wrong lists the jobs that succeeded with a wrong answer; Failed
 	// those that failed or hung.
 	Wrong  []SoakFailure `json:"wrong"`
@@ -158,16 +171,37 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wc, err := wordCountJob(textInput, cfg.Partitions)
+	var sc soakCluster = localSoak{dir: cfg.Dir}
+	ecJob, textJob := ecInput, textInput
+	if cfg.Hosts {
+		hs, err := startHostSoak(ctx, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := hs.close(); err != nil {
+				fmt.Fprintf(cfg.Log, "removing the containers: %v\n", err)
+			}
+		}()
+		if ecJob, err = hs.upload(ctx, ecInput); err != nil {
+			return nil, err
+		}
+		if textJob, err = hs.upload(ctx, textInput); err != nil {
+			return nil, err
+		}
+		sc = hs
+	}
+	wc, err := wordCountJob(textJob, textInput, cfg.Partitions, sc.readOutput)
 	if err != nil {
 		return nil, err
 	}
 	s := &soaker{
 		cfg:      &cfg,
+		cluster:  sc,
 		rng:      rand.New(rand.NewPCG(cfg.Seed, 0x736f616b)),
-		jobs:     []checkedJob{ecommerceJob(ecInput, cfg.Partitions, ref), wc},
+		jobs:     []checkedJob{ecommerceJob(ecJob, cfg.Partitions, ref, sc.readOutput), wc},
 		expected: map[string]time.Duration{},
-		res:      &SoakResult{Seed: cfg.Seed},
+		res:      &SoakResult{Seed: cfg.Seed, Hosts: cfg.Hosts},
 	}
 	defer s.closeCluster()
 	start := time.Now()
@@ -188,6 +222,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 // soaker is the state of a soak test. Only RunSoak's goroutine uses it.
 type soaker struct {
 	cfg      *SoakConfig
+	cluster  soakCluster
 	rng      *rand.Rand
 	jobs     []checkedJob
 	expected map[string]time.Duration // each job's shortest fault-free run
@@ -209,7 +244,11 @@ func (s *soaker) ensureCluster(ctx context.Context) error {
 		return nil
 	}
 	s.closeCluster()
-	c, err := client.NewContext(ctx, s.cfg.Options)
+	opts, err := s.cluster.options(s.cfg.Options)
+	if err != nil {
+		return err
+	}
+	c, err := client.NewContext(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -236,10 +275,12 @@ func (s *soaker) closeCluster() {
 	}
 }
 
-// soakFault is a fault planned for a run: at a time after the job's start.
+// soakFault is a fault planned for a run: at a time after the job's
+// start. host is the fault of a whole host, across hosts.
 type soakFault struct {
 	at   time.Duration
 	node bool
+	host hostcluster.Fault
 }
 
 func (s *soaker) plan(job checkedJob) []soakFault {
@@ -250,6 +291,9 @@ func (s *soaker) plan(job checkedJob) []soakFault {
 	at := func() time.Duration { return time.Duration(s.rng.Int64N(int64(span))) }
 	var faults []soakFault
 	switch r := s.rng.Float64(); {
+	case r < soakNodeKillRate && s.cfg.Hosts:
+		all := hostcluster.Faults()
+		faults = []soakFault{{at: at(), node: true, host: all[s.rng.IntN(len(all))]}}
 	case r < soakNodeKillRate:
 		faults = []soakFault{{at: at(), node: true}}
 	case r < soakNodeKillRate+soakTwoWorkersRate:
@@ -273,8 +317,8 @@ func (s *soaker) runOne(ctx context.Context, run int) {
 
 	jctx, cancel := context.WithTimeout(ctx, s.cfg.JobTimeout)
 	defer cancel()
-	out := filepath.Join(s.cfg.Dir, fmt.Sprintf("run-%d", run))
-	defer os.RemoveAll(out)
+	out := s.cluster.location(fmt.Sprintf("run-%d", run))
+	defer s.cluster.remove(out)
 	var res jobResult
 	ended := make(chan struct{})
 	c := s.c
@@ -285,6 +329,7 @@ func (s *soaker) runOne(ctx context.Context, run int) {
 	start := time.Now()
 	var did []string
 	var killedNodes []int
+	var nodeFaults []hostcluster.Fault // of killedNodes
 inject:
 	for _, f := range faults {
 		select {
@@ -293,11 +338,12 @@ inject:
 		case <-time.After(f.at - time.Since(start)):
 		}
 		if f.node {
-			if i, ok := s.killNode(killedNodes); ok {
+			if i, what, ok := s.cluster.takeNode(s, killedNodes, f.host); ok {
 				killedNodes = append(killedNodes, i)
-				did = append(did, fmt.Sprintf("node %d", i))
+				nodeFaults = append(nodeFaults, f.host)
+				did = append(did, what)
 			}
-		} else if id, ok := s.killWorker(killedNodes); ok {
+		} else if id, ok := s.cluster.killWorker(s, killedNodes); ok {
 			did = append(did, "worker "+id)
 		}
 	}
@@ -316,9 +362,9 @@ inject:
 		s.closeCluster()
 		return
 	}
-	for _, i := range killedNodes {
-		if err := s.c.RestartNode(ctx, i); err != nil {
-			fmt.Fprintf(s.cfg.Log, "run %d: restart node %d: %v (starting a fresh cluster)\n", run, i, err)
+	for k, i := range killedNodes {
+		if err := s.cluster.bringBack(ctx, s, i, nodeFaults[k]); err != nil {
+			fmt.Fprintf(s.cfg.Log, "run %d: bring node %d back: %v (starting a fresh cluster)\n", run, i, err)
 			s.closeCluster()
 			break
 		}
@@ -344,6 +390,49 @@ inject:
 		}
 	}
 	fmt.Fprintf(s.cfg.Log, "run %d %s: %.2f s, %s: %s\n", run, job.name, res.elapsed.Seconds(), faultText, verdict)
+}
+
+// soakCluster is where the soak runs and how it makes its faults: the
+// embedded local cluster (localSoak), or containers (hostSoak,
+// hostsoak.go).
+type soakCluster interface {
+	// options completes the Options of a driver.
+	options(o client.Options) (client.Options, error)
+	// location is where a run writes its output; remove deletes it.
+	location(name string) string
+	remove(out string)
+	// readOutput returns the lines of an output, sorted.
+	readOutput(ctx context.Context, out string) ([]string, error)
+	// killWorker kills a random live worker of a node not in taken and
+	// returns its ID.
+	killWorker(s *soaker, taken []int) (string, bool)
+	// takeNode takes a random node not in taken away, if another one
+	// is left (across hosts, with the host's fault f), and returns its
+	// index and what was done.
+	takeNode(s *soaker, taken []int, f hostcluster.Fault) (int, string, bool)
+	// bringBack brings node i back once the job has ended.
+	bringBack(ctx context.Context, s *soaker, i int, f hostcluster.Fault) error
+}
+
+// localSoak is the soak on the embedded local cluster.
+type localSoak struct{ dir string }
+
+func (l localSoak) options(o client.Options) (client.Options, error) { return o, nil }
+func (l localSoak) location(name string) string                      { return filepath.Join(l.dir, name) }
+func (l localSoak) remove(out string)                                { os.RemoveAll(out) }
+func (l localSoak) readOutput(ctx context.Context, out string) ([]string, error) {
+	return readLocalParts(ctx, out)
+}
+
+func (l localSoak) killWorker(s *soaker, taken []int) (string, bool) { return s.killWorker(taken) }
+
+func (l localSoak) takeNode(s *soaker, taken []int, _ hostcluster.Fault) (int, string, bool) {
+	i, ok := s.killNode(taken)
+	return i, fmt.Sprintf("node %d", i), ok
+}
+
+func (l localSoak) bringBack(ctx context.Context, s *soaker, i int, _ hostcluster.Fault) error {
+	return s.c.RestartNode(ctx, i)
 }
 
 // killWorker kills a random live worker of a node not killed in this

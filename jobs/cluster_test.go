@@ -6,7 +6,6 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,12 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"shoal/client"
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/internal/dockertest"
+	"shoal/internal/hostcluster"
 	"shoal/internal/poll"
 	"shoal/jobs"
 	"shoal/objstore"
@@ -39,11 +38,11 @@ import (
 
 const (
 	clusterBucket   = "shoal"
-	minioUser       = "shoaltest"
-	minioPassword   = "shoaltest-secret"
+	minioUser       = hostcluster.MinIOUser
+	minioPassword   = hostcluster.MinIOPassword
 	clusterNodes    = 3
 	workersPerHost  = 2
-	clusterAppTTL   = "10s"
+	clusterAppTTL   = 10 * time.Second
 	clusterHBTimout = 4 * time.Second
 	// faultPartitions is the map tasks of the fault tests' job: several
 	// waves over the cluster's 12 slots, so that a host is lost while its
@@ -51,12 +50,12 @@ const (
 	faultPartitions = 48
 )
 
-// testCluster is the containers of one test and how to reach them.
+// testCluster is the containers of one test (hostcluster.Start, shared
+// with the experiments across hosts) and how to reach them.
 type testCluster struct {
 	net      *dockertest.Network
-	hosts    []*dockertest.Container // h1, h2, h3
-	minio    *dockertest.Container
-	endpoint string // MinIO's, http://IP:9000
+	hosts    []*hostcluster.Host // h1, h2, h3
+	endpoint string              // MinIO's, http://IP:9000
 	secret   string
 	s3       *minio.Client
 }
@@ -64,58 +63,11 @@ type testCluster struct {
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
 	dockertest.Require(t)
-	tc := &testCluster{secret: "cluster-test-" + strings.Repeat("s", 24)}
-	img := dockertest.BuildImage(t, dockertest.Shoal)
-	minioImg := dockertest.BuildImage(t, dockertest.MinIO)
 	requireStatic(t)
-	tc.net = dockertest.NewNetwork(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	tc.minio = dockertest.Run(t, dockertest.RunOptions{
-		Name: "minio", Image: minioImg, Network: tc.net, Hostname: "minio",
-		Env: []string{"MINIO_ROOT_USER=" + minioUser, "MINIO_ROOT_PASSWORD=" + minioPassword},
+	hc := hostcluster.Start(t, hostcluster.Options{
+		Nodes: clusterNodes, WorkersPerNode: workersPerHost, AppTTL: clusterAppTTL, Bucket: clusterBucket,
 	})
-	ip, err := tc.minio.IP(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc.endpoint = "http://" + ip + ":9000"
-	poll.WaitFor(t, time.Minute, "MinIO at "+tc.endpoint+" to be ready", func() bool {
-		resp, err := http.Get(tc.endpoint + "/minio/health/cluster")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	tc.s3, err = minio.New(ip+":9000", &minio.Options{Creds: credentials.NewStaticV4(minioUser, minioPassword, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tc.s3.MakeBucket(ctx, clusterBucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
-	for i := range clusterNodes {
-		name := fmt.Sprintf("h%d", i+1)
-		vol := dockertest.NewVolume(t)
-		tc.hosts = append(tc.hosts, dockertest.Run(t, dockertest.RunOptions{
-			Name: name, Image: img, Network: tc.net, Hostname: name,
-			Env: []string{
-				"SHOAL_NODE_NAME=" + name,
-				"SHOAL_CLUSTER_SECRET=" + tc.secret,
-				fmt.Sprintf("SHOAL_NODE_WORKERS=%d", workersPerHost),
-				"SHOAL_NODE_APP_TTL=" + clusterAppTTL,
-				"SHOAL_NODE_LOG_LEVEL=debug",
-			},
-			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}},
-		}))
-	}
-	for _, h := range tc.hosts {
-		tc.awaitNode(t, ctx, h)
-	}
-	return tc
+	return &testCluster{net: hc.Net, hosts: hc.Hosts, endpoint: hc.Endpoint, secret: hc.Secret, s3: hc.S3}
 }
 
 // requireStatic fails the test if this test binary, which the driver
@@ -135,40 +87,17 @@ func requireStatic(t *testing.T) {
 }
 
 // nodeAddr is host h's address, as the driver dials it.
-func (tc *testCluster) nodeAddr(t *testing.T, h *dockertest.Container) string {
+func (tc *testCluster) nodeAddr(t *testing.T, h *hostcluster.Host) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ip, err := h.IP(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ip + ":7077"
+	addr, err := h.Addr(context.Background())
+	failIf(t, err)
+	return addr
 }
 
 // awaitNode waits until the node in h answers with the cluster secret.
-func (tc *testCluster) awaitNode(t *testing.T, ctx context.Context, h *dockertest.Container) {
+func (tc *testCluster) awaitNode(t *testing.T, ctx context.Context, h *hostcluster.Host) {
 	t.Helper()
-	addr := tc.nodeAddr(t, h)
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(tc.secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	start := time.Now()
-	for {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := cl.Status(sctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Since(start) > time.Minute {
-			logs, _ := h.Logs(ctx)
-			t.Fatalf("node %s at %s not ready: %v\n%s", h, addr, err, logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	failIf(t, h.AwaitNode(ctx))
 }
 
 func (tc *testCluster) master(t *testing.T) string {
@@ -729,7 +658,7 @@ func (tc *testCluster) testHostFault(t *testing.T, text string, textData []byte,
 
 // restartHost starts a killed host's container again, on its volume, and
 // waits for its node.
-func (tc *testCluster) restartHost(t *testing.T, h *dockertest.Container) {
+func (tc *testCluster) restartHost(t *testing.T, h *hostcluster.Host) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	failIf(t, h.Start(ctx))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,13 +24,24 @@ func runDemo(ctx context.Context, args []string) error {
 	return dispatch(ctx, "shoal demo", kinds, args)
 }
 
-const demoFaultsHelp = `usage: shoal demo faults [--records N] [--json]
+const demoFaultsHelp = `usage: shoal demo faults [--records N] [--hosts] [--json]
 
 Runs fault experiments on a local cluster of 3 nodes with 2 workers each,
 on generated ecommerce data. Each scenario runs its job on a fresh cluster
 without a fault, then on another with one: when a worker that has finished
 a task of the target stage (the narrow job's only stage, the wide job's
 map stage) runs another, it is killed with SIGKILL (or its node is).
+
+With --hosts the cluster is 3 node containers (shoal:dev, built with make
+image, and MinIO for the input and the outputs) on a private Docker
+network, the driver here; each run is a new application on them. Scenario
+3 is not run (cluster mode's nodes always run the shuffle service), a
+node killed is its container killed and started again at once, and three
+scenarios take a whole host away while the map stage runs: killed
+(docker kill -s KILL), paused (docker pause) or cut off (docker network
+disconnect), brought back once the driver has declared it lost. Run it in
+the source tree (it builds the images); everything it starts is removed
+when it ends, also on an error or Ctrl-C.
 
 Columns:
   right answer     the output under the fault equals the fault-free run's,
@@ -58,6 +70,8 @@ func runDemoFaults(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the generated input")
 	fs.StringVar(&cfg.Dir, "dir", "", "keep the input, the outputs and the event logs (scenario-N-*) in this `DIR` (default a temporary directory, removed)")
 	asJSON := fs.Bool("json", false, "print one JSON array of rows instead of a table")
+	fs.BoolVar(&cfg.Hosts, "hosts", false, "run on 3 node containers on a private Docker network (docs/cluster.md)")
+	scenarios := fs.String("scenarios", "", "run only these scenarios, e.g. 7,8,9 (default all)")
 	verbose := fs.Bool("v", false, "show the workers' and node services' logs, and a failure's whole error with any Go stack")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoFaultsHelp)
@@ -70,6 +84,16 @@ func runDemoFaults(ctx context.Context, args []string) error {
 	cfg.Log = os.Stderr
 	if *verbose {
 		cfg.Options.WorkerStderr = os.Stderr
+	}
+	for f := range strings.SplitSeq(*scenarios, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := strconv.Atoi(f)
+		if err != nil {
+			return usageErrorf("shoal demo faults", "--scenarios %q: want numbers separated by commas", *scenarios)
+		}
+		cfg.Scenarios = append(cfg.Scenarios, id)
 	}
 	rows, err := bench.RunFaults(ctx, cfg)
 	if err != nil {
@@ -141,7 +165,7 @@ func printFaultRows(w io.Writer, rows []bench.FaultRow) {
 	}
 }
 
-const demoSoakHelp = `usage: shoal demo soak [--duration D] [--seed S]
+const demoSoakHelp = `usage: shoal demo soak [--duration D] [--seed S] [--hosts]
 
 Repeats wide jobs (the ecommerce group-by and a word count, on generated
 inputs) on a local cluster of 3 nodes with 2 workers each, while killing
@@ -152,6 +176,14 @@ a job still running after --job-timeout is reported as hung. The cluster
 is replaced every 25 runs and after a failed job. Prints the runs, the
 faults injected, the wrong answers and the failed jobs (with their
 errors); exits non-zero if there is any of either.
+
+With --hosts (make soak-cluster) the cluster is 3 node containers on a
+private Docker network with MinIO for the inputs and outputs (as for
+demo faults --hosts); a driver runs 25 jobs on them, then another; in
+one run out of five a random host is killed (docker kill -s KILL),
+paused (docker pause) or cut off (docker network disconnect), and
+brought back once the job ends. It ends with one summary line: jobs,
+worker kills, host kills, pauses, partitions, wrong answers, failed jobs.
 
 flags:
 `
@@ -164,6 +196,7 @@ func runDemoSoak(ctx context.Context, args []string) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the faults' choices and times (default: from the clock, printed)")
 	fs.DurationVar(&cfg.JobTimeout, "job-timeout", 2*time.Minute, "a job still running after this is reported as hung")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	fs.BoolVar(&cfg.Hosts, "hosts", false, "run on 3 node containers on a private Docker network (docs/cluster.md)")
 	verbose := fs.Bool("v", false, "show the workers' and node services' logs, and a failure's whole error with any Go stack")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoSoakHelp)
@@ -199,13 +232,22 @@ func runDemoSoak(ctx context.Context, args []string) error {
 func printSoakResult(w io.Writer, r *bench.SoakResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "seed\t%d\n", r.Seed)
-	fmt.Fprintf(tw, "time\t%.0f s (clusters started: %d)\n", r.Seconds, r.Clusters)
+	if r.Hosts {
+		fmt.Fprintf(tw, "time\t%.0f s (drivers started on the containers: %d)\n", r.Seconds, r.Clusters)
+	} else {
+		fmt.Fprintf(tw, "time\t%.0f s (clusters started: %d)\n", r.Seconds, r.Clusters)
+	}
 	var jobs []string
 	for _, j := range r.Jobs {
 		jobs = append(jobs, fmt.Sprintf("%s %d", j.Job, j.Runs))
 	}
 	fmt.Fprintf(tw, "runs\t%d (%s)\n", r.Runs, strings.Join(jobs, ", "))
-	fmt.Fprintf(tw, "faults injected\t%d workers, %d nodes (%d restarted)\n", r.WorkersKilled, r.NodesKilled, r.NodesRestarted)
+	if r.Hosts {
+		fmt.Fprintf(tw, "faults injected\t%d workers, %d hosts: %d killed, %d paused, %d cut off (%d brought back)\n",
+			r.WorkersKilled, r.NodesKilled, r.HostsKilled, r.HostsPaused, r.HostsCutOff, r.NodesRestarted)
+	} else {
+		fmt.Fprintf(tw, "faults injected\t%d workers, %d nodes (%d restarted)\n", r.WorkersKilled, r.NodesKilled, r.NodesRestarted)
+	}
 	fmt.Fprintf(tw, "wrong answers\t%d\n", len(r.Wrong))
 	fmt.Fprintf(tw, "failed jobs\t%d\n", len(r.Failed))
 	tw.Flush()
@@ -215,4 +257,9 @@ func printSoakResult(w io.Writer, r *bench.SoakResult) {
 	for _, f := range r.Failed {
 		fmt.Fprintf(w, "  failed: run %d (%s; %s): %s\n", f.Run, f.Job, f.Faults, f.Error)
 	}
+	if !r.Hosts {
+		return
+	}
+	fmt.Fprintf(w, "soak-cluster: %d jobs, %d worker kills, %d host kills, %d pauses, %d partitions, %d wrong answers, %d failed jobs\n",
+		r.Runs, r.WorkersKilled, r.HostsKilled, r.HostsPaused, r.HostsCutOff, len(r.Wrong), len(r.Failed))
 }

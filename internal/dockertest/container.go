@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"shoal/internal/tail"
@@ -77,10 +76,10 @@ type Container struct {
 // Run creates and starts a container for t (docker run -d) and removes it
 // with t.Cleanup, also when the test fails (docker rm -f -v). It fails the
 // test if the container cannot be created or started.
-func Run(t testing.TB, opts RunOptions) *Container {
+func Run(t TB, opts RunOptions) *Container {
 	t.Helper()
 	if opts.Image == "" {
-		t.Fatal("dockertest: RunOptions.Image is empty")
+		t.Fatalf("dockertest: RunOptions.Image is empty")
 	}
 	if opts.Name == "" {
 		opts.Name = "c"

@@ -31,6 +31,15 @@
 // methods of a Container return errors and take a context, so a fault
 // injector may call them from any goroutine.
 //
+// # Outside tests
+//
+// The constructors take a TB, which testing.TB satisfies. A program (the
+// experiments across hosts, `shoal demo faults --hosts`) uses a Harness
+// instead: Harness.Do runs the function that calls the constructors (a
+// Fatalf ends it, as FailNow ends a test) and Harness.Close runs the
+// cleanups, on every path out of the program, including a cancelled
+// context (Ctrl-C).
+//
 // # Cleanup
 //
 // Every resource is labelled shoal-test=1 (and shoal-test.test with the

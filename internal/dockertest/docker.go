@@ -152,7 +152,7 @@ func sanitize(s string) string {
 }
 
 // labelArgs returns the --label flags of a resource created for t.
-func labelArgs(t testing.TB, extra map[string]string) []string {
+func labelArgs(t TB, extra map[string]string) []string {
 	args := []string{"--label", Label, "--label", TestLabel + "=" + sanitize(t.Name())}
 	for k, v := range extra {
 		args = append(args, "--label", k+"="+v)

@@ -3,7 +3,6 @@ package dockertest
 import (
 	"context"
 	"os/exec"
-	"testing"
 	"time"
 
 	"shoal/internal/tail"
@@ -32,7 +31,7 @@ const BuildTimeout = 30 * time.Minute
 // returns its name, for RunOptions.Image. The target skips the docker
 // build when the image holds the same binary already (doc.go, "Images").
 // It fails the test if the build fails, quoting the end of its output.
-func BuildImage(t testing.TB, img Image) string {
+func BuildImage(t TB, img Image) string {
 	t.Helper()
 	target := map[Image]string{Shoal: "image", MinIO: "image-minio"}[img]
 	if target == "" {
@@ -40,7 +39,7 @@ func BuildImage(t testing.TB, img Image) string {
 	}
 	root, ok := testbin.ModuleRoot()
 	if !ok {
-		t.Fatal("dockertest: no go.mod above the test's directory")
+		t.Fatalf("dockertest: no go.mod above the working directory: the images are built (make %s) in the shoal source tree", target)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()

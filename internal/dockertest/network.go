@@ -3,7 +3,6 @@ package dockertest
 import (
 	"context"
 	"strings"
-	"testing"
 )
 
 // Network is a private bridge network of a test: its containers reach
@@ -14,7 +13,7 @@ type Network struct {
 
 // NewNetwork creates a bridge network with a unique name for t and
 // removes it with t.Cleanup (after any container still attached).
-func NewNetwork(t testing.TB) *Network {
+func NewNetwork(t TB) *Network {
 	t.Helper()
 	n := &Network{name: uniqueName("net")}
 	t.Cleanup(func() {

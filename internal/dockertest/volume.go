@@ -2,7 +2,6 @@ package dockertest
 
 import (
 	"context"
-	"testing"
 )
 
 // Volume is a named volume of a test: a host's disk that outlives its
@@ -13,7 +12,7 @@ type Volume struct {
 
 // NewVolume creates a named volume with a unique name for t and removes
 // it with t.Cleanup (after any container still using it).
-func NewVolume(t testing.TB) *Volume {
+func NewVolume(t TB) *Volume {
 	t.Helper()
 	v := &Volume{name: uniqueName("vol")}
 	t.Cleanup(func() {
