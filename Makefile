@@ -92,10 +92,21 @@ bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct ru
 	cd bench/beamcmp && $(GO) run . --records 10000000 --keys 1000000 --json
 
 .PHONY: fuzz
-fuzz: ## fuzz the index, frame and checkpoint partition decoders for 30 s each
-	$(GO) test -run '^$$' -fuzz FuzzDecodeIndex -fuzztime 30s ./shuffleservice/shuffle/
-	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime 30s ./shuffleservice/shuffle/
-	$(GO) test -run '^$$' -fuzz FuzzDecodePartition -fuzztime 30s ./checkpoint/
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	FuzzNodeCall:./shuffleservice/ \
+	FuzzEndpointConnect:./compute/ \
+	FuzzDecodeIndex:./shuffleservice/shuffle/ \
+	FuzzFrames:./shuffleservice/shuffle/ \
+	FuzzDecodeBlock:./blockstore/ \
+	FuzzDecodePartition:./checkpoint/ \
+	FuzzDecodeReport:./client/ \
+	FuzzDecode:./internal/codec/
+fuzz: ## fuzz every target for FUZZTIME each (default 30s): each RPC of the node service and the driver endpoint in process, and the decoders (docs/security.md)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 $(TOXIPROXY):
 	GOBIN=$(BIN)/toxiproxy $(GO) install $(TOXIPROXY_PKG)

@@ -421,6 +421,9 @@ func (e *Endpoint) awaitHello(stream computepb.Driver_ConnectServer) (*computepb
 	defer timer.Stop()
 	select {
 	case f := <-c:
+		if errors.Is(f.err, io.EOF) {
+			return nil, status.Error(codes.InvalidArgument, "compute: the worker's stream ended before its Hello")
+		}
 		if f.err != nil {
 			return nil, f.err
 		}
