@@ -227,10 +227,16 @@ func TestHostileClients(t *testing.T) {
 	cancelFlood()
 	floodWG.Wait()
 
-	// The flood's slots are given back: the attacker may stream again.
-	if _, _, err := attacker.PutBlock(ctx, blockstore.BlockID{App: "attacker", RDD: 3}, blockstore.DiskOnly, 0, []byte("after")); err != nil {
-		t.Errorf("a put after the flood: %v", err)
-	}
+	// The flood's slots are given back (as the node sees its streams
+	// cancelled): the attacker may stream again.
+	var lastErr error
+	poll.WaitFor(t, 30*time.Second, "a put of the attacker's once its flood is over", func() bool {
+		_, _, lastErr = attacker.PutBlock(ctx, blockstore.BlockID{App: "attacker", RDD: 3}, blockstore.DiskOnly, 0, []byte("after"))
+		if lastErr != nil && status.Code(lastErr) != codes.ResourceExhausted {
+			t.Fatalf("a put after the flood: %v", lastErr)
+		}
+		return lastErr == nil
+	})
 	close(stop)
 	honestWG.Wait()
 	if honestRuns.Load() == 0 {
