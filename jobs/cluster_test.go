@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"shoal/blockstore"
 	"shoal/client"
 	"shoal/client/eventlog"
 	"shoal/compute"
@@ -181,11 +184,76 @@ func TestCluster(t *testing.T) {
 	tc := startCluster(t)
 	text, textData := tc.put(t, "in/text", "text", 200_000)
 	t.Run("jobs", func(t *testing.T) { tc.testJobs(t, text, textData) })
+	t.Run("another-application", func(t *testing.T) { tc.testAnotherApplication(t, text, textData) })
 	t.Run("host-killed", func(t *testing.T) { tc.testHostFault(t, text, textData, "kill") })
 	t.Run("host-paused", func(t *testing.T) { tc.testHostFault(t, text, textData, "pause") })
 	t.Run("host-cut-off", func(t *testing.T) { tc.testHostFault(t, text, textData, "disconnect") })
 	t.Run("restart-new-address", func(t *testing.T) { tc.testRestartNewAddress(t, text) })
 	t.Run("driver-killed", func(t *testing.T) { tc.testDriverKilled(t, text) })
+}
+
+// testAnotherApplication: while one application's job runs, a second
+// application, with the cluster's credentials, calls every node about the
+// first's data. Every call is refused PermissionDenied, its fetches of the
+// first's shuffle get no byte, and the first's answer is right.
+func (tc *testCluster) testAnotherApplication(t *testing.T, text string, textData []byte) {
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	victim := tc.context(t, events)
+	other := tc.context(t, "")
+	app := victim.App()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	jobErr := make(chan error, 1)
+	go func() { jobErr <- jobs.WordCount(ctx, victim, text, "s3://"+clusterBucket+"/out/isolated", 12) }()
+
+	var clients []*nodeclient.Client
+	for _, h := range tc.hosts {
+		cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithClusterSecret(tc.secret), nodeclient.WithAppToken(other.AppToken()))
+		failIf(t, err)
+		defer cl.Close()
+		clients = append(clients, cl)
+	}
+	calls := map[string]func(cl *nodeclient.Client) error{
+		"Fetch": func(cl *nodeclient.Client) error {
+			req := &shufflepb.FetchRequest{App: app, Shuffle: 0, Blocks: []*shufflepb.BlockRange{{Map: 0, ReduceEnd: 12}, {Map: 1, ReduceEnd: 12}}}
+			return cl.Fetch(ctx, req, func(ch *shufflepb.FetchChunk) error {
+				t.Errorf("another application received %d bytes of %s's shuffle from %s", len(ch.GetData()), app, cl.Addr())
+				return nil
+			})
+		},
+		"GetBlock": func(cl *nodeclient.Client) error {
+			_, _, _, err := cl.GetBlock(ctx, blockstore.BlockID{App: app, RDD: 1})
+			return err
+		},
+		"Workers":       func(cl *nodeclient.Client) error { _, _, err := cl.Workers(ctx, app); return err },
+		"StopWorker":    func(cl *nodeclient.Client) error { return cl.StopWorker(ctx, app, "w-h1-1") },
+		"Heartbeat":     func(cl *nodeclient.Client) error { return cl.Heartbeat(ctx, app) },
+		"RegisterApp":   func(cl *nodeclient.Client) error { return cl.RegisterApp(ctx, app, time.Second) },
+		"RemoveShuffle": func(cl *nodeclient.Client) error { return cl.RemoveShuffle(ctx, app, 0) },
+		"RemoveApp":     func(cl *nodeclient.Client) error { return cl.RemoveApp(ctx, app) },
+	}
+	rounds := 0
+	for done := false; !done; rounds++ {
+		for name, call := range calls {
+			for _, cl := range clients {
+				if err := call(cl); status.Code(err) != codes.PermissionDenied {
+					t.Errorf("%s of %s's data on %s by another application: %v, want PermissionDenied", name, app, cl.Addr(), err)
+				}
+			}
+		}
+		select {
+		case err := <-jobErr:
+			failIf(t, err)
+			done = true
+		default:
+		}
+	}
+	want, err := jobs.RefWordCount(bytes.NewReader(textData))
+	failIf(t, err)
+	if got := tc.output(t, "out/isolated"); !slices.Equal(got, want) {
+		t.Errorf("the job beside the other application: %d lines, want %d", len(got), len(want))
+	}
+	t.Logf("%d rounds of %d calls on each of %d nodes, all refused, while the job ran", rounds, len(calls), len(clients))
 }
 
 // testRestartNewAddress: a node's container started again on its volume
