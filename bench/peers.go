@@ -130,12 +130,14 @@ func (c *PeersConfig) ensureDefaults() error {
 
 // PeersResults is results.json.
 type PeersResults struct {
-	Command   string    `json:"command"`
-	Started   time.Time `json:"started"`
-	Finished  time.Time `json:"finished"`
-	Quick     bool      `json:"quick"`
-	Runs      int       `json:"runs"`
-	Machine   Machine   `json:"machine"`
+	Command  string    `json:"command"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Quick    bool      `json:"quick"`
+	Runs     int       `json:"runs"`
+	Machine  Machine   `json:"machine"`
+	// LoadStart and LoadEnd are the load averages (1, 5, 15 minutes) at
+	// the start and the end.
 	LoadStart [3]float64
 	LoadEnd   [3]float64
 	Rows      []*PeerRow `json:"rows"`

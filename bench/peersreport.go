@@ -45,6 +45,19 @@ func WritePeersReport(dir string, res *PeersResults) error {
 	return nil
 }
 
+// LoadPeersResults reads the results.json of dir.
+func LoadPeersResults(dir string) (*PeersResults, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return nil, err
+	}
+	var res PeersResults
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", filepath.Join(dir, "results.json"), err)
+	}
+	return &res, nil
+}
+
 // formatValue writes a median in its unit.
 func formatValue(v float64, unit string) string {
 	if unit == "ms/task" {
@@ -175,8 +188,8 @@ func peersChart(res *PeersResults) []byte {
 		x := px(r.Ratio)
 		x0, x1 := math.Min(one, x), math.Max(one, x)
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"/>`+"\n", x0, y, math.Max(1, x1-x0), barH, color)
-		label := r.Name + ": " + r.Shoal.Name + " vs " + r.Peer.Name
-		text(&b, left-8, y+barH/2+4, 11, "end", "", truncate(label, 48))
+		text(&b, left-8, y+barH/2+4-6, 11, "end", "bold", r.Name)
+		text(&b, left-8, y+barH/2+4+7, 10, "end", "", truncate("against "+r.Peer.Name, 50))
 		value := fmt.Sprintf("%.2f×", r.Ratio)
 		if !r.Equal {
 			value += " (outputs differ)"

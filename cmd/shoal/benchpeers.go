@@ -26,12 +26,20 @@ func runBenchPeers(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.DuckCmp, "duckcmp", "bin/duckcmp", "the DuckDB side's binary (make bench-peers builds bench/duckcmp there); the ecommerce row is skipped without it")
 	fs.StringVar(&cfg.Python, "python", "/usr/bin/python3", "the networkx side's Python (with Debian's python3-networkx and python3-scipy)")
 	fs.StringVar(&cfg.Dir, "dir", "", "where the inputs and outputs go (default a temporary directory, removed; the full size needs about 20 GB)")
+	report := fs.Bool("report", false, "only write results.md, machine.md and ratios.svg again from --results' results.json")
 	verbose := fs.Bool("v", false, "show shoal's logs, and a failure's whole error with any Go stack")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("shoal bench peers", "unexpected arguments %q", fs.Args())
+	}
+	if *report {
+		res, err := bench.LoadPeersResults(*results)
+		if err != nil {
+			return err
+		}
+		return bench.WritePeersReport(*results, res)
 	}
 	if *rows != "" {
 		for _, r := range strings.Split(*rows, ",") {
