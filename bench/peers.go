@@ -141,6 +141,46 @@ type PeersResults struct {
 	LoadStart [3]float64
 	LoadEnd   [3]float64
 	Rows      []*PeerRow `json:"rows"`
+	// Merges are the later runs whose rows replaced this run's
+	// (MergePeersResults).
+	Merges []PeersMerge `json:"merges,omitempty"`
+}
+
+// PeersMerge is a later run of some rows merged into results.
+type PeersMerge struct {
+	Command   string     `json:"command"`
+	Rows      []string   `json:"rows"`
+	Started   time.Time  `json:"started"`
+	Finished  time.Time  `json:"finished"`
+	LoadStart [3]float64 `json:"load_average_start"`
+	LoadEnd   [3]float64 `json:"load_average_end"`
+}
+
+// MergePeersResults replaces the rows of old that later ran again with
+// their new results and records the later run; rows stay in the order of
+// PeerRowNames.
+func MergePeersResults(old, later *PeersResults) *PeersResults {
+	m := PeersMerge{Command: later.Command, Started: later.Started, Finished: later.Finished, LoadStart: later.LoadStart, LoadEnd: later.LoadEnd}
+	byName := map[string]*PeerRow{}
+	for _, r := range old.Rows {
+		if r.Command == "" {
+			r.Command, r.Started = old.Command, old.Started
+		}
+		byName[r.Name] = r
+	}
+	for _, r := range later.Rows {
+		byName[r.Name] = r
+		m.Rows = append(m.Rows, r.Name)
+	}
+	merged := *old
+	merged.Rows = nil
+	for _, name := range PeerRowNames() {
+		if r, ok := byName[name]; ok {
+			merged.Rows = append(merged.Rows, r)
+		}
+	}
+	merged.Merges = append(slices.Clone(old.Merges), m)
+	return &merged
 }
 
 // PeerRow is one kind of work.
@@ -164,6 +204,9 @@ type PeerRow struct {
 	Error   string `json:"error,omitempty"`
 	// LoadAverage is the 1-minute load average at the row's start.
 	LoadAverage float64 `json:"load_average"`
+	// Command is the command that measured the row, Started when.
+	Command string    `json:"command,omitempty"`
+	Started time.Time `json:"started"`
 }
 
 // PeerSideRuns is one side's runs.
@@ -237,7 +280,10 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (*PeersResults, error) {
 			return res, err
 		}
 		r := cfg.recipe(name, dir)
-		row := &PeerRow{Name: name, Work: r.work, Unit: r.unit, Check: r.check, LoadAverage: loadAverage()[0]}
+		row := &PeerRow{
+			Name: name, Work: r.work, Unit: r.unit, Check: r.check, LoadAverage: loadAverage()[0],
+			Command: cfg.Command, Started: time.Now().UTC(),
+		}
 		row.Shoal.Name, row.Peer.Name = r.shoal.name, r.peer.name
 		row.Shoal.Command = cfg.shown(work, r.shoal.args("OUT"))
 		row.Peer.Command = cfg.shown(work, append(slices.Clone(r.peer.env), r.peer.args("OUT")...))

@@ -217,3 +217,22 @@ func TestSplitLines(t *testing.T) {
 		t.Error("the parts' bytes differ from the file's")
 	}
 }
+
+// TestMergePeersResults: a later run's rows replace the old ones of the
+// same name, the others stay, in the rows' order, and the merge is
+// recorded.
+func TestMergePeersResults(t *testing.T) {
+	old := &PeersResults{Command: "first", Rows: []*PeerRow{{Name: "pagerank", Ratio: 1}, {Name: "ecommerce", Ratio: 2}, {Name: "tasks-wide", Ratio: 3}}}
+	later := &PeersResults{Command: "again", Rows: []*PeerRow{{Name: "ecommerce", Ratio: 4, Command: "again"}}}
+	got := MergePeersResults(old, later)
+	var names []string
+	for _, r := range got.Rows {
+		names = append(names, fmt.Sprintf("%s=%v(%s)", r.Name, r.Ratio, r.Command))
+	}
+	if want := "pagerank=1(first) ecommerce=4(again) tasks-wide=3(first)"; strings.Join(names, " ") != want {
+		t.Errorf("rows %q, want %q", strings.Join(names, " "), want)
+	}
+	if len(got.Merges) != 1 || got.Merges[0].Command != "again" || strings.Join(got.Merges[0].Rows, ",") != "ecommerce" || got.Command != "first" {
+		t.Errorf("merges %+v, command %q", got.Merges, got.Command)
+	}
+}

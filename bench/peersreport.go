@@ -90,6 +90,10 @@ func peersMarkdown(res *PeersResults) []byte {
 	fmt.Fprintf(&b, "Peak RSS is the largest of the runs, each the sum of the peaks of every process of the side's tree (shoal: driver, node service, workers), sampled from /proc every 100 ms. ")
 	fmt.Fprintf(&b, "The machine was shared with other work: 1-minute load average %.2f at the start, %.2f at the end (machine.md); both sides of a row ran under the same load, so the ratios are fairer than the times.\n\n",
 		res.LoadStart[0], res.LoadEnd[0])
+	for _, m := range res.Merges {
+		fmt.Fprintf(&b, "The rows %s were measured again by `%s`, %s to %s (UTC), load average %.2f at the start, %.2f at the end; their figures replace the first run's.\n\n",
+			strings.Join(m.Rows, ", "), m.Command, m.Started.Format(time.DateTime), m.Finished.Format(time.TimeOnly), m.LoadStart[0], m.LoadEnd[0])
+	}
 	if res.Quick {
 		fmt.Fprintf(&b, "**--quick: small inputs, a check of the harness, not a measurement.**\n\n")
 	}
@@ -116,6 +120,9 @@ func peersMarkdown(res *PeersResults) []byte {
 	for _, r := range res.Rows {
 		fmt.Fprintf(&b, "- **%s**: %s. Output check: %s. Load average at its start: %.2f.\n  - shoal: `%s`\n  - peer: `%s`\n",
 			r.Name, r.Work, r.Check, r.LoadAverage, r.Shoal.Command, r.Peer.Command)
+		if r.Command != "" && r.Command != res.Command {
+			fmt.Fprintf(&b, "  - measured by `%s` at %s (UTC)\n", r.Command, r.Started.Format(time.DateTime))
+		}
 	}
 	return b.Bytes()
 }

@@ -33,10 +33,11 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 )
 
-// macros are created before the query: unq removes a quoted CSV field's
-// quotes and undoubles its inner quotes; qfield is field i (from 1) of a
-// CSV line, split as encoding/csv does.
-const macros = `
+// setup runs before the query: the output's order does not matter, and
+// unq removes a quoted CSV field's quotes and undoubles its inner quotes;
+// qfield is field i (from 1) of a CSV line, split as encoding/csv does.
+const setup = `
+SET preserve_insertion_order = false;
 CREATE MACRO unq(x) AS CASE WHEN starts_with(x, '"') THEN replace(x[2:-2], '""', '"') ELSE x END;
 CREATE MACRO qfield(line, i) AS unq(regexp_extract_all(line, '(?:^|,)("(?:[^"]|"")*"|[^",]*)', 1)[i]);
 `
@@ -48,23 +49,28 @@ CREATE MACRO qfield(line, i) AS unq(regexp_extract_all(line, '(?:^|,)("(?:[^"]|"
 // past the line's end, while DuckDB's CSV reader follows RFC 4180 and
 // would read the lines after an unterminated quote as one field. So the
 // file is read by DuckDB's reader without quoting (quote = ”), split at
-// every comma into up to 16 columns (null_padding: the missing ones are
-// NULL; nullstr is a byte no row holds, so an empty field stays ”):
+// every comma into up to 16 pieces c1..c16 (null_padding: the missing
+// ones are NULL; nullstr is a byte no row holds, so an empty piece stays
+// ”). Only candidates go on: rows whose second piece is "purchase", or
+// whose first or second piece opens a quote (the rows whose second CSV
+// field can be "purchase"). Of those,
 //
-//   - plain: a row of exactly 9 pieces, none holding a quote, is a row of
-//     9 fields, as encoding/csv reads it;
-//   - quoted: a row with a quote is joined back into its line and split
-//     by a regular expression of encoding/csv's fields (a quoted field,
-//     with "" for a quote inside, or a field without quotes); a line that
-//     is not 9 such fields is malformed.
+//   - a row without a quote is a row of 9 fields, as encoding/csv reads
+//     it, if it has exactly 9 pieces;
+//   - a row with a quote is joined back into its line and split by a
+//     regular expression of encoding/csv's fields (a quoted field, with ""
+//     for a quote inside, or a field without quotes); a line that is not 9
+//     such fields is malformed.
 //
 // A line of more than 16 pieces is skipped (ignore_errors): encoding/csv
 // could read it as 9 fields if quotes hold the extra commas; no line of
-// the generated inputs has more than 10. The CTE raw is not materialized:
-// each branch scans the file.
+// the generated inputs has more than 10.
 const query = `COPY (
-	WITH raw AS NOT MATERIALIZED (
-		SELECT * FROM read_csv(%s,
+	WITH candidates AS (
+		SELECT *,
+			concat_ws(',', c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16) AS line,
+			contains(line, '"') AS q
+		FROM read_csv(%s,
 			header = true, delim = ',', quote = '', escape = '', new_line = '\n',
 			auto_detect = false, null_padding = true, nullstr = '\x02', ignore_errors = true,
 			columns = {
@@ -72,26 +78,23 @@ const query = `COPY (
 				'c6': 'VARCHAR', 'c7': 'VARCHAR', 'c8': 'VARCHAR', 'c9': 'VARCHAR', 'c10': 'VARCHAR',
 				'c11': 'VARCHAR', 'c12': 'VARCHAR', 'c13': 'VARCHAR', 'c14': 'VARCHAR', 'c15': 'VARCHAR',
 				'c16': 'VARCHAR'})
-	), plain AS (
-		SELECT c1 AS event_time, c2 AS event_type, c7 AS price, c8 AS user_id, c9 AS user_session
-		FROM raw
-		WHERE c9 IS NOT NULL AND c10 IS NULL
-			AND NOT contains(c1 || c2 || c3 || c4 || c5 || c6 || c7 || c8 || c9, '"')
-	), quotedlines AS (
-		SELECT concat_ws(',', c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16) AS line
-		FROM raw
-		WHERE contains(concat_ws(',', c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16), '"')
-	), quoted AS (
-		SELECT qfield(line, 1) AS event_time, qfield(line, 2) AS event_type, qfield(line, 7) AS price,
-			qfield(line, 8) AS user_id, qfield(line, 9) AS user_session
-		FROM quotedlines
-		WHERE regexp_full_match(line, '("(?:[^"]|"")*"|[^",]*)(,("(?:[^"]|"")*"|[^",]*)){8}')
+		WHERE c2 = 'purchase' OR starts_with(c1, '"') OR starts_with(c2, '"')
+	), rows AS (
+		SELECT
+			CASE WHEN q THEN qfield(line, 1) ELSE c1 END AS event_time,
+			CASE WHEN q THEN qfield(line, 2) ELSE c2 END AS event_type,
+			CASE WHEN q THEN qfield(line, 7) ELSE c7 END AS price,
+			CASE WHEN q THEN qfield(line, 8) ELSE c8 END AS user_id,
+			CASE WHEN q THEN qfield(line, 9) ELSE c9 END AS user_session
+		FROM candidates
+		WHERE CASE WHEN q THEN regexp_full_match(line, '("(?:[^"]|"")*"|[^",]*)(,("(?:[^"]|"")*"|[^",]*)){8}')
+			ELSE c9 IS NOT NULL AND c10 IS NULL END
 	), purchases AS (
 		SELECT user_session AS session,
 			left(event_time, 19) AS event_time,
 			CAST(user_id AS BIGINT) AS user_id,
 			CAST(price AS DECIMAL(18, 2)) AS price
-		FROM (SELECT * FROM plain UNION ALL SELECT * FROM quoted)
+		FROM rows
 		WHERE event_type = 'purchase'
 			AND regexp_full_match(event_time, '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC')
 			AND try_strptime(event_time, '%%Y-%%m-%%d %%H:%%M:%%S UTC') IS NOT NULL
@@ -161,7 +164,7 @@ func run(input, output string, threads int, asJSON bool) error {
 	if err := conn.QueryRowContext(ctx, "SELECT version(), current_setting('threads')").Scan(&res.Version, &res.Threads); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, macros); err != nil {
+	if _, err := conn.ExecContext(ctx, setup); err != nil {
 		return err
 	}
 	start := time.Now()

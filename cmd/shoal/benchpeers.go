@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"shoal/bench"
@@ -26,6 +27,7 @@ func runBenchPeers(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.DuckCmp, "duckcmp", "bin/duckcmp", "the DuckDB side's binary (make bench-peers builds bench/duckcmp there); the ecommerce row is skipped without it")
 	fs.StringVar(&cfg.Python, "python", "/usr/bin/python3", "the networkx side's Python (with Debian's python3-networkx and python3-scipy)")
 	fs.StringVar(&cfg.Dir, "dir", "", "where the inputs and outputs go (default a temporary directory, removed; the full size needs about 20 GB)")
+	merge := fs.Bool("merge", false, "keep the rows of --results' results.json that this run does not run (with --rows: measure some rows again)")
 	report := fs.Bool("report", false, "only write results.md, machine.md and ratios.svg again from --results' results.json")
 	verbose := fs.Bool("v", false, "show shoal's logs, and a failure's whole error with any Go stack")
 	if err := parseFlags(fs, args); err != nil {
@@ -43,7 +45,11 @@ func runBenchPeers(ctx context.Context, args []string) error {
 	}
 	if *rows != "" {
 		for _, r := range strings.Split(*rows, ",") {
-			cfg.Rows = append(cfg.Rows, strings.TrimSpace(r))
+			r = strings.TrimSpace(r)
+			if !slices.Contains(bench.PeerRowNames(), r) {
+				return usageErrorf("shoal bench peers", "--rows: no row %q (want some of %s)", r, strings.Join(bench.PeerRowNames(), ","))
+			}
+			cfg.Rows = append(cfg.Rows, r)
 		}
 	}
 	if *verbose {
@@ -55,7 +61,17 @@ func runBenchPeers(ctx context.Context, args []string) error {
 		}
 	}
 	cfg.Command = "shoal bench peers " + strings.Join(args, " ")
+	var old *bench.PeersResults
+	if *merge {
+		var err error
+		if old, err = bench.LoadPeersResults(*results); err != nil {
+			return fmt.Errorf("--merge: %w", err)
+		}
+	}
 	res, err := bench.RunPeers(ctx, cfg)
+	if res != nil && old != nil {
+		res = bench.MergePeersResults(old, res)
+	}
 	if res != nil {
 		if werr := bench.WritePeersReport(*results, res); werr != nil {
 			return errors.Join(err, werr)
