@@ -89,6 +89,8 @@ bench-peers: build peers-deps $(DUCKCMP) ## shoal side by side with networkx (Pa
 
 # The DuckDB side of make bench-peers: a module of its own (cgo, DuckDB's
 # library from the module proxy), so shoal's module stays free of cgo.
+.PHONY: duckcmp
+duckcmp: $(DUCKCMP)
 $(DUCKCMP): bench/duckcmp/main.go bench/duckcmp/go.mod bench/duckcmp/go.sum
 	cd bench/duckcmp && CGO_ENABLED=1 $(GO) build -o $(DUCKCMP) .
 

@@ -158,7 +158,8 @@ type PeersMerge struct {
 
 // MergePeersResults replaces the rows of old that later ran again with
 // their new results and records the later run; rows stay in the order of
-// PeerRowNames.
+// PeerRowNames. A row that failed or was skipped in the later run keeps
+// its old results, if it has any (RunPeers' error reports the failure).
 func MergePeersResults(old, later *PeersResults) *PeersResults {
 	m := PeersMerge{Command: later.Command, Started: later.Started, Finished: later.Finished, LoadStart: later.LoadStart, LoadEnd: later.LoadEnd}
 	byName := map[string]*PeerRow{}
@@ -169,6 +170,9 @@ func MergePeersResults(old, later *PeersResults) *PeersResults {
 		byName[r.Name] = r
 	}
 	for _, r := range later.Rows {
+		if prev, ok := byName[r.Name]; ok && prev.Error == "" && prev.Skipped == "" && (r.Error != "" || r.Skipped != "") {
+			continue
+		}
 		byName[r.Name] = r
 		m.Rows = append(m.Rows, r.Name)
 	}

@@ -223,7 +223,7 @@ func TestSplitLines(t *testing.T) {
 // recorded.
 func TestMergePeersResults(t *testing.T) {
 	old := &PeersResults{Command: "first", Rows: []*PeerRow{{Name: "pagerank", Ratio: 1}, {Name: "ecommerce", Ratio: 2}, {Name: "tasks-wide", Ratio: 3}}}
-	later := &PeersResults{Command: "again", Rows: []*PeerRow{{Name: "ecommerce", Ratio: 4, Command: "again"}}}
+	later := &PeersResults{Command: "again", Rows: []*PeerRow{{Name: "ecommerce", Ratio: 4, Command: "again"}, {Name: "tasks-wide", Error: "interrupted"}}}
 	got := MergePeersResults(old, later)
 	var names []string
 	for _, r := range got.Rows {
