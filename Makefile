@@ -27,7 +27,7 @@ build: deps ## build bin/shoal (static: a driver ships its own binary to a clust
 	CGO_ENABLED=0 $(GO) build -o $(SHOAL) ./cmd/shoal
 
 .PHONY: test
-test: deps lint check-gen $(TOXIPROXY) minio-static ui-test-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
+test: deps lint check-gen $(TOXIPROXY) minio-static ui-test-deps peers-deps ## run every test (lint, generated code, unit, integration with real processes, the UI in a browser)
 	CGO_ENABLED=0 SHOAL_REQUIRE_DOCKER=1 $(GO) test -count=1 -timeout 18m ./...
 
 DEMO := $(CURDIR)/demo
@@ -90,6 +90,25 @@ bench-go: build ## Go benchmarks of the writer and reader, then the shuffle benc
 bench-beam: build ## compare reduceByKey with the Apache Beam Go SDK's direct runner (downloads the SDK)
 	$(SHOAL) bench reduce --records 10000000 --keys 1000000 --partitions 8 --json
 	cd bench/beamcmp && $(GO) run . --records 10000000 --keys 1000000 --json
+
+DUCKCMP := $(BIN)/duckcmp
+
+.PHONY: bench-peers
+bench-peers: build peers-deps $(DUCKCMP) ## shoal side by side with networkx (PageRank), GNU sort, DuckDB (the ecommerce group-by), one file (a directory of small files) and fewer tasks, 3 runs each, alternately (results/peers; bench/README.md; about 20 GB of disk)
+	$(SHOAL) bench peers --results results/peers --duckcmp $(DUCKCMP) $(PEERS_FLAGS)
+
+# The DuckDB side of make bench-peers: a module of its own (cgo, DuckDB's
+# library from the module proxy), so shoal's module stays free of cgo.
+.PHONY: duckcmp
+duckcmp: $(DUCKCMP)
+$(DUCKCMP): bench/duckcmp/main.go bench/duckcmp/go.mod bench/duckcmp/go.sum
+	cd bench/duckcmp && CGO_ENABLED=1 $(GO) build -o $(DUCKCMP) .
+
+# networkx, the PageRank peer of make bench-peers and of its test
+# (bench/peers_test.go), from Debian's packages under /usr/bin/python3.
+.PHONY: peers-deps
+peers-deps:
+	@/usr/bin/python3 -c 'import networkx, scipy' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-networkx python3-scipy)
 
 .PHONY: fuzz
 FUZZTIME ?= 30s

@@ -73,6 +73,27 @@
 // first; it reports both medians and their ratio in MB/s of raw data. Each
 // checkpoint is read back and checked, untimed.
 //
+// # Against the peers
+//
+// RunPeers is `shoal bench peers` and `make bench-peers`: each kind of
+// work run by shoal and by the tool a user would pick instead, as whole
+// processes, alternately (shoal first in odd runs, the peer first in even
+// ones), Runs times each, medians. A row generates its inputs first
+// (untimed, with `shoal gen`), and checks each run's two outputs equal
+// (peerscheck.go: ranks to a relative 1e-9, sorted bytes, the multiset of
+// group-by lines, word counts, the tasks' answers) before removing them.
+// The rows: PageRank against networkx (peers_networkx.py, run by Debian's
+// /usr/bin/python3 and computing shoal's definition), `shoal run sort`
+// against GNU sort, `shoal run ecommerce` against DuckDB (bench/duckcmp,
+// a module of its own because it needs cgo), `shoal run wordcount` of a
+// directory of small files against the same bytes as one file, and the
+// cost of a task (RunTasks, `shoal bench tasks`: many tasks against
+// fewer). runTree (peersproc.go) runs a side in a process group of its
+// own and samples its process tree from /proc every 100 ms: peak RSS is
+// the sum of each process's VmHWM (shoal: the driver, its node service
+// and workers). WritePeersReport writes results.json, results.md,
+// machine.md and ratios.svg.
+//
 // RunSoak is `make soak`: the ecommerce job and a word count again and
 // again on one cluster (replaced now and then) while random workers, and
 // now and then a random node, are killed at random times; every answer is

@@ -32,6 +32,8 @@ func runBench(ctx context.Context, args []string) error {
 		"cache":      runBenchCache,
 		"checkpoint": runBenchCheckpoint,
 		"pagerank":   runBenchPageRank,
+		"peers":      runBenchPeers,
+		"tasks":      runBenchTasks,
 	}
 	return dispatch(ctx, "shoal bench", kinds, args)
 }

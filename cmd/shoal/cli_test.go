@@ -62,7 +62,7 @@ func TestCLI(t *testing.T) {
 		for name := range commands() {
 			help = append(help, []string{name, "--help"}, []string{name, "-h"}, []string{"help", name})
 		}
-		for _, kind := range []string{"shuffle", "reduce", "sort", "cache", "checkpoint", "pagerank"} {
+		for _, kind := range []string{"shuffle", "reduce", "sort", "cache", "checkpoint", "pagerank", "peers", "tasks"} {
 			help = append(help, []string{"bench", kind, "--help"})
 		}
 		for _, kind := range []string{"faults", "soak"} {
@@ -94,6 +94,7 @@ func TestCLI(t *testing.T) {
 		{"bad flag value", []string{"bench", "reduce", "--records", "many"}, 2, []string{"shoal bench reduce:", `"many"`, "-records"}},
 		{"unknown job", []string{"run", "pagerankk", "--input", graph, "--output", "out"}, 2, []string{"shoal run:", `unknown job "pagerankk"`, "wordcount"}},
 		{"unknown bench kind", []string{"bench", "shufle"}, 2, []string{"shoal bench:", `unknown kind "shufle"`}},
+		{"unknown peer row", []string{"bench", "peers", "--rows", "sort,srot"}, 2, []string{"shoal bench peers:", `--rows: no row "srot"`, "tasks-wide"}},
 		{"missing input file", []string{"run", "wordcount", "--input", missing, "--output", "out"}, 1, []string{"shoal run:", missing, "does not exist"}},
 		{"malformed graph line", []string{"run", "pagerank", "--input", graph, "--output", "ranks", "--iterations", "2", "--partitions", "2"}, 1,
 			[]string{"shoal run: pagerank:", "input " + graph + " line 5:", `"3 1 x" has 3 fields`, "-v shows the Go stack"}},
