@@ -67,14 +67,14 @@ type nodeService interface {
 // nodeClients is the real nodeService: a client per node address, kept
 // until Close. Safe for concurrent use.
 type nodeClients struct {
-	secret  string // the cluster secret
+	creds   nodeclient.Credentials
 	mu      sync.Mutex
 	clients map[string]*nodeclient.Client
 	closed  bool
 }
 
-func newNodeClients(secret string) *nodeClients {
-	return &nodeClients{secret: secret, clients: map[string]*nodeclient.Client{}}
+func newNodeClients(creds nodeclient.Credentials) *nodeClients {
+	return &nodeClients{creds: creds, clients: map[string]*nodeclient.Client{}}
 }
 
 func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
@@ -86,7 +86,7 @@ func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
 	if cl := n.clients[addr]; cl != nil {
 		return cl, nil
 	}
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(n.secret))
+	cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(n.creds))
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (n *nodeClients) client(addr string) (*nodeclient.Client, error) {
 // unreachable may still be waiting out its reconnection backoff, and
 // would say Unavailable for a node that answers again.
 func (n *nodeClients) Probe(ctx context.Context, addr string) error {
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(n.secret))
+	cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(n.creds))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"shoal/compute/computepb"
+	"shoal/shuffleservice/nodeclient"
 )
 
 func newFailureHarness(t *testing.T) (*scheduler, *stage) {
@@ -65,7 +66,7 @@ func TestFetchFailureFromDeadNodeLosesAllItsOutputs(t *testing.T) {
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
 		{Shuffle: 1, Map: 0, Node: dead, Reason: "connection refused"},
 	}
-	nodes := newNodeClients("")
+	nodes := newNodeClients(nodeclient.Credentials{})
 	defer nodes.Close()
 	probed := probeAll(context.Background(), nodes, s.fetchFailureProbes(fails, nil))
 	err = s.fetchFailed(st, fails, nil, probed)

@@ -13,16 +13,16 @@ import (
 // is shared too. Tasks never close these clients; the worker does, when it
 // ends.
 type clientCache struct {
-	local  *nodeclient.Client
-	secret string // the cluster secret
+	local *nodeclient.Client
+	creds nodeclient.Credentials
 
 	mu      sync.Mutex
 	clients map[string]*nodeclient.Client
 	closed  bool
 }
 
-func newClientCache(local *nodeclient.Client, secret string) *clientCache {
-	return &clientCache{local: local, secret: secret, clients: make(map[string]*nodeclient.Client)}
+func newClientCache(local *nodeclient.Client, creds nodeclient.Credentials) *clientCache {
+	return &clientCache{local: local, creds: creds, clients: make(map[string]*nodeclient.Client)}
 }
 
 // get is a nodeclient.Source.
@@ -38,7 +38,7 @@ func (c *clientCache) get(addr string) (*nodeclient.Client, error) {
 	if cl := c.clients[addr]; cl != nil {
 		return cl, nil
 	}
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(c.secret))
+	cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(c.creds))
 	if err != nil {
 		return nil, err
 	}

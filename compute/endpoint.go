@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/compute/computepb"
+	"shoal/internal/pki"
 )
 
 // Defaults of EndpointOptions.
@@ -57,6 +58,13 @@ type EndpointOptions struct {
 	// refused as Unauthenticated. Default: a new random token (Token
 	// tells it), so that an endpoint never takes anyone's workers.
 	Token string
+	// TLS, if set, is the driver's identity: the endpoint serves only
+	// mutual TLS 1.3 with its certificate, requires the workers'
+	// (their node's) and verifies them against its CA. Workers verify
+	// the endpoint's certificate by its SHA-256 (Fingerprint;
+	// WorkerOptions.DriverCertSHA256), not by the address. nil: plain
+	// TCP (a driver run with --insecure, on loopback).
+	TLS *pki.Identity
 	// Logger receives the endpoint's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -156,11 +164,18 @@ func NewEndpoint(opts EndpointOptions) (*Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compute: listen for workers on %s: %w (pick another address)", opts.Listen, err)
 	}
+	log := opts.Logger.With("component", "compute")
+	sopts := serverOptions()
+	if opts.TLS != nil {
+		sopts = append(sopts, grpc.Creds(opts.TLS.ServerCredentials(func(remote string, err error) {
+			log.Warn("refused a worker's connection: "+err.Error(), "from", remote)
+		})))
+	}
 	e := &Endpoint{
 		opts:      opts,
-		log:       opts.Logger.With("component", "compute"),
+		log:       log,
 		lis:       lis,
-		srv:       grpc.NewServer(serverOptions()...),
+		srv:       grpc.NewServer(sopts...),
 		events:    make(chan Event, eventBuffer),
 		queue:     newEventQueue(),
 		workers:   make(map[string]*workerConn),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"shoal/internal/pki"
 	"shoal/shuffleservice/internal/nodewire"
 )
 
@@ -72,6 +74,27 @@ func (s *Server) admit(ctx context.Context, method string) error {
 		s.log.Warn("refused a call: "+msg, "method", methodName(method), "from", from, "refused_so_far", a.refusals.Load())
 	}
 	return status.Error(codes.Unauthenticated, "shuffle: "+msg+" (give the node's cluster secret: the node runs with --cluster-secret-file)")
+}
+
+// refusedTLS is told about every connection refused at its TLS handshake
+// for its certificate (pki.Refused): counted with the refused calls, and
+// logged like them, at most once per refusalLogEvery, with the reason
+// (which names no secret).
+func (s *Server) refusedTLS(remote string, err error) {
+	a := s.adm
+	a.refusals.Add(1)
+	now := time.Now().UnixNano()
+	if last := a.lastLog.Load(); now-last >= int64(refusalLogEvery) && a.lastLog.CompareAndSwap(last, now) {
+		s.log.Warn("refused a connection: "+err.Error(), "from", remote, "refused_so_far", a.refusals.Load())
+	}
+}
+
+// tlsSummary describes the node's identity for its log.
+func tlsSummary(id *pki.Identity) string {
+	if id == nil {
+		return "off"
+	}
+	return fmt.Sprintf("%s until %s", id.Name(), id.Leaf.NotAfter.UTC().Format(time.DateOnly))
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"shoal/blockstore"
+	"shoal/internal/pki"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
@@ -60,7 +61,33 @@ func Dial(addr string, opts ...DialOption) (*Client, error) {
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	secret string
+	secret     string
+	tls        *pki.Identity
+	serverName string
+}
+
+// Credentials are what a client presents to node services: the cluster
+// secret (admission) and its certificate (mutual TLS).
+type Credentials struct {
+	// Secret is the cluster secret ("" for none).
+	Secret string
+	// TLS is the client's identity: it is presented to nodes, and their
+	// certificates are verified against its CA. nil: plain TCP, which
+	// only a node on loopback started without --tls-dir accepts.
+	TLS *pki.Identity
+	// ServerName is the name every node's certificate carries, checked
+	// instead of the host dialled (a Kubernetes Service's name, when
+	// the nodes' addresses are not known when certificates are made).
+	// Empty: the host dialled.
+	ServerName string
+}
+
+// WithCredentials presents c to the node: its secret (WithClusterSecret)
+// and, with c.TLS, mutual TLS 1.3.
+func WithCredentials(c Credentials) DialOption {
+	return func(o *dialOptions) {
+		o.secret, o.tls, o.serverName = c.Secret, c.TLS, c.ServerName
+	}
 }
 
 // WithClusterSecret sends secret with every call (gRPC metadata
@@ -71,8 +98,8 @@ func WithClusterSecret(secret string) DialOption {
 }
 
 // clusterSecret is the per-call credential of WithClusterSecret. It
-// works without transport security: the secret admits a caller, it does
-// not protect the link.
+// works without transport security too: the secret admits a caller; TLS
+// (WithCredentials) protects the link.
 type clusterSecret string
 
 func (s clusterSecret) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
@@ -90,8 +117,12 @@ func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
 	if o.secret != "" {
 		extra = append(extra, grpc.WithPerRPCCredentials(clusterSecret(o.secret)))
 	}
+	transport := insecure.NewCredentials()
+	if o.tls != nil {
+		transport = o.tls.ClientCredentials(o.serverName)
+	}
 	conn, err := grpc.NewClient(addr, append(extra,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(transport),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(nodewire.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(nodewire.MaxMessageSize),
