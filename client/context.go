@@ -41,7 +41,7 @@ type Context struct {
 	remote   *compute.Remote // cluster mode (Options.Master)
 	procs    processes       // local or remote
 	tempDir  string
-	tls      *tlsSetup // nil with Options.Insecure
+	tls      *tlsSetup   // nil with Options.Insecure
 	sched    *scheduler  // owned by its loop goroutine once started
 	ui       *ui.Live    // the live UI, or nil (uiserver.go)
 	status   *nodeStatus // node_status events (nodestatus.go)

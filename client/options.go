@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
