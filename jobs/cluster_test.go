@@ -23,6 +23,7 @@ import (
 	"shoal/client/eventlog"
 	"shoal/compute"
 	"shoal/internal/dockertest"
+	"shoal/internal/pki"
 	"shoal/internal/poll"
 	"shoal/jobs"
 	"shoal/objstore"
@@ -59,6 +60,65 @@ type testCluster struct {
 	endpoint string // MinIO's, http://IP:9000
 	secret   string
 	s3       *minio.Client
+	// The cluster's certificates (docs/security.md): every node's names
+	// clusterServerName (the containers' addresses change when they are
+	// started again, as pods' do), driverTLS is the driver's identity,
+	// in driverDir, and stranger another CA's client.
+	driverTLS *pki.Identity
+	driverDir string
+	stranger  *pki.Identity
+}
+
+// clusterServerName is the name every node's certificate carries, which
+// drivers and workers verify instead of the address they dial
+// (client.Options.TLSServerName).
+const clusterServerName = "shoal-node"
+
+// creds are what a client of the nodes presents.
+func (tc *testCluster) creds() nodeclient.Credentials {
+	return nodeclient.Credentials{Secret: tc.secret, TLS: tc.driverTLS, ServerName: clusterServerName}
+}
+
+// makeCerts makes the cluster's CA, one certificate per node (its
+// hostname and clusterServerName) in a directory each that the
+// containers' user can read, and the driver's. It returns the nodes'
+// directories and the user the containers run as: the files' owner.
+func (tc *testCluster) makeCerts(t *testing.T) (nodeDirs []string, user string) {
+	t.Helper()
+	now := time.Now()
+	root := t.TempDir()
+	ca, err := pki.NewCA("cluster-test-ca", 24*time.Hour, now)
+	failIf(t, err)
+	other, err := pki.NewCA("other-ca", 24*time.Hour, now)
+	failIf(t, err)
+	tc.driverDir = filepath.Join(root, "driver")
+	driver, err := ca.Issue(pki.Request{Name: "driver", Role: pki.RoleClient, ValidFor: 2 * time.Hour}, now)
+	failIf(t, err)
+	failIf(t, driver.WriteDir(tc.driverDir))
+	tc.driverTLS = driver
+	tc.stranger, err = other.Issue(pki.Request{Name: "stranger", Role: pki.RoleClient, ValidFor: 2 * time.Hour}, now)
+	failIf(t, err)
+	// As make deploy-secret: the containers run as the files' owner (and
+	// the images' group, which owns their data directories); root's files
+	// are given to the images' user instead.
+	owner := os.Getuid()
+	if owner == 0 {
+		owner = 65532
+	}
+	for i := range clusterNodes {
+		name := fmt.Sprintf("h%d", i+1)
+		id, err := ca.Issue(pki.Request{Name: name, Role: pki.RoleNode, Hosts: []string{name, clusterServerName}, ValidFor: 2 * time.Hour}, now)
+		failIf(t, err)
+		dir := filepath.Join(root, name)
+		failIf(t, id.WriteDir(dir))
+		if owner != os.Getuid() {
+			for _, f := range []string{"", pki.CAFile, pki.CertFile, pki.KeyFile} {
+				failIf(t, os.Chown(filepath.Join(dir, f), owner, owner))
+			}
+		}
+		nodeDirs = append(nodeDirs, dir)
+	}
+	return nodeDirs, fmt.Sprintf("%d:65532", owner)
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -97,19 +157,21 @@ func startCluster(t *testing.T) *testCluster {
 		t.Fatal(err)
 	}
 
+	certDirs, user := tc.makeCerts(t)
 	for i := range clusterNodes {
 		name := fmt.Sprintf("h%d", i+1)
 		vol := dockertest.NewVolume(t)
 		tc.hosts = append(tc.hosts, dockertest.Run(t, dockertest.RunOptions{
-			Name: name, Image: img, Network: tc.net, Hostname: name,
+			Name: name, Image: img, Network: tc.net, Hostname: name, User: user,
 			Env: []string{
 				"SHOAL_NODE_NAME=" + name,
 				"SHOAL_CLUSTER_SECRET=" + tc.secret,
+				"SHOAL_NODE_TLS_DIR=/etc/shoal/tls",
 				fmt.Sprintf("SHOAL_NODE_WORKERS=%d", workersPerHost),
 				"SHOAL_NODE_APP_TTL=" + clusterAppTTL,
 				"SHOAL_NODE_LOG_LEVEL=debug",
 			},
-			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}},
+			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}, {Source: certDirs[i], Target: "/etc/shoal/tls", ReadOnly: true}},
 		}))
 	}
 	for _, h := range tc.hosts {
@@ -150,7 +212,7 @@ func (tc *testCluster) nodeAddr(t *testing.T, h *dockertest.Container) string {
 func (tc *testCluster) awaitNode(t *testing.T, ctx context.Context, h *dockertest.Container) {
 	t.Helper()
 	addr := tc.nodeAddr(t, h)
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(tc.secret))
+	cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(tc.creds()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +247,7 @@ func (tc *testCluster) context(t *testing.T, eventLog string) *client.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := client.NewContext(ctx, client.Options{
-		Master: tc.master(t), ClusterSecret: tc.secret,
+		Master: tc.master(t), ClusterSecret: tc.secret, TLSDir: tc.driverDir, TLSServerName: clusterServerName,
 		EventLog: eventLog, HeartbeatTimeout: clusterHBTimout, UIAddr: "off",
 		S3: tc.s3Options(),
 	})
@@ -251,12 +313,51 @@ func (tc *testCluster) output(t *testing.T, prefix string) []string {
 func TestCluster(t *testing.T) {
 	tc := startCluster(t)
 	text, textData := tc.put(t, "in/text", "text", 200_000)
+	t.Run("tls-refused", tc.testTLSRefused)
 	t.Run("jobs", func(t *testing.T) { tc.testJobs(t, text, textData) })
 	t.Run("host-killed", func(t *testing.T) { tc.testHostFault(t, text, textData, "kill") })
 	t.Run("host-paused", func(t *testing.T) { tc.testHostFault(t, text, textData, "pause") })
 	t.Run("host-cut-off", func(t *testing.T) { tc.testHostFault(t, text, textData, "disconnect") })
 	t.Run("restart-new-address", func(t *testing.T) { tc.testRestartNewAddress(t, text) })
 	t.Run("driver-killed", func(t *testing.T) { tc.testDriverKilled(t, text) })
+}
+
+// testTLSRefused: with the cluster secret but without a certificate of
+// the cluster's CA, no client can call a node; nor can a driver whose
+// certificate does not name the node (no TLSServerName) start.
+func (tc *testCluster) testTLSRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addr := tc.nodeAddr(t, tc.hosts[0])
+	for name, creds := range map[string]nodeclient.Credentials{
+		"no certificate":          {Secret: tc.secret},
+		"another CA's":            {Secret: tc.secret, TLS: tc.stranger, ServerName: clusterServerName},
+		"the node's name unknown": {Secret: tc.secret, TLS: tc.driverTLS},
+	} {
+		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(creds))
+		failIf(t, err)
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = cl.Status(sctx)
+		scancel()
+		cl.Close()
+		if err == nil {
+			t.Errorf("%s: a client was served by %s", name, addr)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+	logs, err := tc.hosts[0].Logs(ctx)
+	failIf(t, err)
+	if !strings.Contains(logs, "refused a connection") {
+		t.Errorf("node h1 logged no refused connection:\n%s", logs)
+	}
+	if strings.Contains(logs, tc.secret) {
+		t.Error("node h1's log holds the cluster secret")
+	}
+	_, err = client.NewContext(ctx, client.Options{Master: tc.master(t), ClusterSecret: tc.secret, TLSDir: tc.driverDir, UIAddr: "off"})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("a driver that verifies the nodes by their addresses started: %v, want the nodes refused", err)
+	}
 }
 
 // testRestartNewAddress: a node's container started again on its volume
@@ -292,7 +393,7 @@ func (tc *testCluster) testRestartNewAddress(t *testing.T, text string) {
 		t.Fatalf("no map output on %s", oldAddr)
 	}
 	fetch := func(addr string) []byte {
-		cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(tc.secret))
+		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(tc.creds()))
 		failIf(t, err)
 		defer cl.Close()
 		req := &shufflepb.FetchRequest{App: c.App(), Shuffle: uint32(shuffle)}
@@ -322,7 +423,7 @@ func (tc *testCluster) testRestartNewAddress(t *testing.T, text string) {
 	if newAddr == oldAddr {
 		t.Fatalf("the node came back at its old address %s", oldAddr)
 	}
-	cl, err := nodeclient.Dial(newAddr, nodeclient.WithClusterSecret(tc.secret))
+	cl, err := nodeclient.Dial(newAddr, nodeclient.WithCredentials(tc.creds()))
 	failIf(t, err)
 	st, err := cl.Status(ctx)
 	cl.Close()
@@ -346,7 +447,7 @@ func (tc *testCluster) testDriverKilled(t *testing.T, text string) {
 	// driver is a child running the test helper below.
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestClusterDriverChild$")
 	cmd.Env = append(os.Environ(), "SHOAL_TEST_CLUSTER_CHILD=1", "SHOAL_TEST_MASTER="+tc.master(t),
-		"SHOAL_TEST_SECRET="+tc.secret, "SHOAL_TEST_INPUT="+text,
+		"SHOAL_TEST_SECRET="+tc.secret, "SHOAL_TEST_INPUT="+text, "SHOAL_TEST_TLS_DIR="+tc.driverDir,
 		"AWS_ENDPOINT_URL="+tc.endpoint, "AWS_ACCESS_KEY_ID="+minioUser, "AWS_SECRET_ACCESS_KEY="+minioPassword)
 	cmd.Stderr = os.Stderr
 	failIf(t, cmd.Start())
@@ -354,7 +455,7 @@ func (tc *testCluster) testDriverKilled(t *testing.T, text string) {
 	// count sums the nodes' workers and applications.
 	count := func() (workers, apps int) {
 		for _, h := range tc.hosts {
-			cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithClusterSecret(tc.secret))
+			cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithCredentials(tc.creds()))
 			failIf(t, err)
 			st, err := cl.Status(ctx)
 			cl.Close()
@@ -397,6 +498,7 @@ func TestClusterDriverChild(t *testing.T) {
 	}
 	c, err := client.NewContext(context.Background(), client.Options{
 		Master: os.Getenv("SHOAL_TEST_MASTER"), ClusterSecret: os.Getenv("SHOAL_TEST_SECRET"),
+		TLSDir: os.Getenv("SHOAL_TEST_TLS_DIR"), TLSServerName: clusterServerName,
 		HeartbeatTimeout: clusterHBTimout, UIAddr: "off",
 	})
 	if err != nil {
@@ -637,7 +739,7 @@ func (tc *testCluster) testHostFault(t *testing.T, text string, textData []byte,
 				master += "," + tc.nodeAddr(t, h)
 			}
 		}
-		c2, err := client.NewContext(ctx, client.Options{Master: master, ClusterSecret: tc.secret, UIAddr: "off", S3: tc.s3Options()})
+		c2, err := client.NewContext(ctx, client.Options{Master: master, ClusterSecret: tc.secret, TLSDir: tc.driverDir, TLSServerName: clusterServerName, UIAddr: "off", S3: tc.s3Options()})
 		failIf(t, err)
 		defer c2.Close()
 		if n := len(c2.Remote().Nodes()); n != clusterNodes-1 {
