@@ -18,6 +18,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"google.golang.org/grpc"
+	grpccreds "google.golang.org/grpc/credentials"
 
 	"shoal/client"
 	"shoal/client/eventlog"
@@ -329,9 +331,22 @@ func (tc *testCluster) testTLSRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	addr := tc.nodeAddr(t, tc.hosts[0])
+	// Another CA's client that checks nothing of the node: the node
+	// refuses it, and logs why.
+	cfg := tc.stranger.ClientConfig("", "", "")
+	cfg.VerifyConnection = nil
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpccreds.NewTLS(cfg)),
+		grpc.WithPerRPCCredentials(secretMetadata(tc.secret)))
+	failIf(t, err)
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = shufflepb.NewShuffleClient(conn).Status(sctx, &shufflepb.StatusRequest{})
+	scancel()
+	conn.Close()
+	if err == nil {
+		t.Errorf("another CA's client was served by %s", addr)
+	}
 	for name, creds := range map[string]nodeclient.Credentials{
 		"no certificate":          {Secret: tc.secret},
-		"another CA's":            {Secret: tc.secret, TLS: tc.stranger, ServerName: clusterServerName},
 		"the node's name unknown": {Secret: tc.secret, TLS: tc.driverTLS},
 	} {
 		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(creds))
@@ -348,7 +363,7 @@ func (tc *testCluster) testTLSRefused(t *testing.T) {
 	}
 	logs, err := tc.hosts[0].Logs(ctx)
 	failIf(t, err)
-	if !strings.Contains(logs, "refused a connection") {
+	if !strings.Contains(logs, `refused a connection: pki: certificate \"stranger\" of client`) || !strings.Contains(logs, "signed by another CA") {
 		t.Errorf("node h1 logged no refused connection:\n%s", logs)
 	}
 	if strings.Contains(logs, tc.secret) {
@@ -359,6 +374,16 @@ func (tc *testCluster) testTLSRefused(t *testing.T) {
 		t.Errorf("a driver that verifies the nodes by their addresses started: %v, want the nodes refused", err)
 	}
 }
+
+// secretMetadata sends the cluster secret with every call, as
+// nodeclient.WithClusterSecret does.
+type secretMetadata string
+
+func (s secretMetadata) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"shoal-cluster-secret": string(s)}, nil
+}
+
+func (secretMetadata) RequireTransportSecurity() bool { return false }
 
 // testRestartNewAddress: a node's container started again on its volume
 // with another address is the same node (its name) and serves the map
