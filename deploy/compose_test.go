@@ -25,8 +25,8 @@ import (
 	"shoal/internal/cli"
 	"shoal/internal/dockertest"
 	"shoal/internal/pki"
-	"shoal/internal/testbin"
 	"shoal/internal/poll"
+	"shoal/internal/testbin"
 	"shoal/jobs"
 )
 

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"shoal/shuffleservice"
 	"shoal/internal/pki"
+	"shoal/shuffleservice"
 	"shoal/shuffleservice/nodeclient"
 )
 
