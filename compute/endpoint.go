@@ -28,6 +28,9 @@ const (
 	// eventBuffer is the capacity of the Events channel. The queue behind
 	// it is unbounded (see eventQueue).
 	eventBuffer = 1024
+	// refusedLogEvery bounds how often a connection refused at its TLS
+	// handshake is logged.
+	refusedLogEvery = 10 * time.Second
 )
 
 // EndpointOptions configure the driver's endpoint (NewEndpoint). The zero
@@ -167,8 +170,14 @@ func NewEndpoint(opts EndpointOptions) (*Endpoint, error) {
 	log := opts.Logger.With("component", "compute")
 	sopts := serverOptions()
 	if opts.TLS != nil {
+		// Logged at most once per refusedLogEvery: a flood of refused
+		// connections does not flood the log.
+		var lastLog atomic.Int64
 		sopts = append(sopts, grpc.Creds(opts.TLS.ServerCredentials(func(remote string, err error) {
-			log.Warn("refused a worker's connection: "+err.Error(), "from", remote)
+			now := time.Now().UnixNano()
+			if last := lastLog.Load(); now-last >= int64(refusedLogEvery) && lastLog.CompareAndSwap(last, now) {
+				log.Warn("refused a worker's connection: "+err.Error(), "from", remote)
+			}
 		})))
 	}
 	e := &Endpoint{

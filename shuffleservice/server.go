@@ -179,6 +179,9 @@ func Open(opts Options) (*Server, error) {
 		if id, err = pki.LoadDir(opts.TLSDir); err != nil {
 			return nil, fmt.Errorf("shuffle: the node's certificate (--tls-dir): %w", err)
 		}
+		if !id.CanServe() {
+			return nil, fmt.Errorf("shuffle: the certificate in --tls-dir %s (%q) is a client's, which no client accepts from a node: give the node one made by shoal certs node", opts.TLSDir, id.Name())
+		}
 		// The workers, in directories of their own, are given it.
 		if opts.TLSDir, err = filepath.Abs(opts.TLSDir); err != nil {
 			return nil, fmt.Errorf("shuffle: --tls-dir: %w", err)

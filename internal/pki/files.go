@@ -60,6 +60,17 @@ func newIdentity(caPEM, certPEM, keyPEM []byte) (*Identity, error) {
 // Name is the certificate's common name.
 func (id *Identity) Name() string { return id.Leaf.Subject.CommonName }
 
+// CanServe reports whether the certificate may serve as a node's (a
+// RoleNode certificate; a RoleClient one may not).
+func (id *Identity) CanServe() bool {
+	for _, u := range id.Leaf.ExtKeyUsage {
+		if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return len(id.Leaf.ExtKeyUsage) == 0
+}
+
 // Fingerprint is the SHA-256 of the certificate, in hex: what workers pin
 // their driver's endpoint by.
 func (id *Identity) Fingerprint() string { return Fingerprint(id.Leaf) }

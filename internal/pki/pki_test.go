@@ -250,7 +250,7 @@ func TestFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Fingerprint() != id.Fingerprint() || back.Name() != "h1" {
+	if back.Fingerprint() != id.Fingerprint() || back.Name() != "h1" || !back.CanServe() {
 		t.Fatal("the identity read back differs")
 	}
 	if err := os.Chmod(filepath.Join(nd, KeyFile), 0o644); err != nil {
@@ -261,6 +261,9 @@ func TestFiles(t *testing.T) {
 	}
 	if _, err := LoadDir(filepath.Join(dir, "none")); err == nil || !strings.Contains(err.Error(), "is missing") {
 		t.Fatalf("LoadDir of nothing: %v", err)
+	}
+	if cl := mustIssue(t, ca2, Request{Name: "c", Role: RoleClient}, time.Now()); cl.CanServe() {
+		t.Error("a client certificate can serve")
 	}
 	// A certificate of another CA beside this CA's certificate.
 	other := mustCA(t, "other")
