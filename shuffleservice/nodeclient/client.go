@@ -82,8 +82,16 @@ type Credentials struct {
 	ServerName string
 }
 
+// WithTLS makes the link mutual TLS 1.3: id's certificate is presented,
+// and the node's verified against id's CA and serverName (the host
+// dialled if empty); Credentials.TLS and ServerName say more. id nil:
+// plain TCP.
+func WithTLS(id *pki.Identity, serverName string) DialOption {
+	return func(o *dialOptions) { o.tls, o.serverName = id, serverName }
+}
+
 // WithCredentials presents c to the node: its secret (WithClusterSecret)
-// and, with c.TLS, mutual TLS 1.3.
+// and, with c.TLS, mutual TLS 1.3 (WithTLS).
 func WithCredentials(c Credentials) DialOption {
 	return func(o *dialOptions) {
 		o.secret, o.tls, o.serverName = c.Secret, c.TLS, c.ServerName
