@@ -53,8 +53,8 @@ bench-cluster: ## PageRank of make demo's graph on three node containers (deploy
 	scripts/cluster-cost.sh 3
 
 .PHONY: deploy-secret
-deploy-secret: ## write deploy/secret/cluster-secret (0600) and deploy/.env for deploy/compose.yaml, unless they exist (git-ignored)
-	scripts/deploy-secret.sh deploy
+deploy-secret: build ## write deploy/secret/ (the cluster secret, the CA and the nodes' and driver's certificates) and deploy/.env for deploy/compose.yaml, unless they exist (git-ignored)
+	SHOAL=$(SHOAL) scripts/deploy-secret.sh deploy
 
 .PHONY: soak
 soak: build ## 5 minutes of wide jobs on 3 nodes while random workers and nodes are killed; fails on any wrong answer or failed job

@@ -88,14 +88,14 @@ func (h *hostCluster) close() error {
 }
 
 // options makes o a driver's of the cluster: its master (the nodes'
-// current addresses), secret and MinIO; local mode's fields are cleared.
+// current addresses), secret, certificate and MinIO; local mode's fields
+// are cleared.
 func (h *hostCluster) options(ctx context.Context, o client.Options) (client.Options, error) {
-	master, err := h.hc.Master(ctx)
+	o, err := h.hc.DriverOptions(ctx, o)
 	if err != nil {
 		return o, err
 	}
 	o.Nodes, o.NodeBinary = 0, ""
-	o.Master, o.ClusterSecret, o.S3 = master, h.hc.Secret, h.hc.S3Options()
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = HostsHeartbeatTimeout
 	}

@@ -85,7 +85,7 @@ func (h *hostSoak) killWorker(s *soaker, taken []int) (string, bool) {
 		if slices.Contains(taken, i) {
 			continue
 		}
-		cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(h.hc.Secret), nodeclient.WithAppToken(s.c.AppToken()))
+		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(h.hc.Credentials()), nodeclient.WithAppToken(s.c.AppToken()))
 		if err != nil {
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 
 	"shoal/compute"
 	"shoal/internal/nodeproc"
+	"shoal/internal/pki"
 	"shoal/shuffleservice"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
@@ -59,6 +60,10 @@ type ShuffleConfig struct {
 	// the rest of the run: a writer that needs more fails as it would on a
 	// machine with that limit.
 	MaxOpenFiles int
+	// Insecure runs the node services and their clients on plain TCP
+	// (loopback). Default: mutual TLS, as everywhere, with an ephemeral
+	// CA made for the run (pki.NewEphemeral).
+	Insecure bool
 }
 
 // ShuffleResult is what one run measured. Field names are the JSON
@@ -165,16 +170,26 @@ type cluster struct {
 func startCluster(ctx context.Context, cfg *ShuffleConfig, app string) (*cluster, error) {
 	cl := &cluster{clients: map[string]*nodeclient.Client{}}
 	token := compute.NewSecret() // the application's, as a driver makes it
+	var creds nodeclient.Credentials
+	var args []string
+	if !cfg.Insecure {
+		tlsDir := filepath.Join(cfg.Dir, "tls")
+		eph, err := pki.NewEphemeral("bench", tlsDir)
+		if err != nil {
+			return nil, err
+		}
+		creds.TLS, args = eph.Client, []string{"--tls-dir", tlsDir}
+	}
 	for i := range cfg.Nodes {
 		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i))
-		p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: cfg.Binary, Dirs: []string{dir}, Stderr: cfg.NodeStderr})
+		p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: cfg.Binary, Dirs: []string{dir}, Args: args, Stderr: cfg.NodeStderr})
 		if err != nil {
 			cl.stop()
 			return nil, fmt.Errorf("starting node service %d: %w", i, err)
 		}
 		cl.procs = append(cl.procs, p)
 		cl.dirs = append(cl.dirs, dir)
-		c, err := nodeclient.Dial(p.Addr(), nodeclient.WithAppToken(token))
+		c, err := nodeclient.Dial(p.Addr(), nodeclient.WithCredentials(creds), nodeclient.WithAppToken(token))
 		if err != nil {
 			cl.stop()
 			return nil, err

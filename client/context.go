@@ -41,6 +41,7 @@ type Context struct {
 	remote   *compute.Remote // cluster mode (Options.Master)
 	procs    processes       // local or remote
 	tempDir  string
+	tls      *tlsSetup   // nil with Options.Insecure
 	sched    *scheduler  // owned by its loop goroutine once started
 	ui       *ui.Live    // the live UI, or nil (uiserver.go)
 	status   *nodeStatus // node_status events (nodestatus.go)
@@ -90,11 +91,15 @@ func NewContext(ctx context.Context, opts Options) (*Context, error) {
 	c.events.Write(c.appStart())
 	hbInterval := min(compute.DefaultHeartbeatInterval, opts.HeartbeatTimeout/5)
 	listen := opts.DriverListen
-	if listen == "" && opts.Master != "" {
+	if listen == "" && opts.Master != "" && !opts.Insecure {
 		listen = ":0"
+	}
+	if c.tls, err1 = newTLSSetup(opts); err1 != nil {
+		return nil, err1
 	}
 	c.endpoint, err1 = compute.NewEndpoint(compute.EndpointOptions{
 		Listen: listen, App: c.app, HeartbeatTimeout: opts.HeartbeatTimeout, HeartbeatInterval: hbInterval, Logger: c.log,
+		TLS: c.tls.driver(),
 	})
 	if err1 != nil {
 		return nil, err1
@@ -188,6 +193,7 @@ func (c *Context) close() error {
 	if c.tempDir != "" {
 		errs = append(errs, os.RemoveAll(c.tempDir))
 	}
+	errs = append(errs, c.tls.close())
 	errs = append(errs, c.endCheckpointRun())
 	errs = append(errs, c.s3.close())
 	c.events.Write(&eventlog.AppEnd{App: c.app, Status: eventlog.StatusSucceeded})
@@ -259,7 +265,7 @@ func Init() {
 // reports ask: the local cluster or the remote one.
 type processes interface {
 	Nodes() []compute.NodeInfo
-	ClusterSecret() string
+	Credentials() nodeclient.Credentials
 	Close() error
 }
 
@@ -289,12 +295,13 @@ func (c *Context) startLocal(ctx context.Context, hbInterval time.Duration) erro
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
 		NodeArgs: opts.nodeArgs(), WorkerEnv: opts.S3.Environ(),
+		TLSDir: c.tls.nodeDir(), TLS: c.tls.driver(), DriverCertSHA256: c.tls.pin(),
 	})
 	if err != nil {
 		return err
 	}
 	c.local, c.procs = local, local
-	return c.start(ctx, c.endpoint, local, newNodeClients(nodeclient.WithClusterSecret(local.ClusterSecret()), nodeclient.WithAppToken(c.endpoint.Token())), opts.Nodes*opts.WorkersPerNode)
+	return c.start(ctx, c.endpoint, local, newNodeClients(nodeclient.WithCredentials(local.Credentials()), nodeclient.WithAppToken(c.endpoint.Token())), opts.Nodes*opts.WorkersPerNode)
 }
 
 // startRemote joins the cluster of Options.Master (cluster mode) and
@@ -315,12 +322,13 @@ func (c *Context) startRemote(ctx context.Context, hbInterval time.Duration) err
 		WorkersPerNode: opts.WorkersPerNode, Slots: opts.Slots, HeartbeatInterval: hbInterval,
 		DriverTimeout: opts.HeartbeatTimeout, DriverAddr: driverAddr, App: c.app, AppToken: c.endpoint.Token(),
 		Env: s3.Environ(), Logger: c.log,
+		TLS: c.tls.driver(), TLSServerName: opts.TLSServerName, DriverCertSHA256: c.tls.pin(),
 	})
 	if err != nil {
 		return err
 	}
 	c.remote, c.procs = remote, remote
-	return c.start(ctx, c.endpoint, remote, newNodeClients(nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(c.endpoint.Token())), remote.Workers())
+	return c.start(ctx, c.endpoint, remote, newNodeClients(nodeclient.WithCredentials(remote.Credentials()), nodeclient.WithAppToken(c.endpoint.Token())), remote.Workers())
 }
 
 // driverAddr is the address the cluster's workers reach the driver's

@@ -70,7 +70,7 @@ func (n *nodeStatus) report() {
 		cl := n.clients[info.Addr]
 		if cl == nil {
 			var err error
-			if cl, err = nodeclient.Dial(info.Addr, nodeclient.WithClusterSecret(n.c.procs.ClusterSecret())); err != nil {
+			if cl, err = nodeclient.Dial(info.Addr, nodeclient.WithCredentials(n.c.procs.Credentials())); err != nil {
 				continue
 			}
 			n.clients[info.Addr] = cl

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -64,6 +65,23 @@ type Options struct {
 	// ClusterSecret is the secret the cluster's nodes require (their
 	// --cluster-secret-file). Local mode makes its own.
 	ClusterSecret string
+	// TLSDir is the driver's identity in cluster mode: ca.crt, tls.crt
+	// and tls.key (`shoal certs client`; docs/security.md). The driver
+	// presents it to the nodes and verifies theirs against its CA, and
+	// its endpoint serves the workers with it. Required with a Master
+	// unless Insecure. Local mode makes an ephemeral CA at every start
+	// instead, so that the same mutual-TLS path is always taken.
+	TLSDir string
+	// TLSServerName, in cluster mode, is the name every node's
+	// certificate carries, verified instead of the address dialled
+	// (Kubernetes: the nodes' addresses are the pods', unknown when the
+	// certificate is made). Empty: each node's certificate must name the
+	// host it is dialled by.
+	TLSServerName string
+	// Insecure turns TLS off on every link, for benchmarks: refused
+	// unless every address is loopback (the driver's endpoint, and in
+	// cluster mode every node of a shoal:// Master).
+	Insecure bool
 	// DriverListen is where the driver's endpoint listens for its workers:
 	// default 127.0.0.1:0 in local mode, :0 (every interface, a free
 	// port) in cluster mode.
@@ -324,6 +342,18 @@ func (o *Options) Validate() error {
 	} else if o.DriverHost != "" {
 		bad("DriverHost %q without a Master (local mode's workers reach the driver on loopback)", o.DriverHost)
 	}
+	switch {
+	case o.Master == "" && (o.TLSDir != "" || o.TLSServerName != ""):
+		bad("TLSDir and TLSServerName are cluster mode's (local mode makes its own certificates)")
+	case o.Insecure && (o.TLSDir != "" || o.TLSServerName != ""):
+		bad("Insecure with TLSDir or TLSServerName (TLS off, or certificates: not both)")
+	case o.Insecure:
+		for _, p := range insecureProblems(o) {
+			bad("Insecure: %s (TLS may be off only when every address is loopback)", p)
+		}
+	case o.Master != "" && o.TLSDir == "":
+		bad("cluster mode needs the driver's certificate: TLSDir (shoal run --tls-dir DIR, made by shoal certs client), or Insecure for nodes on loopback")
+	}
 	if o.CheckpointKeep > 0 && o.CheckpointDir == "" {
 		bad("CheckpointKeep %d without a CheckpointDir (set CheckpointDir, or leave CheckpointKeep 0)", o.CheckpointKeep)
 	}
@@ -350,4 +380,46 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// insecureProblems lists the addresses of o that are not loopback, where
+// Insecure would let plain TCP out of this machine.
+func insecureProblems(o *Options) []string {
+	var out []string
+	if o.DriverListen != "" && !loopbackHostPort(o.DriverListen) {
+		out = append(out, fmt.Sprintf("DriverListen %s is not loopback", o.DriverListen))
+	}
+	if o.DriverHost != "" && !loopbackHost(o.DriverHost) {
+		out = append(out, fmt.Sprintf("DriverHost %s is not loopback", o.DriverHost))
+	}
+	if o.Master == "" {
+		return out
+	}
+	m, err := compute.ParseMaster(o.Master)
+	if err != nil {
+		return out // reported as such
+	}
+	if m.Scheme != compute.SchemeShoal {
+		return append(out, fmt.Sprintf("Master %s is resolved at run time", o.Master))
+	}
+	for _, a := range m.Addrs {
+		if !loopbackHostPort(a) {
+			out = append(out, fmt.Sprintf("node %s is not loopback", a))
+		}
+	}
+	return out
+}
+
+func loopbackHostPort(hp string) bool {
+	host, _, err := net.SplitHostPort(hp)
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost: "localhost" or a loopback IP address.
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -117,7 +117,7 @@ func nodeBlocks(t *testing.T, c *client.Context) uint64 {
 	t.Helper()
 	var n uint64
 	for _, node := range c.Local().Nodes() {
-		cl, err := nodeclient.Dial(node.Addr, nodeclient.WithClusterSecret(c.Local().ClusterSecret()))
+		cl, err := nodeclient.Dial(node.Addr, nodeclient.WithCredentials(c.Local().Credentials()))
 		if err != nil {
 			t.Fatal(err)
 		}

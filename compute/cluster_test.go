@@ -507,7 +507,7 @@ func testCacheBytes(t *testing.T, shoal string) {
 	defer cancel()
 	node := func() *nodeclient.Client {
 		t.Helper()
-		cl, err := nodeclient.Dial(c.local.Nodes()[0].Addr, nodeclient.WithClusterSecret(c.local.ClusterSecret()), nodeclient.WithAppToken(c.ep.Token()))
+		cl, err := nodeclient.Dial(c.local.Nodes()[0].Addr, nodeclient.WithCredentials(c.local.Credentials()), nodeclient.WithAppToken(c.ep.Token()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -248,6 +248,17 @@
 // refuses a stream without it. Local mode takes the same path with an
 // ephemeral secret (LocalOptions.ClusterSecret).
 //
+// Mutual TLS (docs/security.md) is under both: the driver presents its
+// certificate to the nodes (RemoteOptions.TLS, LocalOptions.TLS) and its
+// endpoint serves with it (EndpointOptions.TLS); a worker presents its
+// node's (WorkerOptions.TLSDir, SHOAL_TLS_DIR: the node gives it its own
+// directory) to nodes and to the driver, and accepts as its driver only
+// the certificate whose SHA-256 it was given (SHOAL_DRIVER_CERT_SHA256),
+// whatever the driver's address. Nodes are verified by the host dialled,
+// or by the name every node's certificate carries (TLSServerName,
+// SHOAL_TLS_SERVER_NAME). client.NewContext gives local mode an ephemeral
+// CA; without TLS (client.Options.Insecure) every link is plain TCP.
+//
 // # Locks
 //
 // Endpoint: Endpoint.mu, then workerConn.mu, then eventQueue.mu. Worker:

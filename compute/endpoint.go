@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shoal/compute/computepb"
+	"shoal/internal/pki"
 )
 
 // Defaults of EndpointOptions.
@@ -27,6 +28,9 @@ const (
 	// eventBuffer is the capacity of the Events channel. The queue behind
 	// it is unbounded (see eventQueue).
 	eventBuffer = 1024
+	// refusedLogEvery bounds how often a connection refused at its TLS
+	// handshake is logged.
+	refusedLogEvery = 10 * time.Second
 )
 
 // EndpointOptions configure the driver's endpoint (NewEndpoint). The zero
@@ -57,6 +61,13 @@ type EndpointOptions struct {
 	// refused as Unauthenticated. Default: a new random token (Token
 	// tells it), so that an endpoint never takes anyone's workers.
 	Token string
+	// TLS, if set, is the driver's identity: the endpoint serves only
+	// mutual TLS 1.3 with its certificate, requires the workers'
+	// (their node's) and verifies them against its CA. Workers verify
+	// the endpoint's certificate by its SHA-256 (Fingerprint;
+	// WorkerOptions.DriverCertSHA256), not by the address. nil: plain
+	// TCP (a driver run with --insecure, on loopback).
+	TLS *pki.Identity
 	// Logger receives the endpoint's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -156,11 +167,24 @@ func NewEndpoint(opts EndpointOptions) (*Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compute: listen for workers on %s: %w (pick another address)", opts.Listen, err)
 	}
+	log := opts.Logger.With("component", "compute")
+	sopts := serverOptions()
+	if opts.TLS != nil {
+		// Logged at most once per refusedLogEvery: a flood of refused
+		// connections does not flood the log.
+		var lastLog atomic.Int64
+		sopts = append(sopts, grpc.Creds(opts.TLS.ServerCredentials(func(remote string, err error) {
+			now := time.Now().UnixNano()
+			if last := lastLog.Load(); now-last >= int64(refusedLogEvery) && lastLog.CompareAndSwap(last, now) {
+				log.Warn("refused a worker's connection: "+err.Error(), "from", remote)
+			}
+		})))
+	}
 	e := &Endpoint{
 		opts:      opts,
-		log:       opts.Logger.With("component", "compute"),
+		log:       log,
 		lis:       lis,
-		srv:       grpc.NewServer(serverOptions()...),
+		srv:       grpc.NewServer(sopts...),
 		events:    make(chan Event, eventBuffer),
 		queue:     newEventQueue(),
 		workers:   make(map[string]*workerConn),

@@ -43,6 +43,18 @@ const (
 	// to its driver's endpoint (WorkerOptions.AppToken,
 	// EndpointOptions.Token).
 	EnvAppToken = "SHOAL_APP_TOKEN"
+	// EnvTLSDir is the worker's identity directory (ca.crt, tls.crt,
+	// tls.key): its node's (WorkerOptions.TLSDir). Set: every link is
+	// mutual TLS.
+	EnvTLSDir = "SHOAL_TLS_DIR"
+	// EnvTLSServerName is the name every node's certificate carries,
+	// checked instead of the host dialled (WorkerOptions.TLSServerName;
+	// optional).
+	EnvTLSServerName = "SHOAL_TLS_SERVER_NAME"
+	// EnvDriverCert is the SHA-256 (hex) of the certificate the driver's
+	// endpoint serves with, which the worker accepts and no other
+	// (WorkerOptions.DriverCertSHA256).
+	EnvDriverCert = "SHOAL_DRIVER_CERT_SHA256"
 	// EnvServeShuffle is "1" when the worker serves its own map outputs
 	// (WorkerOptions.ServeShuffle; optional).
 	EnvServeShuffle = "SHOAL_SERVE_SHUFFLE"
@@ -69,8 +81,11 @@ func WorkerFromEnv() (WorkerOptions, bool) {
 		App:        os.Getenv(EnvApp),
 		WorkerID:   os.Getenv(EnvWorkerID),
 
-		ClusterSecret: os.Getenv(EnvClusterSecret),
-		AppToken:      os.Getenv(EnvAppToken),
+		ClusterSecret:    os.Getenv(EnvClusterSecret),
+		AppToken:         os.Getenv(EnvAppToken),
+		TLSDir:           os.Getenv(EnvTLSDir),
+		TLSServerName:    os.Getenv(EnvTLSServerName),
+		DriverCertSHA256: os.Getenv(EnvDriverCert),
 	}
 	if s := os.Getenv(EnvSlots); s != "" {
 		n, err := strconv.Atoi(s)
@@ -131,6 +146,15 @@ func (o WorkerOptions) Environ() []string {
 	if o.AppToken != "" {
 		env = append(env, EnvAppToken+"="+o.AppToken)
 	}
+	if o.TLSDir != "" {
+		env = append(env, EnvTLSDir+"="+o.TLSDir)
+	}
+	if o.TLSServerName != "" {
+		env = append(env, EnvTLSServerName+"="+o.TLSServerName)
+	}
+	if o.DriverCertSHA256 != "" {
+		env = append(env, EnvDriverCert+"="+o.DriverCertSHA256)
+	}
 	return env
 }
 
@@ -140,7 +164,7 @@ func withoutShoalEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 outer:
 	for _, kv := range env {
-		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvDriverTimeout, EnvServeShuffle, EnvClusterSecret, EnvAppToken} {
+		for _, k := range []string{EnvRole, EnvDriver, EnvNode, EnvApp, EnvWorkerID, EnvSlots, EnvHeartbeat, EnvDriverTimeout, EnvServeShuffle, EnvClusterSecret, EnvAppToken, EnvTLSDir, EnvTLSServerName, EnvDriverCert} {
 			if strings.HasPrefix(kv, k+"=") {
 				continue outer
 			}

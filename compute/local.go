@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shoal/internal/nodeproc"
+	"shoal/internal/pki"
 	"shoal/shuffleservice"
 	"shoal/shuffleservice/nodeclient"
 )
@@ -106,6 +107,16 @@ type LocalOptions struct {
 	// AppToken is the application's token the workers present to the
 	// driver's endpoint (Endpoint.Token). Required.
 	AppToken string
+	// TLSDir, if set, is the identity (ca.crt, tls.crt, tls.key) the
+	// nodes serve with (`node --tls-dir`) and their workers present;
+	// TLS is the one Local presents to its nodes, and DriverCertSHA256
+	// the endpoint's certificate the workers accept (Endpoint's
+	// EndpointOptions.TLS). client.NewContext makes all three from an
+	// ephemeral CA (pki.NewEphemeral), so that local mode takes the
+	// mutual-TLS path of a real cluster. Empty: plain TCP on loopback.
+	TLSDir           string
+	TLS              *pki.Identity
+	DriverCertSHA256 string
 	// ServeShuffle makes every worker serve the map outputs it writes
 	// from its own shuffle server (WorkerOptions.ServeShuffle) instead of
 	// the node service: the external shuffle service is off, and a
@@ -170,6 +181,9 @@ func (o *LocalOptions) Validate() error {
 	}
 	if o.CacheBytes < 0 {
 		bad("CacheBytes %d is negative", o.CacheBytes)
+	}
+	if (o.TLSDir != "") != (o.TLS != nil) || (o.TLSDir != "") != (o.DriverCertSHA256 != "") {
+		bad("TLSDir, TLS and DriverCertSHA256 go together (all set, or none)")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("compute: local options: %w", err)
@@ -247,6 +261,12 @@ type localProc struct {
 // (nodeclient.WithClusterSecret).
 func (l *Local) ClusterSecret() string { return l.opts.ClusterSecret }
 
+// Credentials are what a client of the cluster's nodes presents: the
+// cluster secret and LocalOptions.TLS.
+func (l *Local) Credentials() nodeclient.Credentials {
+	return nodeclient.Credentials{Secret: l.opts.ClusterSecret, TLS: l.opts.TLS}
+}
+
 // StartLocal starts opts.Nodes node services, registers opts.App with
 // each, and starts opts.WorkersPerNode workers per node pointed at the
 // driver. ctx bounds the start only. On error, whatever was started is
@@ -305,7 +325,7 @@ func (l *Local) start(ctx context.Context) error {
 		if advErr != nil {
 			return advErr
 		}
-		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithClusterSecret(l.opts.ClusterSecret), nodeclient.WithAppToken(l.opts.AppToken)); err != nil {
+		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithCredentials(l.Credentials()), nodeclient.WithAppToken(l.opts.AppToken)); err != nil {
 			return fmt.Errorf("compute: local: node %d: %w", i, err)
 		}
 		if err := n.client.RegisterApp(ctx, l.opts.App, 0); err != nil {
@@ -346,6 +366,9 @@ func (l *Local) startNode(ctx context.Context, dir string) (*nodeproc.Process, e
 	if l.opts.CacheBytes > 0 {
 		args = append(args, fmt.Sprintf("--cache-bytes=%d", l.opts.CacheBytes))
 	}
+	if l.opts.TLSDir != "" {
+		args = append(args, "--tls-dir", l.opts.TLSDir)
+	}
 	args = append(args, l.opts.NodeArgs...)
 	return nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{dir}, Args: args, Stderr: l.opts.Stderr,
 		Env: []string{EnvClusterSecret + "=" + l.opts.ClusterSecret}})
@@ -376,6 +399,8 @@ func (l *Local) AddWorker(i int) (LocalWorker, error) {
 		ServeShuffle:      l.opts.ServeShuffle,
 		ClusterSecret:     l.opts.ClusterSecret,
 		AppToken:          l.opts.AppToken,
+		TLSDir:            l.opts.TLSDir,
+		DriverCertSHA256:  l.opts.DriverCertSHA256,
 	}
 	n.next++
 	cmd := exec.Command(l.opts.Binary, l.opts.WorkerArgs...)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/internal/pki"
 	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
@@ -122,6 +123,16 @@ type RemoteOptions struct {
 	// ClusterSecret is presented to every node. Required unless every
 	// node listens on loopback without one.
 	ClusterSecret string
+	// TLS is the driver's identity, presented to every node (mutual
+	// TLS); nil only for nodes on loopback without certificates.
+	// TLSServerName is the name every node's certificate carries,
+	// checked instead of the host dialled (nodeclient.Credentials), by
+	// the driver and the workers. DriverCertSHA256 is the SHA-256 of
+	// the certificate the driver's endpoint serves with (TLS's), which
+	// the workers accept and no other.
+	TLS              *pki.Identity
+	TLSServerName    string
+	DriverCertSHA256 string
 	// Binary is the executable the nodes start the workers from: it must
 	// be built for the nodes' machines (GOOS=linux, their GOARCH) and
 	// statically (CGO_ENABLED=0). Default: this process's own.
@@ -254,10 +265,11 @@ func StartRemote(ctx context.Context, opts RemoteOptions) (*Remote, error) {
 		return nil, err
 	}
 	wo := WorkerOptions{DriverAddr: opts.DriverAddr, Slots: opts.Slots, HeartbeatInterval: opts.HeartbeatInterval,
-		DriverTimeout: opts.DriverTimeout, AppToken: opts.AppToken}
+		DriverTimeout: opts.DriverTimeout, AppToken: opts.AppToken,
+		TLSServerName: opts.TLSServerName, DriverCertSHA256: opts.DriverCertSHA256}
 	env := slices.DeleteFunc(wo.Environ(), func(kv string) bool {
 		// The node sets these itself.
-		for _, k := range []string{EnvRole, EnvNode, EnvApp, EnvWorkerID} {
+		for _, k := range []string{EnvRole, EnvNode, EnvApp, EnvWorkerID, EnvTLSDir} {
 			if strings.HasPrefix(kv, k+"=") {
 				return true
 			}
@@ -356,7 +368,7 @@ const joinTimeout = 10 * time.Second
 // binary and starts the workers. The node is returned once dialled, also
 // on error, so that the caller can remove the application from it.
 func (r *Remote) joinNode(ctx context.Context, addr string) (*remoteNode, error) {
-	cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(r.opts.ClusterSecret), nodeclient.WithAppToken(r.opts.AppToken))
+	cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(r.Credentials()), nodeclient.WithAppToken(r.opts.AppToken))
 	if err != nil {
 		return nil, err
 	}
@@ -438,6 +450,12 @@ func (r *Remote) Workers() int {
 
 // ClusterSecret is the secret the nodes require.
 func (r *Remote) ClusterSecret() string { return r.opts.ClusterSecret }
+
+// Credentials are what the driver presents to the nodes: the cluster
+// secret and RemoteOptions.TLS.
+func (r *Remote) Credentials() nodeclient.Credentials {
+	return nodeclient.Credentials{Secret: r.opts.ClusterSecret, TLS: r.opts.TLS, ServerName: r.opts.TLSServerName}
+}
 
 // Failures delivers what the nodes report about the application's
 // workers that the scheduler should know: a node that gave up restarting

@@ -36,7 +36,7 @@ func (l *Local) RestartNode(ctx context.Context, i int) (NodeInfo, error) {
 	}
 	n := &localNode{info: NodeInfo{Index: i, Listen: p.Addr(), Pid: p.Pid(), Dir: old.info.Dir, MetricsAddr: p.MetricsAddr()}, proc: p}
 	if n.info.Addr, err = l.advertise(i, p.Addr()); err == nil {
-		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithClusterSecret(l.opts.ClusterSecret), nodeclient.WithAppToken(l.opts.AppToken)); err == nil {
+		if n.client, err = nodeclient.Dial(p.Addr(), nodeclient.WithCredentials(l.Credentials()), nodeclient.WithAppToken(l.opts.AppToken)); err == nil {
 			err = n.client.RegisterApp(ctx, l.opts.App, 0)
 		}
 	}

@@ -56,7 +56,7 @@ type shuffleServer struct {
 // directory of its own under each of the node's local directories
 // (nodeDirs), listening on the node's host on a port picked by the OS,
 // and registers the application with it.
-func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []string, log *slog.Logger) (_ *shuffleServer, err error) {
+func openShuffleServer(ctx context.Context, opts WorkerOptions, creds nodeclient.Credentials, nodeDirs []string, log *slog.Logger) (_ *shuffleServer, err error) {
 	if len(nodeDirs) == 0 {
 		return nil, errors.New("the node service gave no local directories")
 	}
@@ -89,7 +89,9 @@ func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []strin
 		// Its readers are the application's workers: they hold the
 		// cluster secret.
 		ClusterSecret: opts.ClusterSecret,
-		Name:          "worker-" + opts.WorkerID,
+		// And its certificate: they verify it as their node's.
+		TLSDir: opts.TLSDir,
+		Name:   "worker-" + opts.WorkerID,
 	})
 	if err != nil {
 		lis.Close()
@@ -101,7 +103,7 @@ func openShuffleServer(ctx context.Context, opts WorkerOptions, nodeDirs []strin
 			s.close()
 		}
 	}()
-	if s.client, err = nodeclient.Dial(s.addr, nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(opts.AppToken)); err != nil {
+	if s.client, err = nodeclient.Dial(s.addr, nodeclient.WithCredentials(creds), nodeclient.WithAppToken(opts.AppToken)); err != nil {
 		return nil, err
 	}
 	if err := s.client.RegisterApp(ctx, opts.App, embeddedAppTTL); err != nil {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"shoal/compute/computepb"
+	"shoal/internal/pki"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shuffle"
 )
@@ -132,6 +133,19 @@ type WorkerOptions struct {
 	// service (nodeclient.WithAppToken); the driver's endpoint refuses a
 	// worker without its application's token (EndpointOptions.Token).
 	AppToken string
+	// TLSDir, if set, is the worker's identity (ca.crt, tls.crt,
+	// tls.key; its node's): every link is then mutual TLS 1.3 (package
+	// internal/pki). Empty: plain TCP (a driver run with --insecure, on
+	// loopback).
+	TLSDir string
+	// TLSServerName is the name every node's certificate carries,
+	// checked instead of the host dialled (nodeclient.Credentials).
+	// Empty: the host dialled.
+	TLSServerName string
+	// DriverCertSHA256 is the SHA-256 (hex) of the certificate the
+	// driver's endpoint serves with: the worker accepts that one only.
+	// Required with TLSDir.
+	DriverCertSHA256 string
 	// Logger receives the worker's log; it is given component=compute.
 	// Default: discard.
 	Logger *slog.Logger
@@ -181,6 +195,9 @@ func (o *WorkerOptions) Validate() error {
 	if o.DriverTimeout < 0 {
 		bad("DriverTimeout %v is negative", o.DriverTimeout)
 	}
+	if o.TLSDir != "" && o.DriverCertSHA256 == "" {
+		bad("DriverCertSHA256 is empty (%s): with TLS the worker must know its driver's certificate", EnvDriverCert)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("compute: worker options: %w", err)
 	}
@@ -206,7 +223,16 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	}
 	log := opts.Logger.With("component", "compute", "worker", opts.WorkerID)
 
-	node, err := nodeclient.Dial(opts.NodeAddr, nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(opts.AppToken))
+	creds := nodeclient.Credentials{Secret: opts.ClusterSecret, ServerName: opts.TLSServerName}
+	driverCreds := insecure.NewCredentials()
+	if opts.TLSDir != "" {
+		var err error
+		if creds.TLS, err = pki.LoadDir(opts.TLSDir); err != nil {
+			return fmt.Errorf("compute: worker %s: its certificate (%s): %w", opts.WorkerID, EnvTLSDir, err)
+		}
+		driverCreds = creds.TLS.PinnedCredentials(opts.DriverCertSHA256)
+	}
+	node, err := nodeclient.Dial(opts.NodeAddr, nodeclient.WithCredentials(creds), nodeclient.WithAppToken(opts.AppToken))
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: %w", opts.WorkerID, err)
 	}
@@ -220,7 +246,7 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 	shuffleAddr, shuffleNode := opts.NodeAddr, node
 	if opts.ServeShuffle {
 		octx, cancel := context.WithTimeout(ctx, connectTimeout)
-		own, err := openShuffleServer(octx, opts, layout.Dirs, opts.Logger.With("worker", opts.WorkerID))
+		own, err := openShuffleServer(octx, opts, creds, layout.Dirs, opts.Logger.With("worker", opts.WorkerID))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("compute: worker %s: open its own shuffle server: %w", opts.WorkerID, err)
@@ -229,11 +255,11 @@ func RunWorker(ctx context.Context, opts WorkerOptions, runner Runner) error {
 		shuffleAddr, shuffleNode, layout = own.addr, own.client, own.layout()
 		log.Info("serving its own map outputs", "shuffle_addr", shuffleAddr, "dirs", layout.Dirs)
 	}
-	clients := newClientCache(shuffleNode, nodeclient.WithClusterSecret(opts.ClusterSecret), nodeclient.WithAppToken(opts.AppToken))
+	clients := newClientCache(shuffleNode, nodeclient.WithCredentials(creds), nodeclient.WithAppToken(opts.AppToken))
 	defer clients.close()
 
 	conn, err := grpc.NewClient(opts.DriverAddr,
-		append(dialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		append(dialOptions(), grpc.WithTransportCredentials(driverCreds),
 			grpc.WithPerRPCCredentials(appToken(opts.AppToken)))...)
 	if err != nil {
 		return fmt.Errorf("compute: worker %s: dial driver %s: %w", opts.WorkerID, opts.DriverAddr, err)

@@ -24,7 +24,9 @@ import (
 
 	"shoal/internal/cli"
 	"shoal/internal/dockertest"
+	"shoal/internal/pki"
 	"shoal/internal/poll"
+	"shoal/internal/testbin"
 	"shoal/jobs"
 )
 
@@ -67,7 +69,44 @@ func TestDeploySecret(t *testing.T) {
 		t.Errorf(".env: SHOAL_UID=%q COMPOSE_PROJECT_NAME=%q SHOAL_S3_ACCESS_KEY=%q, S3 secret key of %d characters",
 			vars["SHOAL_UID"], vars["COMPOSE_PROJECT_NAME"], vars["SHOAL_S3_ACCESS_KEY"], len(vars["SHOAL_S3_SECRET_KEY"]))
 	}
+	// The certificates: the CA beside them, an identity per node valid
+	// for its host name and the driver's, each readable by the
+	// containers' user only.
+	certs := map[string]string{}
+	for _, who := range []string{"h1", "h2", "h3", "driver"} {
+		d := filepath.Join(dir, "secret", "tls-"+who)
+		id, err := pki.LoadDir(d)
+		if err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		if who != "driver" {
+			if err := id.Leaf.VerifyHostname(who); err != nil {
+				t.Errorf("%s's certificate: %v", who, err)
+			}
+		}
+		certs[who] = id.Fingerprint()
+		for path, mode := range map[string]os.FileMode{d: 0o700 | os.ModeDir, filepath.Join(d, pki.KeyFile): 0o600} {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode() != mode {
+				t.Errorf("%s has mode %v, want %v", path, fi.Mode(), mode)
+			}
+			if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != wantOwner {
+				t.Errorf("%s belongs to uid %d, want %d", path, uid, wantOwner)
+			}
+		}
+	}
+	if _, err := pki.LoadCA(filepath.Join(dir, "secret", "ca")); err != nil {
+		t.Fatal(err)
+	}
 	deploySecret(t, dir)
+	for who, fp := range certs {
+		if id, err := pki.LoadDir(filepath.Join(dir, "secret", "tls-"+who)); err != nil || id.Fingerprint() != fp {
+			t.Errorf("a second make deploy-secret replaced %s's certificate (%v)", who, err)
+		}
+	}
 	if again, _ := os.ReadFile(secret); !bytes.Equal(again, first) {
 		t.Error("a second make deploy-secret replaced the secret")
 	}
@@ -84,10 +123,13 @@ func TestDeploySecret(t *testing.T) {
 	}
 }
 
-// deploySecret runs scripts/deploy-secret.sh DIR.
+// deploySecret runs scripts/deploy-secret.sh DIR, with the shoal binary
+// built for the test.
 func deploySecret(t *testing.T, dir string) {
 	t.Helper()
-	if out, err := exec.Command("../scripts/deploy-secret.sh", dir).CombinedOutput(); err != nil {
+	cmd := exec.Command("../scripts/deploy-secret.sh", dir)
+	cmd.Env = append(os.Environ(), "SHOAL="+testbin.Shoal(t))
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("deploy-secret.sh: %v\n%s", err, out)
 	}
 }
@@ -257,6 +299,7 @@ func TestComposeConfig(t *testing.T) {
 		for k, want := range map[string]string{
 			"SHOAL_NODE_LISTEN": "0.0.0.0:7077", "SHOAL_NODE_DIR": "/var/lib/shoal", "SHOAL_NODE_WORKERS": "2",
 			"SHOAL_NODE_CLUSTER_SECRET_FILE": "/run/secrets/cluster-secret",
+			"SHOAL_NODE_TLS_DIR":             "/etc/shoal/tls",
 		} {
 			if s.Environment[k] != want {
 				t.Errorf("%s: %s=%q, want %q", h, k, s.Environment[k], want)
@@ -266,6 +309,9 @@ func TestComposeConfig(t *testing.T) {
 			t.Errorf("%s has secrets %+v, want cluster-secret", h, s.Secrets)
 		}
 		vols := volumeMounts(t, s.Volumes)
+		if src := filepath.Join(p.dir, "secret", "tls-"+h); vols[src] != "/etc/shoal/tls" {
+			t.Errorf("%s mounts %v, want its certificate %s at /etc/shoal/tls", h, vols, src)
+		}
 		for src, dst := range vols {
 			if dst != "/var/lib/shoal" {
 				continue

@@ -305,6 +305,7 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("the node's directory %s is volume %+v, want a hostPath of type Directory (it must outlive the pod)", dir, vol.VolumeSource)
 		}
 		checkSecretFile(t, "the node pod", pod, c, env["SHOAL_NODE_CLUSTER_SECRET_FILE"].Value, secrets)
+		checkTLSDir(t, "the node pod", pod, c, env["SHOAL_NODE_TLS_DIR"].Value, secrets)
 	})
 
 	t.Run("service", func(t *testing.T) {
@@ -345,6 +346,10 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("the driver's --master is %q, want %q (the headless Service)", got, master)
 		}
 		checkSecretFile(t, "the driver pod", pod, c, flagValue(args, "--cluster-secret-file"), secrets)
+		checkTLSDir(t, "the driver pod", pod, c, flagValue(args, "--tls-dir"), secrets)
+		if got, want := flagValue(args, "--tls-server-name"), fmt.Sprintf("%s.%s.svc", svc.Name, svc.Namespace); got != want {
+			t.Errorf("the driver's --tls-server-name is %q, want %q (the name of the nodes' certificate: the Service's)", got, want)
+		}
 		for _, ef := range c.EnvFrom {
 			if ef.SecretRef != nil {
 				if _, ok := secrets[ef.SecretRef.Name]; !ok {
@@ -526,6 +531,23 @@ func checkSecretFile(t *testing.T, what string, pod corev1.PodSpec, c corev1.Con
 	}
 	if pod.SecurityContext == nil || pod.SecurityContext.FSGroup == nil {
 		t.Errorf("%s: no fsGroup: the Secret's files (mode %#o) would not be readable by the pod's user", what, ptrValue(src.DefaultMode))
+	}
+}
+
+// checkTLSDir checks that dir, a certificate directory in c, holds the
+// keys of a Kubernetes TLS Secret that secret.yaml defines (ca.crt,
+// tls.crt, tls.key), mounted there and not readable by others.
+func checkTLSDir(t *testing.T, what string, pod corev1.PodSpec, c corev1.Container, dir string, secrets map[string]*corev1.Secret) {
+	t.Helper()
+	if dir == "" {
+		t.Errorf("%s: no certificate directory", what)
+		return
+	}
+	for _, f := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		checkSecretFile(t, what, pod, c, filepath.Join(dir, f), secrets)
+	}
+	if s := secrets[mountedVolume(t, pod, c, dir).Secret.SecretName]; s.Type != corev1.SecretTypeTLS {
+		t.Errorf("%s: Secret %s is of type %q, want %s", what, s.Name, s.Type, corev1.SecretTypeTLS)
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"shoal/blockstore"
@@ -25,6 +27,7 @@ import (
 	"shoal/compute"
 	"shoal/internal/dockertest"
 	"shoal/internal/hostcluster"
+	"shoal/internal/pki"
 	"shoal/internal/poll"
 	"shoal/jobs"
 	"shoal/objstore"
@@ -61,6 +64,23 @@ type testCluster struct {
 	endpoint string              // MinIO's, http://IP:9000
 	secret   string
 	s3       *minio.Client
+	// The cluster's certificates (docs/security.md): every node's names
+	// clusterServerName (the containers' addresses change when they are
+	// started again, as pods' do), driverTLS is the driver's identity,
+	// in driverDir, and stranger another CA's client.
+	driverTLS *pki.Identity
+	driverDir string
+	stranger  *pki.Identity
+}
+
+// clusterServerName is the name every node's certificate carries, which
+// drivers and workers verify instead of the address they dial
+// (client.Options.TLSServerName).
+const clusterServerName = hostcluster.ServerName
+
+// creds are what a client of the nodes presents.
+func (tc *testCluster) creds() nodeclient.Credentials {
+	return nodeclient.Credentials{Secret: tc.secret, TLS: tc.driverTLS, ServerName: clusterServerName}
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -70,7 +90,14 @@ func startCluster(t *testing.T) *testCluster {
 	hc := hostcluster.Start(t, hostcluster.Options{
 		Nodes: clusterNodes, WorkersPerNode: workersPerHost, AppTTL: clusterAppTTL, Bucket: clusterBucket,
 	})
-	return &testCluster{net: hc.Net, hosts: hc.Hosts, endpoint: hc.Endpoint, secret: hc.Secret, s3: hc.S3}
+	tc := &testCluster{net: hc.Net, hosts: hc.Hosts, endpoint: hc.Endpoint, secret: hc.Secret, s3: hc.S3,
+		driverTLS: hc.DriverTLS, driverDir: hc.DriverTLSDir}
+	now := time.Now()
+	other, err := pki.NewCA("other-ca", 24*time.Hour, now)
+	failIf(t, err)
+	tc.stranger, err = other.Issue(pki.Request{Name: "stranger", Role: pki.RoleClient, ValidFor: 2 * time.Hour}, now)
+	failIf(t, err)
+	return tc
 }
 
 // requireStatic fails the test if this test binary, which the driver
@@ -117,7 +144,7 @@ func (tc *testCluster) context(t *testing.T, eventLog string) *client.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := client.NewContext(ctx, client.Options{
-		Master: tc.master(t), ClusterSecret: tc.secret,
+		Master: tc.master(t), ClusterSecret: tc.secret, TLSDir: tc.driverDir, TLSServerName: clusterServerName,
 		EventLog: eventLog, HeartbeatTimeout: clusterHBTimout, UIAddr: "off",
 		S3: tc.s3Options(),
 	})
@@ -183,6 +210,7 @@ func (tc *testCluster) output(t *testing.T, prefix string) []string {
 func TestCluster(t *testing.T) {
 	tc := startCluster(t)
 	text, textData := tc.put(t, "in/text", "text", 200_000)
+	t.Run("tls-refused", tc.testTLSRefused)
 	t.Run("jobs", func(t *testing.T) { tc.testJobs(t, text, textData) })
 	t.Run("another-application", func(t *testing.T) { tc.testAnotherApplication(t, text, textData) })
 	t.Run("host-killed", func(t *testing.T) { tc.testHostFault(t, text, textData, "kill") })
@@ -208,7 +236,7 @@ func (tc *testCluster) testAnotherApplication(t *testing.T, text string, textDat
 
 	var clients []*nodeclient.Client
 	for _, h := range tc.hosts {
-		cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithClusterSecret(tc.secret), nodeclient.WithAppToken(other.AppToken()))
+		cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithCredentials(tc.creds()), nodeclient.WithAppToken(other.AppToken()))
 		failIf(t, err)
 		defer cl.Close()
 		clients = append(clients, cl)
@@ -256,6 +284,67 @@ func (tc *testCluster) testAnotherApplication(t *testing.T, text string, textDat
 	t.Logf("%d rounds of %d calls on each of %d nodes, all refused, while the job ran", rounds, len(calls), len(clients))
 }
 
+// testTLSRefused: with the cluster secret but without a certificate of
+// the cluster's CA, no client can call a node; nor can a driver whose
+// certificate does not name the node (no TLSServerName) start.
+func (tc *testCluster) testTLSRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addr := tc.nodeAddr(t, tc.hosts[0])
+	// Another CA's client that checks nothing of the node: the node
+	// refuses it, and logs why.
+	cfg := tc.stranger.ClientConfig("", "", "")
+	cfg.VerifyConnection = nil
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpccreds.NewTLS(cfg)),
+		grpc.WithPerRPCCredentials(secretMetadata(tc.secret)))
+	failIf(t, err)
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = shufflepb.NewShuffleClient(conn).Status(sctx, &shufflepb.StatusRequest{})
+	scancel()
+	conn.Close()
+	if err == nil {
+		t.Errorf("another CA's client was served by %s", addr)
+	}
+	for name, creds := range map[string]nodeclient.Credentials{
+		"no certificate":          {Secret: tc.secret},
+		"the node's name unknown": {Secret: tc.secret, TLS: tc.driverTLS},
+	} {
+		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(creds))
+		failIf(t, err)
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = cl.Status(sctx)
+		scancel()
+		cl.Close()
+		if err == nil {
+			t.Errorf("%s: a client was served by %s", name, addr)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+	logs, err := tc.hosts[0].Logs(ctx)
+	failIf(t, err)
+	if !strings.Contains(logs, `refused a connection: pki: certificate \"stranger\" of client`) || !strings.Contains(logs, "signed by another CA") {
+		t.Errorf("node h1 logged no refused connection:\n%s", logs)
+	}
+	if strings.Contains(logs, tc.secret) {
+		t.Error("node h1's log holds the cluster secret")
+	}
+	_, err = client.NewContext(ctx, client.Options{Master: tc.master(t), ClusterSecret: tc.secret, TLSDir: tc.driverDir, UIAddr: "off"})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("a driver that verifies the nodes by their addresses started: %v, want the nodes refused", err)
+	}
+}
+
+// secretMetadata sends the cluster secret with every call, as
+// nodeclient.WithClusterSecret does.
+type secretMetadata string
+
+func (s secretMetadata) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"shoal-cluster-secret": string(s)}, nil
+}
+
+func (secretMetadata) RequireTransportSecurity() bool { return false }
+
 // testRestartNewAddress: a node's container started again on its volume
 // with another address is the same node (its name) and serves the map
 // outputs it had committed, byte for byte.
@@ -289,7 +378,7 @@ func (tc *testCluster) testRestartNewAddress(t *testing.T, text string) {
 		t.Fatalf("no map output on %s", oldAddr)
 	}
 	fetch := func(addr string) []byte {
-		cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(tc.secret), nodeclient.WithAppToken(c.AppToken()))
+		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(tc.creds()), nodeclient.WithAppToken(c.AppToken()))
 		failIf(t, err)
 		defer cl.Close()
 		req := &shufflepb.FetchRequest{App: c.App(), Shuffle: uint32(shuffle)}
@@ -319,7 +408,7 @@ func (tc *testCluster) testRestartNewAddress(t *testing.T, text string) {
 	if newAddr == oldAddr {
 		t.Fatalf("the node came back at its old address %s", oldAddr)
 	}
-	cl, err := nodeclient.Dial(newAddr, nodeclient.WithClusterSecret(tc.secret))
+	cl, err := nodeclient.Dial(newAddr, nodeclient.WithCredentials(tc.creds()))
 	failIf(t, err)
 	st, err := cl.Status(ctx)
 	cl.Close()
@@ -343,7 +432,7 @@ func (tc *testCluster) testDriverKilled(t *testing.T, text string) {
 	// driver is a child running the test helper below.
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestClusterDriverChild$")
 	cmd.Env = append(os.Environ(), "SHOAL_TEST_CLUSTER_CHILD=1", "SHOAL_TEST_MASTER="+tc.master(t),
-		"SHOAL_TEST_SECRET="+tc.secret, "SHOAL_TEST_INPUT="+text,
+		"SHOAL_TEST_SECRET="+tc.secret, "SHOAL_TEST_INPUT="+text, "SHOAL_TEST_TLS_DIR="+tc.driverDir,
 		"AWS_ENDPOINT_URL="+tc.endpoint, "AWS_ACCESS_KEY_ID="+minioUser, "AWS_SECRET_ACCESS_KEY="+minioPassword)
 	cmd.Stderr = os.Stderr
 	failIf(t, cmd.Start())
@@ -351,7 +440,7 @@ func (tc *testCluster) testDriverKilled(t *testing.T, text string) {
 	// count sums the nodes' workers and applications.
 	count := func() (workers, apps int) {
 		for _, h := range tc.hosts {
-			cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithClusterSecret(tc.secret))
+			cl, err := nodeclient.Dial(tc.nodeAddr(t, h), nodeclient.WithCredentials(tc.creds()))
 			failIf(t, err)
 			st, err := cl.Status(ctx)
 			cl.Close()
@@ -394,6 +483,7 @@ func TestClusterDriverChild(t *testing.T) {
 	}
 	c, err := client.NewContext(context.Background(), client.Options{
 		Master: os.Getenv("SHOAL_TEST_MASTER"), ClusterSecret: os.Getenv("SHOAL_TEST_SECRET"),
+		TLSDir: os.Getenv("SHOAL_TEST_TLS_DIR"), TLSServerName: clusterServerName,
 		HeartbeatTimeout: clusterHBTimout, UIAddr: "off",
 	})
 	if err != nil {
@@ -634,7 +724,7 @@ func (tc *testCluster) testHostFault(t *testing.T, text string, textData []byte,
 				master += "," + tc.nodeAddr(t, h)
 			}
 		}
-		c2, err := client.NewContext(ctx, client.Options{Master: master, ClusterSecret: tc.secret, UIAddr: "off", S3: tc.s3Options()})
+		c2, err := client.NewContext(ctx, client.Options{Master: master, ClusterSecret: tc.secret, TLSDir: tc.driverDir, TLSServerName: clusterServerName, UIAddr: "off", S3: tc.s3Options()})
 		failIf(t, err)
 		defer c2.Close()
 		if n := len(c2.Remote().Nodes()); n != clusterNodes-1 {

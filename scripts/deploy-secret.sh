@@ -1,5 +1,16 @@
 #!/bin/bash
-# deploy-secret.sh DIR   write DIR/secret/cluster-secret and DIR/.env (make deploy-secret: DIR=deploy)
+# deploy-secret.sh DIR   write DIR/secret/cluster-secret, the cluster's
+# certificates and DIR/.env (make deploy-secret: DIR=deploy)
+#
+# The certificates (docs/security.md), made with `shoal certs` ($SHOAL, or
+# bin/shoal: make deploy-secret builds it):
+#   DIR/secret/ca/          the cluster's CA: ca.crt, ca.key (0600); never
+#                           mounted in a container
+#   DIR/secret/tls-h1/ ...  each Compose node's identity (ca.crt, tls.crt,
+#   DIR/secret/tls-h3/      tls.key): valid for its host name, h1 to h3
+#   DIR/secret/tls-driver/  the driver's (a client certificate)
+# The identity directories (0700, their keys 0600) belong to the user the
+# containers run as, as the secret does.
 #
 # DIR/secret/cluster-secret (mode 0600, in a 0700 directory) is the cluster
 # secret that deploy/compose.yaml gives the node services and the driver as
@@ -14,8 +25,10 @@
 # 65532, the image's user, and SHOAL_UID is 65532 (docs/cluster.md, "Who
 # the containers run as").
 #
-# Both files are git-ignored. Existing files are kept, never overwritten:
-# remove them to make new ones (and recreate the containers).
+# Everything is git-ignored. Existing files are kept, never overwritten:
+# remove them to make new ones (and recreate the containers); to rotate a
+# certificate, remove its directory and run the script again (the CA is
+# kept, so the others stay valid).
 set -euo pipefail
 dir=${1:?usage: deploy-secret.sh DIR}
 umask 077
@@ -65,3 +78,33 @@ EOF
 	mv "$tmp" "$env"
 	echo "wrote $env (mode 0600)"
 fi
+
+shoal=${SHOAL:-$(dirname "$0")/../bin/shoal}
+if [ ! -x "$shoal" ]; then
+	echo "deploy-secret.sh: $shoal is not built: run make build (or give SHOAL=PATH)" >&2
+	exit 1
+fi
+ca=$dir/secret/ca
+if [ -e "$ca/ca.crt" ]; then
+	echo "$ca exists: kept"
+else
+	"$shoal" certs init --dir "$ca" --name shoal-compose-ca
+fi
+# issue DIR ARGS...: a certificate in DIR unless it exists, owned by the
+# containers' user.
+issue() {
+	local out=$1
+	shift
+	if [ -e "$out/tls.crt" ]; then
+		echo "$out exists: kept"
+		return
+	fi
+	"$shoal" certs "$@" --ca "$ca" --out "$out"
+	if [ "$owner" != "$uid" ]; then
+		chown -R "$owner:$owner" "$out"
+	fi
+}
+for h in h1 h2 h3; do
+	issue "$dir/secret/tls-$h" node --name "$h" --host "$h"
+done
+issue "$dir/secret/tls-driver" client --name driver

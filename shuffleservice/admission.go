@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"shoal/internal/pki"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
@@ -192,6 +193,27 @@ func unknownApp(method, app string) (any, error) {
 		return nil, fmt.Errorf("%w: application %q has no workers on this node", launcher.ErrUnknownWorker, app)
 	}
 	return nil, fmt.Errorf("%w: %q is not registered on this node (register it first; it may have expired after missing heartbeats for its TTL)", shuffle.ErrUnknownApp, app)
+}
+
+// refusedTLS is told about every connection refused at its TLS handshake
+// for its certificate (pki.Refused): counted with the refused calls, and
+// logged like them, at most once per refusalLogEvery, with the reason
+// (which names no secret).
+func (s *Server) refusedTLS(remote string, err error) {
+	a := s.adm
+	a.refusals.Add(1)
+	now := time.Now().UnixNano()
+	if last := a.lastLog.Load(); now-last >= int64(refusalLogEvery) && a.lastLog.CompareAndSwap(last, now) {
+		s.log.Warn("refused a connection: "+err.Error(), "from", remote, "refused_so_far", a.refusals.Load())
+	}
+}
+
+// tlsSummary describes the node's identity for its log.
+func tlsSummary(id *pki.Identity) string {
+	if id == nil {
+		return "off"
+	}
+	return fmt.Sprintf("%s until %s", id.Name(), id.Leaf.NotAfter.UTC().Format(time.DateOnly))
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

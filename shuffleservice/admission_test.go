@@ -133,7 +133,8 @@ func gathered(t testing.TB, reg *prometheus.Registry, name string) float64 {
 }
 
 // TestNodeWithoutSecretOnlyOnLoopback: RunNode serves on loopback without
-// a secret and refuses any other address without one.
+// a secret and refuses any other address without one, or without a
+// certificate.
 func TestNodeWithoutSecretOnlyOnLoopback(t *testing.T) {
 	lis, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
@@ -148,7 +149,19 @@ func TestNodeWithoutSecretOnlyOnLoopback(t *testing.T) {
 		t.Fatal("the refused node's listener is still open")
 	}
 
-	// With a secret it serves, until its context ends.
+	// With a secret but no certificate, it refuses too.
+	lis, err = net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = testNodeOptions(t)
+	opts.ClusterSecret = testClusterSecret
+	err = RunNode(context.Background(), lis, opts, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--tls-dir") {
+		t.Fatalf("RunNode on %s without a certificate: %v, want a refusal naming --tls-dir", lis.Addr(), err)
+	}
+
+	// With both it serves, until its context ends.
 	lis, err = net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
@@ -157,9 +170,11 @@ func TestNodeWithoutSecretOnlyOnLoopback(t *testing.T) {
 	done := make(chan error, 1)
 	opts = testNodeOptions(t)
 	opts.ClusterSecret = testClusterSecret
+	certs := newTestCerts(t)
+	opts.TLSDir = certs.nodeDir
 	go func() { done <- RunNode(ctx, lis, opts, io.Discard) }()
 	_, port, _ := net.SplitHostPort(lis.Addr().String())
-	c, err := nodeclient.Dial("127.0.0.1:"+port, nodeclient.WithClusterSecret(testClusterSecret))
+	c, err := nodeclient.Dial("127.0.0.1:"+port, nodeclient.WithCredentials(nodeclient.Credentials{Secret: testClusterSecret, TLS: certs.client}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -201,6 +201,14 @@
 // an address other than loopback without a secret. The secret admits a
 // caller; it does not encrypt the link.
 //
+// With Options.TLSDir (`shoal node --tls-dir`) the node serves only mutual
+// TLS 1.3 (package internal/pki): a client must present a certificate of
+// the node's CA, verified at the handshake, before any call and before
+// the secret is looked at. A refused handshake is logged with its reason
+// (expired, another CA, no certificate), at most once per 10 s, and
+// counted with the refused calls. RunNode refuses to serve on an address
+// other than loopback without a certificate either.
+//
 // # Per-application isolation
 //
 // Every application is bound, at its first RegisterApp, to the

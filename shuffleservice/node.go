@@ -27,11 +27,16 @@ const nodeShutdownTimeout = 5 * time.Second
 // which is what internal/nodeproc waits for.
 //
 // A node listening on an address other than loopback must have a cluster
-// secret (Options.ClusterSecret): without one RunNode refuses to start.
+// secret (Options.ClusterSecret) and a certificate (Options.TLSDir):
+// without both RunNode refuses to start.
 func RunNode(ctx context.Context, lis net.Listener, opts Options, stdout io.Writer) error {
 	if opts.ClusterSecret == "" && !IsLoopback(lis.Addr()) {
 		lis.Close()
 		return fmt.Errorf("shuffle: the node listens on %s, which other machines can reach, and has no cluster secret: give one with --cluster-secret-file FILE (or SHOAL_CLUSTER_SECRET), or listen on 127.0.0.1", lis.Addr())
+	}
+	if opts.TLSDir == "" && !IsLoopback(lis.Addr()) {
+		lis.Close()
+		return fmt.Errorf("shuffle: the node listens on %s, which other machines can reach, and has no certificate: give --tls-dir DIR (ca.crt, tls.crt, tls.key; shoal certs node makes them), or listen on 127.0.0.1", lis.Addr())
 	}
 	if opts.Addr == "" {
 		opts.Addr = lis.Addr().String()

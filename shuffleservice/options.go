@@ -124,6 +124,15 @@ type Options struct {
 	// RunNode refuses to serve on an address other than loopback
 	// without one. Never logged.
 	ClusterSecret string
+	// TLSDir, if set, is the node's identity (`shoal node --tls-dir`):
+	// ca.crt, tls.crt and tls.key (package internal/pki). The node then
+	// serves only mutual TLS 1.3: a client must present a certificate of
+	// the same CA. Open fails if the files are missing, unreadable, not
+	// of one CA or expired. The node also gives the directory to the
+	// workers it starts (SHOAL_TLS_DIR), which present its certificate.
+	// RunNode refuses to serve on an address other than loopback
+	// without it.
+	TLSDir string
 	// MaxBinaryBytes is the largest executable PutBinary accepts; a
 	// larger one is refused (ResourceExhausted) from its header. Default
 	// 512 MiB.

@@ -25,6 +25,7 @@ import (
 
 	"shoal/blockstore"
 	"shoal/internal/catalogdb"
+	"shoal/internal/pki"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
@@ -52,6 +53,8 @@ type Server struct {
 	putSem *semaphore.Weighted
 	prom   *promMetrics // nil without Options.Registry
 	adm    *admission
+	// tls is the node's identity (Options.TLSDir); nil: plain TCP.
+	tls *pki.Identity
 	// launch starts and supervises the workers of applications, from
 	// its binary cache (workers.go).
 	launch *launcher.Launcher
@@ -172,6 +175,20 @@ func Open(opts Options) (*Server, error) {
 	}
 	opts.Dirs = slices.Clone(opts.Dirs)
 	log := opts.Logger.With("component", "shuffle")
+	var id *pki.Identity
+	if opts.TLSDir != "" {
+		var err error
+		if id, err = pki.LoadDir(opts.TLSDir); err != nil {
+			return nil, fmt.Errorf("shuffle: the node's certificate (--tls-dir): %w", err)
+		}
+		if !id.CanServe() {
+			return nil, fmt.Errorf("shuffle: the certificate in --tls-dir %s (%q) is a client's, which no client accepts from a node: give the node one made by shoal certs node", opts.TLSDir, id.Name())
+		}
+		// The workers, in directories of their own, are given it.
+		if opts.TLSDir, err = filepath.Abs(opts.TLSDir); err != nil {
+			return nil, fmt.Errorf("shuffle: --tls-dir: %w", err)
+		}
+	}
 	for _, d := range opts.Dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("shuffle: create local directory: %w", err)
@@ -227,6 +244,7 @@ func Open(opts Options) (*Server, error) {
 		blocks:         blocks,
 		putSem:         semaphore.NewWeighted(opts.BlockBytesInFlight),
 		adm:            newAdmission(opts.ClusterSecret),
+		tls:            id,
 		dirIndex:       make(map[string]int, len(opts.Dirs)),
 		apps:           map[string]*appState{},
 		dirOutputBytes: make([]int64, len(opts.Dirs)),
@@ -247,6 +265,7 @@ func Open(opts Options) (*Server, error) {
 		Dir:            opts.Dirs[0],
 		NodeName:       opts.Name,
 		ClusterSecret:  opts.ClusterSecret,
+		TLSDir:         opts.TLSDir,
 		MaxBinaryBytes: opts.MaxBinaryBytes,
 		MaxBinaries:    opts.MaxBinaries,
 		Started:        s.workerStarted,
@@ -269,7 +288,7 @@ func Open(opts Options) (*Server, error) {
 	}
 	go s.janitor()
 	bm := blocks.Metrics()
-	s.log.Info("node service open", "name", opts.Name, "dirs", opts.Dirs, "admission", opts.ClusterSecret != "", "apps", len(s.apps), "map_outputs", s.nOutputs,
+	s.log.Info("node service open", "name", opts.Name, "dirs", opts.Dirs, "admission", opts.ClusterSecret != "", "tls", tlsSummary(id), "apps", len(s.apps), "map_outputs", s.nOutputs,
 		"disk_blocks", bm.DiskBlocks, "cache_bytes", opts.CacheBytes)
 	return s, nil
 }
@@ -281,7 +300,11 @@ func (s *Server) Layout() shuffle.Layout { return s.layout }
 // and then returns nil. Call it at most once. Serve called after Shutdown
 // or Close (a stop racing the start) closes lis and returns nil at once.
 func (s *Server) Serve(lis net.Listener) error {
-	gs := grpc.NewServer(
+	var creds []grpc.ServerOption
+	if s.tls != nil {
+		creds = append(creds, grpc.Creds(s.tls.ServerCredentials(s.refusedTLS)))
+	}
+	gs := grpc.NewServer(append(creds,
 		grpc.MaxRecvMsgSize(nodewire.MaxMessageSize),
 		grpc.MaxSendMsgSize(nodewire.MaxMessageSize),
 		grpc.ChainUnaryInterceptor(s.metricsUnary, s.authUnary, s.recoverUnary),
@@ -291,7 +314,7 @@ func (s *Server) Serve(lis net.Listener) error {
 			MinTime:             nodewire.KeepaliveMinTime,
 			PermitWithoutStream: true,
 		}),
-	)
+	)...)
 	shufflepb.RegisterShuffleServer(gs, s)
 	s.grpcMu.Lock()
 	switch {

@@ -49,6 +49,7 @@ type benchShuffleConfig struct {
 	memoryLimit   int
 	parallelism   int
 	remoteOnly    bool
+	insecure      bool
 	dir           string
 	json          bool
 	verbose       bool
@@ -69,6 +70,7 @@ func (c *benchShuffleConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.memoryLimit, "memory-limit", shuffle.DefaultMemoryLimit, "each writer's buffer limit in bytes (small values force spills)")
 	fs.IntVar(&c.parallelism, "parallelism", 0, "tasks run at once (default GOMAXPROCS)")
 	fs.BoolVar(&c.remoteOnly, "remote-only", false, "fetch every block through the node service, even same-node ones")
+	fs.BoolVar(&c.insecure, "insecure", false, "plain TCP to the node services instead of mutual TLS (an ephemeral CA made for the run), to measure TLS's cost")
 	fs.StringVar(&c.dir, "dir", "", "directory for the node services' files (default a temporary directory, removed)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object instead of a table")
 	fs.BoolVar(&c.verbose, "v", false, "show the node services' logs, and a failure's whole error with any Go stack")
@@ -110,7 +112,7 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 		Mode: mode, Codec: codec, SpillCodec: spillCodec, Maps: c.maps, Reduces: c.reduces, Records: c.records,
 		RecordBytes: c.recordBytes, Nodes: c.nodes, MemoryLimit: c.memoryLimit,
 		Parallelism: c.parallelism, RemoteOnly: c.remoteOnly, Dir: c.dir, Seed: 1,
-		MaxOpenFiles: c.maxOpenFiles,
+		MaxOpenFiles: c.maxOpenFiles, Insecure: c.insecure,
 	}
 	if c.verbose {
 		cfg.NodeStderr = os.Stderr

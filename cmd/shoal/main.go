@@ -24,6 +24,7 @@ func commands() map[string]command {
 		"demo":        {"run fault experiments on a local cluster (demo faults|soak)", runDemo},
 		"checkpoints": {"list the runs of a checkpoint store, prune finished ones (checkpoints list|prune)", runCheckpoints},
 		"history":     {"serve the UI and REST API of the event logs in a directory", runHistory},
+		"certs":       {"make a cluster CA and node and client certificates for mutual TLS (certs init|node|client)", runCerts},
 		"s3":          {"copy inputs to and outputs from an S3-compatible service (s3 mb|ls|cp|cat)", runS3},
 	}
 }

@@ -48,6 +48,9 @@ type runConfig struct {
 	secretFile     string
 	driverHost     string
 	driverListen   string
+	tlsDir         string
+	tlsServerName  string
+	insecure       bool
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -79,6 +82,9 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.uiWait, "ui-wait", false, "keep the UI up after the job, until interrupted (Ctrl-C)")
 	fs.StringVar(&c.master, "master", os.Getenv("SHOAL_MASTER"), "run on a cluster of node services: shoal://HOST:PORT[,HOST:PORT...] or dns://NAME[:PORT] (default $SHOAL_MASTER; empty: the embedded local cluster)")
 	fs.StringVar(&c.secretFile, "cluster-secret-file", os.Getenv("SHOAL_CLUSTER_SECRET_FILE"), "with --master: `FILE` holding the cluster's secret (default $SHOAL_CLUSTER_SECRET_FILE)")
+	fs.StringVar(&c.tlsDir, "tls-dir", os.Getenv("SHOAL_DRIVER_TLS_DIR"), "with --master: `DIR` of the driver's certificate (ca.crt, tls.crt, tls.key: shoal certs client; default $SHOAL_DRIVER_TLS_DIR). Local mode makes its own at every start")
+	fs.StringVar(&c.tlsServerName, "tls-server-name", os.Getenv("SHOAL_TLS_SERVER_NAME"), "with --master: the `NAME` every node's certificate carries, checked instead of the address dialled (Kubernetes: the nodes' Service; default $SHOAL_TLS_SERVER_NAME)")
+	fs.BoolVar(&c.insecure, "insecure", false, "turn TLS off on every link, for benchmarks; refused unless every address is loopback")
 	fs.StringVar(&c.driverHost, "driver-host", "", "with --master: the host or IP the workers reach this driver by (default: this machine's address on its route to the first node)")
 	fs.StringVar(&c.driverListen, "driver-listen", "", "the `ADDR` the driver listens on for its workers (default 127.0.0.1:0; with --master :0)")
 }
@@ -183,8 +189,12 @@ func runRun(ctx context.Context, args []string) error {
 		opts.CheckpointKeep = c.ckptKeep // its default, 2, means nothing without a store
 	}
 	opts.DriverListen = c.driverListen
+	opts.Insecure = c.insecure
 	if c.master != "" {
 		opts.Master, opts.DriverHost, opts.Nodes = c.master, c.driverHost, 0
+		if !c.insecure {
+			opts.TLSDir, opts.TLSServerName = c.tlsDir, c.tlsServerName
+		}
 		opts.WorkersPerNode = 0 // each node's --workers, unless given
 		fs.Visit(func(f *flag.Flag) {
 			if f.Name == "workers-per-node" {

@@ -28,6 +28,7 @@ type nodeConfig struct {
 	dirs              DirList
 	workers           int
 	clusterSecretFile string
+	tlsDir            string
 	maxBinaryBytes    ByteSize
 	indexCacheBytes   ByteSize
 	cacheBytes        ByteSize
@@ -38,12 +39,13 @@ type nodeConfig struct {
 }
 
 func (c *nodeConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:7077", "`ADDR` (host:port) to serve on; port 0 picks a free one. An address other than loopback needs a cluster secret (--cluster-secret-file)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:7077", "`ADDR` (host:port) to serve on; port 0 picks a free one. An address other than loopback needs a cluster secret (--cluster-secret-file) and a certificate (--tls-dir)")
 	fs.StringVar(&c.advertise, "advertise", "", "`HOST:PORT` the node tells its workers and drivers; default: the listening address (for 0.0.0.0 or [::], the hostname's first address other than loopback)")
 	fs.StringVar(&c.name, "name", "", "the node's `NAME`, bound to its directories; default: the hostname (nodes sharing a host need names of their own)")
 	fs.Var(&c.dirs, "dir", "local `DIR[,DIR...]` for shuffle files, one per disk (required; the catalogue and the binary cache go in the first)")
 	fs.IntVar(&c.workers, "workers", shuffleservice.DefaultWorkers, fmt.Sprintf("workers to start per application when its driver asks for the node's default (1 to %d)", shuffleservice.MaxWorkers))
 	fs.StringVar(&c.clusterSecretFile, "cluster-secret-file", "", "`FILE` holding the cluster secret every call must carry (its content, trimmed; not readable by others); default: the environment variable SHOAL_CLUSTER_SECRET, if set")
+	fs.StringVar(&c.tlsDir, "tls-dir", "", "`DIR` holding the node's certificate (ca.crt, tls.crt, tls.key: shoal certs node, or a Kubernetes TLS Secret): every client must then present a certificate of the same CA (mutual TLS). Required unless --listen is loopback")
 	c.maxBinaryBytes = shuffleservice.DefaultMaxBinaryBytes
 	fs.Var(&c.maxBinaryBytes, "max-binary-bytes", "largest executable `BYTES` a driver may upload to start its workers from")
 	c.indexCacheBytes = shuffleservice.DefaultIndexCacheBytes
@@ -171,6 +173,7 @@ func runNode(ctx context.Context, args []string, getenv func(string) string, std
 		Name:            cfg.name,
 		Addr:            advertise,
 		ClusterSecret:   secret,
+		TLSDir:          cfg.tlsDir,
 		Workers:         cfg.workers,
 		MaxBinaryBytes:  int64(cfg.maxBinaryBytes),
 		IndexCacheBytes: int64(cfg.indexCacheBytes),

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"shoal/internal/pki"
 	"shoal/shuffleservice"
 	"shoal/shuffleservice/nodeclient"
 )
@@ -148,13 +149,20 @@ func TestNodeFlagsFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestNodeOnAllInterfaces: listening on 0.0.0.0 with a secret file, the
-// node advertises an address others can dial, with its port.
+// TestNodeOnAllInterfaces: listening on 0.0.0.0 with a secret file and a
+// certificate (SHOAL_NODE_TLS_DIR), the node advertises an address others
+// can dial, with its port.
 func TestNodeOnAllInterfaces(t *testing.T) {
 	file := secretFile(t, "  file-secret\n", 0o640)
-	addr := startNode(t, []string{"--listen", "0.0.0.0:0", "--dir", t.TempDir(), "--cluster-secret-file", file, "--log-level", "warn"}, nil)
+	tlsDir := filepath.Join(t.TempDir(), "tls")
+	certs, err := pki.NewEphemeral("test", tlsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startNode(t, []string{"--listen", "0.0.0.0:0", "--dir", t.TempDir(), "--cluster-secret-file", file, "--log-level", "warn"},
+		map[string]string{"SHOAL_NODE_TLS_DIR": tlsDir})
 	_, port, _ := net.SplitHostPort(addr)
-	c, err := nodeclient.Dial("127.0.0.1:"+port, nodeclient.WithClusterSecret("file-secret"))
+	c, err := nodeclient.Dial("127.0.0.1:"+port, nodeclient.WithCredentials(nodeclient.Credentials{Secret: "file-secret", TLS: certs.Client}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"shoal/client"
 	"shoal/internal/dockertest"
+	"shoal/internal/pki"
 	"shoal/objstore"
 	"shoal/shuffleservice/nodeclient"
 )
@@ -26,6 +30,11 @@ const (
 
 // NodePort is the port every node listens on in its container.
 const NodePort = "7077"
+
+// ServerName is the name every node's certificate carries, which drivers
+// and workers verify instead of the address they dial: the containers'
+// addresses change when they are started again, as pods' do.
+const ServerName = "shoal-node"
 
 // Options configure Start.
 type Options struct {
@@ -78,6 +87,12 @@ type Cluster struct {
 	Endpoint string
 	// Secret is the cluster secret every node requires; random.
 	Secret string
+	// DriverTLS is the driver's certificate of the cluster's CA (made at
+	// Start, as make deploy-secret does), in DriverTLSDir: a driver's
+	// client.Options.TLSDir. Every node's certificate names its host and
+	// ServerName, which clients verify (client.Options.TLSServerName).
+	DriverTLS    *pki.Identity
+	DriverTLSDir string
 	// S3 is a client of MinIO with the cluster's credentials.
 	S3     *minio.Client
 	Bucket string
@@ -138,19 +153,24 @@ func Start(t dockertest.TB, opts Options) *Cluster {
 		t.Fatalf("hostcluster: make bucket %s: %v", c.Bucket, err)
 	}
 
+	certDirs, user, err := c.makeCerts(t.TempDir(), opts.Nodes)
+	if err != nil {
+		t.Fatalf("hostcluster: certificates: %v", err)
+	}
 	for i := range opts.Nodes {
 		name := fmt.Sprintf("h%d", i+1)
 		vol := dockertest.NewVolume(t)
 		c.Hosts = append(c.Hosts, &Host{Name: name, cluster: c, Container: dockertest.Run(t, dockertest.RunOptions{
-			Name: name, Image: img, Network: c.Net, Hostname: name,
+			Name: name, Image: img, Network: c.Net, Hostname: name, User: user,
 			Env: []string{
 				"SHOAL_NODE_NAME=" + name,
 				"SHOAL_CLUSTER_SECRET=" + c.Secret,
+				"SHOAL_NODE_TLS_DIR=/etc/shoal/tls",
 				fmt.Sprintf("SHOAL_NODE_WORKERS=%d", opts.WorkersPerNode),
 				"SHOAL_NODE_APP_TTL=" + opts.AppTTL.String(),
 				"SHOAL_NODE_LOG_LEVEL=" + opts.LogLevel,
 			},
-			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}},
+			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}, {Source: certDirs[i], Target: "/etc/shoal/tls", ReadOnly: true}},
 		})})
 	}
 	for _, h := range c.Hosts {
@@ -159,6 +179,68 @@ func Start(t dockertest.TB, opts Options) *Cluster {
 		}
 	}
 	return c
+}
+
+// makeCerts makes the cluster's CA, one certificate per node (its host
+// name and ServerName) in a directory each under root that the
+// containers' user can read, and the driver's. It returns the nodes'
+// directories and the user the containers run as: the files' owner (as
+// make deploy-secret does; root's files are given to the image's user).
+func (c *Cluster) makeCerts(root string, nodes int) (nodeDirs []string, user string, err error) {
+	now := time.Now()
+	ca, err := pki.NewCA("hostcluster-ca", 24*time.Hour, now)
+	if err != nil {
+		return nil, "", err
+	}
+	c.DriverTLSDir = filepath.Join(root, "driver")
+	if c.DriverTLS, err = ca.Issue(pki.Request{Name: "driver", Role: pki.RoleClient, ValidFor: 12 * time.Hour}, now); err != nil {
+		return nil, "", err
+	}
+	if err := c.DriverTLS.WriteDir(c.DriverTLSDir); err != nil {
+		return nil, "", err
+	}
+	owner := os.Getuid()
+	if owner == 0 {
+		owner = 65532
+	}
+	for i := range nodes {
+		name := fmt.Sprintf("h%d", i+1)
+		id, err := ca.Issue(pki.Request{Name: name, Role: pki.RoleNode, Hosts: []string{name, ServerName}, ValidFor: 12 * time.Hour}, now)
+		if err != nil {
+			return nil, "", err
+		}
+		dir := filepath.Join(root, name)
+		if err := id.WriteDir(dir); err != nil {
+			return nil, "", err
+		}
+		if owner != os.Getuid() {
+			for _, f := range []string{"", pki.CAFile, pki.CertFile, pki.KeyFile} {
+				if err := os.Chown(filepath.Join(dir, f), owner, owner); err != nil {
+					return nil, "", err
+				}
+			}
+		}
+		nodeDirs = append(nodeDirs, dir)
+	}
+	return nodeDirs, fmt.Sprintf("%d:65532", owner), nil
+}
+
+// Credentials are what a client of the nodes presents: the cluster
+// secret and the driver's certificate, verifying the nodes by
+// ServerName.
+func (c *Cluster) Credentials() nodeclient.Credentials {
+	return nodeclient.Credentials{Secret: c.Secret, TLS: c.DriverTLS, ServerName: ServerName}
+}
+
+// DriverOptions completes a driver's options with the cluster's master,
+// credentials and S3.
+func (c *Cluster) DriverOptions(ctx context.Context, o client.Options) (client.Options, error) {
+	master, err := c.Master(ctx)
+	if err != nil {
+		return o, err
+	}
+	o.Master, o.ClusterSecret, o.TLSDir, o.TLSServerName, o.S3 = master, c.Secret, c.DriverTLSDir, ServerName, c.S3Options()
+	return o, nil
 }
 
 // WorkersPerNode is each node's number of workers.
@@ -204,7 +286,7 @@ func (h *Host) AwaitNode(ctx context.Context) error {
 		if addr, err = h.Addr(ctx); err != nil {
 			return err
 		}
-		cl, err := nodeclient.Dial(addr, nodeclient.WithClusterSecret(h.cluster.Secret))
+		cl, err := nodeclient.Dial(addr, nodeclient.WithCredentials(h.cluster.Credentials()))
 		if err != nil {
 			return err
 		}

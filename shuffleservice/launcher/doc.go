@@ -42,7 +42,9 @@
 // SHOAL_ROLE=worker, SHOAL_APP, SHOAL_NODE (the node's advertised
 // address), SHOAL_WORKER_ID (w-NAME-K, K counting up per application for
 // every process started, restarts included, from Spec.FirstK),
-// SHOAL_CLUSTER_SECRET (if the node has one), PATH, HOME and TMPDIR. Each
+// SHOAL_CLUSTER_SECRET (if the node has one), SHOAL_TLS_DIR (the node's
+// identity directory, if it has one: its workers present its
+// certificate), PATH, HOME and TMPDIR. Each
 // process is the leader of its own process group and, on Linux, gets
 // SIGKILL when the node dies (parent-death signal). Every process is
 // waited for by a goroutine of its own from its start (no zombie, even

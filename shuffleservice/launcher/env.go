@@ -13,6 +13,9 @@ const (
 	EnvNode          = "SHOAL_NODE"
 	EnvWorkerID      = "SHOAL_WORKER_ID"
 	EnvClusterSecret = "SHOAL_CLUSTER_SECRET"
+	// EnvTLSDir is the node's identity directory (ca.crt, tls.crt,
+	// tls.key), whose certificate the workers present.
+	EnvTLSDir = "SHOAL_TLS_DIR"
 )
 
 // Bounds of a StartWorkers request's environment and arguments.
@@ -26,7 +29,7 @@ const (
 
 func reservedEnv(key string) bool {
 	switch key {
-	case EnvRole, EnvApp, EnvNode, EnvWorkerID, EnvClusterSecret:
+	case EnvRole, EnvApp, EnvNode, EnvWorkerID, EnvClusterSecret, EnvTLSDir:
 		return true
 	}
 	return false
@@ -86,7 +89,7 @@ func CheckEnv(env, args []string) error {
 		case !validEnvKey(k):
 			return fmt.Errorf("%w: environment variable %q: the workers' variables are named SHOAL_ followed by upper-case letters, digits or '_', or are the S3 client's AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION", ErrInvalidArgument, k)
 		case reservedEnv(k):
-			return fmt.Errorf("%w: environment variable %s is set by the node itself (SHOAL_ROLE, SHOAL_APP, SHOAL_NODE, SHOAL_WORKER_ID, SHOAL_CLUSTER_SECRET)", ErrInvalidArgument, k)
+			return fmt.Errorf("%w: environment variable %s is set by the node itself (SHOAL_ROLE, SHOAL_APP, SHOAL_NODE, SHOAL_WORKER_ID, SHOAL_CLUSTER_SECRET, SHOAL_TLS_DIR)", ErrInvalidArgument, k)
 		case seen[k]:
 			return fmt.Errorf("%w: environment variable %s is given twice", ErrInvalidArgument, k)
 		case strings.IndexByte(kv, 0) >= 0:
@@ -113,7 +116,7 @@ func CheckEnv(env, args []string) error {
 // workerEnv is the whole environment of a worker: the request's, the
 // node's own variables, and a PATH, HOME and TMPDIR of its own. Nothing
 // is inherited from the node's environment.
-func workerEnv(given []string, app, node, id, secret, home, tmp string) []string {
+func workerEnv(given []string, app, node, id, secret, tlsDir, home, tmp string) []string {
 	env := make([]string, 0, len(given)+8)
 	env = append(env, given...)
 	env = append(env,
@@ -124,6 +127,9 @@ func workerEnv(given []string, app, node, id, secret, home, tmp string) []string
 	)
 	if secret != "" {
 		env = append(env, EnvClusterSecret+"="+secret)
+	}
+	if tlsDir != "" {
+		env = append(env, EnvTLSDir+"="+tlsDir)
 	}
 	return append(env, "PATH="+workerPath, "HOME="+home, "TMPDIR="+tmp)
 }

@@ -79,6 +79,9 @@ type Options struct {
 	// (SHOAL_CLUSTER_SECRET) and removed from their output before it is
 	// logged or kept.
 	ClusterSecret string
+	// TLSDir, if set, is the node's identity directory, given to every
+	// worker (SHOAL_TLS_DIR): the workers present the node's certificate.
+	TLSDir string
 	// MaxBinaryBytes bounds a binary; default DefaultMaxBinaryBytes.
 	MaxBinaryBytes int64
 	// MaxBinaries bounds the cache; default DefaultMaxBinaries.
@@ -299,7 +302,7 @@ func (l *Launcher) spawn(a *appRun, s *slot) (*proc, error) {
 	a.nextK++
 	replaces := s.id
 	l.mu.Unlock()
-	env := workerEnv(a.env, a.name, a.node, id, l.opts.ClusterSecret, a.dir, filepath.Join(a.dir, "tmp"))
+	env := workerEnv(a.env, a.name, a.node, id, l.opts.ClusterSecret, l.opts.TLSDir, a.dir, filepath.Join(a.dir, "tmp"))
 	spec := procSpec{path: a.path, args: a.args, env: env, dir: a.dir, line: l.outputLine(id), redact: l.redact}
 	p, err := startProc(spec)
 	// ETXTBSY: a process forked at the moment an upload had its file

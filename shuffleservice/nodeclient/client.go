@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"shoal/blockstore"
+	"shoal/internal/pki"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/shuffle"
 	"shoal/shuffleservice/shufflepb"
@@ -61,6 +62,40 @@ type DialOption func(*dialOptions)
 
 type dialOptions struct {
 	secret, token string
+	tls           *pki.Identity
+	serverName    string
+}
+
+// Credentials are what a client presents to node services: the cluster
+// secret (admission) and its certificate (mutual TLS).
+type Credentials struct {
+	// Secret is the cluster secret ("" for none).
+	Secret string
+	// TLS is the client's identity: it is presented to nodes, and their
+	// certificates are verified against its CA. nil: plain TCP, which
+	// only a node on loopback started without --tls-dir accepts.
+	TLS *pki.Identity
+	// ServerName is the name every node's certificate carries, checked
+	// instead of the host dialled (a Kubernetes Service's name, when
+	// the nodes' addresses are not known when certificates are made).
+	// Empty: the host dialled.
+	ServerName string
+}
+
+// WithTLS makes the link mutual TLS 1.3: id's certificate is presented,
+// and the node's verified against id's CA and serverName (the host
+// dialled if empty); Credentials.TLS and ServerName say more. id nil:
+// plain TCP.
+func WithTLS(id *pki.Identity, serverName string) DialOption {
+	return func(o *dialOptions) { o.tls, o.serverName = id, serverName }
+}
+
+// WithCredentials presents c to the node: its secret (WithClusterSecret)
+// and, with c.TLS, mutual TLS 1.3 (WithTLS).
+func WithCredentials(c Credentials) DialOption {
+	return func(o *dialOptions) {
+		o.secret, o.tls, o.serverName = c.Secret, c.TLS, c.ServerName
+	}
 }
 
 // WithClusterSecret sends secret with every call (gRPC metadata
@@ -107,8 +142,12 @@ func dial(addr string, times linkTimes, opts ...DialOption) (*Client, error) {
 	if o.secret != "" || o.token != "" {
 		extra = append(extra, grpc.WithPerRPCCredentials(callCredentials{o.secret, o.token}))
 	}
+	transport := insecure.NewCredentials()
+	if o.tls != nil {
+		transport = o.tls.ClientCredentials(o.serverName)
+	}
 	conn, err := grpc.NewClient(addr, append(extra,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(transport),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(nodewire.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(nodewire.MaxMessageSize),

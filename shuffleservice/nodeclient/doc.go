@@ -12,7 +12,11 @@
 // Dial(addr, WithClusterSecret(secret)) sends the node's cluster secret
 // with every call (gRPC metadata shoal-cluster-secret), which a node
 // started with one requires ("Admission"); without it such a node
-// answers every call with Unauthenticated.
+// answers every call with Unauthenticated. Dial(addr,
+// WithCredentials(c)) adds mutual TLS 1.3 (package internal/pki): the
+// client presents c.TLS's certificate and verifies the node's against the
+// cluster's CA and the host dialled (or c.ServerName); a node started
+// with --tls-dir accepts nothing else.
 //
 // A Source hands out shared clients by address (compute keeps one per
 // node for a worker's life); Source.Fetchers makes it a shuffle reader's

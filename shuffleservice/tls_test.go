@@ -1,0 +1,162 @@
+package shuffleservice
+
+import (
+	"context"
+	"crypto/tls"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"shoal/internal/nodeproc"
+	"shoal/internal/pki"
+	"shoal/internal/poll"
+	"shoal/internal/testbin"
+	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shufflepb"
+)
+
+// testCerts are a cluster's CA, a node's identity on loopback written to
+// nodeDir, a client's, and certificates that must be refused.
+type testCerts struct {
+	ca       *pki.CA
+	nodeDir  string
+	client   *pki.Identity
+	stranger *pki.Identity // another CA's client
+	expired  *pki.Identity // this CA's, expired an hour ago
+}
+
+func newTestCerts(t testing.TB) testCerts {
+	t.Helper()
+	now := time.Now()
+	ca, err := pki.NewCA("test-ca", 24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("other-ca", 24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(ca *pki.CA, req pki.Request, at time.Time) *pki.Identity {
+		id, err := ca.Issue(req, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	c := testCerts{
+		ca:       ca,
+		nodeDir:  filepath.Join(t.TempDir(), "node-tls"),
+		client:   issue(ca, pki.Request{Name: "driver", Role: pki.RoleClient, ValidFor: time.Hour}, now),
+		stranger: issue(other, pki.Request{Name: "stranger", Role: pki.RoleClient, ValidFor: time.Hour}, now),
+		expired:  issue(ca, pki.Request{Name: "old", Role: pki.RoleClient, ValidFor: time.Hour}, now.Add(-2*time.Hour)),
+	}
+	node := issue(ca, pki.Request{Name: "n1", Role: pki.RoleNode, Hosts: []string{"127.0.0.1", "localhost"}, ValidFor: time.Hour}, now)
+	if err := node.WriteDir(c.nodeDir); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// rawStatus calls Status on addr with the gRPC client itself over
+// transport: an attacker's client, which checks nothing of the node.
+func rawStatus(t *testing.T, addr string, transport credentials.TransportCredentials) error {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A refused client whose TLS 1.3 handshake ended before the node's
+	// verdict arrived keeps reconnecting until its deadline: a short one
+	// keeps the test short (a served call takes milliseconds).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = shufflepb.NewShuffleClient(conn).Status(ctx, &shufflepb.StatusRequest{})
+	return err
+}
+
+// TestNodeProcessMutualTLS: a real node process started with --tls-dir
+// refuses, at the handshake, a client without a certificate (plain TCP,
+// or TLS without one), with another CA's certificate or an expired one,
+// and logs why; it serves a client with a certificate of its CA (and the
+// cluster secret, still required); and a client refuses a node whose
+// certificate does not name the host it dials.
+func TestNodeProcessMutualTLS(t *testing.T) {
+	bin := testbin.Shoal(t)
+	certs := newTestCerts(t)
+	logs := &logBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: []string{t.TempDir()}, Stderr: logs,
+		Args: []string{"--tls-dir", certs.nodeDir}, Env: []string{"SHOAL_CLUSTER_SECRET=" + testClusterSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	addr := p.Addr()
+
+	attacker := func(id *pki.Identity) credentials.TransportCredentials {
+		cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+		if id != nil {
+			cfg = id.ClientConfig("127.0.0.1", "", "")
+			cfg.VerifyConnection = nil // checks nothing of the node
+		}
+		return credentials.NewTLS(cfg)
+	}
+	// The first refusal is logged with its reason (then at most one per
+	// 10 s): another CA's certificate.
+	if err := rawStatus(t, addr, attacker(certs.stranger)); err == nil {
+		t.Fatal("a client with another CA's certificate was served")
+	}
+	poll.WaitFor(t, 10*time.Second, "the node to log why it refused another CA's certificate", func() bool {
+		return strings.Contains(logs.String(), `certificate \"stranger\" of client 127.0.0.1:`) &&
+			strings.Contains(logs.String(), `signed by another CA (issuer \"other-ca\")`)
+	})
+	for name, transport := range map[string]credentials.TransportCredentials{
+		"plain TCP":                 insecure.NewCredentials(),
+		"TLS without a certificate": attacker(nil),
+		"an expired certificate":    attacker(certs.expired),
+		"another CA's (again)":      attacker(certs.stranger),
+	} {
+		if err := rawStatus(t, addr, transport); err == nil {
+			t.Errorf("a client with %s was served", name)
+		}
+	}
+	if strings.Contains(logs.String(), testClusterSecret) {
+		t.Error("the node's log holds the cluster secret")
+	}
+
+	// The right certificate, through nodeclient: served, with the secret.
+	good := func(secret string) error {
+		c, err := nodeclient.Dial(addr, nodeclient.WithCredentials(nodeclient.Credentials{Secret: secret, TLS: certs.client}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, err = c.Status(ctx)
+		return err
+	}
+	if err := good(testClusterSecret); err != nil {
+		t.Fatalf("a client with the CA's certificate and the secret: %v", err)
+	}
+	if err := good(""); err == nil || !strings.Contains(err.Error(), "cluster secret required") {
+		t.Fatalf("a client with a certificate but no secret: %v, want the secret asked for", err)
+	}
+
+	// The client side: the node's certificate names 127.0.0.1 and
+	// localhost, and no other name it could be dialled by.
+	_, port, _ := strings.Cut(addr, ":")
+	c, err := nodeclient.Dial("127.0.0.1:"+port, nodeclient.WithCredentials(nodeclient.Credentials{Secret: testClusterSecret, TLS: certs.client, ServerName: "h9"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Status(ctx); err == nil || !strings.Contains(err.Error(), "valid for localhost, 127.0.0.1, not h9") {
+		t.Fatalf("a node whose certificate does not name h9, dialled as h9: %v, want a refusal naming both", err)
+	}
+}
