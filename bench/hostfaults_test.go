@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"debug/elf"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"shoal/client"
 	"shoal/internal/dockertest"
+	"shoal/internal/hostcluster"
 )
 
 // TestHostFaults runs two of `shoal demo faults --hosts`'s scenarios on
@@ -21,7 +21,7 @@ import (
 // heartbeat timeout and 2 s; and nothing of the containers is left.
 func TestHostFaults(t *testing.T) {
 	dockertest.Require(t)
-	requireStatic(t)
+	hostcluster.RequireStatic(t)
 	cfg := FaultsConfig{
 		Records:   300_000,
 		Hosts:     true,
@@ -65,21 +65,5 @@ func TestHostFaults(t *testing.T) {
 	}
 	if ids := strings.Fields(string(out)); len(ids) > 0 {
 		t.Errorf("containers left after RunFaults: %v", ids)
-	}
-}
-
-// requireStatic fails the test if this test binary, which the driver
-// ships to the nodes as their workers, is dynamically linked.
-func requireStatic(t *testing.T) {
-	t.Helper()
-	f, err := elf.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Fatal("this test binary is dynamically linked, and the nodes' image has no loader: run it with CGO_ENABLED=0 (make test does)")
-		}
 	}
 }

@@ -2,7 +2,6 @@ package compute
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"shoal/compute/computepb"
+	"shoal/internal/fuzzmsg"
 )
 
 // FuzzEndpointConnect drives the driver endpoint's one RPC, Connect, in
@@ -33,7 +33,7 @@ func FuzzEndpointConnect(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		seed = append(binary.AppendUvarint(seed, uint64(len(b))), b...)
+		seed = append(seed, fuzzmsg.Frame(b)...)
 	}
 	f.Add(uint8(0), seed)
 	f.Add(uint8(1), seed)
@@ -56,7 +56,7 @@ func FuzzEndpointConnect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, who uint8, payload []byte) {
 		ctx, cancel := context.WithCancel(callers[int(who)%len(callers)])
 		defer cancel()
-		st := &fuzzWorkerStream{ctx: ctx, msgs: splitFrames(payload)}
+		st := &fuzzWorkerStream{ctx: ctx, msgs: fuzzmsg.Split(payload)}
 		done := make(chan error, 1)
 		go func() { done <- (driverService{e: e}).Connect(st) }()
 		var err error
@@ -73,21 +73,6 @@ func FuzzEndpointConnect(f *testing.F) {
 			t.Fatalf("an error that names no cause: %v", err)
 		}
 	})
-}
-
-// splitFrames splits b into uvarint-length-prefixed messages; a bad
-// prefix ends the list (the rest is one last message).
-func splitFrames(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return append(out, b)
-		}
-		out = append(out, b[k:k+int(n)])
-		b = b[k+int(n):]
-	}
-	return out
 }
 
 // fuzzWorkerStream is a worker's side of Connect: it sends msgs, then

@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -86,7 +85,7 @@ func (tc *testCluster) creds() nodeclient.Credentials {
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
 	dockertest.Require(t)
-	requireStatic(t)
+	hostcluster.RequireStatic(t)
 	hc := hostcluster.Start(t, hostcluster.Options{
 		Nodes: clusterNodes, WorkersPerNode: workersPerHost, AppTTL: clusterAppTTL, Bucket: clusterBucket,
 	})
@@ -98,22 +97,6 @@ func startCluster(t *testing.T) *testCluster {
 	tc.stranger, err = other.Issue(pki.Request{Name: "stranger", Role: pki.RoleClient, ValidFor: 2 * time.Hour}, now)
 	failIf(t, err)
 	return tc
-}
-
-// requireStatic fails the test if this test binary, which the driver
-// ships to the nodes as their workers, is dynamically linked.
-func requireStatic(t *testing.T) {
-	t.Helper()
-	f, err := elf.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Fatal("this test binary is dynamically linked, and the nodes' image has no loader: run it with CGO_ENABLED=0 (make test does)")
-		}
-	}
 }
 
 // nodeAddr is host h's address, as the driver dials it.

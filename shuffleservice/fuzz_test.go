@@ -2,7 +2,6 @@ package shuffleservice
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"shoal/internal/fuzzmsg"
 	"shoal/shuffleservice/internal/nodetest"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/shufflepb"
@@ -36,7 +36,7 @@ func FuzzNodeCall(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(m.method, uint8(i%3), frame(b))
+		f.Add(m.method, uint8(i%3), fuzzmsg.Frame(b))
 	}
 	root := f.TempDir()
 	s, err := Open(Options{
@@ -60,7 +60,7 @@ func FuzzNodeCall(f *testing.F) {
 	desc := shufflepb.Shuffle_ServiceDesc
 	f.Fuzz(func(t *testing.T, method uint8, who uint8, payload []byte) {
 		ctx := callers[int(who)%len(callers)]
-		msgs := unframe(payload)
+		msgs := fuzzmsg.Split(payload)
 		n := int(method) % (len(desc.Methods) + len(desc.Streams))
 		var err error
 		var decodeErr bool
@@ -133,24 +133,6 @@ func nodeCallSeeds() []nodeCallSeed {
 // tokenCtx is an incoming call's context carrying an application token.
 func tokenCtx(token string) context.Context {
 	return metadata.NewIncomingContext(context.Background(), metadata.Pairs(nodewire.AppTokenMetadataKey, token))
-}
-
-// frame prefixes b with its length (unframe's format).
-func frame(b []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(b))), b...) }
-
-// unframe splits b into length-prefixed messages; a bad or short prefix
-// ends the list (the rest is one last message).
-func unframe(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return append(out, b)
-		}
-		out = append(out, b[k:k+int(n)])
-		b = b[k+int(n):]
-	}
-	return out
 }
 
 // fuzzStream is a server stream whose client sends msgs and then ends;

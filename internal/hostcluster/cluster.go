@@ -3,6 +3,7 @@ package hostcluster
 import (
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -241,6 +242,24 @@ func (c *Cluster) DriverOptions(ctx context.Context, o client.Options) (client.O
 	}
 	o.Master, o.ClusterSecret, o.TLSDir, o.TLSServerName, o.S3 = master, c.Secret, c.DriverTLSDir, ServerName, c.S3Options()
 	return o, nil
+}
+
+// RequireStatic fails t if this test binary, which a driver ships to
+// the nodes as their workers, is dynamically linked: the nodes' image has
+// no loader.
+func RequireStatic(t dockertest.TB) {
+	t.Helper()
+	f, err := elf.Open(os.Args[0])
+	if err != nil {
+		t.Fatalf("hostcluster: %v", err)
+		return
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("this test binary is dynamically linked, and the nodes' image has no loader: run it with CGO_ENABLED=0 (make test does)")
+		}
+	}
 }
 
 // WorkersPerNode is each node's number of workers.
