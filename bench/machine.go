@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -125,4 +127,20 @@ func mountOf(dir string) (device, fstype, options string) {
 		}
 	}
 	return device, fstype, options
+}
+
+// writeRows writes the rows of a Markdown table that describe m (CPU,
+// memory, OS, Go, data directory) to b, and returns the function that
+// writes one more row.
+func (m Machine) writeRows(b *bytes.Buffer) func(k, format string, v ...any) {
+	row := func(k, format string, v ...any) { fmt.Fprintf(b, "| %s | "+format+" |\n", append([]any{k}, v...)...) }
+	row("CPU", "%d cores, %s", m.CPUs, cmpOrString(m.CPUModel, "model unknown"))
+	if m.Virtualization != "" {
+		row("virtualization", "%s", m.Virtualization)
+	}
+	row("memory", "%s", formatBytes(m.MemoryBytes))
+	row("OS, kernel", "%s, Linux %s", m.OS, m.Kernel)
+	row("Go", "%s", m.GoVersion)
+	row("data directory", "`%s` on %s (%s, `%s`)", m.DataDir, m.Device, m.Filesystem, m.MountOptions)
+	return row
 }

@@ -131,15 +131,7 @@ func peersMachineMarkdown(res *PeersResults) []byte {
 	m := res.Machine
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# The machine of the peer comparison\n\n| | |\n|---|---|\n")
-	row := func(k, format string, v ...any) { fmt.Fprintf(&b, "| %s | "+format+" |\n", append([]any{k}, v...)...) }
-	row("CPU", "%d cores, %s", m.CPUs, cmpOrString(m.CPUModel, "model unknown"))
-	if m.Virtualization != "" {
-		row("virtualization", "%s", m.Virtualization)
-	}
-	row("memory", "%s", formatBytes(m.MemoryBytes))
-	row("OS, kernel", "%s, Linux %s", m.OS, m.Kernel)
-	row("Go", "%s", m.GoVersion)
-	row("data directory", "`%s` on %s (%s, `%s`)", m.DataDir, m.Device, m.Filesystem, m.MountOptions)
+	row := m.writeRows(&b)
 	row("disk", "%s, %s free at the start", formatBytes(m.DiskBytes), formatBytes(m.DiskFreeBytes))
 	row("run", "%s to %s (UTC)", res.Started.Format(time.DateTime), res.Finished.Format(time.DateTime))
 	row("load average at the start", "%.2f %.2f %.2f (1, 5, 15 minutes)", res.LoadStart[0], res.LoadStart[1], res.LoadStart[2])

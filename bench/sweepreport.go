@@ -308,15 +308,7 @@ func machineMarkdown(res *SweepResults) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# The machine of the shuffle study\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
-	row := func(k, format string, v ...any) { fmt.Fprintf(&b, "| %s | "+format+" |\n", append([]any{k}, v...)...) }
-	row("CPU", "%d cores, %s", m.CPUs, cmpOrString(m.CPUModel, "model unknown"))
-	if m.Virtualization != "" {
-		row("virtualization", "%s", m.Virtualization)
-	}
-	row("memory", "%s", formatBytes(m.MemoryBytes))
-	row("OS, kernel", "%s, Linux %s", m.OS, m.Kernel)
-	row("Go", "%s", m.GoVersion)
-	row("data directory", "`%s` on %s (%s, `%s`)", m.DataDir, m.Device, m.Filesystem, m.MountOptions)
+	row := m.writeRows(&b)
 	row("disk", "%s, %s free at the start of the last session", formatBytes(m.DiskBytes), formatBytes(m.DiskFreeBytes))
 	if m.Journal != "" {
 		row("ext4 journal", "%s (/proc/fs/jbd2)", m.Journal)
