@@ -108,7 +108,7 @@ $(DUCKCMP): bench/duckcmp/main.go bench/duckcmp/go.mod bench/duckcmp/go.sum
 # (bench/peers_test.go), from Debian's packages under /usr/bin/python3.
 .PHONY: peers-deps
 peers-deps:
-	@/usr/bin/python3 -c 'import networkx, scipy' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-networkx python3-scipy)
+	@/usr/bin/python3 -c 'import networkx, scipy' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-networkx python3-scipy)
 
 .PHONY: fuzz
 FUZZTIME ?= 30s
