@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/internal/dockertest"
+	"shoal/internal/hostcluster"
 	"shoal/internal/poll"
 )
 
@@ -65,12 +66,18 @@ func TestImage(t *testing.T) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	vol := dockertest.NewVolume(t)
+	certs, err := hostcluster.MakeCerts(t.TempDir(), "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	node := dockertest.Run(t, dockertest.RunOptions{
-		Name: "node", Image: img, Network: network, Hostname: "h1",
-		Cmd: []string{"node", "--listen", "0.0.0.0:7077", "--dir", "/var/lib/shoal"},
-		// A node listening beyond loopback needs a cluster secret.
-		Env:      []string{"SHOAL_CLUSTER_SECRET=" + hex.EncodeToString(b[:])},
-		Mounts:   []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}},
+		Name: "node", Image: img, Network: network, Hostname: "h1", User: certs.User,
+		Cmd: []string{"node", "--listen", "0.0.0.0:7077", "--dir", "/var/lib/shoal", "--tls-dir", "/etc/shoal/tls"},
+		// A node listening beyond loopback needs a cluster secret and a
+		// certificate.
+		Env: []string{"SHOAL_CLUSTER_SECRET=" + hex.EncodeToString(b[:])},
+		Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"},
+			{Source: certs.NodeDirs[0], Target: "/etc/shoal/tls", ReadOnly: true}},
 		ReadOnly: true,
 		Tmpfs:    []string{"/tmp"},
 	})

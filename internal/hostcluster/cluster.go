@@ -154,15 +154,20 @@ func Start(t dockertest.TB, opts Options) *Cluster {
 		t.Fatalf("hostcluster: make bucket %s: %v", c.Bucket, err)
 	}
 
-	certDirs, user, err := c.makeCerts(t.TempDir(), opts.Nodes)
+	names := make([]string, opts.Nodes)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%d", i+1)
+	}
+	certs, err := MakeCerts(t.TempDir(), names...)
 	if err != nil {
 		t.Fatalf("hostcluster: certificates: %v", err)
 	}
+	c.DriverTLS, c.DriverTLSDir = certs.Driver, certs.DriverDir
 	for i := range opts.Nodes {
 		name := fmt.Sprintf("h%d", i+1)
 		vol := dockertest.NewVolume(t)
 		c.Hosts = append(c.Hosts, &Host{Name: name, cluster: c, Container: dockertest.Run(t, dockertest.RunOptions{
-			Name: name, Image: img, Network: c.Net, Hostname: name, User: user,
+			Name: name, Image: img, Network: c.Net, Hostname: name, User: certs.User,
 			Env: []string{
 				"SHOAL_NODE_NAME=" + name,
 				"SHOAL_CLUSTER_SECRET=" + c.Secret,
@@ -171,7 +176,7 @@ func Start(t dockertest.TB, opts Options) *Cluster {
 				"SHOAL_NODE_APP_TTL=" + opts.AppTTL.String(),
 				"SHOAL_NODE_LOG_LEVEL=" + opts.LogLevel,
 			},
-			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}, {Source: certDirs[i], Target: "/etc/shoal/tls", ReadOnly: true}},
+			Mounts: []dockertest.Mount{{Source: vol.Name(), Target: "/var/lib/shoal"}, {Source: certs.NodeDirs[i], Target: "/etc/shoal/tls", ReadOnly: true}},
 		})})
 	}
 	for _, h := range c.Hosts {
@@ -182,48 +187,55 @@ func Start(t dockertest.TB, opts Options) *Cluster {
 	return c
 }
 
-// makeCerts makes the cluster's CA, one certificate per node (its host
-// name and ServerName) in a directory each under root that the
-// containers' user can read, and the driver's. It returns the nodes'
-// directories and the user the containers run as: the files' owner (as
-// make deploy-secret does; root's files are given to the image's user).
-func (c *Cluster) makeCerts(root string, nodes int) (nodeDirs []string, user string, err error) {
+// Certs are certificates of a new CA for node containers: one directory
+// per node (its host name and ServerName), readable by User, the user
+// the containers run as (the files' owner, as make deploy-secret does:
+// root's files are given to the image's user 65532), and the driver's.
+type Certs struct {
+	NodeDirs  []string
+	User      string
+	Driver    *pki.Identity
+	DriverDir string
+}
+
+// MakeCerts makes a CA and Certs for the nodes named, under root.
+func MakeCerts(root string, names ...string) (*Certs, error) {
 	now := time.Now()
 	ca, err := pki.NewCA("hostcluster-ca", 24*time.Hour, now)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	c.DriverTLSDir = filepath.Join(root, "driver")
-	if c.DriverTLS, err = ca.Issue(pki.Request{Name: "driver", Role: pki.RoleClient, ValidFor: 12 * time.Hour}, now); err != nil {
-		return nil, "", err
+	c := &Certs{DriverDir: filepath.Join(root, "driver")}
+	if c.Driver, err = ca.Issue(pki.Request{Name: "driver", Role: pki.RoleClient, ValidFor: 12 * time.Hour}, now); err != nil {
+		return nil, err
 	}
-	if err := c.DriverTLS.WriteDir(c.DriverTLSDir); err != nil {
-		return nil, "", err
+	if err := c.Driver.WriteDir(c.DriverDir); err != nil {
+		return nil, err
 	}
 	owner := os.Getuid()
 	if owner == 0 {
 		owner = 65532
 	}
-	for i := range nodes {
-		name := fmt.Sprintf("h%d", i+1)
+	c.User = fmt.Sprintf("%d:65532", owner)
+	for _, name := range names {
 		id, err := ca.Issue(pki.Request{Name: name, Role: pki.RoleNode, Hosts: []string{name, ServerName}, ValidFor: 12 * time.Hour}, now)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		dir := filepath.Join(root, name)
 		if err := id.WriteDir(dir); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if owner != os.Getuid() {
 			for _, f := range []string{"", pki.CAFile, pki.CertFile, pki.KeyFile} {
 				if err := os.Chown(filepath.Join(dir, f), owner, owner); err != nil {
-					return nil, "", err
+					return nil, err
 				}
 			}
 		}
-		nodeDirs = append(nodeDirs, dir)
+		c.NodeDirs = append(c.NodeDirs, dir)
 	}
-	return nodeDirs, fmt.Sprintf("%d:65532", owner), nil
+	return c, nil
 }
 
 // Credentials are what a client of the nodes presents: the cluster
