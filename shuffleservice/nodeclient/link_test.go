@@ -132,7 +132,7 @@ func TestNodeLinkBlackhole(t *testing.T) {
 func blackholed(t *testing.T, tp *toxiproxy.Server, upstream, name string, times linkTimes) (*Client, *toxiproxy.Proxy) {
 	t.Helper()
 	p := tp.Proxy(t, "blackhole-"+strings.ReplaceAll(name, "/", "-"), upstream)
-	c, err := dial(p.Addr(), times)
+	c, err := dial(p.Addr(), times, WithAppToken("link-test-token"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func startNode(t *testing.T, bin, dir string) *Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Kill() })
-	c, err := Dial(p.Addr())
+	c, err := Dial(p.Addr(), WithAppToken("link-test-token"))
 	if err != nil {
 		t.Fatal(err)
 	}
