@@ -97,8 +97,11 @@ func (s *Server) logRefusal(ctx context.Context, method, msg string) {
 // with PermissionDenied, before its handler runs. A call naming an
 // application the node does not know gets the handler's own answer
 // (unknownApp) without reaching the handler: a call checked before an
-// application is registered must not act on it after. RegisterApp itself checks the
-// binding under the application's lock (registerApp). Calls that name no
+// application is registered must not act on it after. RegisterApp itself
+// checks the binding under the application's lock (registerApp). An
+// application of a version-1 record (written before tokens) is bound by
+// its next RegisterApp and refused every other call until then. Calls
+// that name no
 // application (Status, HasBinary, PutBinary) are node-wide: they reveal
 // no application's name or data.
 
