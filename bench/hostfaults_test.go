@@ -23,11 +23,16 @@ func TestHostFaults(t *testing.T) {
 	dockertest.Require(t)
 	hostcluster.RequireStatic(t)
 	cfg := FaultsConfig{
-		Records:   300_000,
-		Hosts:     true,
-		Scenarios: []int{2, 8},
-		Options:   client.Options{Binary: os.Args[0]},
-		Log:       testLog{t},
+		// Enough for the map stage to outlast the fault's docker command
+		// by seconds when the Docker daemon is busy (make test builds
+		// images beside it): a pause that lands after the map stage has
+		// ended would find nothing to lose.
+		Records:    1_200_000,
+		Partitions: 96, // eight waves of the cluster's 12 slots
+		Hosts:      true,
+		Scenarios:  []int{2, 8},
+		Options:    client.Options{Binary: os.Args[0]},
+		Log:        testLog{t},
 	}
 	rows, err := RunFaults(context.Background(), cfg)
 	if err != nil {
