@@ -293,6 +293,14 @@ func Union[T any](rs ...*RDD[T]) *RDD[T] {
 		total += r.n.parts
 	}
 	n := newNode(rs[0].n.ctx, "union", total, mustSpec(unionOp[T]{}, p), deps...)
+	n.parentParts = func(i, lo, hi int) (int, int) {
+		start, end := p.Starts[i], p.Starts[i]+rs[i].n.parts
+		lo, hi = max(lo, start), min(hi, end)
+		if lo >= hi {
+			return 0, 0
+		}
+		return lo - start, hi - start
+	}
 	return &RDD[T]{n}
 }
 
@@ -371,6 +379,7 @@ func Coalesce[T any](r *RDD[T], n int) *RDD[T] {
 	}
 	p.Starts = append(p.Starts, r.n.parts)
 	nd := newNode(r.n.ctx, "coalesce", n, mustSpec(coalesceOp[T]{}, p), narrow(r.n))
+	nd.parentParts = func(_, lo, hi int) (int, int) { return p.Starts[lo], p.Starts[hi] }
 	return &RDD[T]{nd}
 }
 

@@ -75,7 +75,7 @@ type taskContext struct {
 	ctx         context.Context
 	env         *compute.TaskEnv
 	task        *computepb.RunTask
-	inputs      map[uint32][]shuffle.MapLocation
+	inputs      map[uint32]*computepb.ShuffleInput
 	err         error
 	output      *shufflepb.MapOutput // set by a shuffle sink
 	metrics     map[string]int64
@@ -99,9 +99,23 @@ func (tc *taskContext) addMetric(name string, v int64) { tc.metrics[name] += v }
 
 // readShuffle opens reduce partitions [start, end) of a shuffle.
 func (tc *taskContext) readShuffle(shuffleID uint32, start, end int) (*shuffle.Reader, error) {
-	maps, ok := tc.inputs[shuffleID]
+	in, ok := tc.inputs[shuffleID]
 	if !ok {
 		return nil, fmt.Errorf("client: task has no locations for shuffle %d", shuffleID)
+	}
+	// The driver may have sent only what some reduce partitions need
+	// (taskinputs.go): reading others would miss records, so it fails.
+	cut := in.ReduceEnd > 0
+	if cut && (start < int(in.ReduceStart) || end > int(in.ReduceEnd)) {
+		return nil, fmt.Errorf("client: task reads partitions [%d, %d) of shuffle %d but the driver sent the locations of [%d, %d) only",
+			start, end, shuffleID, in.ReduceStart, in.ReduceEnd)
+	}
+	maps := make([]shuffle.MapLocation, len(in.Maps))
+	for i, m := range in.Maps {
+		maps[i] = shuffle.MapLocation{Node: m.Node, Output: m.Output, Offset: int64(m.Offset)}
+		if cut {
+			maps[i].Start = int(in.ReduceStart)
+		}
 	}
 	return shuffle.NewReader(tc.ctx, shuffle.ReaderOptions{
 		App: tc.env.App, Shuffle: shuffleID, ReduceStart: start, ReduceEnd: end, Maps: maps,

@@ -65,6 +65,10 @@ type node struct {
 	parts int
 	deps  []*dep
 	spec  opSpec
+	// parentParts, if set, maps partitions [lo, hi) of n to the range of
+	// partitions of deps[i] that computing them reads (empty: none);
+	// nil: the same range of every parent (taskinputs.go).
+	parentParts func(i, lo, hi int) (int, int)
 	// part is the partitioner of a pair RDD whose keys are known to be
 	// partitioned by it (after a shuffle), or nil.
 	part *Partitioner

@@ -93,7 +93,7 @@ func (r *runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Run
 		return nil, fmt.Errorf("client: task %d: this worker runs a different binary than the driver (canary %v, driver's %v)", t.TaskId, fnref.Canary(), plan.Canary)
 	}
 	tc := &taskContext{
-		ctx: ctx, env: env, task: t, inputs: map[uint32][]shuffle.MapLocation{},
+		ctx: ctx, env: env, task: t, inputs: map[uint32]*computepb.ShuffleInput{},
 		metrics: map[string]int64{}, accums: map[uint32]*accCell{}, runner: r,
 	}
 	b := &build{tc: tc}
@@ -126,11 +126,7 @@ func (r *runner) Run(ctx context.Context, env *compute.TaskEnv, t *computepb.Run
 		return nil, err
 	}
 	for _, in := range t.Inputs {
-		locs := make([]shuffle.MapLocation, len(in.Maps))
-		for i, m := range in.Maps {
-			locs[i] = shuffle.MapLocation{Node: m.Node, Output: m.Output}
-		}
-		tc.inputs[in.Shuffle] = locs
+		tc.inputs[in.Shuffle] = in
 	}
 	result, err := sink(tc, int(t.Partition))
 	if err == nil {

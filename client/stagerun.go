@@ -48,8 +48,9 @@ type stageRun struct {
 	stageAttempt int
 	kind         string
 	plan         []byte
-	inputs       []*computepb.ShuffleInput
-	results      *jobResults // a result stage's; nil for a map stage
+	inputs       []*computepb.ShuffleInput // every output whole; a task gets taskInputs
+	offsets      [][][]uint64              // by input and map: block offsets (blockOffset)
+	results      *jobResults               // a result stage's; nil for a map stage
 	total        int
 	started      time.Time
 
@@ -512,7 +513,7 @@ func (r *stageRun) assign() {
 			}
 			rt := &computepb.RunTask{
 				TaskId: t.id, Stage: uint32(r.st.id), StageAttempt: uint32(r.stageAttempt), Partition: uint32(p.part),
-				Attempt: uint32(t.attempt), Kind: r.kind, Plan: r.plan, Inputs: r.inputs,
+				Attempt: uint32(t.attempt), Kind: r.kind, Plan: r.plan, Inputs: r.taskInputs(p.part),
 			}
 			if st := r.st; st.shuffle != nil {
 				rt.OutputShuffle = uint32(st.shuffle.id)

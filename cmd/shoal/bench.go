@@ -117,17 +117,11 @@ func runBenchShuffle(ctx context.Context, args []string) error {
 	if c.verbose {
 		cfg.NodeStderr = os.Stderr
 	}
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(c.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	res, err := bench.RunShuffle(ctx, cfg)
 	if c.json && res != nil {
 		// A failed run still reports what it measured (the sweep reads it).
@@ -523,4 +517,24 @@ func runBenchCheckpoint(ctx context.Context, args []string) error {
 	fmt.Printf("  one PutObject, same bytes %s  (runs: %s)\n", mb(res.BaselineMed), runs(res.BaselineMBs))
 	fmt.Printf("  ratio                     %.0f%%\n", 100*res.Ratio)
 	return nil
+}
+
+// startCPUProfile starts a CPU profile of this process into path (none
+// when path is empty); stop ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

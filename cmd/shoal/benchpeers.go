@@ -96,7 +96,7 @@ func runBenchPeers(ctx context.Context, args []string) error {
 // timed without the cluster's start.
 func runBenchTasks(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("shoal bench tasks", flag.ContinueOnError)
-	setUsage(fs, "shoal bench tasks [--maps M] [--reduces R] [--records N] [--narrow] [--json] [--output FILE]")
+	setUsage(fs, "shoal bench tasks [--maps M] [--reduces R] [--records N] [--narrow] [--json] [--output FILE] [--cpuprofile FILE]")
 	var cfg bench.TasksConfig
 	fs.IntVar(&cfg.Maps, "maps", 2000, "map tasks (partitions of the input)")
 	fs.IntVar(&cfg.Reduces, "reduces", 2000, "reduce tasks (partitions of the ReduceByKey)")
@@ -104,6 +104,7 @@ func runBenchTasks(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Narrow, "narrow", false, "one stage of --maps narrow tasks (a Map and a Count) instead of a ReduceByKey")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	output := fs.String("output", "", "also write the JSON object to this `FILE` (which must not exist)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the driver process to this `FILE` (the workers': SHOAL_CPUPROFILE_DIR)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -112,6 +113,11 @@ func runBenchTasks(ctx context.Context, args []string) error {
 			return fmt.Errorf("--output %s exists", *output)
 		}
 	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	res, err := bench.RunTasks(ctx, cfg)
 	if err != nil {
 		return err

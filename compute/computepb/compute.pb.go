@@ -706,9 +706,16 @@ func (x *RunTask) GetEpoch() uint64 {
 
 // ShuffleInput lists the map outputs of one shuffle a task reads.
 type ShuffleInput struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shuffle       uint32                 `protobuf:"varint,1,opt,name=shuffle,proto3" json:"shuffle,omitempty"`
-	Maps          []*MapLocation         `protobuf:"bytes,2,rep,name=maps,proto3" json:"maps,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Shuffle uint32                 `protobuf:"varint,1,opt,name=shuffle,proto3" json:"shuffle,omitempty"`
+	Maps    []*MapLocation         `protobuf:"bytes,2,rep,name=maps,proto3" json:"maps,omitempty"`
+	// reduce_end > 0: maps holds only what reduce partitions
+	// [reduce_start, reduce_end) need (the task reads no others): the
+	// outputs with a non-empty block among them, each output's lengths cut
+	// to those blocks (lengths[i] is block reduce_start+i). reduce_end = 0:
+	// every output, with all its lengths.
+	ReduceStart   uint32 `protobuf:"varint,3,opt,name=reduce_start,json=reduceStart,proto3" json:"reduce_start,omitempty"`
+	ReduceEnd     uint32 `protobuf:"varint,4,opt,name=reduce_end,json=reduceEnd,proto3" json:"reduce_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,11 +764,28 @@ func (x *ShuffleInput) GetMaps() []*MapLocation {
 	return nil
 }
 
+func (x *ShuffleInput) GetReduceStart() uint32 {
+	if x != nil {
+		return x.ReduceStart
+	}
+	return 0
+}
+
+func (x *ShuffleInput) GetReduceEnd() uint32 {
+	if x != nil {
+		return x.ReduceEnd
+	}
+	return 0
+}
+
 // MapLocation is a committed map output and the node service serving it.
 type MapLocation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Output        *shufflepb.MapOutput   `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Output *shufflepb.MapOutput   `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	// offset is where the first block of output.lengths starts in a sorted
+	// output's data file: 0 unless the lengths were cut (ShuffleInput).
+	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -808,6 +832,13 @@ func (x *MapLocation) GetOutput() *shufflepb.MapOutput {
 		return x.Output
 	}
 	return nil
+}
+
+func (x *MapLocation) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
 }
 
 // FetchFailure says that a task could not read a map output: the driver
@@ -1123,13 +1154,17 @@ const file_compute_proto_rawDesc = "" +
 	"\x06inputs\x18\b \x03(\v2\x1e.shoal.compute.v1.ShuffleInputR\x06inputs\x12%\n" +
 	"\x0eoutput_shuffle\x18\t \x01(\rR\routputShuffle\x12\x14\n" +
 	"\x05epoch\x18\n" +
-	" \x01(\x04R\x05epoch\"[\n" +
+	" \x01(\x04R\x05epoch\"\x9d\x01\n" +
 	"\fShuffleInput\x12\x18\n" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x121\n" +
-	"\x04maps\x18\x02 \x03(\v2\x1d.shoal.compute.v1.MapLocationR\x04maps\"V\n" +
+	"\x04maps\x18\x02 \x03(\v2\x1d.shoal.compute.v1.MapLocationR\x04maps\x12!\n" +
+	"\freduce_start\x18\x03 \x01(\rR\vreduceStart\x12\x1d\n" +
+	"\n" +
+	"reduce_end\x18\x04 \x01(\rR\treduceEnd\"n\n" +
 	"\vMapLocation\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x123\n" +
-	"\x06output\x18\x02 \x01(\v2\x1b.shoal.shuffle.v1.MapOutputR\x06output\"f\n" +
+	"\x06output\x18\x02 \x01(\v2\x1b.shoal.shuffle.v1.MapOutputR\x06output\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\"f\n" +
 	"\fFetchFailure\x12\x18\n" +
 	"\ashuffle\x18\x01 \x01(\rR\ashuffle\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\rR\x03map\x12\x12\n" +

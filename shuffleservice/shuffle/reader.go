@@ -18,9 +18,15 @@ import (
 
 // MapLocation is where a committed map output lives: the address of the
 // node service that serves it, and the output as the node committed it.
+// The driver may cut Output.Lengths to the blocks a task reads: they are
+// then blocks [Start, Start+len(Output.Lengths)), the first of which
+// begins at byte Offset of a sorted output's data file. Both are zero for
+// an output whole.
 type MapLocation struct {
 	Node   string
 	Output *shufflepb.MapOutput
+	Start  int
+	Offset int64
 }
 
 // Fetcher fetches blocks from one node service: a
@@ -103,6 +109,7 @@ type blockRef struct {
 	out    *shufflepb.MapOutput
 	reduce int
 	length int64
+	offset int64 // in a sorted output's data file
 }
 
 // fetchedBlock is a whole, checksum-verified block waiting to be consumed.
@@ -201,15 +208,19 @@ func planFetch(opts ReaderOptions) ([]*fetchUnit, error) {
 	var units []*fetchUnit
 	for _, m := range opts.Maps {
 		out := m.Output
-		if out == nil || opts.ReduceEnd > len(out.Lengths) {
-			return nil, fmt.Errorf("%w: map output %v has no partitions [%d, %d)", ErrOutOfRange, out, opts.ReduceStart, opts.ReduceEnd)
+		if out == nil || m.Start < 0 || opts.ReduceStart < m.Start || opts.ReduceEnd > m.Start+len(out.Lengths) {
+			return nil, fmt.Errorf("%w: map output %v (from block %d) has no partitions [%d, %d)", ErrOutOfRange, out, m.Start, opts.ReduceStart, opts.ReduceEnd)
 		}
 		local := opts.LocalNode != "" && m.Node == opts.LocalNode
 		if !local && opts.Clients == nil {
 			return nil, fmt.Errorf("%w: remote block on %s but no ClientSource", ErrInvalidArgument, m.Node)
 		}
+		off := m.Offset
+		for _, n := range out.Lengths[:opts.ReduceStart-m.Start] {
+			off += int64(n)
+		}
 		for p := opts.ReduceStart; p < opts.ReduceEnd; p++ {
-			n := int64(out.Lengths[p])
+			n := int64(out.Lengths[p-m.Start])
 			if n == 0 {
 				continue
 			}
@@ -219,8 +230,9 @@ func planFetch(opts ReaderOptions) ([]*fetchUnit, error) {
 				open[m.Node] = u
 				units = append(units, u)
 			}
-			u.blocks = append(u.blocks, blockRef{out: out, reduce: p, length: n})
+			u.blocks = append(u.blocks, blockRef{out: out, reduce: p, length: n, offset: off})
 			u.bytes += n
+			off += n
 		}
 	}
 	rand.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
@@ -267,44 +279,59 @@ func (r *Reader) deliver(data []byte, reuse bool, reserve *int64, length int64) 
 	}
 }
 
-// readLocal reads the unit's blocks from this node's files.
+// readLocal reads the unit's blocks from this node's files: consecutive
+// blocks of a sorted output with one open and one read.
 func (r *Reader) readLocal(u *fetchUnit, reserve int64) error {
 	defer func() { r.sem.Release(reserve) }() // what no block took
 	l := r.opts.LocalLayout
-	for _, b := range u.blocks {
+	for i := 0; i < len(u.blocks); {
+		b := u.blocks[i]
 		out := b.out
 		var path string
-		var off int64
+		// The run's bytes are [b.offset, b.offset+size) of the output;
+		// at is where they start in the file.
+		j, at, size := i+1, b.offset, b.length
 		switch out.Kind {
 		case shufflepb.OutputKind_OUTPUT_KIND_SORTED:
 			path = l.DataPath(r.opts.App, out.Shuffle, out.Map, out.Attempt)
-			for _, n := range out.Lengths[:b.reduce] {
-				off += int64(n)
+			for j < len(u.blocks) && u.blocks[j].out == out && u.blocks[j].offset == b.offset+size {
+				size += u.blocks[j].length
+				j++
 			}
 		case shufflepb.OutputKind_OUTPUT_KIND_HASH:
-			path = l.HashPath(r.opts.App, out.Shuffle, out.Map, out.Attempt, b.reduce)
+			path, at = l.HashPath(r.opts.App, out.Shuffle, out.Map, out.Attempt, b.reduce), 0
 		default:
 			return r.failed(u.node, b, fmt.Errorf("%w: output kind %v", ErrInvalidArgument, out.Kind))
 		}
+		// A lone block goes into a reusable buffer; a run of blocks into
+		// one of its own, handed on in pieces.
 		var data []byte
-		select {
-		case data = <-r.spare:
-		default:
+		reuse := j == i+1
+		if reuse {
+			select {
+			case data = <-r.spare:
+			default:
+			}
 		}
-		if int64(cap(data)) < b.length {
-			data = make([]byte, b.length)
+		if int64(cap(data)) < size {
+			data = make([]byte, size)
 		}
-		data = data[:b.length]
-		if err := readAt(path, data, off); err != nil {
+		data = data[:size]
+		if err := readAt(path, data, at); err != nil {
 			return r.failed(u.node, b, err)
 		}
-		if err := VerifyFrames(data); err != nil {
-			return r.failed(u.node, b, fmt.Errorf("%s: %w", path, err))
+		for _, blk := range u.blocks[i:j] {
+			lo, hi := blk.offset-b.offset, blk.offset-b.offset+blk.length
+			block := data[lo:hi:hi]
+			if err := VerifyFrames(block); err != nil {
+				return r.failed(u.node, blk, fmt.Errorf("%s: %w", path, err))
+			}
+			r.local.Add(blk.length)
+			if err := r.deliver(block, reuse, &reserve, blk.length); err != nil {
+				return err
+			}
 		}
-		r.local.Add(b.length)
-		if err := r.deliver(data, true, &reserve, b.length); err != nil {
-			return err
-		}
+		i = j
 	}
 	return nil
 }

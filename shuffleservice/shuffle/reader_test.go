@@ -127,12 +127,14 @@ func TestReaderReadsEveryRecordOnce(t *testing.T) {
 		local  bool
 		edit   func(*shuffle.ReaderOptions)
 		ranges [][2]int
+		cut    bool // each read is given the outputs cut to its range, as a driver sends them
 	}{
 		{name: "local+remote", local: true},
 		{name: "remote-only"},
 		{name: "one-byte-in-flight", local: true, edit: func(o *shuffle.ReaderOptions) { o.MaxBytesInFlight = 1 }},
 		{name: "one-fetcher", edit: func(o *shuffle.ReaderOptions) { o.Fetchers = 1; o.MaxBytesInFlight = 4096 }},
 		{name: "ranges", local: true, ranges: [][2]int{{0, 4}, {4, 5}, {5, 11}, {3, 3}}},
+		{name: "cut", local: true, cut: true, ranges: [][2]int{{0, 4}, {4, 5}, {5, 11}, {3, 3}, {10, 11}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ranges := tc.ranges
@@ -150,6 +152,9 @@ func TestReaderReadsEveryRecordOnce(t *testing.T) {
 				}
 				if tc.edit != nil {
 					tc.edit(&opts)
+				}
+				if tc.cut {
+					opts.Maps = cutMaps(c.maps, pr[0], pr[1])
 				}
 				got, st, err := readAll(context.Background(), opts)
 				if err != nil {
@@ -173,6 +178,33 @@ func TestReaderReadsEveryRecordOnce(t *testing.T) {
 				t.Fatalf("local bytes %d, remote bytes %d (local reads on: %v)", local, remote, tc.local)
 			}
 		})
+	}
+}
+
+// cutMaps is maps with each output's lengths cut to blocks [lo, hi).
+func cutMaps(maps []shuffle.MapLocation, lo, hi int) []shuffle.MapLocation {
+	out := make([]shuffle.MapLocation, len(maps))
+	for i, m := range maps {
+		o := *m.Output
+		var off int64
+		for _, n := range o.Lengths[:lo] {
+			off += int64(n)
+		}
+		o.Lengths = o.Lengths[lo:hi]
+		out[i] = shuffle.MapLocation{Node: m.Node, Output: &o, Start: lo, Offset: off}
+	}
+	return out
+}
+
+func TestReaderRefusesPartitionsOutsideCutOutputs(t *testing.T) {
+	c := newReaderCluster(t, 1, 2, 6)
+	for _, pr := range [][2]int{{1, 4}, {2, 5}, {0, 2}} {
+		_, err := shuffle.NewReader(context.Background(), shuffle.ReaderOptions{
+			App: c.app, Shuffle: 1, ReduceStart: pr[0], ReduceEnd: pr[1], Maps: cutMaps(c.maps, 2, 4), Clients: c.client,
+		})
+		if !errors.Is(err, shuffle.ErrOutOfRange) {
+			t.Errorf("partitions %v of outputs cut to [2, 4): err %v, want ErrOutOfRange", pr, err)
+		}
 	}
 }
 
