@@ -45,6 +45,7 @@ type Context struct {
 	sched    *scheduler  // owned by its loop goroutine once started
 	ui       *ui.Live    // the live UI, or nil (uiserver.go)
 	status   *nodeStatus // node_status events (nodestatus.go)
+	slots    int         // task slots of the workers at the start (DefaultPartitions)
 
 	reqs      chan *request // to the loop
 	loopDone  chan struct{} // closed when the loop has ended
@@ -133,6 +134,9 @@ func (c *Context) start(ctx context.Context, ep taskEndpoint, cl cluster, nodes 
 	if err := c.sched.awaitWorkers(ctx, workers, workersTimeout); err != nil {
 		c.sched.endLife()
 		return err
+	}
+	for _, w := range c.sched.workers { // before the loop owns them
+		c.slots += w.info.Slots
 	}
 	c.sched.loopStarted = true
 	go c.sched.loop()

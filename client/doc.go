@@ -43,7 +43,13 @@
 // a line is held whole in memory however long (a record that a shuffle
 // cannot carry, over 16 MiB, fails the job saying so). InputIdentity
 // fingerprints an input (paths, sizes, modification times) for
-// checkpoints.
+// checkpoints. The files are cut into byte-range splits of about
+// total/minParts bytes, and consecutive splits packed into partitions of
+// about (total + 4 MiB per split)/minParts (fileSplits, as Spark SQL packs
+// files with its open cost): a single file is cut as before, a directory
+// of thousands of small files makes about minParts partitions, not one
+// per file. minParts 0 or less takes DefaultPartitions: the fewest full
+// waves of the task slots with at most 128 MiB of input each.
 //
 // # Outputs
 //

@@ -247,37 +247,92 @@ func (c *Context) listInput(path string) (files []inputFile, root, endpoint stri
 	return files, path, cl.Endpoint(), err
 }
 
-// fileSplits cuts files into about parts splits of similar size, aligned
-// to align bytes. An empty file is one empty split.
-func fileSplits(files []inputFile, parts int, align int64) []split {
+// fileOpenCost is what a split costs besides its bytes when splits are
+// packed into partitions: opening its file, starting to read it (Spark
+// SQL's spark.sql.files.openCostInBytes).
+const fileOpenCost = 4 << 20
+
+// fileSplits cuts files into splits of about total/parts bytes, aligned
+// to align bytes (an empty file is one empty split), and packs
+// consecutive splits into partitions of about (total + fileOpenCost per
+// split)/parts, as Spark SQL packs files into FilePartitions: a
+// directory of many small files makes about parts partitions, not one
+// per file, and the order of the input's records is kept. Partition i
+// reads splits[starts[i]:starts[i+1]]. A split of a single file's full
+// size never shares a partition, so a single file is cut as before.
+func fileSplits(files []inputFile, parts int, align int64) (splits []split, starts []int) {
+	parts = max(1, parts)
 	var total int64
 	for _, f := range files {
 		total += f.size
 	}
-	target := max(align, (total/int64(max(1, parts))+align-1)/align*align)
-	var out []split
+	target := max(align, (total/int64(parts)+align-1)/align*align)
 	for _, f := range files {
 		for s := int64(0); s < f.size || s == 0; s += target {
 			sp := split{Path: f.path, Start: s, End: min(s+target, f.size), First: s == 0}
 			if objstore.IsURI(f.path) {
 				sp.Size, sp.ETag = f.size, f.etag
 			}
-			out = append(out, sp)
+			splits = append(splits, sp)
 			if f.size == 0 {
 				break
 			}
 		}
 	}
-	return out
+	weight := func(s split) int64 { return s.End - s.Start + fileOpenCost }
+	var all int64
+	for _, s := range splits {
+		all += weight(s)
+	}
+	limit := (all + int64(parts) - 1) / int64(parts)
+	var cur int64
+	for i, s := range splits {
+		if i == 0 || cur+weight(s) > limit {
+			starts = append(starts, i)
+			cur = 0
+		}
+		cur += weight(s)
+	}
+	return splits, append(starts, len(splits))
+}
+
+// maxPartitionBytes bounds the partitions DefaultPartitions makes of an
+// input (Spark SQL's spark.sql.files.maxPartitionBytes).
+const maxPartitionBytes = 128 << 20
+
+// DefaultPartitions is how many partitions the file sources (TextFile,
+// CSVFile, GensortFile) make of the input at path when given no minParts
+// (0 or less): the fewest full waves of the cluster's task slots (as
+// counted at NewContext) whose partitions hold at most 128 MiB each. It
+// lists the input, as a file source does.
+func (c *Context) DefaultPartitions(path string) (int, error) {
+	files, _, _, err := c.listInput(path)
+	if err != nil {
+		return 0, err
+	}
+	return c.defaultPartitions(files), nil
+}
+
+func (c *Context) defaultPartitions(files []inputFile) int {
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	slots := int64(max(1, c.slots))
+	waves := max(1, (total+slots*maxPartitionBytes-1)/(slots*maxPartitionBytes))
+	return int(slots * waves)
 }
 
 // fileSource makes the source node of a file input. An s3:// input is
 // listed here, on the driver.
 func fileSource(c *Context, op, path string, minParts int, align int64, factory any, p textParams) *node {
 	files, root, endpoint, err := c.listInput(path)
-	p.Splits = fileSplits(files, minParts, align)
+	if minParts <= 0 {
+		minParts = c.defaultPartitions(files)
+	}
+	p.Splits, p.Starts = fileSplits(files, minParts, align)
 	p.Root, p.Endpoint = root, endpoint
-	n := newNode(c, op, max(1, len(p.Splits)), mustSpec(factory, p))
+	n := newNode(c, op, max(1, len(p.Starts)-1), mustSpec(factory, p))
 	n.name = op + " " + filepath.Base(strings.TrimSuffix(path, "/"))
 	n.setErr(err)
 	return n
@@ -313,7 +368,8 @@ func inputRoots(n *node) []string {
 // TextFile reads the lines of a file, or of the files of a directory and
 // its subdirectories (by path in lexical order, leaving out hidden and
 // underscore names, see the package doc's "Inputs"), in about minParts
-// partitions. A line belongs to the split in which it starts; "\r\n"
+// partitions (0 or less: DefaultPartitions); small files share a
+// partition (fileSplits). A line belongs to the split in which it starts; "\r\n"
 // endings lose their "\r"; a line is held whole in memory, however long.
 // Lines are bytes: nothing checks that they are UTF-8.
 func TextFile(c *Context, path string, minParts int) *RDD[string] {
@@ -338,14 +394,25 @@ type CSVRecord struct {
 }
 
 type textParams struct {
-	Splits     []split `json:"splits"`
-	SkipHeader bool    `json:"skip_header"`
+	Splits []split `json:"splits"`
+	// Starts: partition i reads Splits[Starts[i]:Starts[i+1]], in order
+	// (fileSplits).
+	Starts     []int `json:"starts"`
+	SkipHeader bool  `json:"skip_header"`
 	// Root is the input's absolute path (or s3:// URI), for the output
 	// checks (inputRoots).
 	Root string `json:"root,omitempty"`
 	// Endpoint is the S3 service of an s3:// input, the one the driver
 	// listed it from.
 	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// partSplits are the splits partition part reads.
+func (p *textParams) partSplits(part int) []split {
+	if part < 0 || part+1 >= len(p.Starts) {
+		return nil
+	}
+	return p.Splits[p.Starts[part]:p.Starts[part+1]]
 }
 
 type textOp struct{}
@@ -357,10 +424,11 @@ func (textOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 	}
 	return seqFn[string](func(tc *taskContext, part int) iter.Seq[string] {
 		return countedIn(tc, func(yield func(string) bool) {
-			if part >= len(p.Splits) {
-				return
+			for _, s := range p.partSplits(part) {
+				if !readLines(tc, &p, s, yield) {
+					return
+				}
 			}
-			readLines(tc, &p, p.Splits[part], yield)
 		})
 	}), nil
 }
@@ -400,8 +468,9 @@ type limitedFile struct {
 // begin its file first skips the rest of the line that started before it.
 // It reads on past s.End to the end of its last line, and no further
 // than it needs (a ranged read of an object asks first for the split and
-// then for small windows).
-func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool) {
+// then for small windows). It reports whether the split was read to its
+// end: false if yield asked to stop or the task failed.
+func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool) bool {
 	pos := s.Start
 	if !s.First {
 		pos-- // a line starts at s.Start only if the byte before ends one
@@ -409,7 +478,7 @@ func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool)
 	in, err := openInput(tc, p, s, pos, s.End, -1)
 	if err != nil {
 		tc.fail(fmt.Errorf("client: input: %w", err))
-		return
+		return false
 	}
 	defer in.Close()
 	r := bufio.NewReaderSize(in, 256<<10)
@@ -421,11 +490,11 @@ func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool)
 				continue
 			}
 			if err == io.EOF {
-				return
+				return true
 			}
 			if err != nil {
 				tc.fail(fmt.Errorf("client: input %s: %w", s.Path, err))
-				return
+				return false
 			}
 			break
 		}
@@ -457,10 +526,10 @@ func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool)
 		}
 		if err != nil && err != io.EOF {
 			tc.fail(fmt.Errorf("client: input %s: %w", s.Path, err))
-			return
+			return false
 		}
 		if len(line) == 0 {
-			return
+			return true
 		}
 		lineStart, pos = pos, pos+int64(len(line))
 		line = bytes.TrimSuffix(line, []byte("\n"))
@@ -468,13 +537,14 @@ func readLines(tc *taskContext, p *textParams, s split, yield func(string) bool)
 		if header {
 			header = false
 		} else if tc.failed() || !yield(string(line)) {
-			return
+			return false
 		}
 		lineStart = -1
 		if err == io.EOF {
-			return
+			return true
 		}
 	}
+	return true
 }
 
 // inputPanic is a panic raised while a line of a text input was being
@@ -590,35 +660,41 @@ func (gensortOp) op(b *build, params json.RawMessage, _ []any) (any, error) {
 	}
 	return seqFn[KV[string, string]](func(tc *taskContext, part int) iter.Seq[KV[string, string]] {
 		return countedIn(tc, func(yield func(KV[string, string]) bool) {
-			if part >= len(p.Splits) {
-				return
-			}
-			s := p.Splits[part]
-			f, err := openInput(tc, &p, s, s.Start, s.End, s.End)
-			if err != nil {
-				tc.fail(fmt.Errorf("client: input: %w", err))
-				return
-			}
-			defer f.Close()
-			r := bufio.NewReaderSize(f, 256<<10)
-			var rec [GensortRecordBytes]byte
-			var read int64
-			defer func() { tc.addMetric("input_bytes", read) }()
-			for {
-				if _, err := io.ReadFull(r, rec[:]); err != nil {
-					if err == io.ErrUnexpectedEOF {
-						tc.fail(fmt.Errorf("client: %s: size is not a multiple of %d bytes", s.Path, GensortRecordBytes))
-					} else if err != io.EOF {
-						tc.fail(err)
-					}
-					return
-				}
-				read += GensortRecordBytes
-				s := string(rec[:]) // one allocation; key and rest share it
-				if tc.failed() || !yield(KV[string, string]{s[:GensortKeyBytes], s[GensortKeyBytes:]}) {
+			for _, s := range p.partSplits(part) {
+				if !readGensort(tc, &p, s, yield) {
 					return
 				}
 			}
 		})
 	}), nil
+}
+
+// readGensort yields the records of split s and reports whether it read
+// them all: false if yield asked to stop or the task failed.
+func readGensort(tc *taskContext, p *textParams, s split, yield func(KV[string, string]) bool) bool {
+	f, err := openInput(tc, p, s, s.Start, s.End, s.End)
+	if err != nil {
+		tc.fail(fmt.Errorf("client: input: %w", err))
+		return false
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	var rec [GensortRecordBytes]byte
+	var read int64
+	defer func() { tc.addMetric("input_bytes", read) }()
+	for {
+		if _, err := io.ReadFull(r, rec[:]); err != nil {
+			if err == io.ErrUnexpectedEOF {
+				tc.fail(fmt.Errorf("client: %s: size is not a multiple of %d bytes", s.Path, GensortRecordBytes))
+			} else if err != io.EOF {
+				tc.fail(err)
+			}
+			return err == io.EOF
+		}
+		read += GensortRecordBytes
+		s := string(rec[:]) // one allocation; key and rest share it
+		if tc.failed() || !yield(KV[string, string]{s[:GensortKeyBytes], s[GensortKeyBytes:]}) {
+			return false
+		}
+	}
 }

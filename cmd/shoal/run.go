@@ -59,7 +59,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.nodes, "nodes", 1, "node services to start, each a simulated machine with its own directory and port")
 	fs.IntVar(&c.workers, "workers-per-node", 2, "worker processes per node")
 	fs.IntVar(&c.slots, "slots", 2, "task slots per worker")
-	fs.IntVar(&c.partitions, "partitions", 8, "partitions of the input and of every shuffle")
+	fs.IntVar(&c.partitions, "partitions", 0, "partitions of the input and of every shuffle (0: the fewest full waves of the cluster's task slots with at most 128 MiB of input each)")
 	fs.StringVar(&c.eventLog, "event-log", "", "append the event log (JSON Lines) to this `FILE`")
 	fs.IntVar(&c.iterations, "iterations", 20, "pagerank: iterations")
 	fs.IntVar(&c.top, "top", 10, "pagerank: print this many top pages")
@@ -227,6 +227,12 @@ func runRun(ctx context.Context, args []string) error {
 		defer stopKill()
 		go killWorkerAfter(killCtx, sc, c.eventLog, c.killAfter, os.Stderr)
 		defer printRecovery(c.eventLog, os.Stderr)
+	}
+	if c.partitions <= 0 {
+		if c.partitions, err = sc.DefaultPartitions(c.input); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: %d partitions (from the input's size and the cluster's task slots)\n", job, c.partitions)
 	}
 	switch job {
 	case "wordcount":
