@@ -76,6 +76,9 @@
 //   - error, user_error: the worker writes them, telling the task's own
 //     code failing (a UserError, a recovered panic with its stack) from
 //     the infrastructure failing.
+//   - inputs: the map outputs a task reads; its caller may send only the
+//     outputs and sizes of the reduce partitions the task reads
+//     (ShuffleInput.reduce_start, reduce_end; MapLocation.offset).
 //   - fetch_failure: the worker fills it from a
 //     *shuffleservice.FetchFailedError; shuffles and their node services
 //     are compute's business (RunTask.inputs, output_shuffle, epoch).
