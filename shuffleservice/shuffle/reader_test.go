@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"shoal/shuffleservice"
 	"shoal/shuffleservice/internal/nodetest"
@@ -185,13 +186,13 @@ func TestReaderReadsEveryRecordOnce(t *testing.T) {
 func cutMaps(maps []shuffle.MapLocation, lo, hi int) []shuffle.MapLocation {
 	out := make([]shuffle.MapLocation, len(maps))
 	for i, m := range maps {
-		o := *m.Output
+		o := proto.CloneOf(m.Output)
 		var off int64
 		for _, n := range o.Lengths[:lo] {
 			off += int64(n)
 		}
 		o.Lengths = o.Lengths[lo:hi]
-		out[i] = shuffle.MapLocation{Node: m.Node, Output: &o, Start: lo, Offset: off}
+		out[i] = shuffle.MapLocation{Node: m.Node, Output: o, Start: lo, Offset: off}
 	}
 	return out
 }
