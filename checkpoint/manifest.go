@@ -35,6 +35,11 @@ type Manifest struct {
 	// partition i.
 	NumPartitions int        `json:"num_partitions"`
 	Partitions    []PartInfo `json:"partitions"`
+	// RecordEncoding is the record encoding of the engine that wrote the
+	// partitions (codec.RecordEncoding; 0 before it was recorded), opaque
+	// to this package: a reader whose records it encodes otherwise refuses
+	// the checkpoint.
+	RecordEncoding int `json:"record_encoding,omitempty"`
 	// Partitioner describes the RDD's partitioner, opaque to this package
 	// (empty for none).
 	Partitioner string `json:"partitioner,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -151,6 +152,9 @@ func ReadCheckpoint[T any](ctx context.Context, c *Context, ref string) (*RDD[T]
 		return nil, fmt.Errorf("client: ReadCheckpoint %s: %w", r, err)
 	}
 	m.App, m.Run = r.App, r.Run
+	if since := encodingSince(reflect.TypeFor[T]()); m.RecordEncoding < since {
+		return nil, fmt.Errorf("client: ReadCheckpoint %s: its %T records were written by an older shoal, which encoded them otherwise (record encoding %d, this build's %d): recompute it", r, *new(T), m.RecordEncoding, codec.RecordEncoding)
+	}
 	n := newNode(c, "checkpoint", m.NumPartitions, opSpec{})
 	n.name = r.Name
 	if r.RunID != own {
@@ -491,6 +495,7 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 	m := checkpoint.Manifest{
 		Name: cp.info.Name, Job: cp.info.Job, Input: cp.info.Input,
 		Seq: cp.info.Seq, NumPartitions: n.parts, Meta: cp.info.Meta, Lineage: lineageString(n),
+		RecordEncoding: codec.RecordEncoding,
 	}
 	for p := range n.parts {
 		m.Partitions = append(m.Partitions, cp.parts[p])

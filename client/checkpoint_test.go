@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -196,4 +197,72 @@ func TestCheckpointRuns(t *testing.T) {
 	if left, _ := os.ReadDir(store); len(left) != 0 {
 		t.Errorf("the store still holds %v", left)
 	}
+}
+
+// A checkpoint records the record encoding that wrote it: one of records
+// holding []string, whose encoding changed (gob before record encoding
+// 1), is refused when its manifest predates the field, with an error
+// that says why; records without slices are read as before.
+func TestCheckpointRecordEncoding(t *testing.T) {
+	store := t.TempDir()
+	c, _ := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: store})
+	ctx := context.Background()
+	tagged := client.Map(client.Range(c, 0, 100, 2), mod10Tags).CheckpointAs(client.CheckpointInfo{Name: "tags"})
+	plain := client.Map(client.Range(c, 0, 100, 2), mod10KV).CheckpointAs(client.CheckpointInfo{Name: "plain"})
+	if n, err := client.Count(ctx, tagged); err != nil || n != 100 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	if n, err := client.Count(ctx, plain); err != nil || n != 100 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	read := func() (map[int64][]string, error) {
+		r, err := client.ReadCheckpoint[client.KV[int64, []string]](ctx, c, "tags")
+		if err != nil {
+			return nil, err
+		}
+		kvs, err := client.Collect(ctx, r)
+		got := map[int64][]string{}
+		for _, kv := range kvs {
+			got[kv.Key] = kv.Value
+		}
+		return got, err
+	}
+	got, err := read()
+	if err != nil || len(got) != 10 || !slices.Equal(got[7], mod10Tags(97).Value) {
+		t.Fatalf("read back %v, %v", got, err)
+	}
+	// The manifests as an engine before the field wrote them.
+	root, err := checkpoint.Open(ctx, store, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := c.CheckpointRun()
+	st, err := checkpoint.RunStore(root, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tags", "plain"} {
+		m, err := checkpoint.ReadManifest(ctx, st, name)
+		if err != nil || m.RecordEncoding != 1 {
+			t.Fatalf("manifest of %s: %+v, %v; want record encoding 1", name, m, err)
+		}
+		m.RecordEncoding = 0
+		if err := checkpoint.WriteManifest(ctx, st, name, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := read(); err == nil || !strings.Contains(err.Error(), "written by an older shoal") {
+		t.Fatalf("an old checkpoint of []string records: %v, want refused", err)
+	}
+	r, err := client.ReadCheckpoint[client.KV[int64, int64]](ctx, c, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := client.Count(ctx, r); err != nil || n != 100 {
+		t.Fatalf("an old checkpoint without slices: %d, %v", n, err)
+	}
+}
+
+func mod10Tags(v int64) client.KV[int64, []string] {
+	return client.KV[int64, []string]{Key: v % 10, Value: []string{"tag", strconv.FormatInt(v%10, 10), ""}}
 }

@@ -1,6 +1,10 @@
 package client
 
-import "shoal/internal/codec"
+import (
+	"reflect"
+
+	"shoal/internal/codec"
+)
 
 // codecOf returns the codec of a record type T: a KV or a Pair is encoded
 // as its two parts, each with its own codec (codec.Tuple2), so that pair
@@ -21,7 +25,31 @@ func codecOf[T any]() (codec.Codec[T], error) {
 
 // pairRecord is implemented by KV and Pair.
 type pairRecord interface {
-	pairCodec() (any, error) // a codec.Codec of the receiver's type
+	pairCodec() (any, error)                // a codec.Codec of the receiver's type
+	partTypes() (reflect.Type, reflect.Type) // the types of its two parts
+}
+
+func (KV[K, V]) partTypes() (reflect.Type, reflect.Type) {
+	return reflect.TypeFor[K](), reflect.TypeFor[V]()
+}
+
+func (Pair[A, B]) partTypes() (reflect.Type, reflect.Type) {
+	return reflect.TypeFor[A](), reflect.TypeFor[B]()
+}
+
+// encodingSince returns the first codec.RecordEncoding that encodes
+// records of type t as this build does: 1 if they hold a slice encoded
+// element by element (codec.BuiltinSlice), which encoding 0 gave to gob;
+// otherwise 0.
+func encodingSince(t reflect.Type) int {
+	if p, ok := reflect.Zero(t).Interface().(pairRecord); ok {
+		a, b := p.partTypes()
+		return max(encodingSince(a), encodingSince(b))
+	}
+	if codec.BuiltinSlice(t) {
+		return 1
+	}
+	return 0
 }
 
 func (KV[K, V]) pairCodec() (any, error) {

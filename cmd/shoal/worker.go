@@ -19,9 +19,9 @@ import (
 // command: a worker has no command line of its own. The worker runs until
 // its driver shuts it down or is lost, or until SIGINT/SIGTERM; it logs to
 // stderr.
-// envCPUProfileDir, if set, names a directory where each worker writes a
-// CPU profile of its life (worker-ID.pprof), for studying where a job's
-// time goes.
+// envCPUProfileDir, if set, names a directory where each worker and node
+// service writes a CPU profile of its life (worker-ID.pprof,
+// node-PID.pprof), for studying where a job's time goes.
 const envCPUProfileDir = "SHOAL_CPUPROFILE_DIR"
 
 func runWorkerIfAsked() (ran bool, err error) {
@@ -32,16 +32,29 @@ func runWorkerIfAsked() (ran bool, err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if dir := os.Getenv(envCPUProfileDir); dir != "" {
-		f, err := os.Create(filepath.Join(dir, "worker-"+opts.WorkerID+".pprof"))
-		if err != nil {
-			return true, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return true, err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := profileIfAsked("worker-" + opts.WorkerID)
+	if err != nil {
+		return true, err
 	}
+	defer stopProfile()
 	return true, client.RunWorker(ctx, opts)
+}
+
+// profileIfAsked starts a CPU profile of this process into
+// $SHOAL_CPUPROFILE_DIR/NAME.pprof when that variable is set; stop ends
+// it and closes the file.
+func profileIfAsked(name string) (stop func(), err error) {
+	dir := os.Getenv(envCPUProfileDir)
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -41,13 +41,34 @@ func For[T any]() (Codec[T], error) {
 		return c, nil
 	}
 	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 {
+		if !BuiltinSlice(t) {
+			return Gob[T]()
+		}
+		switch t.Elem().Kind() {
+		case reflect.String:
+			return retype[T](SliceOf[string](stringCodec{new(StringArena)})), nil
+		case reflect.Bool:
+			return retype[T](SliceOf[bool](boolCodec{})), nil
+		case reflect.Int:
+			return retype[T](SliceOf[int](intCodec{})), nil
+		case reflect.Int32:
+			return retype[T](SliceOf[int32](int32Codec{})), nil
+		case reflect.Int64:
+			return retype[T](SliceOf[int64](int64Codec{})), nil
+		case reflect.Uint32:
+			return retype[T](SliceOf[uint32](uint32Codec{})), nil
+		case reflect.Uint64:
+			return retype[T](SliceOf[uint64](uint64Codec{})), nil
+		case reflect.Float64:
+			return retype[T](SliceOf[float64](float64Codec{})), nil
+		}
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return retype[T](stringCodec{new(StringArena)}), nil
-	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return retype[T](bytesCodec{new(StringArena)}), nil
-		}
+	case reflect.Slice: // of bytes
+		return retype[T](bytesCodec{new(StringArena)}), nil
 	case reflect.Bool:
 		return retype[T](boolCodec{}), nil
 	case reflect.Int:
@@ -64,6 +85,36 @@ func For[T any]() (Codec[T], error) {
 		return retype[T](float64Codec{}), nil
 	}
 	return Gob[T]()
+}
+
+// BuiltinSlice reports whether For encodes t, a slice type, as [SliceOf]
+// a built-in element codec: t has no codec of its own and its elements
+// are strings, bools, or numbers of the built-in kinds, without a codec of
+// their own. Slices of anything else (but bytes) are gob-encoded. Before
+// record encoding 1 (see [RecordEncoding]) these were gob-encoded too.
+func BuiltinSlice(t reflect.Type) bool {
+	if t.Kind() != reflect.Slice || ownCodec(t) || ownCodec(t.Elem()) {
+		return false
+	}
+	switch t.Elem().Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64,
+		reflect.Uint32, reflect.Uint64, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// RecordEncoding numbers the ways For has encoded types, for formats that
+// outlive a process (checkpoints) to record which one wrote them:
+//
+//	0: slices other than []byte by Gob;
+//	1: slices of built-in elements by SliceOf ([BuiltinSlice]).
+const RecordEncoding = 1
+
+// ownCodec reports whether t brings its own codec (recordCodecFor).
+func ownCodec(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return p.Implements(reflect.TypeFor[RecordAppender]()) && p.Implements(reflect.TypeFor[RecordDecoder]())
 }
 
 // retype returns c as a Codec[T], for a T whose underlying type is U's.

@@ -106,6 +106,19 @@ func TestRoundTrip(t *testing.T) {
 			kv{strings.Repeat("k", 128), 2}, kv{long, math.MaxInt64})},
 		{"slice", roundTrip(SliceOf(must(For[string]())), deepEqual, nil, []string{""}, []string{"a", long, ""})},
 		{"slice of tuples", roundTrip(SliceOf(kvCodec()), deepEqual, []kv{{"a", 1}, {"b", 2}})},
+		{"[]string", roundTrip(must(For[[]string]()), deepEqual, nil, []string{""}, []string{"a", long, ""})},
+		{"[]int64", roundTrip(must(For[[]int64]()), deepEqual, nil, []int64{0, -1, math.MinInt64, math.MaxInt64})},
+		{"[]float64", roundTrip(must(For[[]float64]()), deepEqual, nil, []float64{0.5, -2, math.Inf(1)})},
+		{"[]bool", roundTrip(must(For[[]bool]()), deepEqual, nil, []bool{true, false})},
+		{"[]int, []int32, []uint32, []uint64", func(t *testing.T) {
+			roundTrip(must(For[[]int]()), deepEqual, []int{math.MinInt, 3})(t)
+			roundTrip(must(For[[]int32]()), deepEqual, []int32{math.MinInt32, 3})(t)
+			roundTrip(must(For[[]uint32]()), deepEqual, []uint32{math.MaxUint32, 3})(t)
+			roundTrip(must(For[[]uint64]()), deepEqual, []uint64{math.MaxUint64, 3})(t)
+		}},
+		{"named slice of named strings", roundTrip(must(For[names]()), deepEqual, nil, names{"ada", ""})},
+		{"slice of records", roundTrip(must(For[[]point]()), deepEqual, []point{{1, 2}})},
+		{"slice type with its own codec", roundTrip(must(For[points]()), deepEqual, points{{1, 2}, {3, 4}})},
 		{"record", roundTrip(must(For[point]()), deepEqual, point{}, point{1, 2})},
 		{"gob", roundTrip(must(For[gobbed]()), deepEqual, gobbed{Name: "a", Tags: map[string]int{"x": 1}, Next: &gobbed{Name: "b"}})},
 		{"gob pointer", roundTrip(must(For[*gobbed]()), deepEqual, &gobbed{Name: "a"})},
@@ -114,6 +127,38 @@ func TestRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
 	}
+}
+
+// names is a named slice of named strings; points a slice type with its
+// own codec (a count, then each point).
+type names []name
+
+type points []point
+
+func (ps points) AppendRecord(dst []byte) []byte {
+	dst = append(dst, byte(len(ps)))
+	for _, p := range ps {
+		dst = p.AppendRecord(dst)
+	}
+	return dst
+}
+
+func (ps *points) DecodeRecord(src []byte) error {
+	if len(src) == 0 {
+		return errors.New("empty")
+	}
+	*ps = nil
+	for n, rest := int(src[0]), src[1:]; n > 0; n-- {
+		if len(rest) < 2 {
+			return errors.New("short")
+		}
+		var p point
+		if err := p.DecodeRecord(rest[:2]); err != nil {
+			return err
+		}
+		*ps, rest = append(*ps, p), rest[2:]
+	}
+	return nil
 }
 
 // TestFor checks which codec For picks.
@@ -127,6 +172,14 @@ func TestFor(t *testing.T) {
 		{must(For[userID]()), "codec.retyped[shoal/internal/codec.userID,int64]"},
 		{must(For[point]()), "*codec.recordCodec[shoal/internal/codec.point]"},
 		{must(For[gobbed]()), "codec.gobCodec[shoal/internal/codec.gobbed]"},
+		{must(For[[]string]()), "codec.sliceCodec[string]"},
+		{must(For[names]()), "codec.retyped[shoal/internal/codec.names,[]string]"},
+		// Slices of elements with a codec of their own, or of other
+		// kinds, stay with gob; so does a slice type with its own codec.
+		{must(For[[]point]()), "codec.gobCodec[[]shoal/internal/codec.point]"},
+		{must(For[[]int8]()), "codec.gobCodec[[]int8]"},
+		{must(For[[][]string]()), "codec.gobCodec[[][]string]"},
+		{must(For[points]()), "*codec.recordCodec[shoal/internal/codec.points]"},
 	}
 	for _, tt := range tests {
 		if got := fmt.Sprintf("%T", tt.got); got != tt.want {

@@ -8,7 +8,12 @@
 //  2. a built-in for string, []byte, bool, int, int32, int64, uint32,
 //     uint64 and float64, and for named types whose underlying type is one
 //     of these (type UserID int64);
-//  3. [Gob], which handles almost anything but is slow and allocates.
+//  3. [SliceOf] the built-in for slices of those element types ([]string,
+//     []int64, type Links []PageID; see [BuiltinSlice]);
+//  4. [Gob], which handles almost anything but is slow and allocates.
+//
+// Formats that outlive a process record [RecordEncoding], the number of
+// these rules, so that a reader can refuse bytes an older rule wrote.
 //
 // [Tuple2] and [SliceOf] build codecs for compound types out of these.
 //

@@ -18,7 +18,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"))
 
 	str, i64, f64 := must(For[string]()), must(For[int64]()), must(For[float64]())
-	tup, slice := kvCodec(), SliceOf(kvCodec())
+	tup, slice, strs := kvCodec(), SliceOf(kvCodec()), must(For[[]string]())
 	f.Fuzz(func(t *testing.T, src []byte) {
 		// Fixed-width and raw encodings are canonical: they re-encode to
 		// the same bytes.
@@ -29,6 +29,7 @@ func FuzzDecode(f *testing.F) {
 		// check only that what decodes survives another round trip.
 		stable(t, tup, src)
 		stable(t, slice, src)
+		stable(t, strs, src)
 	})
 }
 
