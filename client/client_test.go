@@ -339,3 +339,42 @@ func TestAggregateByKey(t *testing.T) {
 		}
 	}
 }
+
+func mod7KV(x int64) client.KV[int64, int64] { return client.KV[int64, int64]{Key: x % 7, Value: x} }
+
+// TestUnionCoalesceOfShuffles reads shuffles through Union and Coalesce,
+// whose partitions are not their parents': each task is sent the map
+// outputs of the reduce partitions it reads only (taskinputs.go), and a
+// partition it was not sent would fail the task.
+func TestUnionCoalesceOfShuffles(t *testing.T) {
+	c, _ := newContext(t, 2, 1)
+	ctx := context.Background()
+	r := client.Range(c, 0, 1000, 6)
+	a := client.ReduceByKey(client.Map(r, mod10KV), addInt64, 5)
+	b := client.ReduceByKey(client.Map(r, mod7KV), addInt64, 3)
+	u := client.Coalesce(client.Union(a, b), 3) // [0,2) [2,5) of a, then b's 3
+	got, err := client.Collect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for x := range int64(1000) {
+		want[fmt.Sprintf("mod10 %d", x%10)] += x
+		want[fmt.Sprintf("mod7 %d", x%7)] += x
+	}
+	// The union holds a's 10 keys, then b's 7: told apart by order.
+	if len(got) != 17 {
+		t.Fatalf("%d records, want 17: %v", len(got), got)
+	}
+	sums := map[string]int64{}
+	for i, kv := range got {
+		name := "mod10"
+		if i >= 10 {
+			name = "mod7"
+		}
+		sums[fmt.Sprintf("%s %d", name, kv.Key)] += kv.Value
+	}
+	if !maps.Equal(sums, want) {
+		t.Fatalf("sums %v, want %v", sums, want)
+	}
+}
