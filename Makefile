@@ -129,7 +129,7 @@ fuzz: ## fuzz every target for FUZZTIME each (default 30s): each RPC of the node
 	@for t in $(FUZZ_TARGETS); do \
 		echo "$${t%%:*}" | grep -q -e '$(FUZZ)' || continue; \
 		echo "== $${t%%:*} ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) "$${t#*:}" || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) -timeout 0 $(FUZZFLAGS) "$${t#*:}" || exit 1; \
 	done
 
 $(TOXIPROXY):
