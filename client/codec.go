@@ -25,7 +25,7 @@ func codecOf[T any]() (codec.Codec[T], error) {
 
 // pairRecord is implemented by KV and Pair.
 type pairRecord interface {
-	pairCodec() (any, error)                // a codec.Codec of the receiver's type
+	pairCodec() (any, error)                 // a codec.Codec of the receiver's type
 	partTypes() (reflect.Type, reflect.Type) // the types of its two parts
 }
 
