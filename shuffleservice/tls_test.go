@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,5 +256,64 @@ func TestNodeCertificateRotation(t *testing.T) {
 	}
 	if !maps.EqualFunc(before, after, bytes.Equal) {
 		t.Fatalf("after the rotation the node serves %d blocks, not the %d committed before, byte for byte", len(after), len(before))
+	}
+}
+
+// TestNodeMetricsBeyondLoopback: a node's metrics served beyond loopback
+// are HTTPS with mutual TLS against its CA: a plain scrape, one without a
+// certificate and one with another CA's get nothing; a scraper with a
+// certificate of the cluster's CA gets the figures. Without a certificate
+// of its own, the node refuses to serve them beyond loopback.
+func TestNodeMetricsBeyondLoopback(t *testing.T) {
+	bin := testbin.Shoal(t)
+	certs := newTestCerts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	env := []string{"SHOAL_CLUSTER_SECRET=" + testClusterSecret}
+	if _, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: []string{t.TempDir()}, Env: env,
+		Args: []string{"--metrics-addr", "0.0.0.0:0"}}); err == nil || !strings.Contains(err.Error(), "--metrics-addr 0.0.0.0:0 is beyond loopback") {
+		t.Fatalf("metrics beyond loopback without a certificate: %v, want refused", err)
+	}
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: []string{t.TempDir()}, Env: env,
+		Args: []string{"--tls-dir", certs.nodeDir, "--metrics-addr", "0.0.0.0:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	_, port, _ := strings.Cut(p.MetricsAddr(), "]:")
+	if port == "" {
+		_, port, _ = strings.Cut(p.MetricsAddr(), ":")
+	}
+	scrape := func(scheme string, cfg *tls.Config) (string, error) {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := c.Get(scheme + "://127.0.0.1:" + port + "/metrics")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	anyNode := func(id *pki.Identity) *tls.Config {
+		if id == nil {
+			return &tls.Config{InsecureSkipVerify: true}
+		}
+		cfg := id.ClientConfig("127.0.0.1", "", "")
+		cfg.NextProtos = nil
+		return cfg
+	}
+	for name, try := range map[string]func() (string, error){
+		"plain HTTP":                func() (string, error) { return scrape("http", nil) },
+		"HTTPS without certificate": func() (string, error) { return scrape("https", anyNode(nil)) },
+		"another CA's certificate":  func() (string, error) { return scrape("https", anyNode(certs.stranger)) },
+		"an expired certificate":    func() (string, error) { return scrape("https", anyNode(certs.expired)) },
+	} {
+		if body, err := try(); err == nil && strings.Contains(body, "shoal_node_") {
+			t.Errorf("a scrape with %s got the metrics", name)
+		}
+	}
+	body, err := scrape("https", anyNode(certs.client))
+	if err != nil || !strings.Contains(body, "shoal_node_open_streams") {
+		t.Fatalf("a scrape with a certificate of the CA: %v\n%.300s", err, body)
 	}
 }
