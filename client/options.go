@@ -2,6 +2,7 @@ package client
 
 import (
 	"cmp"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +46,10 @@ var ErrInvalidOptions = errors.New("client: invalid options")
 // duration, or fields that contradict each other, are errors (Validate),
 // never silently replaced.
 type Options struct {
-	// App names the application; default "shoal-PID-UNIXMILLI".
+	// App names the application; default "shoal-PID-UNIXMILLI-RANDOM"
+	// (48 random bits). On a shared cluster, an App another application
+	// can guess it can also register first on the nodes, which then refuse
+	// this one (PermissionDenied): leave it empty there, or add random bits.
 	App string
 	// Nodes, WorkersPerNode and Slots shape the local cluster: Nodes node
 	// services (simulated machines), each with WorkersPerNode workers of
@@ -220,7 +224,11 @@ type Options struct {
 // negative values alone, for Validate to report.
 func (o *Options) EnsureDefaults() {
 	if o.App == "" {
-		o.App = fmt.Sprintf("shoal-%d-%d", os.Getpid(), time.Now().UnixMilli())
+		// Random bits besides: an ID another application can guess, it
+		// can register first on the nodes and so keep this one out.
+		var b [6]byte
+		rand.Read(b[:]) // never fails (crypto/rand)
+		o.App = fmt.Sprintf("shoal-%d-%d-%x", os.Getpid(), time.Now().UnixMilli(), b)
 	}
 	if o.Nodes == 0 && o.Master == "" {
 		o.Nodes = DefaultNodes

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"unsafe"
 
 	"shoal/client/eventlog"
 	"shoal/internal/codec"
@@ -240,16 +241,53 @@ type sortReadParams struct {
 
 // sortReadOp reads a reduce partition of a range-partitioned shuffle,
 // sorts it by encoded key and yields it in order. It holds the whole
-// partition: the encoded records in one growing buffer and a 16-byte entry
-// per record.
+// partition: the encoded records in a sortArena and a 24-byte entry per
+// record.
 type sortReadOp[K comparable, V any] struct{}
 
-// sortEntry is a record in a sortReadOp's buffer: the key is
-// buf[off:off+klen], the value the vlen bytes after it.
+// sortEntry is a record in a sortReadOp's arena: the key is the klen
+// bytes at off (sortArena.at), the value the vlen bytes after it.
 type sortEntry struct {
 	off        int
 	klen, vlen uint32
 	prefix     uint64 // the key's first 8 bytes, big endian, zero padded
+}
+
+// sortArena holds a partition's records, key and value together, in
+// chunks of sortChunk bytes (a record larger than that gets a chunk of its
+// own), so that each record is copied once: one buffer grown by append
+// copied everything at each doubling and held up to twice the bytes. An
+// offset is the chunk's index in its high 32 bits and the position in it
+// in the low 32.
+type sortArena struct{ chunks [][]byte }
+
+const sortChunk = 4 << 20
+
+// add appends k and v and returns their offset.
+func (a *sortArena) add(k, v []byte) int {
+	n, last := len(k)+len(v), len(a.chunks)-1
+	if last < 0 || cap(a.chunks[last])-len(a.chunks[last]) < n {
+		a.chunks = append(a.chunks, make([]byte, 0, max(sortChunk, n)))
+		last++
+	}
+	c := a.chunks[last]
+	a.chunks[last] = append(append(c, k...), v...)
+	return last<<32 | len(c)
+}
+
+// at returns the n bytes at off.
+func (a *sortArena) at(off, n int) []byte {
+	p := off & (1<<32 - 1)
+	return a.chunks[off>>32][p : p+n]
+}
+
+// size is the bytes the arena holds, with its chunks' unused ends.
+func (a *sortArena) size() int64 {
+	var n int64
+	for _, c := range a.chunks {
+		n += int64(cap(c))
+	}
+	return n
 }
 
 func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, error) {
@@ -265,12 +303,12 @@ func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, erro
 				tc.fail(errors.Join(err1, err2))
 				return
 			}
-			buf, entries, err := readSortPartition(tc, p.Shuffle, part)
+			arena, entries, err := readSortPartition(tc, p.Shuffle, part)
 			if err != nil {
 				tc.fail(err)
 				return
 			}
-			key := func(e sortEntry) []byte { return buf[e.off : e.off+int(e.klen)] }
+			key := func(e sortEntry) []byte { return arena.at(e.off, int(e.klen)) }
 			// Prefixes decide almost every comparison; equal ones fall
 			// back to the whole keys.
 			cmp := func(a, b sortEntry) int {
@@ -293,8 +331,7 @@ func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, erro
 					tc.fail(fmt.Errorf("client: shuffle %d: key: %w", p.Shuffle, err))
 					return
 				}
-				voff := e.off + int(e.klen)
-				v, err := vc.Decode(buf[voff : voff+int(e.vlen)])
+				v, err := vc.Decode(arena.at(e.off+int(e.klen), int(e.vlen)))
 				if err != nil {
 					tc.fail(fmt.Errorf("client: shuffle %d: value: %w", p.Shuffle, err))
 					return
@@ -309,13 +346,13 @@ func (sortReadOp[K, V]) op(b *build, params json.RawMessage, _ []any) (any, erro
 
 // readSortPartition copies every record of a reduce partition into one
 // buffer (the reader's Key and Value are valid only until its next Next).
-func readSortPartition(tc *taskContext, shuffle uint32, part int) ([]byte, []sortEntry, error) {
+func readSortPartition(tc *taskContext, shuffle uint32, part int) (*sortArena, []sortEntry, error) {
 	rd, err := tc.readShuffle(shuffle, part, part+1)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rd.Close()
-	var buf []byte
+	arena := &sortArena{}
 	var entries []sortEntry
 	for rd.Next() {
 		k, v := rd.Key(), rd.Value()
@@ -324,8 +361,7 @@ func readSortPartition(tc *taskContext, shuffle uint32, part int) ([]byte, []sor
 		}
 		var pre [8]byte
 		copy(pre[:], k)
-		entries = append(entries, sortEntry{off: len(buf), klen: uint32(len(k)), vlen: uint32(len(v)), prefix: binary.BigEndian.Uint64(pre[:])})
-		buf = append(append(buf, k...), v...)
+		entries = append(entries, sortEntry{off: arena.add(k, v), klen: uint32(len(k)), vlen: uint32(len(v)), prefix: binary.BigEndian.Uint64(pre[:])})
 	}
 	if err := rd.Err(); err != nil {
 		return nil, nil, err
@@ -333,6 +369,6 @@ func readSortPartition(tc *taskContext, shuffle uint32, part int) ([]byte, []sor
 	tc.addMetric("shuffle_records_read", int64(len(entries)))
 	tc.addMetric(eventlog.MetricRecordsIn, int64(len(entries)))
 	tc.shuffleReadMetrics(rd)
-	tc.addMetric("sort_bytes_held", int64(cap(buf))+16*int64(cap(entries)))
-	return buf, entries, nil
+	tc.addMetric("sort_bytes_held", arena.size()+int64(unsafe.Sizeof(sortEntry{}))*int64(cap(entries)))
+	return arena, entries, nil
 }

@@ -1,8 +1,13 @@
 package shuffleservice
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
+	"maps"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +21,7 @@ import (
 	"shoal/internal/pki"
 	"shoal/internal/poll"
 	"shoal/internal/testbin"
+	"shoal/shuffleservice/internal/nodetest"
 	"shoal/shuffleservice/nodeclient"
 	"shoal/shuffleservice/shufflepb"
 )
@@ -158,5 +164,156 @@ func TestNodeProcessMutualTLS(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Status(ctx); err == nil || !strings.Contains(err.Error(), "valid for localhost, 127.0.0.1, not h9") {
 		t.Fatalf("a node whose certificate does not name h9, dialled as h9: %v, want a refusal naming both", err)
+	}
+}
+
+// TestNodeCertificateRotation: a node killed and started again on its
+// directories with a new certificate from the same CA, the old one gone,
+// presents the new one and serves the map outputs committed before, byte
+// for byte (docs/security.md, "Rotating").
+func TestNodeCertificateRotation(t *testing.T) {
+	bin := testbin.Shoal(t)
+	certs := newTestCerts(t)
+	root := t.TempDir()
+	secretFile := filepath.Join(root, "secret")
+	if err := os.WriteFile(secretFile, []byte(testClusterSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{filepath.Join(root, "d")}
+	ctx := context.Background()
+	start := func(tlsDir string) (addr string, c *nodeclient.Client, kill func() error) {
+		p, _ := nodetest.StartProcess(t, bin, dirs, "--tls-dir", tlsDir, "--cluster-secret-file", secretFile)
+		c, err := nodeclient.Dial(p.Addr(), nodeclient.WithCredentials(nodeclient.Credentials{Secret: testClusterSecret, TLS: certs.client}),
+			nodeclient.WithAppToken(nodetest.AppToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return p.Addr(), c, p.Kill
+	}
+	// presented is the fingerprint of the certificate the node at addr
+	// shows a client of its CA.
+	presented := func(addr string) string {
+		conn, err := tls.Dial("tcp", addr, certs.client.ClientConfig("127.0.0.1", "", ""))
+		if err != nil {
+			t.Fatalf("handshake with %s: %v", addr, err)
+		}
+		defer conn.Close()
+		return pki.Fingerprint(conn.ConnectionState().PeerCertificates[0])
+	}
+	fingerprint := func(dir string) string {
+		id, err := pki.LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id.Fingerprint()
+	}
+
+	addr, c, kill := start(certs.nodeDir)
+	oldPrint := fingerprint(certs.nodeDir)
+	if got := presented(addr); got != oldPrint {
+		t.Fatalf("the node presents %s, not its certificate %s", got, oldPrint)
+	}
+	const app, R = "rotated", 8
+	nodetest.Register(t, c, app)
+	layout, err := c.RegisterWorker(ctx, app, "w0", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ranges []*shufflepb.BlockRange
+	for m := range uint32(3) {
+		out, _ := writeSortedOutput(t, layout, app, 0, m, 0, genFixtureBlocks(uint64(m)+7, R))
+		mustCommit(t, c, app, out)
+		ranges = append(ranges, &shufflepb.BlockRange{Map: m, ReduceEnd: R})
+	}
+	before, err := fetchBlocks(t, c, app, 0, DefaultChunkSize, ranges...)
+	if err != nil || len(before) != 3*R {
+		t.Fatalf("fetch before the rotation: %d blocks, %v", len(before), err)
+	}
+
+	// A new certificate for the same node, the old one removed.
+	newDir := filepath.Join(root, "node-tls-2")
+	id, err := certs.ca.Issue(pki.Request{Name: "n1", Role: pki.RoleNode, Hosts: []string{"127.0.0.1", "localhost"}, ValidFor: 2 * time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.WriteDir(newDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(certs.nodeDir); err != nil {
+		t.Fatal(err)
+	}
+	addr, c, _ = start(newDir)
+	if got, want := presented(addr), fingerprint(newDir); got != want || got == oldPrint {
+		t.Fatalf("after the rotation the node presents %s, want the new certificate %s (the old was %s)", got, want, oldPrint)
+	}
+	after, err := fetchBlocks(t, c, app, 0, DefaultChunkSize, ranges...)
+	if err != nil {
+		t.Fatalf("fetch after the rotation: %v", err)
+	}
+	if !maps.EqualFunc(before, after, bytes.Equal) {
+		t.Fatalf("after the rotation the node serves %d blocks, not the %d committed before, byte for byte", len(after), len(before))
+	}
+}
+
+// TestNodeMetricsBeyondLoopback: a node's metrics served beyond loopback
+// are HTTPS with mutual TLS against its CA: a plain scrape, one without a
+// certificate and one with another CA's get nothing; a scraper with a
+// certificate of the cluster's CA gets the figures. Without a certificate
+// of its own, the node refuses to serve them beyond loopback.
+func TestNodeMetricsBeyondLoopback(t *testing.T) {
+	bin := testbin.Shoal(t)
+	certs := newTestCerts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	env := []string{"SHOAL_CLUSTER_SECRET=" + testClusterSecret}
+	if _, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: []string{t.TempDir()}, Env: env,
+		Args: []string{"--metrics-addr", "0.0.0.0:0"}}); err == nil || !strings.Contains(err.Error(), "--metrics-addr 0.0.0.0:0 is beyond loopback") {
+		t.Fatalf("metrics beyond loopback without a certificate: %v, want refused", err)
+	}
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: bin, Dirs: []string{t.TempDir()}, Env: env,
+		Args: []string{"--tls-dir", certs.nodeDir, "--metrics-addr", "0.0.0.0:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	_, port, _ := strings.Cut(p.MetricsAddr(), "]:")
+	if port == "" {
+		_, port, _ = strings.Cut(p.MetricsAddr(), ":")
+	}
+	scrape := func(scheme string, cfg *tls.Config) (string, error) {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := c.Get(scheme + "://127.0.0.1:" + port + "/metrics")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	anyNode := func(id *pki.Identity) *tls.Config {
+		if id == nil {
+			return &tls.Config{InsecureSkipVerify: true}
+		}
+		cfg := id.ClientConfig("127.0.0.1", "", "")
+		cfg.NextProtos = nil
+		return cfg
+	}
+	for name, try := range map[string]func() (string, error){
+		"plain HTTP":                func() (string, error) { return scrape("http", nil) },
+		"HTTPS without certificate": func() (string, error) { return scrape("https", anyNode(nil)) },
+		"another CA's certificate":  func() (string, error) { return scrape("https", anyNode(certs.stranger)) },
+		"an expired certificate":    func() (string, error) { return scrape("https", anyNode(certs.expired)) },
+	} {
+		if body, err := try(); err == nil && strings.Contains(body, "shoal_node_") {
+			t.Errorf("a scrape with %s got the metrics", name)
+		}
+	}
+	body, err := scrape("https", anyNode(certs.client))
+	if err != nil || !strings.Contains(body, "shoal_node_open_streams") {
+		t.Fatalf("a scrape with a certificate of the CA: %v\n%.300s", err, body)
 	}
 }

@@ -156,7 +156,7 @@ func Decode(line []byte) (Event, error) {
 }
 
 // ReadFile reads a whole log. A line that does not parse is an error
-// naming it, except a last line without its newline (a writer killed
+// naming the first such line (returned with the events of every other), except a last line without its newline (a writer killed
 // mid-line), which is left out; events unknown to this version are
 // skipped.
 func ReadFile(path string) ([]Event, error) {
@@ -174,7 +174,9 @@ type Tail struct {
 	partial []byte // a line whose newline is not written yet
 }
 
-// Poll returns the events appended since the last Poll.
+// Poll returns the events appended since the last Poll. A line that does
+// not parse is left out and named in the error, returned with the events
+// of the lines around it; the next Poll goes on after it.
 func (t *Tail) Poll() ([]Event, error) {
 	f, err := os.Open(t.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -194,6 +196,7 @@ func (t *Tail) Poll() ([]Event, error) {
 	t.off += int64(len(b))
 	b = append(t.partial, b...)
 	var evs []Event
+	var bad error
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -204,12 +207,14 @@ func (t *Tail) Poll() ([]Event, error) {
 		switch {
 		case errors.Is(err, ErrUnknownEvent):
 		case err != nil:
-			return evs, fmt.Errorf("%s line %d: %w", t.Path, t.line, err)
+			if bad == nil {
+				bad = fmt.Errorf("%s line %d: %w", t.Path, t.line, err)
+			}
 		default:
 			evs = append(evs, ev)
 		}
 		b = b[i+1:]
 	}
 	t.partial = slices.Clone(b)
-	return evs, nil
+	return evs, bad
 }

@@ -107,9 +107,15 @@ func TestTail(t *testing.T) {
 	if js, ok := evs[0].(*eventlog.JobStart); !ok || js.Action != "count" || js.TS != 3 {
 		t.Fatalf("second poll: %#v", evs[0])
 	}
-	f.WriteString("not json\n")
-	if _, err := tail.Poll(); err == nil || !strings.Contains(err.Error(), "line 4") {
-		t.Fatalf("a corrupt line: %v, want an error naming line 4", err)
+	// A corrupt line is left out, named, and costs nothing around it.
+	f.WriteString(`{"ts":4,"event":"job_start","job":1,"action":"a"}` + "\n" + "not json\n" + `{"ts":6,"event":"job_start","job":2,"action":"b"}` + "\n" + `{"ts":7,"event":"job_st`)
+	evs, err = tail.Poll()
+	if err == nil || !strings.Contains(err.Error(), "line 5") || len(evs) != 2 || evs[0].(*eventlog.JobStart).Job != 1 || evs[1].(*eventlog.JobStart).Job != 2 {
+		t.Fatalf("a corrupt line between two: %v, %v; want both events and an error naming line 5", evs, err)
+	}
+	f.WriteString(`art","job":3,"action":"c"}` + "\n")
+	if evs, err = tail.Poll(); err != nil || len(evs) != 1 || evs[0].(*eventlog.JobStart).Job != 3 {
+		t.Fatalf("the poll after a corrupt line: %v, %v", evs, err)
 	}
 	if _, err := eventlog.Decode([]byte(`{"event":"x"}`)); !errors.Is(err, eventlog.ErrUnknownEvent) {
 		t.Fatalf("Decode of an unknown event: %v", err)

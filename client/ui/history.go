@@ -114,7 +114,7 @@ func (e *logEntry) poll() {
 			m.apply(ev)
 		}
 		if err != nil && (e.err == nil || err.Error() != e.err.Error()) {
-			e.log.Error("ui: history: the event log has a line that does not parse; what follows it is not shown", "err", err)
+			e.log.Error("ui: history: the event log has a line that does not parse; it is left out", "err", err)
 		}
 		e.err = err
 	})

@@ -73,7 +73,9 @@ func (s *Server) routes() {
 // itself.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Listen serves the UI on addr ("host:port"; port 0 picks a free one).
+// Listen serves the UI on addr ("host:port"; port 0 picks a free one), a
+// loopback address: one beyond it is refused (the UI authenticates no
+// one).
 // With tryNext, a port that is taken is followed by the next ones, up to
 // 16 of them, as Spark's UI does, and then by any free port; the address
 // chosen is Addr.
@@ -96,7 +98,23 @@ func (s *Server) Listen(addr string, tryNext bool) error {
 
 const portTries = 16
 
+// checkLoopback refuses an address beyond loopback: the UI, its REST API
+// and /metrics authenticate no one, so only this machine may reach them.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("ui: address %q: %w (give host:port)", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("ui: %s is beyond loopback, and the UI authenticates no one: serve it on loopback (127.0.0.1:4040) and reach it from elsewhere through ssh -L 4040:127.0.0.1:4040 HOST or kubectl port-forward", addr)
+	}
+	return nil
+}
+
 func listen(addr string, tryNext bool) (net.Listener, error) {
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err == nil || !tryNext {
 		if err != nil {

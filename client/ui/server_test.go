@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -209,5 +210,31 @@ func TestListenerNeverBlocks(t *testing.T) {
 	}
 	if _, body := get(t, live.Handler(), "/app/app1/"); !strings.Contains(body, fmt.Sprintf("dropped %d events", want)) {
 		t.Errorf("the Jobs page does not say events were dropped")
+	}
+}
+
+// TestListenOnlyOnLoopback: the UI authenticates no one, so an address
+// beyond loopback is refused, saying how to reach the UI instead.
+func TestListenOnlyOnLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:4040", "example.com:4040"} {
+		s := &Server{}
+		if err := s.Listen(addr, true); err == nil || !strings.Contains(err.Error(), "beyond loopback") {
+			t.Errorf("Listen(%q): %v, want refused", addr, err)
+		}
+	}
+	addrs := []string{"127.0.0.1:0", "localhost:0"}
+	if l, err := net.Listen("tcp", "[::1]:0"); err == nil { // where the machine has IPv6
+		l.Close()
+		addrs = append(addrs, "[::1]:0")
+	}
+	for _, addr := range addrs {
+		hist, err := NewHistory(t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hist.Listen(addr, true); err != nil {
+			t.Errorf("Listen(%q): %v", addr, err)
+		}
+		hist.Close()
 	}
 }

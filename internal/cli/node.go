@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"shoal/internal/pki"
 	"shoal/shuffleservice"
 )
 
@@ -56,7 +58,7 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.maxBlockBytes, "max-block-bytes", "largest cached partition `BYTES` a put may carry (each is held whole in memory while received)")
 	fs.DurationVar(&c.appTTL, "app-ttl", shuffleservice.DefaultAppTTL, "remove an application (and stop its workers) after this long without a heartbeat, unless it set its own TTL")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error (debug includes the workers' output)")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port; port 0 picks a free one, logged); empty: none")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port; port 0 picks a free one, logged); beyond loopback https, with mutual TLS against --tls-dir's CA; empty: none")
 }
 
 // Environment variables of the node command: every flag as
@@ -136,9 +138,9 @@ func runNode(ctx context.Context, args []string, getenv func(string) string, std
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	var reg prometheus.Registerer // nil: no metrics
 	if cfg.metricsAddr != "" {
-		mlis, err := net.Listen("tcp", cfg.metricsAddr)
+		mlis, scheme, err := listenMetrics(cfg.metricsAddr, cfg.tlsDir)
 		if err != nil {
-			return fmt.Errorf("metrics: listen on %s: %w (pick another --metrics-addr)", cfg.metricsAddr, err)
+			return err
 		}
 		r := prometheus.NewRegistry()
 		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -148,7 +150,7 @@ func runNode(ctx context.Context, args []string, getenv func(string) string, std
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		defer hs.Close()
 		// Before the listening line: internal/nodeproc reads both.
-		fmt.Fprintf(stdout, "shoal node metrics at http://%s/metrics\n", mlis.Addr())
+		fmt.Fprintf(stdout, "shoal node metrics at %s://%s/metrics\n", scheme, mlis.Addr())
 		go func() {
 			if err := hs.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("metrics server stopped", "addr", mlis.Addr().String(), "err", err)
@@ -182,6 +184,37 @@ func runNode(ctx context.Context, args []string, getenv func(string) string, std
 		AppTTL:          cfg.appTTL,
 		Logger:          logger,
 	}, stdout)
+}
+
+// listenMetrics listens on addr for the metrics server: plain HTTP on
+// loopback; beyond it HTTPS with mutual TLS against the node's identity
+// (tlsDir), so that only a scraper with a certificate of the cluster's CA
+// (shoal certs client) reads the node's figures.
+func listenMetrics(addr, tlsDir string) (lis net.Listener, scheme string, err error) {
+	lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("metrics: listen on %s: %w (pick another --metrics-addr)", addr, err)
+	}
+	if shuffleservice.IsLoopback(lis.Addr()) {
+		return lis, "http", nil
+	}
+	if tlsDir == "" {
+		lis.Close()
+		return nil, "", fmt.Errorf("--metrics-addr %s is beyond loopback: give the node its certificate (--tls-dir), and its scrapers one of the cluster's CA (shoal certs client; Prometheus's tls_config), or serve the metrics on loopback", addr)
+	}
+	id, err := pki.LoadDir(tlsDir)
+	if err != nil {
+		lis.Close()
+		return nil, "", err
+	}
+	return tls.NewListener(lis, &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c := id.ServerConfig(hello.Conn.RemoteAddr().String())
+			c.NextProtos = []string{"http/1.1"}
+			return c, nil
+		},
+	}), "https", nil
 }
 
 // flagsFromEnv sets every flag of fs not given on the command line from

@@ -53,7 +53,7 @@ const roleEnv = "SHOAL_ROLE=node"
 
 var (
 	listeningLine = regexp.MustCompile(`^shoal node listening on (\S+) pid (\d+)$`)
-	metricsLine   = regexp.MustCompile(`^shoal node metrics at http://(\S+)/metrics$`)
+	metricsLine   = regexp.MustCompile(`^shoal node metrics at https?://(\S+)/metrics$`)
 )
 
 // Start starts `BINARY node --listen LISTEN --dir DIRS ARGS...` and
