@@ -189,6 +189,58 @@ func (BlockLevel) EnumDescriptor() ([]byte, []int) {
 	return file_shuffle_proto_rawDescGZIP(), []int{2}
 }
 
+type CheckpointState int32
+
+const (
+	// The node does not hold that partition (never handed, or lost).
+	CheckpointState_CHECKPOINT_STATE_UNKNOWN CheckpointState = 0
+	// Committed on the node, not yet durable in the store.
+	CheckpointState_CHECKPOINT_STATE_QUEUED CheckpointState = 1
+	// Durable in the store.
+	CheckpointState_CHECKPOINT_STATE_DURABLE CheckpointState = 2
+)
+
+// Enum value maps for CheckpointState.
+var (
+	CheckpointState_name = map[int32]string{
+		0: "CHECKPOINT_STATE_UNKNOWN",
+		1: "CHECKPOINT_STATE_QUEUED",
+		2: "CHECKPOINT_STATE_DURABLE",
+	}
+	CheckpointState_value = map[string]int32{
+		"CHECKPOINT_STATE_UNKNOWN": 0,
+		"CHECKPOINT_STATE_QUEUED":  1,
+		"CHECKPOINT_STATE_DURABLE": 2,
+	}
+)
+
+func (x CheckpointState) Enum() *CheckpointState {
+	p := new(CheckpointState)
+	*p = x
+	return p
+}
+
+func (x CheckpointState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckpointState) Descriptor() protoreflect.EnumDescriptor {
+	return file_shuffle_proto_enumTypes[3].Descriptor()
+}
+
+func (CheckpointState) Type() protoreflect.EnumType {
+	return &file_shuffle_proto_enumTypes[3]
+}
+
+func (x CheckpointState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckpointState.Descriptor instead.
+func (CheckpointState) EnumDescriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{3}
+}
+
 // MapOutput describes one committed (or to be committed) map output. It is
 // also the record stored in the node's catalogue.
 type MapOutput struct {
@@ -2580,6 +2632,557 @@ func (x *BlockStoreStatus) GetCorrupt() uint64 {
 	return 0
 }
 
+// CheckpointPart names one partition object of a checkpoint in the node's
+// checkpoint store.
+type CheckpointPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store is the checkpoint store's URI (s3://bucket/prefix,
+	// file:///path); it must be the node's own (`node --checkpoint-dir`).
+	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	// key is the object's key in the store: APP/RUN/NAME/part-NNNNN.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// size is the object's length in bytes.
+	Size uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// crc32c is the object's checksum as its header and the manifest keep
+	// it (checkpoint.PartInfo.CRC32C).
+	Crc32C        uint32 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointPart) Reset() {
+	*x = CheckpointPart{}
+	mi := &file_shuffle_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointPart) ProtoMessage() {}
+
+func (x *CheckpointPart) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointPart.ProtoReflect.Descriptor instead.
+func (*CheckpointPart) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CheckpointPart) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *CheckpointPart) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CheckpointPart) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CheckpointPart) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+type PutCheckpointHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Part          *CheckpointPart        `protobuf:"bytes,2,opt,name=part,proto3" json:"part,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointHeader) Reset() {
+	*x = PutCheckpointHeader{}
+	mi := &file_shuffle_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointHeader) ProtoMessage() {}
+
+func (x *PutCheckpointHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointHeader.ProtoReflect.Descriptor instead.
+func (*PutCheckpointHeader) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PutCheckpointHeader) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *PutCheckpointHeader) GetPart() *CheckpointPart {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+type PutCheckpointChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header is set in the first chunk only.
+	Header        *PutCheckpointHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Data          []byte               `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointChunk) Reset() {
+	*x = PutCheckpointChunk{}
+	mi := &file_shuffle_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointChunk) ProtoMessage() {}
+
+func (x *PutCheckpointChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointChunk.ProtoReflect.Descriptor instead.
+func (*PutCheckpointChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PutCheckpointChunk) GetHeader() *PutCheckpointHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *PutCheckpointChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type PutCheckpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// held: the node held this partition already (same size and checksum);
+	// the data sent, if any, was not needed.
+	Held          bool `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointResponse) Reset() {
+	*x = PutCheckpointResponse{}
+	mi := &file_shuffle_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointResponse) ProtoMessage() {}
+
+func (x *PutCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*PutCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PutCheckpointResponse) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+type CheckpointStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Store         string                 `protobuf:"bytes,2,opt,name=store,proto3" json:"store,omitempty"`
+	Keys          []string               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointStatusRequest) Reset() {
+	*x = CheckpointStatusRequest{}
+	mi := &file_shuffle_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointStatusRequest) ProtoMessage() {}
+
+func (x *CheckpointStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointStatusRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointStatusRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CheckpointStatusRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *CheckpointStatusRequest) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *CheckpointStatusRequest) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type CheckpointPartState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	State  CheckpointState        `protobuf:"varint,2,opt,name=state,proto3,enum=shoal.shuffle.v1.CheckpointState" json:"state,omitempty"`
+	Size   uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Crc32C uint32                 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// attempts is how many uploads of it failed.
+	FailedAttempts uint32 `protobuf:"varint,5,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
+	// last_error says why the last failed upload failed.
+	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// handed_unix_ms and durable_unix_ms: when the node committed it and
+	// when it became durable (0 if not yet).
+	HandedUnixMs  int64 `protobuf:"varint,7,opt,name=handed_unix_ms,json=handedUnixMs,proto3" json:"handed_unix_ms,omitempty"`
+	DurableUnixMs int64 `protobuf:"varint,8,opt,name=durable_unix_ms,json=durableUnixMs,proto3" json:"durable_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointPartState) Reset() {
+	*x = CheckpointPartState{}
+	mi := &file_shuffle_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointPartState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointPartState) ProtoMessage() {}
+
+func (x *CheckpointPartState) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointPartState.ProtoReflect.Descriptor instead.
+func (*CheckpointPartState) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CheckpointPartState) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CheckpointPartState) GetState() CheckpointState {
+	if x != nil {
+		return x.State
+	}
+	return CheckpointState_CHECKPOINT_STATE_UNKNOWN
+}
+
+func (x *CheckpointPartState) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetFailedAttempts() uint32 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *CheckpointPartState) GetHandedUnixMs() int64 {
+	if x != nil {
+		return x.HandedUnixMs
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetDurableUnixMs() int64 {
+	if x != nil {
+		return x.DurableUnixMs
+	}
+	return 0
+}
+
+type CheckpointStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// parts[i] answers keys[i].
+	Parts         []*CheckpointPartState `protobuf:"bytes,1,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointStatusResponse) Reset() {
+	*x = CheckpointStatusResponse{}
+	mi := &file_shuffle_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointStatusResponse) ProtoMessage() {}
+
+func (x *CheckpointStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointStatusResponse.ProtoReflect.Descriptor instead.
+func (*CheckpointStatusResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CheckpointStatusResponse) GetParts() []*CheckpointPartState {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+type GetCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Part          *CheckpointPart        `protobuf:"bytes,2,opt,name=part,proto3" json:"part,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointRequest) Reset() {
+	*x = GetCheckpointRequest{}
+	mi := &file_shuffle_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointRequest) ProtoMessage() {}
+
+func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetCheckpointRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *GetCheckpointRequest) GetPart() *CheckpointPart {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+// GetCheckpointChunk: the first chunk carries size and from_store and the
+// first bytes; the others only data.
+type GetCheckpointChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Size  uint64                 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// from_store: the node had no local copy and read it from the store.
+	FromStore     bool   `protobuf:"varint,2,opt,name=from_store,json=fromStore,proto3" json:"from_store,omitempty"`
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointChunk) Reset() {
+	*x = GetCheckpointChunk{}
+	mi := &file_shuffle_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointChunk) ProtoMessage() {}
+
+func (x *GetCheckpointChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointChunk.ProtoReflect.Descriptor instead.
+func (*GetCheckpointChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetCheckpointChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *GetCheckpointChunk) GetFromStore() bool {
+	if x != nil {
+		return x.FromStore
+	}
+	return false
+}
+
+func (x *GetCheckpointChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_shuffle_proto protoreflect.FileDescriptor
 
 const file_shuffle_proto_rawDesc = "" +
@@ -2747,7 +3350,44 @@ const file_shuffle_proto_rawDesc = "" +
 	"\n" +
 	"not_stored\x18\x0e \x01(\x04R\tnotStored\x12!\n" +
 	"\fspilled_puts\x18\x0f \x01(\x04R\vspilledPuts\x12\x18\n" +
-	"\acorrupt\x18\x10 \x01(\x04R\acorrupt*W\n" +
+	"\acorrupt\x18\x10 \x01(\x04R\acorrupt\"d\n" +
+	"\x0eCheckpointPart\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\"]\n" +
+	"\x13PutCheckpointHeader\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x124\n" +
+	"\x04part\x18\x02 \x01(\v2 .shoal.shuffle.v1.CheckpointPartR\x04part\"g\n" +
+	"\x12PutCheckpointChunk\x12=\n" +
+	"\x06header\x18\x01 \x01(\v2%.shoal.shuffle.v1.PutCheckpointHeaderR\x06header\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"+\n" +
+	"\x15PutCheckpointResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\bR\x04held\"U\n" +
+	"\x17CheckpointStatusRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
+	"\x05store\x18\x02 \x01(\tR\x05store\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\"\xa2\x02\n" +
+	"\x13CheckpointPartState\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x127\n" +
+	"\x05state\x18\x02 \x01(\x0e2!.shoal.shuffle.v1.CheckpointStateR\x05state\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\x12'\n" +
+	"\x0ffailed_attempts\x18\x05 \x01(\rR\x0efailedAttempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12$\n" +
+	"\x0ehanded_unix_ms\x18\a \x01(\x03R\fhandedUnixMs\x12&\n" +
+	"\x0fdurable_unix_ms\x18\b \x01(\x03R\rdurableUnixMs\"W\n" +
+	"\x18CheckpointStatusResponse\x12;\n" +
+	"\x05parts\x18\x01 \x03(\v2%.shoal.shuffle.v1.CheckpointPartStateR\x05parts\"^\n" +
+	"\x14GetCheckpointRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x124\n" +
+	"\x04part\x18\x02 \x01(\v2 .shoal.shuffle.v1.CheckpointPartR\x04part\"[\n" +
+	"\x12GetCheckpointChunk\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x1d\n" +
+	"\n" +
+	"from_store\x18\x02 \x01(\bR\tfromStore\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data*W\n" +
 	"\n" +
 	"OutputKind\x12\x1b\n" +
 	"\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2763,8 +3403,11 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x10BLOCK_LEVEL_NONE\x10\x00\x12\x1a\n" +
 	"\x16BLOCK_LEVEL_MEMORY_SER\x10\x01\x12\x1f\n" +
 	"\x1bBLOCK_LEVEL_MEMORY_AND_DISK\x10\x02\x12\x19\n" +
-	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x032\xfc\n" +
-	"\n" +
+	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x03*j\n" +
+	"\x0fCheckpointState\x12\x1c\n" +
+	"\x18CHECKPOINT_STATE_UNKNOWN\x10\x00\x12\x1b\n" +
+	"\x17CHECKPOINT_STATE_QUEUED\x10\x01\x12\x1c\n" +
+	"\x18CHECKPOINT_STATE_DURABLE\x10\x022\xaa\r\n" +
 	"\aShuffle\x12Z\n" +
 	"\vRegisterApp\x12$.shoal.shuffle.v1.RegisterAppRequest\x1a%.shoal.shuffle.v1.RegisterAppResponse\x12c\n" +
 	"\x0eRegisterWorker\x12'.shoal.shuffle.v1.RegisterWorkerRequest\x1a(.shoal.shuffle.v1.RegisterWorkerResponse\x12T\n" +
@@ -2776,7 +3419,10 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x06Status\x12\x1f.shoal.shuffle.v1.StatusRequest\x1a .shoal.shuffle.v1.StatusResponse\x12Q\n" +
 	"\bPutBlock\x12\x1f.shoal.shuffle.v1.PutBlockChunk\x1a\".shoal.shuffle.v1.PutBlockResponse(\x01\x12P\n" +
 	"\bGetBlock\x12!.shoal.shuffle.v1.GetBlockRequest\x1a\x1f.shoal.shuffle.v1.GetBlockChunk0\x01\x12]\n" +
-	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponse\x12T\n" +
+	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponse\x12`\n" +
+	"\rPutCheckpoint\x12$.shoal.shuffle.v1.PutCheckpointChunk\x1a'.shoal.shuffle.v1.PutCheckpointResponse(\x01\x12i\n" +
+	"\x10CheckpointStatus\x12).shoal.shuffle.v1.CheckpointStatusRequest\x1a*.shoal.shuffle.v1.CheckpointStatusResponse\x12_\n" +
+	"\rGetCheckpoint\x12&.shoal.shuffle.v1.GetCheckpointRequest\x1a$.shoal.shuffle.v1.GetCheckpointChunk0\x01\x12T\n" +
 	"\tPutBinary\x12 .shoal.shuffle.v1.PutBinaryChunk\x1a#.shoal.shuffle.v1.PutBinaryResponse(\x01\x12T\n" +
 	"\tHasBinary\x12\".shoal.shuffle.v1.HasBinaryRequest\x1a#.shoal.shuffle.v1.HasBinaryResponse\x12]\n" +
 	"\fStartWorkers\x12%.shoal.shuffle.v1.StartWorkersRequest\x1a&.shoal.shuffle.v1.StartWorkersResponse\x12W\n" +
@@ -2796,109 +3442,130 @@ func file_shuffle_proto_rawDescGZIP() []byte {
 	return file_shuffle_proto_rawDescData
 }
 
-var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_shuffle_proto_goTypes = []any{
-	(OutputKind)(0),                // 0: shoal.shuffle.v1.OutputKind
-	(WorkerState)(0),               // 1: shoal.shuffle.v1.WorkerState
-	(BlockLevel)(0),                // 2: shoal.shuffle.v1.BlockLevel
-	(*MapOutput)(nil),              // 3: shoal.shuffle.v1.MapOutput
-	(*RegisterAppRequest)(nil),     // 4: shoal.shuffle.v1.RegisterAppRequest
-	(*RegisterAppResponse)(nil),    // 5: shoal.shuffle.v1.RegisterAppResponse
-	(*RegisterWorkerRequest)(nil),  // 6: shoal.shuffle.v1.RegisterWorkerRequest
-	(*RegisterWorkerResponse)(nil), // 7: shoal.shuffle.v1.RegisterWorkerResponse
-	(*HeartbeatRequest)(nil),       // 8: shoal.shuffle.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 9: shoal.shuffle.v1.HeartbeatResponse
-	(*CommitRequest)(nil),          // 10: shoal.shuffle.v1.CommitRequest
-	(*CommitResponse)(nil),         // 11: shoal.shuffle.v1.CommitResponse
-	(*BlockRange)(nil),             // 12: shoal.shuffle.v1.BlockRange
-	(*FetchRequest)(nil),           // 13: shoal.shuffle.v1.FetchRequest
-	(*FetchChunk)(nil),             // 14: shoal.shuffle.v1.FetchChunk
-	(*RemoveShuffleRequest)(nil),   // 15: shoal.shuffle.v1.RemoveShuffleRequest
-	(*RemoveShuffleResponse)(nil),  // 16: shoal.shuffle.v1.RemoveShuffleResponse
-	(*RemoveAppRequest)(nil),       // 17: shoal.shuffle.v1.RemoveAppRequest
-	(*RemoveAppResponse)(nil),      // 18: shoal.shuffle.v1.RemoveAppResponse
-	(*StatusRequest)(nil),          // 19: shoal.shuffle.v1.StatusRequest
-	(*StatusResponse)(nil),         // 20: shoal.shuffle.v1.StatusResponse
-	(*DirUsage)(nil),               // 21: shoal.shuffle.v1.DirUsage
-	(*PutBinaryChunk)(nil),         // 22: shoal.shuffle.v1.PutBinaryChunk
-	(*PutBinaryResponse)(nil),      // 23: shoal.shuffle.v1.PutBinaryResponse
-	(*HasBinaryRequest)(nil),       // 24: shoal.shuffle.v1.HasBinaryRequest
-	(*HasBinaryResponse)(nil),      // 25: shoal.shuffle.v1.HasBinaryResponse
-	(*StartWorkersRequest)(nil),    // 26: shoal.shuffle.v1.StartWorkersRequest
-	(*StartWorkersResponse)(nil),   // 27: shoal.shuffle.v1.StartWorkersResponse
-	(*WorkerProcess)(nil),          // 28: shoal.shuffle.v1.WorkerProcess
-	(*StopWorkerRequest)(nil),      // 29: shoal.shuffle.v1.StopWorkerRequest
-	(*StopWorkerResponse)(nil),     // 30: shoal.shuffle.v1.StopWorkerResponse
-	(*WorkersRequest)(nil),         // 31: shoal.shuffle.v1.WorkersRequest
-	(*WorkersResponse)(nil),        // 32: shoal.shuffle.v1.WorkersResponse
-	(*BlockId)(nil),                // 33: shoal.shuffle.v1.BlockId
-	(*PutBlockHeader)(nil),         // 34: shoal.shuffle.v1.PutBlockHeader
-	(*PutBlockChunk)(nil),          // 35: shoal.shuffle.v1.PutBlockChunk
-	(*EvictedBlock)(nil),           // 36: shoal.shuffle.v1.EvictedBlock
-	(*PutBlockResponse)(nil),       // 37: shoal.shuffle.v1.PutBlockResponse
-	(*GetBlockRequest)(nil),        // 38: shoal.shuffle.v1.GetBlockRequest
-	(*GetBlockChunk)(nil),          // 39: shoal.shuffle.v1.GetBlockChunk
-	(*RemoveBlocksRequest)(nil),    // 40: shoal.shuffle.v1.RemoveBlocksRequest
-	(*RemoveBlocksResponse)(nil),   // 41: shoal.shuffle.v1.RemoveBlocksResponse
-	(*BlockStoreStatus)(nil),       // 42: shoal.shuffle.v1.BlockStoreStatus
+	(OutputKind)(0),                  // 0: shoal.shuffle.v1.OutputKind
+	(WorkerState)(0),                 // 1: shoal.shuffle.v1.WorkerState
+	(BlockLevel)(0),                  // 2: shoal.shuffle.v1.BlockLevel
+	(CheckpointState)(0),             // 3: shoal.shuffle.v1.CheckpointState
+	(*MapOutput)(nil),                // 4: shoal.shuffle.v1.MapOutput
+	(*RegisterAppRequest)(nil),       // 5: shoal.shuffle.v1.RegisterAppRequest
+	(*RegisterAppResponse)(nil),      // 6: shoal.shuffle.v1.RegisterAppResponse
+	(*RegisterWorkerRequest)(nil),    // 7: shoal.shuffle.v1.RegisterWorkerRequest
+	(*RegisterWorkerResponse)(nil),   // 8: shoal.shuffle.v1.RegisterWorkerResponse
+	(*HeartbeatRequest)(nil),         // 9: shoal.shuffle.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 10: shoal.shuffle.v1.HeartbeatResponse
+	(*CommitRequest)(nil),            // 11: shoal.shuffle.v1.CommitRequest
+	(*CommitResponse)(nil),           // 12: shoal.shuffle.v1.CommitResponse
+	(*BlockRange)(nil),               // 13: shoal.shuffle.v1.BlockRange
+	(*FetchRequest)(nil),             // 14: shoal.shuffle.v1.FetchRequest
+	(*FetchChunk)(nil),               // 15: shoal.shuffle.v1.FetchChunk
+	(*RemoveShuffleRequest)(nil),     // 16: shoal.shuffle.v1.RemoveShuffleRequest
+	(*RemoveShuffleResponse)(nil),    // 17: shoal.shuffle.v1.RemoveShuffleResponse
+	(*RemoveAppRequest)(nil),         // 18: shoal.shuffle.v1.RemoveAppRequest
+	(*RemoveAppResponse)(nil),        // 19: shoal.shuffle.v1.RemoveAppResponse
+	(*StatusRequest)(nil),            // 20: shoal.shuffle.v1.StatusRequest
+	(*StatusResponse)(nil),           // 21: shoal.shuffle.v1.StatusResponse
+	(*DirUsage)(nil),                 // 22: shoal.shuffle.v1.DirUsage
+	(*PutBinaryChunk)(nil),           // 23: shoal.shuffle.v1.PutBinaryChunk
+	(*PutBinaryResponse)(nil),        // 24: shoal.shuffle.v1.PutBinaryResponse
+	(*HasBinaryRequest)(nil),         // 25: shoal.shuffle.v1.HasBinaryRequest
+	(*HasBinaryResponse)(nil),        // 26: shoal.shuffle.v1.HasBinaryResponse
+	(*StartWorkersRequest)(nil),      // 27: shoal.shuffle.v1.StartWorkersRequest
+	(*StartWorkersResponse)(nil),     // 28: shoal.shuffle.v1.StartWorkersResponse
+	(*WorkerProcess)(nil),            // 29: shoal.shuffle.v1.WorkerProcess
+	(*StopWorkerRequest)(nil),        // 30: shoal.shuffle.v1.StopWorkerRequest
+	(*StopWorkerResponse)(nil),       // 31: shoal.shuffle.v1.StopWorkerResponse
+	(*WorkersRequest)(nil),           // 32: shoal.shuffle.v1.WorkersRequest
+	(*WorkersResponse)(nil),          // 33: shoal.shuffle.v1.WorkersResponse
+	(*BlockId)(nil),                  // 34: shoal.shuffle.v1.BlockId
+	(*PutBlockHeader)(nil),           // 35: shoal.shuffle.v1.PutBlockHeader
+	(*PutBlockChunk)(nil),            // 36: shoal.shuffle.v1.PutBlockChunk
+	(*EvictedBlock)(nil),             // 37: shoal.shuffle.v1.EvictedBlock
+	(*PutBlockResponse)(nil),         // 38: shoal.shuffle.v1.PutBlockResponse
+	(*GetBlockRequest)(nil),          // 39: shoal.shuffle.v1.GetBlockRequest
+	(*GetBlockChunk)(nil),            // 40: shoal.shuffle.v1.GetBlockChunk
+	(*RemoveBlocksRequest)(nil),      // 41: shoal.shuffle.v1.RemoveBlocksRequest
+	(*RemoveBlocksResponse)(nil),     // 42: shoal.shuffle.v1.RemoveBlocksResponse
+	(*BlockStoreStatus)(nil),         // 43: shoal.shuffle.v1.BlockStoreStatus
+	(*CheckpointPart)(nil),           // 44: shoal.shuffle.v1.CheckpointPart
+	(*PutCheckpointHeader)(nil),      // 45: shoal.shuffle.v1.PutCheckpointHeader
+	(*PutCheckpointChunk)(nil),       // 46: shoal.shuffle.v1.PutCheckpointChunk
+	(*PutCheckpointResponse)(nil),    // 47: shoal.shuffle.v1.PutCheckpointResponse
+	(*CheckpointStatusRequest)(nil),  // 48: shoal.shuffle.v1.CheckpointStatusRequest
+	(*CheckpointPartState)(nil),      // 49: shoal.shuffle.v1.CheckpointPartState
+	(*CheckpointStatusResponse)(nil), // 50: shoal.shuffle.v1.CheckpointStatusResponse
+	(*GetCheckpointRequest)(nil),     // 51: shoal.shuffle.v1.GetCheckpointRequest
+	(*GetCheckpointChunk)(nil),       // 52: shoal.shuffle.v1.GetCheckpointChunk
 }
 var file_shuffle_proto_depIdxs = []int32{
 	0,  // 0: shoal.shuffle.v1.MapOutput.kind:type_name -> shoal.shuffle.v1.OutputKind
-	3,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
-	3,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
-	12, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
-	42, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
-	21, // 5: shoal.shuffle.v1.StatusResponse.dirs_usage:type_name -> shoal.shuffle.v1.DirUsage
-	28, // 6: shoal.shuffle.v1.StartWorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
+	4,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
+	4,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
+	13, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
+	43, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
+	22, // 5: shoal.shuffle.v1.StatusResponse.dirs_usage:type_name -> shoal.shuffle.v1.DirUsage
+	29, // 6: shoal.shuffle.v1.StartWorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
 	1,  // 7: shoal.shuffle.v1.WorkerProcess.state:type_name -> shoal.shuffle.v1.WorkerState
-	28, // 8: shoal.shuffle.v1.WorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
-	33, // 9: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
+	29, // 8: shoal.shuffle.v1.WorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
+	34, // 9: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
 	2,  // 10: shoal.shuffle.v1.PutBlockHeader.level:type_name -> shoal.shuffle.v1.BlockLevel
-	34, // 11: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
-	33, // 12: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
+	35, // 11: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
+	34, // 12: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
 	2,  // 13: shoal.shuffle.v1.EvictedBlock.level:type_name -> shoal.shuffle.v1.BlockLevel
 	2,  // 14: shoal.shuffle.v1.PutBlockResponse.stored:type_name -> shoal.shuffle.v1.BlockLevel
-	36, // 15: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
-	33, // 16: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
+	37, // 15: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
+	34, // 16: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
 	2,  // 17: shoal.shuffle.v1.GetBlockChunk.level:type_name -> shoal.shuffle.v1.BlockLevel
-	4,  // 18: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
-	6,  // 19: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
-	8,  // 20: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
-	10, // 21: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
-	13, // 22: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
-	15, // 23: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
-	17, // 24: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
-	19, // 25: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
-	35, // 26: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
-	38, // 27: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
-	40, // 28: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
-	22, // 29: shoal.shuffle.v1.Shuffle.PutBinary:input_type -> shoal.shuffle.v1.PutBinaryChunk
-	24, // 30: shoal.shuffle.v1.Shuffle.HasBinary:input_type -> shoal.shuffle.v1.HasBinaryRequest
-	26, // 31: shoal.shuffle.v1.Shuffle.StartWorkers:input_type -> shoal.shuffle.v1.StartWorkersRequest
-	29, // 32: shoal.shuffle.v1.Shuffle.StopWorker:input_type -> shoal.shuffle.v1.StopWorkerRequest
-	31, // 33: shoal.shuffle.v1.Shuffle.Workers:input_type -> shoal.shuffle.v1.WorkersRequest
-	5,  // 34: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
-	7,  // 35: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
-	9,  // 36: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
-	11, // 37: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
-	14, // 38: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
-	16, // 39: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
-	18, // 40: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
-	20, // 41: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
-	37, // 42: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
-	39, // 43: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
-	41, // 44: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
-	23, // 45: shoal.shuffle.v1.Shuffle.PutBinary:output_type -> shoal.shuffle.v1.PutBinaryResponse
-	25, // 46: shoal.shuffle.v1.Shuffle.HasBinary:output_type -> shoal.shuffle.v1.HasBinaryResponse
-	27, // 47: shoal.shuffle.v1.Shuffle.StartWorkers:output_type -> shoal.shuffle.v1.StartWorkersResponse
-	30, // 48: shoal.shuffle.v1.Shuffle.StopWorker:output_type -> shoal.shuffle.v1.StopWorkerResponse
-	32, // 49: shoal.shuffle.v1.Shuffle.Workers:output_type -> shoal.shuffle.v1.WorkersResponse
-	34, // [34:50] is the sub-list for method output_type
-	18, // [18:34] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	44, // 18: shoal.shuffle.v1.PutCheckpointHeader.part:type_name -> shoal.shuffle.v1.CheckpointPart
+	45, // 19: shoal.shuffle.v1.PutCheckpointChunk.header:type_name -> shoal.shuffle.v1.PutCheckpointHeader
+	3,  // 20: shoal.shuffle.v1.CheckpointPartState.state:type_name -> shoal.shuffle.v1.CheckpointState
+	49, // 21: shoal.shuffle.v1.CheckpointStatusResponse.parts:type_name -> shoal.shuffle.v1.CheckpointPartState
+	44, // 22: shoal.shuffle.v1.GetCheckpointRequest.part:type_name -> shoal.shuffle.v1.CheckpointPart
+	5,  // 23: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
+	7,  // 24: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
+	9,  // 25: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
+	11, // 26: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
+	14, // 27: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
+	16, // 28: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
+	18, // 29: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
+	20, // 30: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
+	36, // 31: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
+	39, // 32: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
+	41, // 33: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
+	46, // 34: shoal.shuffle.v1.Shuffle.PutCheckpoint:input_type -> shoal.shuffle.v1.PutCheckpointChunk
+	48, // 35: shoal.shuffle.v1.Shuffle.CheckpointStatus:input_type -> shoal.shuffle.v1.CheckpointStatusRequest
+	51, // 36: shoal.shuffle.v1.Shuffle.GetCheckpoint:input_type -> shoal.shuffle.v1.GetCheckpointRequest
+	23, // 37: shoal.shuffle.v1.Shuffle.PutBinary:input_type -> shoal.shuffle.v1.PutBinaryChunk
+	25, // 38: shoal.shuffle.v1.Shuffle.HasBinary:input_type -> shoal.shuffle.v1.HasBinaryRequest
+	27, // 39: shoal.shuffle.v1.Shuffle.StartWorkers:input_type -> shoal.shuffle.v1.StartWorkersRequest
+	30, // 40: shoal.shuffle.v1.Shuffle.StopWorker:input_type -> shoal.shuffle.v1.StopWorkerRequest
+	32, // 41: shoal.shuffle.v1.Shuffle.Workers:input_type -> shoal.shuffle.v1.WorkersRequest
+	6,  // 42: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
+	8,  // 43: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
+	10, // 44: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
+	12, // 45: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
+	15, // 46: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
+	17, // 47: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
+	19, // 48: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
+	21, // 49: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
+	38, // 50: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
+	40, // 51: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
+	42, // 52: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
+	47, // 53: shoal.shuffle.v1.Shuffle.PutCheckpoint:output_type -> shoal.shuffle.v1.PutCheckpointResponse
+	50, // 54: shoal.shuffle.v1.Shuffle.CheckpointStatus:output_type -> shoal.shuffle.v1.CheckpointStatusResponse
+	52, // 55: shoal.shuffle.v1.Shuffle.GetCheckpoint:output_type -> shoal.shuffle.v1.GetCheckpointChunk
+	24, // 56: shoal.shuffle.v1.Shuffle.PutBinary:output_type -> shoal.shuffle.v1.PutBinaryResponse
+	26, // 57: shoal.shuffle.v1.Shuffle.HasBinary:output_type -> shoal.shuffle.v1.HasBinaryResponse
+	28, // 58: shoal.shuffle.v1.Shuffle.StartWorkers:output_type -> shoal.shuffle.v1.StartWorkersResponse
+	31, // 59: shoal.shuffle.v1.Shuffle.StopWorker:output_type -> shoal.shuffle.v1.StopWorkerResponse
+	33, // 60: shoal.shuffle.v1.Shuffle.Workers:output_type -> shoal.shuffle.v1.WorkersResponse
+	42, // [42:61] is the sub-list for method output_type
+	23, // [23:42] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_shuffle_proto_init() }
@@ -2911,8 +3578,8 @@ func file_shuffle_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shuffle_proto_rawDesc), len(file_shuffle_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   40,
+			NumEnums:      4,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
