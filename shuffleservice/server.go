@@ -803,6 +803,7 @@ func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shu
 		Name:             s.opts.Name,
 		DirsUsage:        s.dirsUsage(m),
 		Workers:          uint64(m.Workers),
+		Checkpoints:      m.Checkpoints.pb(),
 		Pid:              int64(os.Getpid()),
 		Dirs:             s.layout.Dirs,
 		Apps:             uint64(m.Apps),

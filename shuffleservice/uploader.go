@@ -22,6 +22,7 @@ import (
 
 	"shoal/checkpoint"
 	"shoal/shuffleservice/shuffle"
+	"shoal/shuffleservice/shufflepb"
 )
 
 // The checkpoint uploader (doc.go, "Checkpoints"): the node's share of
@@ -188,6 +189,15 @@ type UploaderMetrics struct {
 	Queued         int    // partitions not yet durable
 	QueuedBytes    int64
 	CopyBytes      int64 // bytes of local copies
+}
+
+func (m UploaderMetrics) pb() *shufflepb.CheckpointStats {
+	return &shufflepb.CheckpointStats{
+		Handoffs: m.Handoffs, HandoffsHeld: m.HandoffsHeld, RefusedFull: m.RefusedFull,
+		Uploads: m.Uploads, UploadFailures: m.UploadFailures, BytesUploaded: m.BytesUploaded,
+		LocalReads: m.LocalReads, StoreReads: m.StoreReads, CopiesEvicted: m.CopiesEvicted,
+		Queued: uint64(m.Queued), QueuedBytes: uint64(max(m.QueuedBytes, 0)), CopyBytes: uint64(max(m.CopyBytes, 0)),
+	}
 }
 
 // openUploader loads the uploader's records from db, re-queues the
