@@ -47,7 +47,7 @@ func ckptContext(t *testing.T, nodes int, dir, endpoint string, edit ...func(*cl
 }
 
 // ranksOf reads a pagerank output.
-func ranksOf(t *testing.T, dir string) map[string]float64 {
+func ranksOf(t testing.TB, dir string) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	for _, line := range readParts(t, dir) {
@@ -61,7 +61,7 @@ func ranksOf(t *testing.T, dir string) map[string]float64 {
 	return out
 }
 
-func sameRanks(t *testing.T, got, want map[string]float64, tol float64) {
+func sameRanks(t testing.TB, got, want map[string]float64, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d ranks, want %d", len(got), len(want))
@@ -311,9 +311,11 @@ func TestPageRankResumeAfterDriverKilled(t *testing.T) {
 	sameRanks(t, ranksOf(t, out), want, 1e-12)
 }
 
-// MinIO stopped before the job that writes a checkpoint: the writes fail,
-// the job fails within a bounded time with an error naming the store, and
-// the checkpoint has no manifest, so it does not exist for a reader.
+// MinIO stopped before the job that writes a checkpoint: the nodes'
+// uploads fail and are retried, the run fails once the driver's
+// checkpoint timeout expires (not before) with an error naming the
+// endpoint and bucket, and the checkpoint has no manifest, so it does not
+// exist for a reader.
 func TestPageRankMinIOStoppedDuringCheckpoint(t *testing.T) {
 	srv := miniotest.Start(t, "ckpt")
 	t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
@@ -336,6 +338,9 @@ func TestPageRankMinIOStoppedDuringCheckpoint(t *testing.T) {
 	}
 	if took > 2*time.Minute {
 		t.Errorf("the job failed after %v; want a bounded time", took)
+	}
+	if took < 15*time.Second {
+		t.Errorf("the job failed after %v, before the checkpoint timeout of 15 s: the nodes' uploads should have been retried until then", took)
 	}
 	if err := srv.Restart(context.Background()); err != nil {
 		t.Fatal(err)

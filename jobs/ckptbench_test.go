@@ -110,9 +110,7 @@ func BenchmarkCheckpointOverhead(b *testing.B) {
 				c.Close()
 				b.Fatalf("%s, round %d: %v", via, round, err)
 			}
-			if err := sameRanksB(readRanksB(b, out), want); err != nil {
-				b.Fatalf("%s, round %d: the output: %v", via, round, err)
-			}
+			sameRanks(b, ranksOf(b, out), want, 1e-12)
 			if via != "none" {
 				checkFinalCheckpoint(b, ctx, c, iterations-1, wantCkpt)
 			}
@@ -177,36 +175,9 @@ func checkFinalCheckpoint(b *testing.B, ctx context.Context, c *client.Context, 
 		for _, kv := range kvs {
 			got[kv.Key] = kv.Value
 		}
-		if err := sameRanksB(got, want); err != nil {
-			b.Fatalf("the checkpoint of iteration %d: %v", it, err)
-		}
+		sameRanks(b, got, want, 1e-12)
 		return
 	}
 	b.Fatalf("no complete checkpoint %s of this run among %d", name, len(ms))
 }
 
-func readRanksB(b *testing.B, dir string) map[string]float64 {
-	b.Helper()
-	out := map[string]float64{}
-	for _, line := range readParts(b, dir) {
-		page, rank, _ := strings.Cut(line, "\t")
-		r, err := strconv.ParseFloat(rank, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[page] = r
-	}
-	return out
-}
-
-func sameRanksB(got, want map[string]float64) error {
-	if len(got) != len(want) {
-		return fmt.Errorf("%d ranks, want %d", len(got), len(want))
-	}
-	for p, r := range want {
-		if d := got[p] - r; d > 1e-12 || d < -1e-12 {
-			return fmt.Errorf("page %s: rank %v, want %v", p, got[p], r)
-		}
-	}
-	return nil
-}

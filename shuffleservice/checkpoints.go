@@ -87,22 +87,9 @@ func (s *Server) putCheckpoint(ctx context.Context, recv func() (*shufflepb.PutC
 		return nil, err
 	}
 	defer s.putSem.Release(size)
-	data := make([]byte, 0, size)
-	for chunk := first; ; {
-		if len(chunk.GetData()) > cap(data)-len(data) {
-			return nil, fmt.Errorf("%w: checkpoint partition %s: the stream carries more than the %d bytes its header announced", shuffle.ErrInvalidArgument, k.key, size)
-		}
-		data = append(data, chunk.GetData()...)
-		chunk, err = recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if chunk.GetHeader() != nil {
-			return nil, fmt.Errorf("%w: checkpoint partition %s: a PutCheckpoint stream carries a second header", shuffle.ErrInvalidArgument, k.key)
-		}
+	data, err := recvExactly(first, recv, uint64(size), shuffle.ErrInvalidArgument, "checkpoint partition "+k.key)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkpoint.CheckObject(data, size, crc); err != nil {
 		return nil, corruptf("checkpoint partition %s was damaged in flight or is not one: %v (hand it over again)", k.key, err)

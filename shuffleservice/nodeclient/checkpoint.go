@@ -42,21 +42,14 @@ func (c *Client) PutCheckpoint(ctx context.Context, app string, part CheckpointP
 		return false, nodewire.FromStatus(err)
 	}
 	msg := &shufflepb.PutCheckpointChunk{Header: &shufflepb.PutCheckpointHeader{App: app, Part: part.pb()}}
-	for off := 0; ; {
-		end := min(off+putChunkSize, len(data))
-		msg.Data = data[off:end]
-		// io.EOF: the node ended the call (refused it, or holds the
-		// partition); CloseAndRecv says which.
-		if err := stream.Send(msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return false, nodewire.FromStatus(err)
+	if err := sendInChunks(data, func(chunk []byte, first bool) error {
+		if !first {
+			msg.Header = nil
 		}
-		msg.Header = nil
-		if off = end; off == len(data) {
-			break
-		}
+		msg.Data = chunk
+		return stream.Send(msg)
+	}); err != nil {
+		return false, nodewire.FromStatus(err)
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
