@@ -180,4 +180,3 @@ func checkFinalCheckpoint(b *testing.B, ctx context.Context, c *client.Context, 
 	}
 	b.Fatalf("no complete checkpoint %s of this run among %d", name, len(ms))
 }
-
