@@ -77,6 +77,10 @@ bench: build ## the shuffle study (bench/README.md): every mode over maps × red
 	$(SHOAL) bench shuffle --sweep --results $(STUDY) $(BENCH_FLAGS)
 	$(SHOAL) bench pagerank --results results/pagerank
 
+.PHONY: bench-ckpt
+bench-ckpt: build $(TOXIPROXY) minio-static ## PageRank of make demo's graph checkpointing every iteration to MinIO behind toxiproxy (50 ms, bandwidth-limited): no checkpoint, through the tasks, through the nodes; medians of 3 (docs/measurements.md)
+	$(GO) test ./jobs -run '^$$' -bench BenchmarkCheckpointOverhead -benchtime 1x -timeout 90m -v
+
 .PHONY: bench-quick
 bench-quick: build ## a shuffle study of a few seconds (a tiny grid) in results/tmp/quick
 	$(SHOAL) bench shuffle --sweep --quick --results results/tmp/quick

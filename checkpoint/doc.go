@@ -59,6 +59,11 @@
 //
 //  1. Each task writes its partition: WritePartition(ctx, st, name, p,
 //     raw) compresses, checksums and Puts it, and returns its PartInfo.
+//     Or (the engine's default, docs/DESIGN.md §5) the task encodes it
+//     with EncodePartition and hands the object to its node service,
+//     which checks it (CheckObject), uploads it under RunKey(run,
+//     PartKey(name, p)) and reports it durable; a reader given the
+//     object by a node checks it with DecodePartition.
 //     Tasks in different processes write different partitions at once; a
 //     retried or speculative attempt may write the same partition again:
 //     the bytes are the same (partitions are deterministic), so the object

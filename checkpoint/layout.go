@@ -33,6 +33,19 @@ func PartKey(name string, part int) string {
 	return fmt.Sprintf("%s/part-%05d", name, part)
 }
 
+// RunKey is the key, in the whole store, of key in run id's part of it
+// (RunStore): APP/RUN/KEY, or key itself for a zero id.
+func RunKey(id RunID, key string) string {
+	if id.IsZero() {
+		return key
+	}
+	return id.String() + "/" + key
+}
+
+// CheckKey reports whether key is a key every store accepts (see
+// checkKey); the error wraps ErrInvalidArgument.
+func CheckKey(key string) error { return checkKey(key) }
+
 // ManifestKey is the key of checkpoint name's manifest.
 func ManifestKey(name string) string { return name + "/" + manifestFile }
 

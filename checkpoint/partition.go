@@ -62,22 +62,61 @@ func WritePartition(ctx context.Context, st Store, name string, part int, raw []
 	if err := ValidateName(name); err != nil {
 		return PartInfo{}, err
 	}
-	if part < 0 {
-		return PartInfo{}, invalidf("partition %d of checkpoint %s is negative", part, name)
-	}
-	obj := encodePartition(raw)
-	info := PartInfo{
-		Part:    part,
-		Key:     PartKey(name, part),
-		Size:    int64(len(obj)),
-		RawSize: int64(len(raw)),
-		CRC32C:  binary.LittleEndian.Uint32(obj[20:24]),
+	obj, info, err := EncodePartition(name, part, raw)
+	if err != nil {
+		return PartInfo{}, err
 	}
 	if err := st.Put(ctx, info.Key, obj); err != nil {
 		return PartInfo{}, fmt.Errorf("checkpoint %s partition %d: %w", name, part, err)
 	}
 	return info, nil
 }
+
+// EncodePartition returns the object WritePartition would store for
+// partition part of checkpoint name, and its PartInfo, without storing
+// it: for a writer that hands the object to someone else to store (a
+// node service, docs/DESIGN.md §5), who checks it with CheckObject.
+func EncodePartition(name string, part int, raw []byte) ([]byte, PartInfo, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, PartInfo{}, err
+	}
+	if part < 0 {
+		return nil, PartInfo{}, invalidf("partition %d of checkpoint %s is negative", part, name)
+	}
+	obj := encodePartition(raw)
+	return obj, PartInfo{
+		Part:    part,
+		Key:     PartKey(name, part),
+		Size:    int64(len(obj)),
+		RawSize: int64(len(raw)),
+		CRC32C:  binary.LittleEndian.Uint32(obj[20:24]),
+	}, nil
+}
+
+// CheckObject checks a partition object against the size and checksum a
+// manifest or a writer gives for it (PartInfo.Size and CRC32C) and
+// against its own header, without decompressing it. A failure wraps
+// ErrCorrupt. DecodePartition checks the raw bytes too.
+func CheckObject(obj []byte, size int64, crc uint32) error {
+	if int64(len(obj)) != size {
+		return corruptf("partition object is %d bytes, want %d", len(obj), size)
+	}
+	if len(obj) < partHeaderSize || string(obj[:4]) != partMagic {
+		return corruptf("not a checkpoint partition (bad header)")
+	}
+	stored := binary.LittleEndian.Uint32(obj[20:24])
+	c := crc32.Update(crc32.Checksum(obj[partHeaderSize:], castagnoli), castagnoli, obj[:20])
+	if c != stored || c != crc {
+		return corruptf("partition object checksum mismatch (computed %08x, object says %08x, want %08x)", c, stored, crc)
+	}
+	return nil
+}
+
+// DecodePartition verifies a partition object read from anywhere (a node
+// service's copy, say) against the manifest's PartInfo and returns the
+// partition's raw bytes, as ReadPartition does for one read from a
+// store. A failure wraps ErrCorrupt.
+func DecodePartition(obj []byte, info PartInfo) ([]byte, error) { return decodePartition(obj, info) }
 
 // encodePartition returns the object of a partition.
 func encodePartition(raw []byte) []byte {

@@ -59,6 +59,11 @@ type checkpointing struct {
 	local   bool // LocalCheckpoint: blocks in the node services, no store
 	planned bool // a stage that writes it was planned
 	done    bool
+	// watch follows the partitions handed to the node services
+	// (CheckpointVia "node", ckptnode.go); readParams are the read op's
+	// once its manifest is written.
+	watch      *ckptWatch
+	readParams json.RawMessage
 }
 
 // Checkpoint writes the RDD's partitions to the checkpoint store
@@ -217,11 +222,22 @@ type ckptParams struct {
 	Written []int `json:"written,omitempty"`
 	// Manifest is the complete checkpoint a read op reads.
 	Manifest *checkpoint.Manifest `json:"manifest,omitempty"`
+	// Via is Options.CheckpointVia: "node" hands partitions to the
+	// task's node and reads them through it (URI is then the store as
+	// the nodes know it, ckptStoreURI); "task" opens the store.
+	Via string `json:"via,omitempty"`
+	// TimeoutMS bounds a hand-off's wait for room on its node
+	// (Options.CheckpointTimeout).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 func (s *scheduler) ckptWriteParams(n *node) json.RawMessage {
 	run, _ := s.c.CheckpointRun() // made by CheckpointAs, which failed the lineage if it could not be
-	p := ckptParams{RDD: n.id, URI: s.c.opts.CheckpointDir, Endpoint: s.c.opts.S3.Endpoint, Run: run.String(), Name: n.ckpt.info.Name}
+	p := ckptParams{RDD: n.id, URI: s.c.opts.CheckpointDir, Endpoint: s.c.opts.S3.Endpoint, Run: run.String(), Name: n.ckpt.info.Name,
+		Via: s.c.opts.CheckpointVia, TimeoutMS: s.c.opts.CheckpointTimeout.Milliseconds()}
+	if s.c.viaNode() {
+		p.URI, p.Endpoint = ckptStoreURI(p.URI), ""
+	}
 	for part := range n.ckpt.parts {
 		p.Written = append(p.Written, part)
 	}
@@ -230,7 +246,11 @@ func (s *scheduler) ckptWriteParams(n *node) json.RawMessage {
 }
 
 func (c *Context) ckptReadParams(rdd int, run checkpoint.RunID, m checkpoint.Manifest) json.RawMessage {
-	return mustJSON(ckptParams{RDD: rdd, URI: c.opts.CheckpointDir, Endpoint: c.opts.S3.Endpoint, Run: run.String(), Name: m.Name, Manifest: &m})
+	p := ckptParams{RDD: rdd, URI: c.opts.CheckpointDir, Endpoint: c.opts.S3.Endpoint, Run: run.String(), Name: m.Name, Manifest: &m, Via: c.opts.CheckpointVia}
+	if c.viaNode() {
+		p.URI, p.Endpoint = ckptStoreURI(p.URI), ""
+	}
+	return mustJSON(p)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -339,6 +359,19 @@ func (ckptWriteOp[T]) op(b *build, params json.RawMessage, parents []any) (any, 
 			if tc.failed() {
 				return
 			}
+			if p.Via == CheckpointViaNode {
+				obj, info, err := checkpoint.EncodePartition(p.Name, part, buf)
+				if err == nil {
+					var node string
+					if node, err = tc.handOff(p, part, obj, info); err == nil {
+						tc.ckptNodeReport(p, part, node, mustJSON(info))
+						tc.addMetric("checkpoint_bytes_handed", info.Size)
+						return
+					}
+				}
+				tc.fail(fmt.Errorf("client: checkpoint of RDD %d: %w", p.RDD, err))
+				return
+			}
 			st, err := tc.runner.stores.open(tc.ctx, p)
 			if err != nil {
 				tc.fail(fmt.Errorf("client: checkpoint %s: %w", p.Name, err))
@@ -373,17 +406,30 @@ func (ckptReadOp[T]) op(b *build, params json.RawMessage, parents []any) (any, e
 	}
 	return seqFn[T](func(tc *taskContext, part int) iter.Seq[T] {
 		return func(yield func(T) bool) {
-			st, err := tc.runner.stores.open(tc.ctx, p)
-			if err != nil {
-				tc.fail(fmt.Errorf("client: checkpoint %s: %w", p.Name, err))
-				return
+			var data []byte
+			if p.Via == CheckpointViaNode {
+				obj, source, err := tc.readViaNode(p, part)
+				if err == nil {
+					data, err = checkpoint.DecodePartition(obj, p.Manifest.Partitions[part])
+				}
+				if err != nil {
+					tc.fail(fmt.Errorf("client: checkpoint of RDD %d: %w", p.RDD, err))
+					return
+				}
+				tc.checkpoints = append(tc.checkpoints, &clientpb.CheckpointReport{Kind: clientpb.CheckpointReport_KIND_READ, Rdd: uint32(p.RDD), Partition: uint32(part),
+					Uri: strings.TrimSuffix(p.URI, "/") + "/" + p.Run + "/" + checkpoint.PartKey(p.Name, part), Source: source, Node: tc.env.NodeAddr})
+			} else {
+				st, err := tc.runner.stores.open(tc.ctx, p)
+				if err != nil {
+					tc.fail(fmt.Errorf("client: checkpoint %s: %w", p.Name, err))
+					return
+				}
+				if data, err = checkpoint.ReadPartition(tc.ctx, st, *p.Manifest, part); err != nil {
+					tc.fail(fmt.Errorf("client: checkpoint of RDD %d: %w", p.RDD, err))
+					return
+				}
+				tc.ckptReport(clientpb.CheckpointReport_KIND_READ, p, part, st, nil)
 			}
-			data, err := checkpoint.ReadPartition(tc.ctx, st, *p.Manifest, part)
-			if err != nil {
-				tc.fail(fmt.Errorf("client: checkpoint of RDD %d: %w", p.RDD, err))
-				return
-			}
-			tc.ckptReport(clientpb.CheckpointReport_KIND_READ, p, part, st, nil)
 			tc.addMetric("checkpoint_bytes_read", int64(len(data)))
 			for v := range countedIn(tc, decodeRecords(tc, cd, "checkpoint "+checkpoint.PartKey(p.Name, part), data)) {
 				if !yield(v) {
@@ -421,13 +467,28 @@ func (s *scheduler) checkpointReports(rep taskReport) {
 		case clientpb.CheckpointReport_KIND_WRITTEN:
 			var info checkpoint.PartInfo
 			written := &eventlog.CheckpointWritten{Checkpoint: ev}
-			if n := s.c.node(int(r.Rdd)); n != nil && n.ckpt != nil && json.Unmarshal(r.PartInfo, &info) == nil {
-				n.ckpt.parts[int(r.Partition)] = info
-				written.Name, written.Sequence, written.Partitions, written.Bytes = n.ckpt.info.Name, n.ckpt.info.Seq, n.parts, info.Size
+			n := s.c.node(int(r.Rdd))
+			if n == nil || n.ckpt == nil || n.ckpt.done || json.Unmarshal(r.PartInfo, &info) != nil {
+				if r.Node == "" {
+					s.c.events.Write(written)
+				}
+				continue
 			}
+			n.ckpt.parts[int(r.Partition)] = info
+			if r.Node != "" {
+				// Handed to a node: logged when the node has it durable.
+				if n.ckpt.watch == nil {
+					n.ckpt.watch = newCkptWatch()
+				}
+				if !n.ckpt.watch.durable[int(r.Partition)] {
+					n.ckpt.watch.handed[int(r.Partition)] = ckptHandoff{node: r.Node}
+				}
+				continue
+			}
+			written.Name, written.Sequence, written.Partitions, written.Bytes = n.ckpt.info.Name, n.ckpt.info.Seq, n.parts, info.Size
 			s.c.events.Write(written)
 		case clientpb.CheckpointReport_KIND_READ:
-			s.c.events.Write(&eventlog.CheckpointRead{Checkpoint: ev})
+			s.c.events.Write(&eventlog.CheckpointRead{Checkpoint: ev, Source: r.Source})
 		}
 	}
 }
@@ -480,6 +541,10 @@ func (s *scheduler) finishCheckpoints(ctx context.Context, job int) error {
 				return fmt.Errorf("client: checkpoint %s: writing partitions %v: %w", cp.info.Name, missing, err)
 			}
 		}
+		if cp.watch != nil {
+			s.watchCheckpoint(n) // through the nodes: the manifest follows their uploads
+			continue
+		}
 		if err := s.writeManifest(ctx, n); err != nil {
 			return err
 		}
@@ -491,6 +556,31 @@ func (s *scheduler) finishCheckpoints(ctx context.Context, job int) error {
 // store is written off the loop (await): the run's marker, once, then the
 // manifest, then this run's pruning.
 func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
+	w, err := await(s, ctx, manifestTimeout, s.manifestWriter(n))
+	if err == nil {
+		err = w.err
+	}
+	if err != nil {
+		return err
+	}
+	read := n.ckpt.read
+	read.Params = s.c.ckptReadParams(n.id, w.run, w.m)
+	s.truncate(n, read)
+	return nil
+}
+
+// manifestWritten is what manifestWriter's function returns: the run
+// and the manifest as read back, or why it failed.
+type manifestWritten struct {
+	run checkpoint.RunID
+	m   checkpoint.Manifest
+	err error
+}
+
+// manifestWriter returns the function, to run off the loop, that writes
+// n's manifest from the partitions gathered on the loop now: the run's
+// marker, once, then the manifest, then this run's pruning.
+func (s *scheduler) manifestWriter(n *node) func(ctx context.Context) manifestWritten {
 	c, cp := s.c, n.ckpt
 	m := checkpoint.Manifest{
 		Name: cp.info.Name, Job: cp.info.Job, Input: cp.info.Input,
@@ -503,23 +593,18 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 	if n.part != nil {
 		m.Partitioner = string(mustJSON(n.part))
 	}
-	type written struct {
-		run checkpoint.RunID
-		m   checkpoint.Manifest
-		err error
-	}
 	name, display := cp.info.Name, n.displayName()
-	w, err := await(s, ctx, manifestTimeout, func(ctx context.Context) written {
+	return func(ctx context.Context) manifestWritten {
 		root, st, run, err := c.runStore(ctx)
 		if err != nil {
-			return written{err: err}
+			return manifestWritten{err: err}
 		}
 		if err := c.beginRun(ctx, root); err != nil {
-			return written{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
+			return manifestWritten{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
 		}
 		m.App, m.Run = run.App, run.Run
 		if err := checkpoint.WriteManifest(ctx, st, name, m); err != nil {
-			return written{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
+			return manifestWritten{err: fmt.Errorf("client: checkpoint %s of %s: %w", name, display, err)}
 		}
 		c.log.Info("checkpoint complete", "rdd", n.id, "name", name, "store", st.String())
 		if k := c.opts.CheckpointKeep; k > 0 { // this run's only: st is its part of the store
@@ -531,18 +616,8 @@ func (s *scheduler) writeManifest(ctx context.Context, n *node) error {
 			}
 		}
 		read, err := checkpoint.ReadManifest(ctx, st, name)
-		return written{run: run, m: read, err: err}
-	})
-	if err == nil {
-		err = w.err
+		return manifestWritten{run: run, m: read, err: err}
 	}
-	if err != nil {
-		return err
-	}
-	read := cp.read
-	read.Params = c.ckptReadParams(n.id, w.run, w.m)
-	s.truncate(n, read)
-	return nil
 }
 
 // manifestTimeout bounds writing a checkpoint's manifest and pruning the

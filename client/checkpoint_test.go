@@ -17,9 +17,18 @@ import (
 // computed twice for it), its manifest is written last, and its lineage
 // is truncated: the next job reads it from the store and runs no stage
 // of its lineage.
+// Through the nodes (the default), the job returns before its
+// checkpoint is durable: WaitCheckpoints waits for the manifest, and the
+// read comes from the node's local copy.
 func TestCheckpointWritesOnceAndTruncates(t *testing.T) {
+	for _, via := range []string{client.CheckpointViaNode, client.CheckpointViaTask} {
+		t.Run("via="+via, func(t *testing.T) { testCheckpointWritesOnceAndTruncates(t, via) })
+	}
+}
+
+func testCheckpointWritesOnceAndTruncates(t *testing.T, via string) {
 	store := t.TempDir()
-	c, log := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: "file://" + store})
+	c, log := startCluster(t, client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: "file://" + store, CheckpointVia: via})
 	ctx := context.Background()
 	const n = 2000
 	computed := c.NewAccumulator("computed")
@@ -27,6 +36,9 @@ func TestCheckpointWritesOnceAndTruncates(t *testing.T) {
 	sums := client.ReduceByKey(kv, addInt64, 3).SetName("sums").Checkpoint()
 	if got := collectMap(t, ctx, sums); !maps.Equal(got, sumsByMod10(n)) {
 		t.Fatalf("first job: %v", got)
+	}
+	if err := c.WaitCheckpoints(ctx); err != nil {
+		t.Fatal(err)
 	}
 	ms, err := c.ListCheckpoints(ctx)
 	if err != nil || len(ms) != 1 || ms[0].NumPartitions != 3 || !strings.HasPrefix(ms[0].Lineage, "sums") {
@@ -54,6 +66,9 @@ func TestCheckpointWritesOnceAndTruncates(t *testing.T) {
 		switch {
 		case ev["event"] == "checkpoint_read":
 			read++
+			if want := map[string]string{client.CheckpointViaNode: "local", client.CheckpointViaTask: ""}[via]; ev["source"] != nil && ev["source"] != want || ev["source"] == nil && want != "" {
+				t.Errorf("checkpoint_read source %v, want %q", ev["source"], want)
+			}
 		case ev["event"] == "stage_submitted" && ev["kind"] == "map", ev["event"] == "stage_skipped":
 			t.Errorf("the truncated lineage was looked at: %v", ev)
 		}
@@ -80,6 +95,9 @@ func TestCheckpointCompletesPartialJob(t *testing.T) {
 	kv := client.MapWith[int64, client.KV[int64, int64]](client.Range(c, 0, 800, 8), countedKV{Computed: computed}).Checkpoint()
 	if got, err := client.Take(ctx, kv, 5); err != nil || len(got) != 5 {
 		t.Fatalf("take: %v, %v", got, err)
+	}
+	if err := c.WaitCheckpoints(ctx); err != nil {
+		t.Fatal(err)
 	}
 	ms, err := c.ListCheckpoints(ctx)
 	if err != nil || len(ms) != 1 || ms[0].NumPartitions != 8 {
@@ -143,6 +161,9 @@ func TestCheckpointRuns(t *testing.T) {
 		r := client.Map(client.Range(c, 0, 100, 2), mod10KV).CheckpointAs(client.CheckpointInfo{Name: name, Seq: seq, Job: "test"})
 		if n, err := client.Count(ctx, r); err != nil || n != 100 {
 			t.Fatalf("count: %d, %v", n, err)
+		}
+		if err := c.WaitCheckpoints(ctx); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// The second run's only checkpoint has the lowest Seq of all.

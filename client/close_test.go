@@ -97,7 +97,9 @@ func TestCloseDuringMapStage(t *testing.T) {
 }
 
 func TestCloseDuringCheckpointWrite(t *testing.T) {
-	opts := client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: t.TempDir()}
+	// The tasks write the store: a checkpoint through the nodes is
+	// durable after its job (TestCloseWaitsForCheckpoints).
+	opts := client.Options{Nodes: 1, WorkersPerNode: 2, CheckpointDir: t.TempDir(), CheckpointVia: client.CheckpointViaTask}
 	closeWhen(t, opts, func(c *client.Context) error {
 		_, err := client.Count(context.Background(), client.Map(client.Range(c, 0, 400, 8), slowIdentity).Checkpoint())
 		return err

@@ -12,6 +12,7 @@ import (
 	"shoal/compute"
 	"shoal/compute/computepb"
 	"shoal/shuffleservice/nodeclient"
+	"shoal/shuffleservice/shufflepb"
 )
 
 // The scheduler's loop talks to three small interfaces (package doc,
@@ -61,6 +62,9 @@ type nodeService interface {
 	PutBlock(ctx context.Context, addr string, id blockstore.BlockID, data []byte) error
 	GetBlock(ctx context.Context, addr string, id blockstore.BlockID) (data []byte, found bool, err error)
 	RemoveBlocks(ctx context.Context, addr, app string, rdd int) error
+	// CheckpointStatus asks the node at addr about checkpoint partitions
+	// handed to it (Options.CheckpointVia "node"), by object key.
+	CheckpointStatus(ctx context.Context, addr, app, store string, keys []string) ([]*shufflepb.CheckpointPartState, error)
 	Close() error
 }
 
@@ -117,6 +121,14 @@ func (n *nodeClients) PutBlock(ctx context.Context, addr string, id blockstore.B
 		_, _, err = cl.PutBlock(ctx, id, blockstore.DiskOnly, 0, data)
 	}
 	return err
+}
+
+func (n *nodeClients) CheckpointStatus(ctx context.Context, addr, app, store string, keys []string) ([]*shufflepb.CheckpointPartState, error) {
+	cl, err := n.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	return cl.CheckpointStatus(ctx, app, store, keys)
 }
 
 func (n *nodeClients) GetBlock(ctx context.Context, addr string, id blockstore.BlockID) ([]byte, bool, error) {

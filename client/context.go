@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,7 +56,10 @@ type Context struct {
 	mu          sync.Mutex // guards the graph's counters, checkpoints and accumulators below
 	ids         int
 	shuffles    int
-	checkpoints []*node          // nodes given Checkpoint or LocalCheckpoint
+	checkpoints []*node // nodes given Checkpoint or LocalCheckpoint
+	// jobsRunning counts the user's calls that run jobs: Close waits for
+	// the checkpoints handed to the nodes only when none does.
+	jobsRunning atomic.Int32
 	ckptStore   checkpoint.Store // opened on first use
 	ckptRun     *ckptRun         // this run in the checkpoint store, made on first use (ckptrun.go)
 	accums      []int64
@@ -175,6 +179,14 @@ func (c *Context) Close() error {
 func (c *Context) close() error {
 	var errs []error
 	if c.sched != nil {
+		if c.sched.loopStarted && c.viaNode() && c.jobsRunning.Load() == 0 {
+			// Checkpoints handed to the nodes complete before the nodes
+			// stop (the wait is a request: a job started meanwhile runs
+			// first).
+			ctx, cancel := context.WithTimeout(context.Background(), c.opts.CheckpointTimeout)
+			errs = append(errs, c.WaitCheckpoints(ctx))
+			cancel()
+		}
 		if c.sched.loopStarted {
 			select {
 			case c.reqs <- &request{close: true, errc: make(chan error, 1)}:
@@ -298,7 +310,7 @@ func (c *Context) startLocal(ctx context.Context, hbInterval time.Duration) erro
 		ClusterSecret: opts.ClusterSecret, Stderr: opts.WorkerStderr, Logger: c.log,
 		ServeShuffle: opts.NoShuffleService, CacheBytes: opts.CacheBytes,
 		HeartbeatInterval: hbInterval, DriverTimeout: opts.HeartbeatTimeout, AdvertiseNode: opts.AdvertiseNode,
-		NodeArgs: opts.nodeArgs(), WorkerEnv: opts.S3.Environ(),
+		NodeArgs: append(opts.nodeArgs(), opts.ckptNodeArgs()...), NodeEnv: opts.ckptNodeEnv(), WorkerEnv: opts.S3.Environ(),
 		TLSDir: c.tls.nodeDir(), TLS: c.tls.driver(), DriverCertSHA256: c.tls.pin(),
 	})
 	if err != nil {

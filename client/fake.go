@@ -315,6 +315,12 @@ func (f *fakeCluster) Blocks() []string {
 	return out
 }
 
+// CheckpointStatus: the fake's nodes hold no checkpoints (its tests
+// checkpoint through the tasks, CheckpointVia "task").
+func (f *fakeCluster) CheckpointStatus(ctx context.Context, addr, app, store string, keys []string) ([]*shufflepb.CheckpointPartState, error) {
+	return nil, fmt.Errorf("client: fake node %s holds no checkpoints", addr)
+}
+
 func (f *fakeCluster) Close() error { return nil }
 
 // A fakeCluster is each of the scheduler's interfaces.

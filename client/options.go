@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"shoal/client/ui"
@@ -35,6 +36,14 @@ const (
 	DefaultMaxDirectResultBytes = 1 << 20
 	// DefaultMaxResultBytes is Options.MaxResultBytes's default.
 	DefaultMaxResultBytes = 1 << 30
+	// DefaultCheckpointTimeout is Options.CheckpointTimeout's default.
+	DefaultCheckpointTimeout = 10 * time.Minute
+)
+
+// Values of Options.CheckpointVia.
+const (
+	CheckpointViaNode = "node"
+	CheckpointViaTask = "task"
 )
 
 // ErrInvalidOptions is wrapped by every problem Options.Validate reports.
@@ -187,6 +196,25 @@ type Options struct {
 	// reads an older checkpoint of its own must keep more, or 0 for all.
 	// It needs a CheckpointDir.
 	CheckpointKeep int
+	// CheckpointVia chooses who writes a checkpoint's partitions to the
+	// store (docs/DESIGN.md §5): "node" (the default) has each task hand
+	// its partition to its node service, which commits it, uploads it in
+	// the background and keeps a copy for readers; the driver writes the
+	// manifest once the nodes report every partition durable, and the
+	// workers never open the store (the node services hold its endpoint
+	// and credentials: in local mode the driver gives them its own; in
+	// cluster mode they are the nodes' `--checkpoint-dir`,
+	// `--s3-endpoint` and AWS_ environment). "task" has each task upload
+	// its partition itself before it ends (the design before the node
+	// held checkpoints, kept for comparison: `shoal bench ckpt`).
+	CheckpointVia string
+	// CheckpointTimeout bounds how long a checkpoint may take to become
+	// durable in the store once its partitions are handed to the nodes
+	// (CheckpointVia "node"); a checkpoint still not durable fails the
+	// next job (or WaitCheckpoints, or Close) with an error naming the
+	// store's endpoint and bucket and the last upload error. Default
+	// DefaultCheckpointTimeout (10 minutes).
+	CheckpointTimeout time.Duration
 	// AdvertiseDriver and AdvertiseNode, if set, rewrite the addresses by
 	// which the local cluster's processes reach the driver and the node
 	// services: AdvertiseDriver is given the driver endpoint's listening
@@ -269,6 +297,12 @@ func (o *Options) EnsureDefaults() {
 	if o.S3.Endpoint == "" {
 		o.S3.Endpoint = o.S3Endpoint
 	}
+	if o.CheckpointVia == "" {
+		o.CheckpointVia = CheckpointViaNode
+	}
+	if o.CheckpointTimeout == 0 {
+		o.CheckpointTimeout = DefaultCheckpointTimeout
+	}
 	if o.WorkerStderr == nil {
 		o.WorkerStderr = io.Discard
 	}
@@ -313,6 +347,7 @@ func (o *Options) Validate() error {
 	}{
 		{"LocalityWait", o.LocalityWait},
 		{"HeartbeatTimeout", o.HeartbeatTimeout},
+		{"CheckpointTimeout", o.CheckpointTimeout},
 	} {
 		if f.v < 0 {
 			bad("%s %v is negative (0 means the default)", f.name, f.v)
@@ -361,6 +396,14 @@ func (o *Options) Validate() error {
 		}
 	case o.Master != "" && o.TLSDir == "":
 		bad("cluster mode needs the driver's certificate: TLSDir (shoal run --tls-dir DIR, made by shoal certs client), or Insecure for nodes on loopback")
+	}
+	switch o.CheckpointVia {
+	case "", CheckpointViaNode, CheckpointViaTask:
+	default:
+		bad("CheckpointVia %q: want %q or %q", o.CheckpointVia, CheckpointViaNode, CheckpointViaTask)
+	}
+	if o.CheckpointVia != CheckpointViaTask && strings.HasPrefix(o.CheckpointDir, "mem://") {
+		bad("CheckpointDir %q is one process's memory, which the node services cannot reach: use CheckpointVia %q, or a directory", o.CheckpointDir, CheckpointViaTask)
 	}
 	if o.CheckpointKeep > 0 && o.CheckpointDir == "" {
 		bad("CheckpointKeep %d without a CheckpointDir (set CheckpointDir, or leave CheckpointKeep 0)", o.CheckpointKeep)

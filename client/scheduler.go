@@ -51,10 +51,13 @@ type scheduler struct {
 	blocks     map[blockKey][]string // cached partition → where it is held (node addresses, worker IDs)
 	broadcasts map[int][]byte        // by ID, for nodes started later
 
-	lostNodes    map[string]bool // shuffle server addresses declared lost
-	lastRevive   time.Time       // when a job's start last probed the lost nodes
-	reviving     bool            // a probe of the lost nodes is under way
-	replacements map[int]int     // local node index → workers started to replace lost ones
+	lostNodes map[string]bool // shuffle server addresses declared lost
+	// ckptManifestBusy: a checkpoint's manifest is being written off
+	// the loop (ckptnode.go: one at a time).
+	ckptManifestBusy bool
+	lastRevive       time.Time   // when a job's start last probed the lost nodes
+	reviving         bool        // a probe of the lost nodes is under way
+	replacements     map[int]int // local node index → workers started to replace lost ones
 
 	stageIDs int
 	jobs     int
@@ -185,6 +188,8 @@ func (c *Context) runJob(ctx context.Context, final *node, action string, sink o
 		return nil, err
 	}
 	var res [][]byte
+	c.jobsRunning.Add(1)
+	defer c.jobsRunning.Add(-1)
 	err := c.call(ctx, func(s *scheduler) error {
 		var err error
 		res, err = s.job(ctx, final, action, sink, parts)
@@ -201,7 +206,13 @@ func (s *scheduler) job(ctx context.Context, final *node, action string, sink op
 	defer func() { s.running = -1 }()
 	s.c.events.Write(&eventlog.JobStart{Job: job, Action: action})
 	s.planTime = 0
-	res, err := s.runJob(ctx, job, final, sink, parts)
+	// Checkpoints through the nodes completed since the last job are
+	// truncated now, between jobs; one that failed fails this job.
+	err := s.settleCheckpoints()
+	var res [][]byte
+	if err == nil {
+		res, err = s.runJob(ctx, job, final, sink, parts)
+	}
 	if err == nil {
 		err = s.finishCheckpoints(ctx, job)
 	}

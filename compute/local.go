@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -69,6 +70,10 @@ type LocalOptions struct {
 	// come after the flags Local derives from the fields above, so they
 	// win.
 	NodeArgs []string
+	// NodeEnv are environment variables of the node services, besides
+	// this process's own: the checkpoint store's S3 credentials (the
+	// nodes upload checkpoints; client.Options.CheckpointVia).
+	NodeEnv []string
 	// WorkerEnv are environment variables of the workers, besides this
 	// process's environment (which they inherit) and the worker contract
 	// (Environ): the driver's S3 endpoint and credentials
@@ -371,7 +376,7 @@ func (l *Local) startNode(ctx context.Context, dir string) (*nodeproc.Process, e
 	}
 	args = append(args, l.opts.NodeArgs...)
 	return nodeproc.Start(ctx, nodeproc.Options{Binary: l.opts.NodeBinary, Dirs: []string{dir}, Args: args, Stderr: l.opts.Stderr,
-		Env: []string{EnvClusterSecret + "=" + l.opts.ClusterSecret}})
+		Env: append(slices.Clone(l.opts.NodeEnv), EnvClusterSecret+"="+l.opts.ClusterSecret)})
 }
 
 // AddWorker starts one more worker on node i (a replacement for a lost

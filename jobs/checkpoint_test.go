@@ -27,14 +27,18 @@ import (
 
 // ckptContext starts a cluster whose checkpoint store is dir, with an
 // event log.
-func ckptContext(t *testing.T, nodes int, dir, endpoint string) (*client.Context, string) {
+func ckptContext(t *testing.T, nodes int, dir, endpoint string, edit ...func(*client.Options)) (*client.Context, string) {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), "events.jsonl")
-	c, err := client.NewContext(context.Background(), client.Options{
+	opts := client.Options{
 		Nodes: nodes, WorkersPerNode: 1, Binary: os.Args[0], NodeBinary: testbin.Shoal(t),
 		Dir: t.TempDir(), EventLog: log, WorkerStderr: os.Stderr,
 		CheckpointDir: dir, S3Endpoint: endpoint, CheckpointKeep: 2,
-	})
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	c, err := client.NewContext(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +47,7 @@ func ckptContext(t *testing.T, nodes int, dir, endpoint string) (*client.Context
 }
 
 // ranksOf reads a pagerank output.
-func ranksOf(t *testing.T, dir string) map[string]float64 {
+func ranksOf(t testing.TB, dir string) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	for _, line := range readParts(t, dir) {
@@ -57,7 +61,7 @@ func ranksOf(t *testing.T, dir string) map[string]float64 {
 	return out
 }
 
-func sameRanks(t *testing.T, got, want map[string]float64, tol float64) {
+func sameRanks(t testing.TB, got, want map[string]float64, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d ranks, want %d", len(got), len(want))
@@ -163,13 +167,20 @@ var iterationOf = regexp.MustCompile(`\[(\d+)\]`)
 // reachBack runs 40 iterations on 2 nodes, kills node 1 before iteration
 // 35, and returns the earliest iteration a task started after the kill
 // belongs to.
+//
+// With checkpoints (through the nodes, the default), every checkpoint
+// partition read after the kill comes from the surviving node's local
+// copy, except those the killed node had uploaded, which are read
+// through from the store: the recovery read.
 func reachBack(t *testing.T, every int) int {
 	in := generate(t, "graph", 2_000)
 	c, log := ckptContext(t, 2, t.TempDir(), "")
 	var killedAt int
+	var killed string
 	o := jobs.PageRankOptions{Iterations: 40, Partitions: 4, CheckpointEvery: every, BeforeIteration: func(i int) {
 		if i == 35 {
 			killedAt = len(readEvents(t, log))
+			killed = c.Local().Nodes()[1].Addr
 			if err := c.Local().KillNode(1); err != nil {
 				t.Fatal(err)
 			}
@@ -187,6 +198,39 @@ func reachBack(t *testing.T, every int) int {
 	}
 	sameRanks(t, ranksOf(t, out), want, 1e-12)
 	events := readEvents(t, log)
+	uploadedBy := map[string]string{} // partition URI: the node that uploaded it
+	for _, ev := range events {
+		if ev["event"] == "checkpoint_written" {
+			uploadedBy[ev["uri"].(string)], _ = ev["node"].(string)
+		}
+	}
+	var local, store int
+	readAgain := map[string]bool{}
+	for _, ev := range events[killedAt:] {
+		if ev["event"] != "checkpoint_read" {
+			continue
+		}
+		uri := ev["uri"].(string)
+		want := "local"
+		if uploadedBy[uri] == killed && !readAgain[uri] {
+			want = "store" // then kept by the node that read it through
+		}
+		readAgain[uri] = true
+		if ev["source"] != want {
+			t.Errorf("checkpoint_read of %s after the kill: source %v, want %s (uploaded by %s, node %s was killed)", uri, ev["source"], want, uploadedBy[uri], killed)
+		}
+		if want == "local" {
+			local++
+		} else {
+			store++
+		}
+	}
+	if every > 0 {
+		t.Logf("checkpoint partitions read after the kill: %d from local copies, %d from the store (those the killed node had uploaded)", local, store)
+		if local+store == 0 {
+			t.Errorf("no checkpoint partition was read after the kill")
+		}
+	}
 	names := map[int]string{}
 	earliest := 40
 	for _, ev := range events[killedAt:] {
@@ -267,15 +311,19 @@ func TestPageRankResumeAfterDriverKilled(t *testing.T) {
 	sameRanks(t, ranksOf(t, out), want, 1e-12)
 }
 
-// MinIO stopped before the job that writes a checkpoint: the writes fail,
-// the job fails within a bounded time with an error naming the store, and
-// the checkpoint has no manifest, so it does not exist for a reader.
+// MinIO stopped before the job that writes a checkpoint: the nodes'
+// uploads fail and are retried, the run fails once the driver's
+// checkpoint timeout expires (not before) with an error naming the
+// endpoint and bucket, and the checkpoint has no manifest, so it does not
+// exist for a reader.
 func TestPageRankMinIOStoppedDuringCheckpoint(t *testing.T) {
 	srv := miniotest.Start(t, "ckpt")
 	t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
 	in := generate(t, "graph", 2_000)
-	c, _ := ckptContext(t, 1, "s3://ckpt/pr", srv.Endpoint())
+	// Through the nodes (the default), the nodes retry their uploads
+	// until the driver's checkpoint timeout.
+	c, _ := ckptContext(t, 1, "s3://ckpt/pr", srv.Endpoint(), func(o *client.Options) { o.CheckpointTimeout = 15 * time.Second })
 	// ranks[3] is written by iteration 4's first job.
 	o := jobs.PageRankOptions{Iterations: 6, Partitions: 4, CheckpointEvery: 3, BeforeIteration: func(i int) {
 		if i == 4 {
@@ -290,6 +338,9 @@ func TestPageRankMinIOStoppedDuringCheckpoint(t *testing.T) {
 	}
 	if took > 2*time.Minute {
 		t.Errorf("the job failed after %v; want a bounded time", took)
+	}
+	if took < 15*time.Second {
+		t.Errorf("the job failed after %v, before the checkpoint timeout of 15 s: the nodes' uploads should have been retried until then", took)
 	}
 	if err := srv.Restart(context.Background()); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func generate(t *testing.T, kind string, records int64) string {
 }
 
 // readParts returns the lines of every part file of dir, sorted.
-func readParts(t *testing.T, dir string) []string {
+func readParts(t testing.TB, dir string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "part-*"))
 	if err != nil || len(files) == 0 {

@@ -144,7 +144,17 @@ func PageRankWith(ctx context.Context, c *client.Context, input, output string, 
 		slices.SortFunc(best, byRankDesc)
 		res.Top = best[:min(o.Top, len(best))]
 	}
-	return res, client.SaveAsTextFile(ctx, client.Map(ranks, formatRank), output)
+	if err := client.SaveAsTextFile(ctx, client.Map(ranks, formatRank), output); err != nil {
+		return nil, err
+	}
+	if o.CheckpointEvery > 0 {
+		// Checkpoints through the nodes complete after their jobs: the
+		// run ends with every one of them complete in the store.
+		if err := c.WaitCheckpoints(ctx); err != nil {
+			return nil, fmt.Errorf("jobs: pagerank: %w", err)
+		}
+	}
+	return res, nil
 }
 
 // resumeRanks returns the ranks of the newest complete checkpoint (by

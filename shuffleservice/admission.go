@@ -92,7 +92,7 @@ func (s *Server) logRefusal(ctx context.Context, method, msg string) {
 // nodewire.AppTokenMetadataKey; nodeclient's WithAppToken sends it), and
 // the node keeps the token's SHA-256 in its catalogue, so the binding
 // survives a node restart. Every later call naming the application (in
-// its request, a block ID or a PutBlock header) must carry the same
+// its request, a block ID, a PutBlock or PutCheckpoint header) must carry the same
 // token: without one it is refused with Unauthenticated, with another
 // with PermissionDenied, before its handler runs. A call naming an
 // application the node does not know gets the handler's own answer
@@ -141,6 +141,11 @@ func appNamed(m any) (string, bool) {
 	case *shufflepb.PutBlockChunk:
 		if h := m.GetHeader(); h != nil {
 			return h.GetId().GetApp(), true
+		}
+		return "", false
+	case *shufflepb.PutCheckpointChunk:
+		if h := m.GetHeader(); h != nil {
+			return h.GetApp(), true
 		}
 		return "", false
 	case interface{ GetApp() string }:

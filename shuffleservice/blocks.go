@@ -71,25 +71,9 @@ func (s *Server) putBlock(ctx context.Context, recv func() (*shufflepb.PutBlockC
 	}
 	defer s.putSem.Release(int64(size))
 
-	data := make([]byte, 0, size)
-	for chunk := first; ; {
-		if len(chunk.GetData()) > cap(data)-len(data) {
-			return nil, fmt.Errorf("%w: block %s: the stream carries more than the %d bytes its header announced", blockstore.ErrInvalidArgument, id, size)
-		}
-		data = append(data, chunk.GetData()...)
-		chunk, err = recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if chunk.GetHeader() != nil {
-			return nil, fmt.Errorf("%w: block %s: a PutBlock stream carries a second header", blockstore.ErrInvalidArgument, id)
-		}
-	}
-	if uint64(len(data)) != size {
-		return nil, fmt.Errorf("%w: block %s: the stream ended after %d of the %d bytes its header announced", blockstore.ErrInvalidArgument, id, len(data), size)
+	data, err := recvExactly(first, recv, size, blockstore.ErrInvalidArgument, "block "+id.String())
+	if err != nil {
+		return nil, err
 	}
 	if sum := nodewire.Checksum(data); sum != h.GetCrc32C() {
 		return nil, corruptf("block %s was damaged in flight: CRC32-C %08x, the header says %08x (put it again)", id, sum, h.GetCrc32C())
@@ -213,4 +197,41 @@ func putLevelFromPB(l shufflepb.BlockLevel) (blockstore.Level, error) {
 		return blockstore.None, fmt.Errorf("%w: level %v (want MEMORY_SER, MEMORY_AND_DISK or DISK_ONLY)", blockstore.ErrInvalidArgument, l)
 	}
 	return level, nil
+}
+
+// putChunk is a chunk of a client-streaming put (PutBlock, PutCheckpoint):
+// a header in the first only, data in any.
+type putChunk[H any] interface {
+	GetHeader() H
+	GetData() []byte
+}
+
+// recvExactly receives the data of a put stream whose first chunk
+// (header included) is first: exactly size bytes, from first and the
+// chunks recv returns until io.EOF. More or fewer bytes, or a second
+// header, is an error wrapping invalid that names what.
+func recvExactly[H comparable, C putChunk[H]](first C, recv func() (C, error), size uint64, invalid error, what string) ([]byte, error) {
+	var none H
+	data := make([]byte, 0, size)
+	for chunk := first; ; {
+		if len(chunk.GetData()) > cap(data)-len(data) {
+			return nil, fmt.Errorf("%w: %s: the stream carries more than the %d bytes its header announced", invalid, what, size)
+		}
+		data = append(data, chunk.GetData()...)
+		var err error
+		chunk, err = recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if chunk.GetHeader() != none {
+			return nil, fmt.Errorf("%w: %s: the stream carries a second header", invalid, what)
+		}
+	}
+	if uint64(len(data)) != size {
+		return nil, fmt.Errorf("%w: %s: the stream ended after %d of the %d bytes its header announced", invalid, what, len(data), size)
+	}
+	return data, nil
 }

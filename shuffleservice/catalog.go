@@ -29,6 +29,7 @@ import (
 //	w/APP \x00 WORKER                  workerRecord: pid, registration time
 //	m/APP \x00 BE32(shuffle) BE32(map) proto-marshalled shufflepb.MapOutput
 //	b/...                              the block store's disk blocks (blockstore/catalog.go)
+//	k/...                              the checkpoint uploader's partitions (uploader.go)
 //
 // This file reads and writes the a/, w/ and m/ keys; load skips the
 // block store's, and the block store reads only its own. An ID never
@@ -216,8 +217,8 @@ func (c *catalog) load(logger *slog.Logger) (*catalogContents, error) {
 
 func (cc *catalogContents) add(k, v []byte) error {
 	switch {
-	case catalogdb.Reserved(k), bytes.HasPrefix(k, []byte(blockstore.CatalogPrefix)):
-		return nil // catalogdb's guard, the block store's records
+	case catalogdb.Reserved(k), bytes.HasPrefix(k, []byte(blockstore.CatalogPrefix)), bytes.HasPrefix(k, []byte(ckptPrefix)):
+		return nil // catalogdb's guard, the block store's and the checkpoint uploader's records
 	case bytes.HasPrefix(k, []byte("a/")):
 		app := string(k[2:])
 		if shuffle.ValidateID("application", app) != nil {

@@ -153,12 +153,60 @@
 // registered anew) and removes its block again: a block never outlives
 // its application's removal.
 //
+// # Checkpoints
+//
+// The node holds the partitions of checkpoints (docs/DESIGN.md §5) and
+// uploads them to its checkpoint store, `shoal node --checkpoint-dir`
+// (Options.CheckpointDir; the store's endpoint and credentials are the
+// node's: --s3-endpoint and the AWS_ environment, Options.CheckpointS3).
+// The uploader (uploader.go) is one value owned by the Server from Open to
+// Close. Three calls put it on the wire (checkpoints.go), for registered
+// applications, through admission and isolation like every call:
+//
+//   - PutCheckpoint (client streaming): the first chunk carries the
+//     header (application; the part: store URI, object key
+//     APP/RUN/NAME/part-NNNNN, size, the partition's CRC32-C as its
+//     header and the manifest keep it). The node refuses at once a store
+//     not its own (ErrNoCheckpointStore, FailedPrecondition), a bad key,
+//     a size above MaxBlockBytes, and, if the bytes of partitions not yet
+//     durable would exceed CheckpointQueueBytes, the whole call
+//     (ErrQueueFull, ResourceExhausted: the task waits and tries again,
+//     back-pressure). A partition it holds already (same key, size and
+//     checksum) is answered held before any data. Otherwise it receives
+//     exactly size bytes within BlockBytesInFlight, checks them
+//     (checkpoint.CheckObject: size, header, checksum; ErrCorrupt if
+//     not), writes them to DIR0/.checkpoints/<digest>.part (temporary
+//     name, fsync, rename) and records them in the catalogue (k/APP\x00KEY,
+//     synced) before it answers: from then on the partition survives a
+//     worker kill and a node restart.
+//   - CheckpointStatus: for each key, UNKNOWN, QUEUED (with the failed
+//     attempts and the last error) or DURABLE (with when it was handed
+//     and when it became durable). The driver polls it.
+//   - GetCheckpoint (server streaming): the partition from the local
+//     copy, or, without one, from the store (read through: the node
+//     verifies it and keeps it as a local copy); from_store says which.
+//
+// CheckpointUploads goroutines upload the queued partitions, oldest
+// first, each Put bounded by CheckpointPutTimeout; a failed upload is
+// retried after 100 ms doubling up to CheckpointMaxBackoff, for as long
+// as the application lives (the driver decides when to give up:
+// client.Options.CheckpointTimeout). A durable partition's record says
+// so (synced) and its file stays as a local copy; the copies are bounded
+// by CheckpointCopyBytes, least recently used deleted first (the record
+// stays, durable without a file). At Open the records are loaded: queued
+// partitions are uploaded again (an upload Close cut short included),
+// records whose file is gone are dropped (a queued one is then UNKNOWN to
+// the driver, which computes it again), and files no record names are
+// deleted. An application's partitions go with it (RemoveApp, the TTL):
+// queued uploads are abandoned, copies deleted. Lock order: uploader.mu is
+// taken alone, never with the Server's locks.
+//
 // # Catalogue and restart
 //
 // The catalogue (catalog.go) is one pebble database in Dirs[0]/.catalog,
 // shared with the block store (blockstore.Options.DB): the shuffle's keys
-// are a/, w/ and m/, the block store's b/, and each side reads only its
-// own. Open loads the shuffle's part into memory; Fetch never reads
+// are a/, w/ and m/, the block store's b/, the checkpoint uploader's k/
+// ("Checkpoints"), and each side reads only its own. Open loads the shuffle's part into memory; Fetch never reads
 // pebble. It then opens the block store on the same database, which serves
 // again every catalogued disk block whose file is intact (memory blocks
 // are lost, by design) and deletes the block files no record names. On

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"shoal/checkpoint"
 	"shoal/internal/fuzzmsg"
 	"shoal/shuffleservice/internal/nodetest"
 	"shoal/shuffleservice/internal/nodewire"
@@ -45,6 +46,10 @@ func FuzzNodeCall(f *testing.F) {
 		Logger:        slog.New(slog.DiscardHandler),
 		MaxBlockBytes: 1 << 20,
 		Name:          "fuzz",
+		CheckpointDir: fuzzCkptStore,
+		OpenCheckpointStore: func(context.Context) (checkpoint.Store, error) {
+			return checkpoint.NewMem("fuzz")
+		},
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -110,6 +115,11 @@ func nodeCallSeeds() []nodeCallSeed {
 		index[sd.StreamName] = uint8(len(desc.Methods) + i)
 	}
 	id := &shufflepb.BlockId{App: "app", Rdd: 1, Partition: 2}
+	ckObj, ckInfo, err := checkpoint.EncodePartition("ck", 0, []byte("abc"))
+	if err != nil {
+		panic(err) // a valid name and partition
+	}
+	ckKey := "a/r/" + ckInfo.Key
 	return []nodeCallSeed{
 		{index["RegisterApp"], &shufflepb.RegisterAppRequest{App: "app", TtlMs: 1000}},
 		{index["RegisterWorker"], &shufflepb.RegisterWorkerRequest{App: "app", Worker: "w1", Pid: 1}},
@@ -126,9 +136,16 @@ func nodeCallSeeds() []nodeCallSeed {
 		{index["StartWorkers"], &shufflepb.StartWorkersRequest{App: "app", BinarySha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Workers: 1}},
 		{index["StopWorker"], &shufflepb.StopWorkerRequest{App: "app", Worker: "w-fuzz-0"}},
 		{index["Workers"], &shufflepb.WorkersRequest{App: "app"}},
+		{index["PutCheckpoint"], &shufflepb.PutCheckpointChunk{Header: &shufflepb.PutCheckpointHeader{App: "app", Part: &shufflepb.CheckpointPart{Store: fuzzCkptStore, Key: ckKey, Size: uint64(len(ckObj)), Crc32C: ckInfo.CRC32C}}, Data: ckObj}},
+		{index["CheckpointStatus"], &shufflepb.CheckpointStatusRequest{App: "app", Store: fuzzCkptStore, Keys: []string{ckKey}}},
+		{index["GetCheckpoint"], &shufflepb.GetCheckpointRequest{App: "app", Part: &shufflepb.CheckpointPart{Store: fuzzCkptStore, Key: ckKey, Size: uint64(len(ckObj)), Crc32C: ckInfo.CRC32C}}},
 		{index["RemoveApp"], &shufflepb.RemoveAppRequest{App: "gone"}},
 	}
 }
+
+// fuzzCkptStore is the checkpoint store of FuzzNodeCall's node (a
+// memory store behind it).
+const fuzzCkptStore = "s3://fuzz/ckpt"
 
 // tokenCtx is an incoming call's context carrying an application token.
 func tokenCtx(token string) context.Context {

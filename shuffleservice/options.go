@@ -1,19 +1,24 @@
 package shuffleservice
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"shoal/checkpoint"
 	"shoal/internal/catalogdb"
 	"shoal/internal/ident"
+	"shoal/objstore"
 	"shoal/shuffleservice/internal/nodewire"
 	"shoal/shuffleservice/launcher"
 	"shoal/shuffleservice/shuffle"
@@ -31,6 +36,10 @@ const (
 	DefaultCacheBytes         = 256 << 20
 	DefaultMaxBlockBytes      = 512 << 20
 	DefaultBlockBytesInFlight = 1 << 30
+	// Defaults of the checkpoint uploader's Options.
+	DefaultCheckpointUploads    = 4
+	DefaultCheckpointQueueBytes = 1 << 30
+	DefaultCheckpointCopyBytes  = 1 << 30
 	// DefaultMaxStreamsPerApp is Options.MaxStreamsPerApp's default.
 	DefaultMaxStreamsPerApp = 256
 
@@ -144,6 +153,39 @@ type Options struct {
 	// Workers is how many workers StartWorkers starts when its request
 	// says 0 (`shoal node --workers`). Default 2, at most MaxWorkers.
 	Workers int
+	// CheckpointDir is the checkpoint store whose partitions the node
+	// holds and uploads (`shoal node --checkpoint-dir`: s3://bucket/prefix
+	// or file:///abs/path; uploader.go). A hand-off naming another store
+	// is refused; empty refuses them all. The store is opened, with
+	// CheckpointS3, when first needed.
+	CheckpointDir string
+	// CheckpointS3 is the S3 client of an s3:// CheckpointDir: endpoint
+	// (`--s3-endpoint`, else $AWS_ENDPOINT_URL), credentials
+	// ($AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY: only the nodes hold
+	// them), retries and timeouts. Never logged.
+	CheckpointS3 objstore.Options
+	// CheckpointUploads is how many partitions the node uploads at once
+	// (`--checkpoint-uploads`). Default 4.
+	CheckpointUploads int
+	// CheckpointQueueBytes bounds the bytes of partitions handed to the
+	// node and not yet durable in the store (`--checkpoint-queue-bytes`):
+	// a hand-off that would exceed it is refused with ResourceExhausted,
+	// and the task tries again. At least MaxBlockBytes. Default 1 GiB.
+	CheckpointQueueBytes int64
+	// CheckpointCopyBytes bounds the local copies of durable partitions
+	// the node keeps to serve reads (`--checkpoint-copy-bytes`): the
+	// least recently used are deleted beyond it. Default 1 GiB; negative
+	// keeps none.
+	CheckpointCopyBytes int64
+	// CheckpointPutTimeout bounds one upload (or store read) of a
+	// partition. Default 2 minutes.
+	CheckpointPutTimeout time.Duration
+	// CheckpointMaxBackoff is the longest pause between two attempts of
+	// an upload (100 ms doubling up to it). Default 5 s.
+	CheckpointMaxBackoff time.Duration
+	// OpenCheckpointStore, if set, opens the checkpoint store instead of
+	// checkpoint.Open(ctx, CheckpointDir, CheckpointS3): for tests.
+	OpenCheckpointStore func(ctx context.Context) (checkpoint.Store, error)
 	// Registry, if set, receives the node's Prometheus metrics
 	// (metrics.go; `shoal node --metrics-addr` serves them). One per
 	// process, made by its main: the package keeps no global one.
@@ -193,12 +235,35 @@ func (o *Options) EnsureDefaults() {
 	if o.Workers == 0 {
 		o.Workers = DefaultWorkers
 	}
+	if o.CheckpointUploads == 0 {
+		o.CheckpointUploads = DefaultCheckpointUploads
+	}
+	if o.CheckpointQueueBytes == 0 {
+		o.CheckpointQueueBytes = max(DefaultCheckpointQueueBytes, o.MaxBlockBytes)
+	}
+	if o.CheckpointCopyBytes == 0 {
+		o.CheckpointCopyBytes = DefaultCheckpointCopyBytes
+	}
+	if o.CheckpointPutTimeout == 0 {
+		o.CheckpointPutTimeout = 2 * time.Minute
+	}
+	if o.CheckpointMaxBackoff == 0 {
+		o.CheckpointMaxBackoff = 5 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.CatalogFS == nil {
 		o.CatalogFS = vfs.Default
 	}
+}
+
+// openCheckpointStore opens CheckpointDir.
+func (o *Options) openCheckpointStore(ctx context.Context) (checkpoint.Store, error) {
+	if o.OpenCheckpointStore != nil {
+		return o.OpenCheckpointStore(ctx)
+	}
+	return checkpoint.Open(ctx, o.CheckpointDir, o.CheckpointS3)
 }
 
 // Validate reports every problem of o at once. Call it after
@@ -252,6 +317,18 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers < 0 || o.Workers > MaxWorkers {
 		bad("Workers %d is outside [1, %d]", o.Workers, MaxWorkers)
+	}
+	if o.CheckpointUploads < 0 || o.CheckpointUploads > 64 {
+		bad("CheckpointUploads %d is outside [1, 64]", o.CheckpointUploads)
+	}
+	if o.CheckpointQueueBytes < o.MaxBlockBytes {
+		bad("CheckpointQueueBytes %d is below MaxBlockBytes %d (a partition of the maximum size could never be handed over)", o.CheckpointQueueBytes, o.MaxBlockBytes)
+	}
+	if o.CheckpointPutTimeout < 0 || o.CheckpointMaxBackoff < 0 {
+		bad("CheckpointPutTimeout %v and CheckpointMaxBackoff %v may not be negative", o.CheckpointPutTimeout, o.CheckpointMaxBackoff)
+	}
+	if u := o.CheckpointDir; u != "" && !strings.HasPrefix(u, "s3://") && !strings.HasPrefix(u, "file:///") && !filepath.IsAbs(u) {
+		bad("CheckpointDir %q: want s3://bucket/prefix, file:///abs/path or an absolute path", u)
 	}
 	return errors.Join(errs...)
 }

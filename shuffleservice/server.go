@@ -55,6 +55,9 @@ type Server struct {
 	adm    *admission
 	// tls is the node's identity (Options.TLSDir); nil: plain TCP.
 	tls *pki.Identity
+	// ckpt holds the checkpoint partitions handed to the node and
+	// uploads them (uploader.go).
+	ckpt *uploader
 	// launch starts and supervises the workers of applications, from
 	// its binary cache (workers.go).
 	launch *launcher.Launcher
@@ -157,6 +160,9 @@ type Metrics struct {
 	BlockPuts        uint64 // PutBlock calls that succeeded (a MemorySer block that did not fit, held at None, included)
 	BlockBytesIn     uint64 // bytes of blocks received by those puts
 	BlockBytesOut    uint64 // bytes of blocks sent by GetBlock
+
+	// Checkpoints is the checkpoint uploader's snapshot.
+	Checkpoints UploaderMetrics
 
 	// Cluster mode: the worker processes the node runs, the binaries it
 	// caches, the calls refused for want of the cluster secret.
@@ -261,6 +267,26 @@ func Open(opts Options) (*Server, error) {
 		cat.close()
 		return nil, err
 	}
+	apps := map[string]bool{}
+	for name := range s.apps {
+		apps[name] = true
+	}
+	s.ckpt, err = openUploader(uploaderOptions{
+		dir:        filepath.Join(opts.Dirs[0], ckptDirName),
+		store:      opts.CheckpointDir,
+		open:       opts.openCheckpointStore,
+		uploads:    opts.CheckpointUploads,
+		queueBytes: opts.CheckpointQueueBytes,
+		copyBytes:  opts.CheckpointCopyBytes,
+		putTimeout: opts.CheckpointPutTimeout,
+		maxBackoff: opts.CheckpointMaxBackoff,
+	}, cat.db, log, apps)
+	if err != nil {
+		cache.Close()
+		blocks.Close()
+		cat.close()
+		return nil, err
+	}
 	s.launch, err = launcher.Open(launcher.Options{
 		Dir:            opts.Dirs[0],
 		NodeName:       opts.Name,
@@ -272,6 +298,7 @@ func Open(opts Options) (*Server, error) {
 		Logger:         opts.Logger,
 	})
 	if err != nil {
+		s.ckpt.close()
 		cache.Close()
 		blocks.Close()
 		cat.close()
@@ -280,6 +307,7 @@ func Open(opts Options) (*Server, error) {
 	if opts.Registry != nil {
 		if s.prom, err = newPromMetrics(s, opts.Registry); err != nil {
 			s.launch.Close()
+			s.ckpt.close()
 			cache.Close()
 			blocks.Close()
 			cat.close()
@@ -376,11 +404,12 @@ func (s *Server) Close() error {
 		close(s.janitorStop)
 		<-s.janitorDone
 		lerr := s.launch.Close()
+		uerr := s.ckpt.close()
 		s.catMu.Lock()
 		s.closed = true
 		// The store writes the shared catalogue only while it is open:
 		// closing it first means nothing writes the database once closed.
-		s.closeErr = errors.Join(lerr, s.blocks.Close(), s.cat.close())
+		s.closeErr = errors.Join(lerr, uerr, s.blocks.Close(), s.cat.close())
 		s.catMu.Unlock()
 		s.cache.Close()
 		s.log.Info("node service closed")
@@ -411,6 +440,7 @@ func (s *Server) Metrics() Metrics {
 	m.Workers = s.launch.Live()
 	m.Binaries = len(s.launch.Binaries())
 	m.RefusedCalls = s.adm.refusals.Load()
+	m.Checkpoints = s.ckpt.metrics()
 	return m
 }
 
@@ -711,6 +741,8 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 	// finding a catalogued file gone (which it would report as corrupt);
 	// and before the app's own deletion, whose sync makes both durable.
 	nBlocks, berr := s.blocks.DropApp(name)
+	nCkpt, cerr := s.ckpt.dropApp(name)
+	berr = errors.Join(berr, cerr)
 	err := s.cat.deleteApp(name)
 	trash := s.trash(s.layout.AppDirs(name))
 	// Its workers are detached under catMu, so that a StartWorkers after
@@ -723,7 +755,7 @@ func (s *Server) removeApp(name string, expiredAt time.Time) (bool, error) {
 	for _, k := range serials {
 		s.cache.Del(k)
 	}
-	s.log.Info("application removed", "app", name, "map_outputs", len(serials), "blocks", nBlocks, "expired", !expiredAt.IsZero())
+	s.log.Info("application removed", "app", name, "map_outputs", len(serials), "blocks", nBlocks, "checkpoint_partitions", nCkpt, "expired", !expiredAt.IsZero())
 	return true, errors.Join(err, berr)
 }
 
@@ -771,6 +803,7 @@ func (s *Server) Status(ctx context.Context, req *shufflepb.StatusRequest) (*shu
 		Name:             s.opts.Name,
 		DirsUsage:        s.dirsUsage(m),
 		Workers:          uint64(m.Workers),
+		Checkpoints:      m.Checkpoints.pb(),
 		Pid:              int64(os.Getpid()),
 		Dirs:             s.layout.Dirs,
 		Apps:             uint64(m.Apps),

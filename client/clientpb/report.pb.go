@@ -269,7 +269,16 @@ type CheckpointReport struct {
 	Uri       string                 `protobuf:"bytes,4,opt,name=uri,proto3" json:"uri,omitempty"`
 	// part_info is the checkpoint.PartInfo of a WRITTEN partition, as JSON:
 	// the driver puts it in the manifest.
-	PartInfo      []byte `protobuf:"bytes,5,opt,name=part_info,json=partInfo,proto3" json:"part_info,omitempty"`
+	PartInfo []byte `protobuf:"bytes,5,opt,name=part_info,json=partInfo,proto3" json:"part_info,omitempty"`
+	// node is the node service a WRITTEN partition was handed to
+	// (Options.CheckpointVia "node"), which uploads it; empty if the task
+	// wrote it to the store itself.
+	Node string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
+	// handed_unix_ms is when the node took it.
+	HandedUnixMs int64 `protobuf:"varint,7,opt,name=handed_unix_ms,json=handedUnixMs,proto3" json:"handed_unix_ms,omitempty"`
+	// source is where a READ partition came from: "local", "store" (through
+	// the node), or empty (the task read the store itself).
+	Source        string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -337,6 +346,27 @@ func (x *CheckpointReport) GetPartInfo() []byte {
 		return x.PartInfo
 	}
 	return nil
+}
+
+func (x *CheckpointReport) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CheckpointReport) GetHandedUnixMs() int64 {
+	if x != nil {
+		return x.HandedUnixMs
+	}
+	return 0
+}
+
+func (x *CheckpointReport) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
 }
 
 // BlockReport is an event of a cached block (DESIGN.md §4, §8).
@@ -581,13 +611,16 @@ const file_report_proto_rawDesc = "" +
 	"\faccumulators\x18\x04 \x03(\v2\x1c.shoal.client.v1.AccumulatorR\faccumulators\"3\n" +
 	"\vAccumulator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x12R\x05value\"\xec\x01\n" +
+	"\x05value\x18\x02 \x01(\x12R\x05value\"\xbe\x02\n" +
 	"\x10CheckpointReport\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.shoal.client.v1.CheckpointReport.KindR\x04kind\x12\x10\n" +
 	"\x03rdd\x18\x02 \x01(\rR\x03rdd\x12\x1c\n" +
 	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x10\n" +
 	"\x03uri\x18\x04 \x01(\tR\x03uri\x12\x1b\n" +
-	"\tpart_info\x18\x05 \x01(\fR\bpartInfo\"=\n" +
+	"\tpart_info\x18\x05 \x01(\fR\bpartInfo\x12\x12\n" +
+	"\x04node\x18\x06 \x01(\tR\x04node\x12$\n" +
+	"\x0ehanded_unix_ms\x18\a \x01(\x03R\fhandedUnixMs\x12\x16\n" +
+	"\x06source\x18\b \x01(\tR\x06source\"=\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_WRITTEN\x10\x01\x12\r\n" +

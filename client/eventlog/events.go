@@ -259,12 +259,35 @@ type CheckpointWritten struct {
 	Sequence   int64  `json:"sequence,omitempty"`
 	Partitions int    `json:"partitions,omitempty"`
 	Bytes      int64  `json:"bytes,omitempty"`
+	// DurableMS is the time from the task's hand-off of the partition to
+	// its node until the node reported it durable in the store
+	// (Options.CheckpointVia "node"); 0 when the task wrote it itself.
+	DurableMS int64 `json:"durable_ms,omitempty"`
+	// Node is the node service that uploaded it ("node" only).
+	Node string `json:"node,omitempty"`
+}
+
+// CheckpointUploadFailed is a failed attempt of a node service to
+// upload a checkpoint partition handed to it: Reason says why (the
+// store's error), Attempts how many attempts failed so far. The node
+// keeps retrying; the driver gives up after Options.CheckpointTimeout.
+type CheckpointUploadFailed struct {
+	Meta
+	Checkpoint
+	Name     string `json:"name,omitempty"`
+	Node     string `json:"node"`
+	Reason   string `json:"reason"`
+	Attempts int    `json:"attempts"`
 }
 
 // CheckpointRead is a partition read back from the checkpoint store.
 type CheckpointRead struct {
 	Meta
 	Checkpoint
+	// Source says where the bytes came from: "local" (the task's node
+	// held a copy), "store" (read through the node from the store) or
+	// empty (the task read the store itself: CheckpointVia "task").
+	Source string `json:"source,omitempty"`
 }
 
 // Values of Status and Kind fields.
@@ -333,6 +356,8 @@ func New(name string) (Event, bool) {
 		return new(CheckpointWritten), true
 	case "checkpoint_read":
 		return new(CheckpointRead), true
+	case "checkpoint_upload_failed":
+		return new(CheckpointUploadFailed), true
 	}
 	return nil, false
 }
@@ -340,28 +365,29 @@ func New(name string) (Event, bool) {
 // Names lists every event of the contract, in the order of
 // docs/DESIGN.md §8.
 func Names() []string {
-	return []string{"app_start", "app_end", "job_start", "job_end", "stage_submitted", "stage_skipped", "stage_completed", "task_start", "task_end", "worker_added", "worker_lost", "node_added", "node_lost", "node_status", "fetch_failed", "rdd_persisted", "rdd_unpersisted", "block_stored", "block_hit", "block_evicted", "checkpoint_written", "checkpoint_read"}
+	return []string{"app_start", "app_end", "job_start", "job_end", "stage_submitted", "stage_skipped", "stage_completed", "task_start", "task_end", "worker_added", "worker_lost", "node_added", "node_lost", "node_status", "fetch_failed", "rdd_persisted", "rdd_unpersisted", "block_stored", "block_hit", "block_evicted", "checkpoint_written", "checkpoint_read", "checkpoint_upload_failed"}
 }
 
-func (*AppStart) name() string          { return "app_start" }
-func (*AppEnd) name() string            { return "app_end" }
-func (*JobStart) name() string          { return "job_start" }
-func (*JobEnd) name() string            { return "job_end" }
-func (*StageSubmitted) name() string    { return "stage_submitted" }
-func (*StageSkipped) name() string      { return "stage_skipped" }
-func (*StageCompleted) name() string    { return "stage_completed" }
-func (*TaskStart) name() string         { return "task_start" }
-func (*TaskEnd) name() string           { return "task_end" }
-func (*WorkerAdded) name() string       { return "worker_added" }
-func (*WorkerLost) name() string        { return "worker_lost" }
-func (*NodeAdded) name() string         { return "node_added" }
-func (*NodeLost) name() string          { return "node_lost" }
-func (*NodeStatus) name() string        { return "node_status" }
-func (*FetchFailed) name() string       { return "fetch_failed" }
-func (*RDDPersisted) name() string      { return "rdd_persisted" }
-func (*RDDUnpersisted) name() string    { return "rdd_unpersisted" }
-func (*BlockStored) name() string       { return "block_stored" }
-func (*BlockHit) name() string          { return "block_hit" }
-func (*BlockEvicted) name() string      { return "block_evicted" }
-func (*CheckpointWritten) name() string { return "checkpoint_written" }
-func (*CheckpointRead) name() string    { return "checkpoint_read" }
+func (*AppStart) name() string               { return "app_start" }
+func (*AppEnd) name() string                 { return "app_end" }
+func (*JobStart) name() string               { return "job_start" }
+func (*JobEnd) name() string                 { return "job_end" }
+func (*StageSubmitted) name() string         { return "stage_submitted" }
+func (*StageSkipped) name() string           { return "stage_skipped" }
+func (*StageCompleted) name() string         { return "stage_completed" }
+func (*TaskStart) name() string              { return "task_start" }
+func (*TaskEnd) name() string                { return "task_end" }
+func (*WorkerAdded) name() string            { return "worker_added" }
+func (*WorkerLost) name() string             { return "worker_lost" }
+func (*NodeAdded) name() string              { return "node_added" }
+func (*NodeLost) name() string               { return "node_lost" }
+func (*NodeStatus) name() string             { return "node_status" }
+func (*FetchFailed) name() string            { return "fetch_failed" }
+func (*RDDPersisted) name() string           { return "rdd_persisted" }
+func (*RDDUnpersisted) name() string         { return "rdd_unpersisted" }
+func (*BlockStored) name() string            { return "block_stored" }
+func (*BlockHit) name() string               { return "block_hit" }
+func (*BlockEvicted) name() string           { return "block_evicted" }
+func (*CheckpointWritten) name() string      { return "checkpoint_written" }
+func (*CheckpointRead) name() string         { return "checkpoint_read" }
+func (*CheckpointUploadFailed) name() string { return "checkpoint_upload_failed" }

@@ -40,6 +40,8 @@ type runConfig struct {
 	ckptDir        string
 	ckptEvery      int
 	ckptKeep       int
+	ckptVia        string
+	ckptTimeout    time.Duration
 	s3Endpoint     string
 	resume         bool
 	uiAddr         string
@@ -75,6 +77,8 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ckptDir, "checkpoint-dir", "", "checkpoint store: s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), file:///path or a path")
 	fs.IntVar(&c.ckptEvery, "checkpoint-every", 0, "pagerank: checkpoint the ranks every `K` iterations (needs --checkpoint-dir)")
 	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete this run's checkpoints older than its newest `N` (0 keeps all); other runs' are never touched (shoal checkpoints prune)")
+	fs.StringVar(&c.ckptVia, "checkpoint-via", client.CheckpointViaNode, "who writes checkpoints to the store: node (tasks hand partitions to their node service, which uploads them in the background and keeps a copy) or task (each task uploads its own)")
+	fs.DurationVar(&c.ckptTimeout, "checkpoint-timeout", client.DefaultCheckpointTimeout, "fail the job when a checkpoint handed to the nodes is not durable in the store within this long")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of s3:// --input, --output and --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this job and input in --checkpoint-dir, of any run")
 	fs.BoolVar(&c.speculation, "speculation", false, "run a backup copy of a straggling task on another worker; the first to finish wins")
@@ -182,7 +186,7 @@ func runRun(ctx context.Context, args []string) error {
 	opts := client.Options{
 		Nodes: c.nodes, WorkersPerNode: c.workers, Slots: c.slots, Dir: c.dir, EventLog: c.eventLog,
 		Progress: os.Stderr, ShuffleMode: c.shuffleMode, Codec: c.codec, NoShuffleService: c.shuffleService == "off", Speculation: c.speculation,
-		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, S3Endpoint: c.s3Endpoint,
+		CacheBytes: c.cacheBytes, CheckpointDir: c.ckptDir, S3Endpoint: c.s3Endpoint, CheckpointVia: c.ckptVia, CheckpointTimeout: c.ckptTimeout,
 		UIAddr: c.uiAddr, UIKeep: c.uiWait,
 	}
 	if c.ckptDir != "" {

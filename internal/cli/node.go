@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"shoal/internal/pki"
+	"shoal/objstore"
 	"shoal/shuffleservice"
 )
 
@@ -38,6 +39,11 @@ type nodeConfig struct {
 	appTTL            time.Duration
 	logLevel          slog.Level
 	metricsAddr       string
+	checkpointDir     string
+	s3Endpoint        string
+	ckptUploads       int
+	ckptQueueBytes    ByteSize
+	ckptCopyBytes     ByteSize
 }
 
 func (c *nodeConfig) register(fs *flag.FlagSet) {
@@ -58,6 +64,13 @@ func (c *nodeConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.maxBlockBytes, "max-block-bytes", "largest cached partition `BYTES` a put may carry (each is held whole in memory while received)")
 	fs.DurationVar(&c.appTTL, "app-ttl", shuffleservice.DefaultAppTTL, "remove an application (and stop its workers) after this long without a heartbeat, unless it set its own TTL")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error (debug includes the workers' output)")
+	fs.StringVar(&c.checkpointDir, "checkpoint-dir", "", "the checkpoint store `URI` (s3://bucket/prefix or file:///abs/path) whose partitions the node holds and uploads for its applications' tasks; empty: the node takes no checkpoints")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of an s3:// --checkpoint-dir (default $AWS_ENDPOINT_URL; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	fs.IntVar(&c.ckptUploads, "checkpoint-uploads", shuffleservice.DefaultCheckpointUploads, "checkpoint partitions uploaded at once")
+	c.ckptQueueBytes = shuffleservice.DefaultCheckpointQueueBytes
+	fs.Var(&c.ckptQueueBytes, "checkpoint-queue-bytes", "`BYTES` of checkpoint partitions handed to the node and not yet uploaded; a task waits for room beyond it")
+	c.ckptCopyBytes = shuffleservice.DefaultCheckpointCopyBytes
+	fs.Var(&c.ckptCopyBytes, "checkpoint-copy-bytes", "disk `BYTES` of local copies of uploaded checkpoint partitions, served to readers (least recently used deleted beyond it)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port; port 0 picks a free one, logged); beyond loopback https, with mutual TLS against --tls-dir's CA; empty: none")
 }
 
@@ -183,6 +196,12 @@ func runNode(ctx context.Context, args []string, getenv func(string) string, std
 		MaxBlockBytes:   int64(cfg.maxBlockBytes),
 		AppTTL:          cfg.appTTL,
 		Logger:          logger,
+
+		CheckpointDir:        cfg.checkpointDir,
+		CheckpointS3:         objstore.Options{Endpoint: cfg.s3Endpoint},
+		CheckpointUploads:    cfg.ckptUploads,
+		CheckpointQueueBytes: int64(cfg.ckptQueueBytes),
+		CheckpointCopyBytes:  int64(cfg.ckptCopyBytes),
 	}, stdout)
 }
 

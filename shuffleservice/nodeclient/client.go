@@ -321,21 +321,14 @@ func (c *Client) PutBlock(ctx context.Context, id blockstore.BlockID, level bloc
 		Size:     uint64(len(data)),
 		Crc32C:   nodewire.Checksum(data),
 	}}
-	for off := 0; ; {
-		end := min(off+putChunkSize, len(data))
-		msg.Data = data[off:end]
-		// io.EOF: the node ended the call (refused it); CloseAndRecv
-		// returns why.
-		if err := stream.Send(msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return blockstore.None, nil, nodewire.FromStatus(err)
+	if err := sendInChunks(data, func(chunk []byte, first bool) error {
+		if !first {
+			msg.Header = nil
 		}
-		msg.Header = nil
-		if off = end; off == len(data) {
-			break
-		}
+		msg.Data = chunk
+		return stream.Send(msg)
+	}); err != nil {
+		return blockstore.None, nil, nodewire.FromStatus(err)
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
@@ -355,6 +348,26 @@ func (c *Client) PutBlock(ctx context.Context, id blockstore.BlockID, level bloc
 		})
 	}
 	return stored, evicted, nil
+}
+
+// sendInChunks sends data, in chunks of at most putChunkSize, through
+// send, which puts each in its message (with the header in the first
+// only). io.EOF from send means the node ended the call (refused it, or
+// needs no more): sendInChunks then stops with nil, and the stream's
+// CloseAndRecv says why.
+func sendInChunks(data []byte, send func(chunk []byte, first bool) error) error {
+	for off, first := 0, true; ; first = false {
+		end := min(off+putChunkSize, len(data))
+		if err := send(data[off:end], first); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if off = end; off == len(data) {
+			return nil
+		}
+	}
 }
 
 // GetBlock returns block id from the node's block store and the level it

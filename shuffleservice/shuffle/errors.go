@@ -36,6 +36,16 @@ var (
 	// ErrPermissionDenied: a call about an application carries another
 	// application's token.
 	ErrPermissionDenied = errors.New("shuffle: permission denied")
+	// ErrQueueFull: the node's checkpoint upload queue has no room for a
+	// hand-off (PutCheckpoint). Retrying later succeeds once uploads
+	// have finished.
+	ErrQueueFull = errors.New("shuffle: checkpoint upload queue full")
+	// ErrNoCheckpointStore: the node has no checkpoint store, or another
+	// one than the call names (`node --checkpoint-dir`).
+	ErrNoCheckpointStore = errors.New("shuffle: not this node's checkpoint store")
+	// ErrCheckpointStore: the node could not read from its checkpoint
+	// store (unreachable, refused, or the object is not there).
+	ErrCheckpointStore = errors.New("shuffle: checkpoint store read failed")
 )
 
 // corruptf returns an error wrapping ErrCorrupt.

@@ -189,6 +189,58 @@ func (BlockLevel) EnumDescriptor() ([]byte, []int) {
 	return file_shuffle_proto_rawDescGZIP(), []int{2}
 }
 
+type CheckpointState int32
+
+const (
+	// The node does not hold that partition (never handed, or lost).
+	CheckpointState_CHECKPOINT_STATE_UNKNOWN CheckpointState = 0
+	// Committed on the node, not yet durable in the store.
+	CheckpointState_CHECKPOINT_STATE_QUEUED CheckpointState = 1
+	// Durable in the store.
+	CheckpointState_CHECKPOINT_STATE_DURABLE CheckpointState = 2
+)
+
+// Enum value maps for CheckpointState.
+var (
+	CheckpointState_name = map[int32]string{
+		0: "CHECKPOINT_STATE_UNKNOWN",
+		1: "CHECKPOINT_STATE_QUEUED",
+		2: "CHECKPOINT_STATE_DURABLE",
+	}
+	CheckpointState_value = map[string]int32{
+		"CHECKPOINT_STATE_UNKNOWN": 0,
+		"CHECKPOINT_STATE_QUEUED":  1,
+		"CHECKPOINT_STATE_DURABLE": 2,
+	}
+)
+
+func (x CheckpointState) Enum() *CheckpointState {
+	p := new(CheckpointState)
+	*p = x
+	return p
+}
+
+func (x CheckpointState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckpointState) Descriptor() protoreflect.EnumDescriptor {
+	return file_shuffle_proto_enumTypes[3].Descriptor()
+}
+
+func (CheckpointState) Type() protoreflect.EnumType {
+	return &file_shuffle_proto_enumTypes[3]
+}
+
+func (x CheckpointState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckpointState.Descriptor instead.
+func (CheckpointState) EnumDescriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{3}
+}
+
 // MapOutput describes one committed (or to be committed) map output. It is
 // also the record stored in the node's catalogue.
 type MapOutput struct {
@@ -1075,7 +1127,9 @@ type StatusResponse struct {
 	DirsUsage []*DirUsage `protobuf:"bytes,15,rep,name=dirs_usage,json=dirsUsage,proto3" json:"dirs_usage,omitempty"`
 	// workers is the number of worker processes the node runs, all
 	// applications together.
-	Workers       uint64 `protobuf:"varint,16,opt,name=workers,proto3" json:"workers,omitempty"`
+	Workers uint64 `protobuf:"varint,16,opt,name=workers,proto3" json:"workers,omitempty"`
+	// checkpoints is the checkpoint uploader's state and counters.
+	Checkpoints   *CheckpointStats `protobuf:"bytes,17,opt,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1222,6 +1276,153 @@ func (x *StatusResponse) GetWorkers() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetCheckpoints() *CheckpointStats {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+// CheckpointStats is the checkpoint uploader's part of StatusResponse.
+type CheckpointStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// handoffs: partitions committed by PutCheckpoint; handoffs_held: calls
+	// answered held; refused_full: calls refused, the queue full.
+	Handoffs     uint64 `protobuf:"varint,1,opt,name=handoffs,proto3" json:"handoffs,omitempty"`
+	HandoffsHeld uint64 `protobuf:"varint,2,opt,name=handoffs_held,json=handoffsHeld,proto3" json:"handoffs_held,omitempty"`
+	RefusedFull  uint64 `protobuf:"varint,3,opt,name=refused_full,json=refusedFull,proto3" json:"refused_full,omitempty"`
+	// uploads: partitions made durable; upload_failures: failed attempts.
+	Uploads        uint64 `protobuf:"varint,4,opt,name=uploads,proto3" json:"uploads,omitempty"`
+	UploadFailures uint64 `protobuf:"varint,5,opt,name=upload_failures,json=uploadFailures,proto3" json:"upload_failures,omitempty"`
+	BytesUploaded  uint64 `protobuf:"varint,6,opt,name=bytes_uploaded,json=bytesUploaded,proto3" json:"bytes_uploaded,omitempty"`
+	// local_reads and store_reads: GetCheckpoint served from a local copy,
+	// or read through from the store.
+	LocalReads    uint64 `protobuf:"varint,7,opt,name=local_reads,json=localReads,proto3" json:"local_reads,omitempty"`
+	StoreReads    uint64 `protobuf:"varint,8,opt,name=store_reads,json=storeReads,proto3" json:"store_reads,omitempty"`
+	CopiesEvicted uint64 `protobuf:"varint,9,opt,name=copies_evicted,json=copiesEvicted,proto3" json:"copies_evicted,omitempty"`
+	// queued and queued_bytes: partitions not yet durable; copy_bytes: the
+	// local copies of durable ones.
+	Queued        uint64 `protobuf:"varint,10,opt,name=queued,proto3" json:"queued,omitempty"`
+	QueuedBytes   uint64 `protobuf:"varint,11,opt,name=queued_bytes,json=queuedBytes,proto3" json:"queued_bytes,omitempty"`
+	CopyBytes     uint64 `protobuf:"varint,12,opt,name=copy_bytes,json=copyBytes,proto3" json:"copy_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointStats) Reset() {
+	*x = CheckpointStats{}
+	mi := &file_shuffle_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointStats) ProtoMessage() {}
+
+func (x *CheckpointStats) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointStats.ProtoReflect.Descriptor instead.
+func (*CheckpointStats) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CheckpointStats) GetHandoffs() uint64 {
+	if x != nil {
+		return x.Handoffs
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetHandoffsHeld() uint64 {
+	if x != nil {
+		return x.HandoffsHeld
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetRefusedFull() uint64 {
+	if x != nil {
+		return x.RefusedFull
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetUploads() uint64 {
+	if x != nil {
+		return x.Uploads
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetUploadFailures() uint64 {
+	if x != nil {
+		return x.UploadFailures
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetBytesUploaded() uint64 {
+	if x != nil {
+		return x.BytesUploaded
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetLocalReads() uint64 {
+	if x != nil {
+		return x.LocalReads
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetStoreReads() uint64 {
+	if x != nil {
+		return x.StoreReads
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetCopiesEvicted() uint64 {
+	if x != nil {
+		return x.CopiesEvicted
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetQueued() uint64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetQueuedBytes() uint64 {
+	if x != nil {
+		return x.QueuedBytes
+	}
+	return 0
+}
+
+func (x *CheckpointStats) GetCopyBytes() uint64 {
+	if x != nil {
+		return x.CopyBytes
+	}
+	return 0
+}
+
 // DirUsage is one local directory's share of the node's files.
 type DirUsage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1236,7 +1437,7 @@ type DirUsage struct {
 
 func (x *DirUsage) Reset() {
 	*x = DirUsage{}
-	mi := &file_shuffle_proto_msgTypes[18]
+	mi := &file_shuffle_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1449,7 @@ func (x *DirUsage) String() string {
 func (*DirUsage) ProtoMessage() {}
 
 func (x *DirUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[18]
+	mi := &file_shuffle_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1462,7 @@ func (x *DirUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirUsage.ProtoReflect.Descriptor instead.
 func (*DirUsage) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{18}
+	return file_shuffle_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DirUsage) GetDir() string {
@@ -1298,7 +1499,7 @@ type PutBinaryChunk struct {
 
 func (x *PutBinaryChunk) Reset() {
 	*x = PutBinaryChunk{}
-	mi := &file_shuffle_proto_msgTypes[19]
+	mi := &file_shuffle_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1511,7 @@ func (x *PutBinaryChunk) String() string {
 func (*PutBinaryChunk) ProtoMessage() {}
 
 func (x *PutBinaryChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[19]
+	mi := &file_shuffle_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1524,7 @@ func (x *PutBinaryChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBinaryChunk.ProtoReflect.Descriptor instead.
 func (*PutBinaryChunk) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{19}
+	return file_shuffle_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutBinaryChunk) GetSha256() string {
@@ -1355,7 +1556,7 @@ type PutBinaryResponse struct {
 
 func (x *PutBinaryResponse) Reset() {
 	*x = PutBinaryResponse{}
-	mi := &file_shuffle_proto_msgTypes[20]
+	mi := &file_shuffle_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1568,7 @@ func (x *PutBinaryResponse) String() string {
 func (*PutBinaryResponse) ProtoMessage() {}
 
 func (x *PutBinaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[20]
+	mi := &file_shuffle_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1581,7 @@ func (x *PutBinaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBinaryResponse.ProtoReflect.Descriptor instead.
 func (*PutBinaryResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{20}
+	return file_shuffle_proto_rawDescGZIP(), []int{21}
 }
 
 type HasBinaryRequest struct {
@@ -1392,7 +1593,7 @@ type HasBinaryRequest struct {
 
 func (x *HasBinaryRequest) Reset() {
 	*x = HasBinaryRequest{}
-	mi := &file_shuffle_proto_msgTypes[21]
+	mi := &file_shuffle_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1605,7 @@ func (x *HasBinaryRequest) String() string {
 func (*HasBinaryRequest) ProtoMessage() {}
 
 func (x *HasBinaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[21]
+	mi := &file_shuffle_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1618,7 @@ func (x *HasBinaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HasBinaryRequest.ProtoReflect.Descriptor instead.
 func (*HasBinaryRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{21}
+	return file_shuffle_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HasBinaryRequest) GetSha256() string {
@@ -1436,7 +1637,7 @@ type HasBinaryResponse struct {
 
 func (x *HasBinaryResponse) Reset() {
 	*x = HasBinaryResponse{}
-	mi := &file_shuffle_proto_msgTypes[22]
+	mi := &file_shuffle_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1649,7 @@ func (x *HasBinaryResponse) String() string {
 func (*HasBinaryResponse) ProtoMessage() {}
 
 func (x *HasBinaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[22]
+	mi := &file_shuffle_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1662,7 @@ func (x *HasBinaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HasBinaryResponse.ProtoReflect.Descriptor instead.
 func (*HasBinaryResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{22}
+	return file_shuffle_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HasBinaryResponse) GetPresent() bool {
@@ -1492,7 +1693,7 @@ type StartWorkersRequest struct {
 
 func (x *StartWorkersRequest) Reset() {
 	*x = StartWorkersRequest{}
-	mi := &file_shuffle_proto_msgTypes[23]
+	mi := &file_shuffle_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1705,7 @@ func (x *StartWorkersRequest) String() string {
 func (*StartWorkersRequest) ProtoMessage() {}
 
 func (x *StartWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[23]
+	mi := &file_shuffle_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1718,7 @@ func (x *StartWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartWorkersRequest.ProtoReflect.Descriptor instead.
 func (*StartWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{23}
+	return file_shuffle_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StartWorkersRequest) GetApp() string {
@@ -1564,7 +1765,7 @@ type StartWorkersResponse struct {
 
 func (x *StartWorkersResponse) Reset() {
 	*x = StartWorkersResponse{}
-	mi := &file_shuffle_proto_msgTypes[24]
+	mi := &file_shuffle_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1777,7 @@ func (x *StartWorkersResponse) String() string {
 func (*StartWorkersResponse) ProtoMessage() {}
 
 func (x *StartWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[24]
+	mi := &file_shuffle_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1790,7 @@ func (x *StartWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartWorkersResponse.ProtoReflect.Descriptor instead.
 func (*StartWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{24}
+	return file_shuffle_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StartWorkersResponse) GetWorkers() []*WorkerProcess {
@@ -1619,7 +1820,7 @@ type WorkerProcess struct {
 
 func (x *WorkerProcess) Reset() {
 	*x = WorkerProcess{}
-	mi := &file_shuffle_proto_msgTypes[25]
+	mi := &file_shuffle_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1832,7 @@ func (x *WorkerProcess) String() string {
 func (*WorkerProcess) ProtoMessage() {}
 
 func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[25]
+	mi := &file_shuffle_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1845,7 @@ func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerProcess.ProtoReflect.Descriptor instead.
 func (*WorkerProcess) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{25}
+	return file_shuffle_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WorkerProcess) GetId() string {
@@ -1699,7 +1900,7 @@ type StopWorkerRequest struct {
 
 func (x *StopWorkerRequest) Reset() {
 	*x = StopWorkerRequest{}
-	mi := &file_shuffle_proto_msgTypes[26]
+	mi := &file_shuffle_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1912,7 @@ func (x *StopWorkerRequest) String() string {
 func (*StopWorkerRequest) ProtoMessage() {}
 
 func (x *StopWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[26]
+	mi := &file_shuffle_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1925,7 @@ func (x *StopWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopWorkerRequest.ProtoReflect.Descriptor instead.
 func (*StopWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{26}
+	return file_shuffle_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StopWorkerRequest) GetApp() string {
@@ -1749,7 +1950,7 @@ type StopWorkerResponse struct {
 
 func (x *StopWorkerResponse) Reset() {
 	*x = StopWorkerResponse{}
-	mi := &file_shuffle_proto_msgTypes[27]
+	mi := &file_shuffle_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1962,7 @@ func (x *StopWorkerResponse) String() string {
 func (*StopWorkerResponse) ProtoMessage() {}
 
 func (x *StopWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[27]
+	mi := &file_shuffle_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1975,7 @@ func (x *StopWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopWorkerResponse.ProtoReflect.Descriptor instead.
 func (*StopWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{27}
+	return file_shuffle_proto_rawDescGZIP(), []int{28}
 }
 
 type WorkersRequest struct {
@@ -1786,7 +1987,7 @@ type WorkersRequest struct {
 
 func (x *WorkersRequest) Reset() {
 	*x = WorkersRequest{}
-	mi := &file_shuffle_proto_msgTypes[28]
+	mi := &file_shuffle_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1999,7 @@ func (x *WorkersRequest) String() string {
 func (*WorkersRequest) ProtoMessage() {}
 
 func (x *WorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[28]
+	mi := &file_shuffle_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +2012,7 @@ func (x *WorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkersRequest.ProtoReflect.Descriptor instead.
 func (*WorkersRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{28}
+	return file_shuffle_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WorkersRequest) GetApp() string {
@@ -1833,7 +2034,7 @@ type WorkersResponse struct {
 
 func (x *WorkersResponse) Reset() {
 	*x = WorkersResponse{}
-	mi := &file_shuffle_proto_msgTypes[29]
+	mi := &file_shuffle_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +2046,7 @@ func (x *WorkersResponse) String() string {
 func (*WorkersResponse) ProtoMessage() {}
 
 func (x *WorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[29]
+	mi := &file_shuffle_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2059,7 @@ func (x *WorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkersResponse.ProtoReflect.Descriptor instead.
 func (*WorkersResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{29}
+	return file_shuffle_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WorkersResponse) GetWorkers() []*WorkerProcess {
@@ -1888,7 +2089,7 @@ type BlockId struct {
 
 func (x *BlockId) Reset() {
 	*x = BlockId{}
-	mi := &file_shuffle_proto_msgTypes[30]
+	mi := &file_shuffle_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2101,7 @@ func (x *BlockId) String() string {
 func (*BlockId) ProtoMessage() {}
 
 func (x *BlockId) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[30]
+	mi := &file_shuffle_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2114,7 @@ func (x *BlockId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockId.ProtoReflect.Descriptor instead.
 func (*BlockId) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{30}
+	return file_shuffle_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BlockId) GetApp() string {
@@ -1957,7 +2158,7 @@ type PutBlockHeader struct {
 
 func (x *PutBlockHeader) Reset() {
 	*x = PutBlockHeader{}
-	mi := &file_shuffle_proto_msgTypes[31]
+	mi := &file_shuffle_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2170,7 @@ func (x *PutBlockHeader) String() string {
 func (*PutBlockHeader) ProtoMessage() {}
 
 func (x *PutBlockHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[31]
+	mi := &file_shuffle_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2183,7 @@ func (x *PutBlockHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBlockHeader.ProtoReflect.Descriptor instead.
 func (*PutBlockHeader) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{31}
+	return file_shuffle_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PutBlockHeader) GetId() *BlockId {
@@ -2031,7 +2232,7 @@ type PutBlockChunk struct {
 
 func (x *PutBlockChunk) Reset() {
 	*x = PutBlockChunk{}
-	mi := &file_shuffle_proto_msgTypes[32]
+	mi := &file_shuffle_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2244,7 @@ func (x *PutBlockChunk) String() string {
 func (*PutBlockChunk) ProtoMessage() {}
 
 func (x *PutBlockChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[32]
+	mi := &file_shuffle_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2257,7 @@ func (x *PutBlockChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBlockChunk.ProtoReflect.Descriptor instead.
 func (*PutBlockChunk) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{32}
+	return file_shuffle_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutBlockChunk) GetHeader() *PutBlockHeader {
@@ -2088,7 +2289,7 @@ type EvictedBlock struct {
 
 func (x *EvictedBlock) Reset() {
 	*x = EvictedBlock{}
-	mi := &file_shuffle_proto_msgTypes[33]
+	mi := &file_shuffle_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2301,7 @@ func (x *EvictedBlock) String() string {
 func (*EvictedBlock) ProtoMessage() {}
 
 func (x *EvictedBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[33]
+	mi := &file_shuffle_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2314,7 @@ func (x *EvictedBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvictedBlock.ProtoReflect.Descriptor instead.
 func (*EvictedBlock) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{33}
+	return file_shuffle_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *EvictedBlock) GetId() *BlockId {
@@ -2150,7 +2351,7 @@ type PutBlockResponse struct {
 
 func (x *PutBlockResponse) Reset() {
 	*x = PutBlockResponse{}
-	mi := &file_shuffle_proto_msgTypes[34]
+	mi := &file_shuffle_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2363,7 @@ func (x *PutBlockResponse) String() string {
 func (*PutBlockResponse) ProtoMessage() {}
 
 func (x *PutBlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[34]
+	mi := &file_shuffle_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2376,7 @@ func (x *PutBlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutBlockResponse.ProtoReflect.Descriptor instead.
 func (*PutBlockResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{34}
+	return file_shuffle_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutBlockResponse) GetStored() BlockLevel {
@@ -2201,7 +2402,7 @@ type GetBlockRequest struct {
 
 func (x *GetBlockRequest) Reset() {
 	*x = GetBlockRequest{}
-	mi := &file_shuffle_proto_msgTypes[35]
+	mi := &file_shuffle_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2414,7 @@ func (x *GetBlockRequest) String() string {
 func (*GetBlockRequest) ProtoMessage() {}
 
 func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[35]
+	mi := &file_shuffle_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2427,7 @@ func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
 func (*GetBlockRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{35}
+	return file_shuffle_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetBlockRequest) GetId() *BlockId {
@@ -2252,7 +2453,7 @@ type GetBlockChunk struct {
 
 func (x *GetBlockChunk) Reset() {
 	*x = GetBlockChunk{}
-	mi := &file_shuffle_proto_msgTypes[36]
+	mi := &file_shuffle_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2465,7 @@ func (x *GetBlockChunk) String() string {
 func (*GetBlockChunk) ProtoMessage() {}
 
 func (x *GetBlockChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[36]
+	mi := &file_shuffle_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2478,7 @@ func (x *GetBlockChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockChunk.ProtoReflect.Descriptor instead.
 func (*GetBlockChunk) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{36}
+	return file_shuffle_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetBlockChunk) GetFound() bool {
@@ -2325,7 +2526,7 @@ type RemoveBlocksRequest struct {
 
 func (x *RemoveBlocksRequest) Reset() {
 	*x = RemoveBlocksRequest{}
-	mi := &file_shuffle_proto_msgTypes[37]
+	mi := &file_shuffle_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2538,7 @@ func (x *RemoveBlocksRequest) String() string {
 func (*RemoveBlocksRequest) ProtoMessage() {}
 
 func (x *RemoveBlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[37]
+	mi := &file_shuffle_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2551,7 @@ func (x *RemoveBlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveBlocksRequest.ProtoReflect.Descriptor instead.
 func (*RemoveBlocksRequest) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{37}
+	return file_shuffle_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveBlocksRequest) GetApp() string {
@@ -2377,7 +2578,7 @@ type RemoveBlocksResponse struct {
 
 func (x *RemoveBlocksResponse) Reset() {
 	*x = RemoveBlocksResponse{}
-	mi := &file_shuffle_proto_msgTypes[38]
+	mi := &file_shuffle_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2590,7 @@ func (x *RemoveBlocksResponse) String() string {
 func (*RemoveBlocksResponse) ProtoMessage() {}
 
 func (x *RemoveBlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[38]
+	mi := &file_shuffle_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2603,7 @@ func (x *RemoveBlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveBlocksResponse.ProtoReflect.Descriptor instead.
 func (*RemoveBlocksResponse) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{38}
+	return file_shuffle_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RemoveBlocksResponse) GetRemoved() uint64 {
@@ -2440,7 +2641,7 @@ type BlockStoreStatus struct {
 
 func (x *BlockStoreStatus) Reset() {
 	*x = BlockStoreStatus{}
-	mi := &file_shuffle_proto_msgTypes[39]
+	mi := &file_shuffle_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2653,7 @@ func (x *BlockStoreStatus) String() string {
 func (*BlockStoreStatus) ProtoMessage() {}
 
 func (x *BlockStoreStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shuffle_proto_msgTypes[39]
+	mi := &file_shuffle_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2666,7 @@ func (x *BlockStoreStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockStoreStatus.ProtoReflect.Descriptor instead.
 func (*BlockStoreStatus) Descriptor() ([]byte, []int) {
-	return file_shuffle_proto_rawDescGZIP(), []int{39}
+	return file_shuffle_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BlockStoreStatus) GetMemoryBytes() uint64 {
@@ -2580,6 +2781,557 @@ func (x *BlockStoreStatus) GetCorrupt() uint64 {
 	return 0
 }
 
+// CheckpointPart names one partition object of a checkpoint in the node's
+// checkpoint store.
+type CheckpointPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store is the checkpoint store's URI (s3://bucket/prefix,
+	// file:///path); it must be the node's own (`node --checkpoint-dir`).
+	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	// key is the object's key in the store: APP/RUN/NAME/part-NNNNN.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// size is the object's length in bytes.
+	Size uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// crc32c is the object's checksum as its header and the manifest keep
+	// it (checkpoint.PartInfo.CRC32C).
+	Crc32C        uint32 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointPart) Reset() {
+	*x = CheckpointPart{}
+	mi := &file_shuffle_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointPart) ProtoMessage() {}
+
+func (x *CheckpointPart) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointPart.ProtoReflect.Descriptor instead.
+func (*CheckpointPart) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CheckpointPart) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *CheckpointPart) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CheckpointPart) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CheckpointPart) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+type PutCheckpointHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Part          *CheckpointPart        `protobuf:"bytes,2,opt,name=part,proto3" json:"part,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointHeader) Reset() {
+	*x = PutCheckpointHeader{}
+	mi := &file_shuffle_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointHeader) ProtoMessage() {}
+
+func (x *PutCheckpointHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointHeader.ProtoReflect.Descriptor instead.
+func (*PutCheckpointHeader) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PutCheckpointHeader) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *PutCheckpointHeader) GetPart() *CheckpointPart {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+type PutCheckpointChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header is set in the first chunk only.
+	Header        *PutCheckpointHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Data          []byte               `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointChunk) Reset() {
+	*x = PutCheckpointChunk{}
+	mi := &file_shuffle_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointChunk) ProtoMessage() {}
+
+func (x *PutCheckpointChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointChunk.ProtoReflect.Descriptor instead.
+func (*PutCheckpointChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PutCheckpointChunk) GetHeader() *PutCheckpointHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *PutCheckpointChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type PutCheckpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// held: the node held this partition already (same size and checksum);
+	// the data sent, if any, was not needed.
+	Held          bool `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointResponse) Reset() {
+	*x = PutCheckpointResponse{}
+	mi := &file_shuffle_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointResponse) ProtoMessage() {}
+
+func (x *PutCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*PutCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PutCheckpointResponse) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+type CheckpointStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Store         string                 `protobuf:"bytes,2,opt,name=store,proto3" json:"store,omitempty"`
+	Keys          []string               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointStatusRequest) Reset() {
+	*x = CheckpointStatusRequest{}
+	mi := &file_shuffle_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointStatusRequest) ProtoMessage() {}
+
+func (x *CheckpointStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointStatusRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointStatusRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CheckpointStatusRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *CheckpointStatusRequest) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *CheckpointStatusRequest) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type CheckpointPartState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	State  CheckpointState        `protobuf:"varint,2,opt,name=state,proto3,enum=shoal.shuffle.v1.CheckpointState" json:"state,omitempty"`
+	Size   uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Crc32C uint32                 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// attempts is how many uploads of it failed.
+	FailedAttempts uint32 `protobuf:"varint,5,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
+	// last_error says why the last failed upload failed.
+	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// handed_unix_ms and durable_unix_ms: when the node committed it and
+	// when it became durable (0 if not yet).
+	HandedUnixMs  int64 `protobuf:"varint,7,opt,name=handed_unix_ms,json=handedUnixMs,proto3" json:"handed_unix_ms,omitempty"`
+	DurableUnixMs int64 `protobuf:"varint,8,opt,name=durable_unix_ms,json=durableUnixMs,proto3" json:"durable_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointPartState) Reset() {
+	*x = CheckpointPartState{}
+	mi := &file_shuffle_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointPartState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointPartState) ProtoMessage() {}
+
+func (x *CheckpointPartState) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointPartState.ProtoReflect.Descriptor instead.
+func (*CheckpointPartState) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CheckpointPartState) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CheckpointPartState) GetState() CheckpointState {
+	if x != nil {
+		return x.State
+	}
+	return CheckpointState_CHECKPOINT_STATE_UNKNOWN
+}
+
+func (x *CheckpointPartState) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetFailedAttempts() uint32 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *CheckpointPartState) GetHandedUnixMs() int64 {
+	if x != nil {
+		return x.HandedUnixMs
+	}
+	return 0
+}
+
+func (x *CheckpointPartState) GetDurableUnixMs() int64 {
+	if x != nil {
+		return x.DurableUnixMs
+	}
+	return 0
+}
+
+type CheckpointStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// parts[i] answers keys[i].
+	Parts         []*CheckpointPartState `protobuf:"bytes,1,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointStatusResponse) Reset() {
+	*x = CheckpointStatusResponse{}
+	mi := &file_shuffle_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointStatusResponse) ProtoMessage() {}
+
+func (x *CheckpointStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointStatusResponse.ProtoReflect.Descriptor instead.
+func (*CheckpointStatusResponse) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CheckpointStatusResponse) GetParts() []*CheckpointPartState {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+type GetCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	Part          *CheckpointPart        `protobuf:"bytes,2,opt,name=part,proto3" json:"part,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointRequest) Reset() {
+	*x = GetCheckpointRequest{}
+	mi := &file_shuffle_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointRequest) ProtoMessage() {}
+
+func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetCheckpointRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *GetCheckpointRequest) GetPart() *CheckpointPart {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+// GetCheckpointChunk: the first chunk carries size and from_store and the
+// first bytes; the others only data.
+type GetCheckpointChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Size  uint64                 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// from_store: the node had no local copy and read it from the store.
+	FromStore     bool   `protobuf:"varint,2,opt,name=from_store,json=fromStore,proto3" json:"from_store,omitempty"`
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointChunk) Reset() {
+	*x = GetCheckpointChunk{}
+	mi := &file_shuffle_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointChunk) ProtoMessage() {}
+
+func (x *GetCheckpointChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shuffle_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointChunk.ProtoReflect.Descriptor instead.
+func (*GetCheckpointChunk) Descriptor() ([]byte, []int) {
+	return file_shuffle_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GetCheckpointChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *GetCheckpointChunk) GetFromStore() bool {
+	if x != nil {
+		return x.FromStore
+	}
+	return false
+}
+
+func (x *GetCheckpointChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_shuffle_proto protoreflect.FileDescriptor
 
 const file_shuffle_proto_rawDesc = "" +
@@ -2634,7 +3386,7 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x10RemoveAppRequest\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\"\x13\n" +
 	"\x11RemoveAppResponse\"\x0f\n" +
-	"\rStatusRequest\"\xb5\x04\n" +
+	"\rStatusRequest\"\xfa\x04\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x03R\x03pid\x12\x12\n" +
@@ -2654,7 +3406,25 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x04name\x18\x0e \x01(\tR\x04name\x129\n" +
 	"\n" +
 	"dirs_usage\x18\x0f \x03(\v2\x1a.shoal.shuffle.v1.DirUsageR\tdirsUsage\x12\x18\n" +
-	"\aworkers\x18\x10 \x01(\x04R\aworkers\"g\n" +
+	"\aworkers\x18\x10 \x01(\x04R\aworkers\x12C\n" +
+	"\vcheckpoints\x18\x11 \x01(\v2!.shoal.shuffle.v1.CheckpointStatsR\vcheckpoints\"\xa2\x03\n" +
+	"\x0fCheckpointStats\x12\x1a\n" +
+	"\bhandoffs\x18\x01 \x01(\x04R\bhandoffs\x12#\n" +
+	"\rhandoffs_held\x18\x02 \x01(\x04R\fhandoffsHeld\x12!\n" +
+	"\frefused_full\x18\x03 \x01(\x04R\vrefusedFull\x12\x18\n" +
+	"\auploads\x18\x04 \x01(\x04R\auploads\x12'\n" +
+	"\x0fupload_failures\x18\x05 \x01(\x04R\x0euploadFailures\x12%\n" +
+	"\x0ebytes_uploaded\x18\x06 \x01(\x04R\rbytesUploaded\x12\x1f\n" +
+	"\vlocal_reads\x18\a \x01(\x04R\n" +
+	"localReads\x12\x1f\n" +
+	"\vstore_reads\x18\b \x01(\x04R\n" +
+	"storeReads\x12%\n" +
+	"\x0ecopies_evicted\x18\t \x01(\x04R\rcopiesEvicted\x12\x16\n" +
+	"\x06queued\x18\n" +
+	" \x01(\x04R\x06queued\x12!\n" +
+	"\fqueued_bytes\x18\v \x01(\x04R\vqueuedBytes\x12\x1d\n" +
+	"\n" +
+	"copy_bytes\x18\f \x01(\x04R\tcopyBytes\"g\n" +
 	"\bDirUsage\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\x12(\n" +
 	"\x10map_output_bytes\x18\x02 \x01(\x04R\x0emapOutputBytes\x12\x1f\n" +
@@ -2747,7 +3517,44 @@ const file_shuffle_proto_rawDesc = "" +
 	"\n" +
 	"not_stored\x18\x0e \x01(\x04R\tnotStored\x12!\n" +
 	"\fspilled_puts\x18\x0f \x01(\x04R\vspilledPuts\x12\x18\n" +
-	"\acorrupt\x18\x10 \x01(\x04R\acorrupt*W\n" +
+	"\acorrupt\x18\x10 \x01(\x04R\acorrupt\"d\n" +
+	"\x0eCheckpointPart\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\"]\n" +
+	"\x13PutCheckpointHeader\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x124\n" +
+	"\x04part\x18\x02 \x01(\v2 .shoal.shuffle.v1.CheckpointPartR\x04part\"g\n" +
+	"\x12PutCheckpointChunk\x12=\n" +
+	"\x06header\x18\x01 \x01(\v2%.shoal.shuffle.v1.PutCheckpointHeaderR\x06header\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"+\n" +
+	"\x15PutCheckpointResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\bR\x04held\"U\n" +
+	"\x17CheckpointStatusRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
+	"\x05store\x18\x02 \x01(\tR\x05store\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\"\xa2\x02\n" +
+	"\x13CheckpointPartState\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x127\n" +
+	"\x05state\x18\x02 \x01(\x0e2!.shoal.shuffle.v1.CheckpointStateR\x05state\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\x12'\n" +
+	"\x0ffailed_attempts\x18\x05 \x01(\rR\x0efailedAttempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12$\n" +
+	"\x0ehanded_unix_ms\x18\a \x01(\x03R\fhandedUnixMs\x12&\n" +
+	"\x0fdurable_unix_ms\x18\b \x01(\x03R\rdurableUnixMs\"W\n" +
+	"\x18CheckpointStatusResponse\x12;\n" +
+	"\x05parts\x18\x01 \x03(\v2%.shoal.shuffle.v1.CheckpointPartStateR\x05parts\"^\n" +
+	"\x14GetCheckpointRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x124\n" +
+	"\x04part\x18\x02 \x01(\v2 .shoal.shuffle.v1.CheckpointPartR\x04part\"[\n" +
+	"\x12GetCheckpointChunk\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x1d\n" +
+	"\n" +
+	"from_store\x18\x02 \x01(\bR\tfromStore\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data*W\n" +
 	"\n" +
 	"OutputKind\x12\x1b\n" +
 	"\x17OUTPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2763,8 +3570,11 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x10BLOCK_LEVEL_NONE\x10\x00\x12\x1a\n" +
 	"\x16BLOCK_LEVEL_MEMORY_SER\x10\x01\x12\x1f\n" +
 	"\x1bBLOCK_LEVEL_MEMORY_AND_DISK\x10\x02\x12\x19\n" +
-	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x032\xfc\n" +
-	"\n" +
+	"\x15BLOCK_LEVEL_DISK_ONLY\x10\x03*j\n" +
+	"\x0fCheckpointState\x12\x1c\n" +
+	"\x18CHECKPOINT_STATE_UNKNOWN\x10\x00\x12\x1b\n" +
+	"\x17CHECKPOINT_STATE_QUEUED\x10\x01\x12\x1c\n" +
+	"\x18CHECKPOINT_STATE_DURABLE\x10\x022\xaa\r\n" +
 	"\aShuffle\x12Z\n" +
 	"\vRegisterApp\x12$.shoal.shuffle.v1.RegisterAppRequest\x1a%.shoal.shuffle.v1.RegisterAppResponse\x12c\n" +
 	"\x0eRegisterWorker\x12'.shoal.shuffle.v1.RegisterWorkerRequest\x1a(.shoal.shuffle.v1.RegisterWorkerResponse\x12T\n" +
@@ -2776,7 +3586,10 @@ const file_shuffle_proto_rawDesc = "" +
 	"\x06Status\x12\x1f.shoal.shuffle.v1.StatusRequest\x1a .shoal.shuffle.v1.StatusResponse\x12Q\n" +
 	"\bPutBlock\x12\x1f.shoal.shuffle.v1.PutBlockChunk\x1a\".shoal.shuffle.v1.PutBlockResponse(\x01\x12P\n" +
 	"\bGetBlock\x12!.shoal.shuffle.v1.GetBlockRequest\x1a\x1f.shoal.shuffle.v1.GetBlockChunk0\x01\x12]\n" +
-	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponse\x12T\n" +
+	"\fRemoveBlocks\x12%.shoal.shuffle.v1.RemoveBlocksRequest\x1a&.shoal.shuffle.v1.RemoveBlocksResponse\x12`\n" +
+	"\rPutCheckpoint\x12$.shoal.shuffle.v1.PutCheckpointChunk\x1a'.shoal.shuffle.v1.PutCheckpointResponse(\x01\x12i\n" +
+	"\x10CheckpointStatus\x12).shoal.shuffle.v1.CheckpointStatusRequest\x1a*.shoal.shuffle.v1.CheckpointStatusResponse\x12_\n" +
+	"\rGetCheckpoint\x12&.shoal.shuffle.v1.GetCheckpointRequest\x1a$.shoal.shuffle.v1.GetCheckpointChunk0\x01\x12T\n" +
 	"\tPutBinary\x12 .shoal.shuffle.v1.PutBinaryChunk\x1a#.shoal.shuffle.v1.PutBinaryResponse(\x01\x12T\n" +
 	"\tHasBinary\x12\".shoal.shuffle.v1.HasBinaryRequest\x1a#.shoal.shuffle.v1.HasBinaryResponse\x12]\n" +
 	"\fStartWorkers\x12%.shoal.shuffle.v1.StartWorkersRequest\x1a&.shoal.shuffle.v1.StartWorkersResponse\x12W\n" +
@@ -2796,109 +3609,132 @@ func file_shuffle_proto_rawDescGZIP() []byte {
 	return file_shuffle_proto_rawDescData
 }
 
-var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_shuffle_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_shuffle_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_shuffle_proto_goTypes = []any{
-	(OutputKind)(0),                // 0: shoal.shuffle.v1.OutputKind
-	(WorkerState)(0),               // 1: shoal.shuffle.v1.WorkerState
-	(BlockLevel)(0),                // 2: shoal.shuffle.v1.BlockLevel
-	(*MapOutput)(nil),              // 3: shoal.shuffle.v1.MapOutput
-	(*RegisterAppRequest)(nil),     // 4: shoal.shuffle.v1.RegisterAppRequest
-	(*RegisterAppResponse)(nil),    // 5: shoal.shuffle.v1.RegisterAppResponse
-	(*RegisterWorkerRequest)(nil),  // 6: shoal.shuffle.v1.RegisterWorkerRequest
-	(*RegisterWorkerResponse)(nil), // 7: shoal.shuffle.v1.RegisterWorkerResponse
-	(*HeartbeatRequest)(nil),       // 8: shoal.shuffle.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 9: shoal.shuffle.v1.HeartbeatResponse
-	(*CommitRequest)(nil),          // 10: shoal.shuffle.v1.CommitRequest
-	(*CommitResponse)(nil),         // 11: shoal.shuffle.v1.CommitResponse
-	(*BlockRange)(nil),             // 12: shoal.shuffle.v1.BlockRange
-	(*FetchRequest)(nil),           // 13: shoal.shuffle.v1.FetchRequest
-	(*FetchChunk)(nil),             // 14: shoal.shuffle.v1.FetchChunk
-	(*RemoveShuffleRequest)(nil),   // 15: shoal.shuffle.v1.RemoveShuffleRequest
-	(*RemoveShuffleResponse)(nil),  // 16: shoal.shuffle.v1.RemoveShuffleResponse
-	(*RemoveAppRequest)(nil),       // 17: shoal.shuffle.v1.RemoveAppRequest
-	(*RemoveAppResponse)(nil),      // 18: shoal.shuffle.v1.RemoveAppResponse
-	(*StatusRequest)(nil),          // 19: shoal.shuffle.v1.StatusRequest
-	(*StatusResponse)(nil),         // 20: shoal.shuffle.v1.StatusResponse
-	(*DirUsage)(nil),               // 21: shoal.shuffle.v1.DirUsage
-	(*PutBinaryChunk)(nil),         // 22: shoal.shuffle.v1.PutBinaryChunk
-	(*PutBinaryResponse)(nil),      // 23: shoal.shuffle.v1.PutBinaryResponse
-	(*HasBinaryRequest)(nil),       // 24: shoal.shuffle.v1.HasBinaryRequest
-	(*HasBinaryResponse)(nil),      // 25: shoal.shuffle.v1.HasBinaryResponse
-	(*StartWorkersRequest)(nil),    // 26: shoal.shuffle.v1.StartWorkersRequest
-	(*StartWorkersResponse)(nil),   // 27: shoal.shuffle.v1.StartWorkersResponse
-	(*WorkerProcess)(nil),          // 28: shoal.shuffle.v1.WorkerProcess
-	(*StopWorkerRequest)(nil),      // 29: shoal.shuffle.v1.StopWorkerRequest
-	(*StopWorkerResponse)(nil),     // 30: shoal.shuffle.v1.StopWorkerResponse
-	(*WorkersRequest)(nil),         // 31: shoal.shuffle.v1.WorkersRequest
-	(*WorkersResponse)(nil),        // 32: shoal.shuffle.v1.WorkersResponse
-	(*BlockId)(nil),                // 33: shoal.shuffle.v1.BlockId
-	(*PutBlockHeader)(nil),         // 34: shoal.shuffle.v1.PutBlockHeader
-	(*PutBlockChunk)(nil),          // 35: shoal.shuffle.v1.PutBlockChunk
-	(*EvictedBlock)(nil),           // 36: shoal.shuffle.v1.EvictedBlock
-	(*PutBlockResponse)(nil),       // 37: shoal.shuffle.v1.PutBlockResponse
-	(*GetBlockRequest)(nil),        // 38: shoal.shuffle.v1.GetBlockRequest
-	(*GetBlockChunk)(nil),          // 39: shoal.shuffle.v1.GetBlockChunk
-	(*RemoveBlocksRequest)(nil),    // 40: shoal.shuffle.v1.RemoveBlocksRequest
-	(*RemoveBlocksResponse)(nil),   // 41: shoal.shuffle.v1.RemoveBlocksResponse
-	(*BlockStoreStatus)(nil),       // 42: shoal.shuffle.v1.BlockStoreStatus
+	(OutputKind)(0),                  // 0: shoal.shuffle.v1.OutputKind
+	(WorkerState)(0),                 // 1: shoal.shuffle.v1.WorkerState
+	(BlockLevel)(0),                  // 2: shoal.shuffle.v1.BlockLevel
+	(CheckpointState)(0),             // 3: shoal.shuffle.v1.CheckpointState
+	(*MapOutput)(nil),                // 4: shoal.shuffle.v1.MapOutput
+	(*RegisterAppRequest)(nil),       // 5: shoal.shuffle.v1.RegisterAppRequest
+	(*RegisterAppResponse)(nil),      // 6: shoal.shuffle.v1.RegisterAppResponse
+	(*RegisterWorkerRequest)(nil),    // 7: shoal.shuffle.v1.RegisterWorkerRequest
+	(*RegisterWorkerResponse)(nil),   // 8: shoal.shuffle.v1.RegisterWorkerResponse
+	(*HeartbeatRequest)(nil),         // 9: shoal.shuffle.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 10: shoal.shuffle.v1.HeartbeatResponse
+	(*CommitRequest)(nil),            // 11: shoal.shuffle.v1.CommitRequest
+	(*CommitResponse)(nil),           // 12: shoal.shuffle.v1.CommitResponse
+	(*BlockRange)(nil),               // 13: shoal.shuffle.v1.BlockRange
+	(*FetchRequest)(nil),             // 14: shoal.shuffle.v1.FetchRequest
+	(*FetchChunk)(nil),               // 15: shoal.shuffle.v1.FetchChunk
+	(*RemoveShuffleRequest)(nil),     // 16: shoal.shuffle.v1.RemoveShuffleRequest
+	(*RemoveShuffleResponse)(nil),    // 17: shoal.shuffle.v1.RemoveShuffleResponse
+	(*RemoveAppRequest)(nil),         // 18: shoal.shuffle.v1.RemoveAppRequest
+	(*RemoveAppResponse)(nil),        // 19: shoal.shuffle.v1.RemoveAppResponse
+	(*StatusRequest)(nil),            // 20: shoal.shuffle.v1.StatusRequest
+	(*StatusResponse)(nil),           // 21: shoal.shuffle.v1.StatusResponse
+	(*CheckpointStats)(nil),          // 22: shoal.shuffle.v1.CheckpointStats
+	(*DirUsage)(nil),                 // 23: shoal.shuffle.v1.DirUsage
+	(*PutBinaryChunk)(nil),           // 24: shoal.shuffle.v1.PutBinaryChunk
+	(*PutBinaryResponse)(nil),        // 25: shoal.shuffle.v1.PutBinaryResponse
+	(*HasBinaryRequest)(nil),         // 26: shoal.shuffle.v1.HasBinaryRequest
+	(*HasBinaryResponse)(nil),        // 27: shoal.shuffle.v1.HasBinaryResponse
+	(*StartWorkersRequest)(nil),      // 28: shoal.shuffle.v1.StartWorkersRequest
+	(*StartWorkersResponse)(nil),     // 29: shoal.shuffle.v1.StartWorkersResponse
+	(*WorkerProcess)(nil),            // 30: shoal.shuffle.v1.WorkerProcess
+	(*StopWorkerRequest)(nil),        // 31: shoal.shuffle.v1.StopWorkerRequest
+	(*StopWorkerResponse)(nil),       // 32: shoal.shuffle.v1.StopWorkerResponse
+	(*WorkersRequest)(nil),           // 33: shoal.shuffle.v1.WorkersRequest
+	(*WorkersResponse)(nil),          // 34: shoal.shuffle.v1.WorkersResponse
+	(*BlockId)(nil),                  // 35: shoal.shuffle.v1.BlockId
+	(*PutBlockHeader)(nil),           // 36: shoal.shuffle.v1.PutBlockHeader
+	(*PutBlockChunk)(nil),            // 37: shoal.shuffle.v1.PutBlockChunk
+	(*EvictedBlock)(nil),             // 38: shoal.shuffle.v1.EvictedBlock
+	(*PutBlockResponse)(nil),         // 39: shoal.shuffle.v1.PutBlockResponse
+	(*GetBlockRequest)(nil),          // 40: shoal.shuffle.v1.GetBlockRequest
+	(*GetBlockChunk)(nil),            // 41: shoal.shuffle.v1.GetBlockChunk
+	(*RemoveBlocksRequest)(nil),      // 42: shoal.shuffle.v1.RemoveBlocksRequest
+	(*RemoveBlocksResponse)(nil),     // 43: shoal.shuffle.v1.RemoveBlocksResponse
+	(*BlockStoreStatus)(nil),         // 44: shoal.shuffle.v1.BlockStoreStatus
+	(*CheckpointPart)(nil),           // 45: shoal.shuffle.v1.CheckpointPart
+	(*PutCheckpointHeader)(nil),      // 46: shoal.shuffle.v1.PutCheckpointHeader
+	(*PutCheckpointChunk)(nil),       // 47: shoal.shuffle.v1.PutCheckpointChunk
+	(*PutCheckpointResponse)(nil),    // 48: shoal.shuffle.v1.PutCheckpointResponse
+	(*CheckpointStatusRequest)(nil),  // 49: shoal.shuffle.v1.CheckpointStatusRequest
+	(*CheckpointPartState)(nil),      // 50: shoal.shuffle.v1.CheckpointPartState
+	(*CheckpointStatusResponse)(nil), // 51: shoal.shuffle.v1.CheckpointStatusResponse
+	(*GetCheckpointRequest)(nil),     // 52: shoal.shuffle.v1.GetCheckpointRequest
+	(*GetCheckpointChunk)(nil),       // 53: shoal.shuffle.v1.GetCheckpointChunk
 }
 var file_shuffle_proto_depIdxs = []int32{
 	0,  // 0: shoal.shuffle.v1.MapOutput.kind:type_name -> shoal.shuffle.v1.OutputKind
-	3,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
-	3,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
-	12, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
-	42, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
-	21, // 5: shoal.shuffle.v1.StatusResponse.dirs_usage:type_name -> shoal.shuffle.v1.DirUsage
-	28, // 6: shoal.shuffle.v1.StartWorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
-	1,  // 7: shoal.shuffle.v1.WorkerProcess.state:type_name -> shoal.shuffle.v1.WorkerState
-	28, // 8: shoal.shuffle.v1.WorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
-	33, // 9: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
-	2,  // 10: shoal.shuffle.v1.PutBlockHeader.level:type_name -> shoal.shuffle.v1.BlockLevel
-	34, // 11: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
-	33, // 12: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
-	2,  // 13: shoal.shuffle.v1.EvictedBlock.level:type_name -> shoal.shuffle.v1.BlockLevel
-	2,  // 14: shoal.shuffle.v1.PutBlockResponse.stored:type_name -> shoal.shuffle.v1.BlockLevel
-	36, // 15: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
-	33, // 16: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
-	2,  // 17: shoal.shuffle.v1.GetBlockChunk.level:type_name -> shoal.shuffle.v1.BlockLevel
-	4,  // 18: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
-	6,  // 19: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
-	8,  // 20: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
-	10, // 21: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
-	13, // 22: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
-	15, // 23: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
-	17, // 24: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
-	19, // 25: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
-	35, // 26: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
-	38, // 27: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
-	40, // 28: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
-	22, // 29: shoal.shuffle.v1.Shuffle.PutBinary:input_type -> shoal.shuffle.v1.PutBinaryChunk
-	24, // 30: shoal.shuffle.v1.Shuffle.HasBinary:input_type -> shoal.shuffle.v1.HasBinaryRequest
-	26, // 31: shoal.shuffle.v1.Shuffle.StartWorkers:input_type -> shoal.shuffle.v1.StartWorkersRequest
-	29, // 32: shoal.shuffle.v1.Shuffle.StopWorker:input_type -> shoal.shuffle.v1.StopWorkerRequest
-	31, // 33: shoal.shuffle.v1.Shuffle.Workers:input_type -> shoal.shuffle.v1.WorkersRequest
-	5,  // 34: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
-	7,  // 35: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
-	9,  // 36: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
-	11, // 37: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
-	14, // 38: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
-	16, // 39: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
-	18, // 40: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
-	20, // 41: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
-	37, // 42: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
-	39, // 43: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
-	41, // 44: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
-	23, // 45: shoal.shuffle.v1.Shuffle.PutBinary:output_type -> shoal.shuffle.v1.PutBinaryResponse
-	25, // 46: shoal.shuffle.v1.Shuffle.HasBinary:output_type -> shoal.shuffle.v1.HasBinaryResponse
-	27, // 47: shoal.shuffle.v1.Shuffle.StartWorkers:output_type -> shoal.shuffle.v1.StartWorkersResponse
-	30, // 48: shoal.shuffle.v1.Shuffle.StopWorker:output_type -> shoal.shuffle.v1.StopWorkerResponse
-	32, // 49: shoal.shuffle.v1.Shuffle.Workers:output_type -> shoal.shuffle.v1.WorkersResponse
-	34, // [34:50] is the sub-list for method output_type
-	18, // [18:34] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 1: shoal.shuffle.v1.CommitRequest.output:type_name -> shoal.shuffle.v1.MapOutput
+	4,  // 2: shoal.shuffle.v1.CommitResponse.committed:type_name -> shoal.shuffle.v1.MapOutput
+	13, // 3: shoal.shuffle.v1.FetchRequest.blocks:type_name -> shoal.shuffle.v1.BlockRange
+	44, // 4: shoal.shuffle.v1.StatusResponse.blocks:type_name -> shoal.shuffle.v1.BlockStoreStatus
+	23, // 5: shoal.shuffle.v1.StatusResponse.dirs_usage:type_name -> shoal.shuffle.v1.DirUsage
+	22, // 6: shoal.shuffle.v1.StatusResponse.checkpoints:type_name -> shoal.shuffle.v1.CheckpointStats
+	30, // 7: shoal.shuffle.v1.StartWorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
+	1,  // 8: shoal.shuffle.v1.WorkerProcess.state:type_name -> shoal.shuffle.v1.WorkerState
+	30, // 9: shoal.shuffle.v1.WorkersResponse.workers:type_name -> shoal.shuffle.v1.WorkerProcess
+	35, // 10: shoal.shuffle.v1.PutBlockHeader.id:type_name -> shoal.shuffle.v1.BlockId
+	2,  // 11: shoal.shuffle.v1.PutBlockHeader.level:type_name -> shoal.shuffle.v1.BlockLevel
+	36, // 12: shoal.shuffle.v1.PutBlockChunk.header:type_name -> shoal.shuffle.v1.PutBlockHeader
+	35, // 13: shoal.shuffle.v1.EvictedBlock.id:type_name -> shoal.shuffle.v1.BlockId
+	2,  // 14: shoal.shuffle.v1.EvictedBlock.level:type_name -> shoal.shuffle.v1.BlockLevel
+	2,  // 15: shoal.shuffle.v1.PutBlockResponse.stored:type_name -> shoal.shuffle.v1.BlockLevel
+	38, // 16: shoal.shuffle.v1.PutBlockResponse.evicted:type_name -> shoal.shuffle.v1.EvictedBlock
+	35, // 17: shoal.shuffle.v1.GetBlockRequest.id:type_name -> shoal.shuffle.v1.BlockId
+	2,  // 18: shoal.shuffle.v1.GetBlockChunk.level:type_name -> shoal.shuffle.v1.BlockLevel
+	45, // 19: shoal.shuffle.v1.PutCheckpointHeader.part:type_name -> shoal.shuffle.v1.CheckpointPart
+	46, // 20: shoal.shuffle.v1.PutCheckpointChunk.header:type_name -> shoal.shuffle.v1.PutCheckpointHeader
+	3,  // 21: shoal.shuffle.v1.CheckpointPartState.state:type_name -> shoal.shuffle.v1.CheckpointState
+	50, // 22: shoal.shuffle.v1.CheckpointStatusResponse.parts:type_name -> shoal.shuffle.v1.CheckpointPartState
+	45, // 23: shoal.shuffle.v1.GetCheckpointRequest.part:type_name -> shoal.shuffle.v1.CheckpointPart
+	5,  // 24: shoal.shuffle.v1.Shuffle.RegisterApp:input_type -> shoal.shuffle.v1.RegisterAppRequest
+	7,  // 25: shoal.shuffle.v1.Shuffle.RegisterWorker:input_type -> shoal.shuffle.v1.RegisterWorkerRequest
+	9,  // 26: shoal.shuffle.v1.Shuffle.Heartbeat:input_type -> shoal.shuffle.v1.HeartbeatRequest
+	11, // 27: shoal.shuffle.v1.Shuffle.CommitMapOutput:input_type -> shoal.shuffle.v1.CommitRequest
+	14, // 28: shoal.shuffle.v1.Shuffle.Fetch:input_type -> shoal.shuffle.v1.FetchRequest
+	16, // 29: shoal.shuffle.v1.Shuffle.RemoveShuffle:input_type -> shoal.shuffle.v1.RemoveShuffleRequest
+	18, // 30: shoal.shuffle.v1.Shuffle.RemoveApp:input_type -> shoal.shuffle.v1.RemoveAppRequest
+	20, // 31: shoal.shuffle.v1.Shuffle.Status:input_type -> shoal.shuffle.v1.StatusRequest
+	37, // 32: shoal.shuffle.v1.Shuffle.PutBlock:input_type -> shoal.shuffle.v1.PutBlockChunk
+	40, // 33: shoal.shuffle.v1.Shuffle.GetBlock:input_type -> shoal.shuffle.v1.GetBlockRequest
+	42, // 34: shoal.shuffle.v1.Shuffle.RemoveBlocks:input_type -> shoal.shuffle.v1.RemoveBlocksRequest
+	47, // 35: shoal.shuffle.v1.Shuffle.PutCheckpoint:input_type -> shoal.shuffle.v1.PutCheckpointChunk
+	49, // 36: shoal.shuffle.v1.Shuffle.CheckpointStatus:input_type -> shoal.shuffle.v1.CheckpointStatusRequest
+	52, // 37: shoal.shuffle.v1.Shuffle.GetCheckpoint:input_type -> shoal.shuffle.v1.GetCheckpointRequest
+	24, // 38: shoal.shuffle.v1.Shuffle.PutBinary:input_type -> shoal.shuffle.v1.PutBinaryChunk
+	26, // 39: shoal.shuffle.v1.Shuffle.HasBinary:input_type -> shoal.shuffle.v1.HasBinaryRequest
+	28, // 40: shoal.shuffle.v1.Shuffle.StartWorkers:input_type -> shoal.shuffle.v1.StartWorkersRequest
+	31, // 41: shoal.shuffle.v1.Shuffle.StopWorker:input_type -> shoal.shuffle.v1.StopWorkerRequest
+	33, // 42: shoal.shuffle.v1.Shuffle.Workers:input_type -> shoal.shuffle.v1.WorkersRequest
+	6,  // 43: shoal.shuffle.v1.Shuffle.RegisterApp:output_type -> shoal.shuffle.v1.RegisterAppResponse
+	8,  // 44: shoal.shuffle.v1.Shuffle.RegisterWorker:output_type -> shoal.shuffle.v1.RegisterWorkerResponse
+	10, // 45: shoal.shuffle.v1.Shuffle.Heartbeat:output_type -> shoal.shuffle.v1.HeartbeatResponse
+	12, // 46: shoal.shuffle.v1.Shuffle.CommitMapOutput:output_type -> shoal.shuffle.v1.CommitResponse
+	15, // 47: shoal.shuffle.v1.Shuffle.Fetch:output_type -> shoal.shuffle.v1.FetchChunk
+	17, // 48: shoal.shuffle.v1.Shuffle.RemoveShuffle:output_type -> shoal.shuffle.v1.RemoveShuffleResponse
+	19, // 49: shoal.shuffle.v1.Shuffle.RemoveApp:output_type -> shoal.shuffle.v1.RemoveAppResponse
+	21, // 50: shoal.shuffle.v1.Shuffle.Status:output_type -> shoal.shuffle.v1.StatusResponse
+	39, // 51: shoal.shuffle.v1.Shuffle.PutBlock:output_type -> shoal.shuffle.v1.PutBlockResponse
+	41, // 52: shoal.shuffle.v1.Shuffle.GetBlock:output_type -> shoal.shuffle.v1.GetBlockChunk
+	43, // 53: shoal.shuffle.v1.Shuffle.RemoveBlocks:output_type -> shoal.shuffle.v1.RemoveBlocksResponse
+	48, // 54: shoal.shuffle.v1.Shuffle.PutCheckpoint:output_type -> shoal.shuffle.v1.PutCheckpointResponse
+	51, // 55: shoal.shuffle.v1.Shuffle.CheckpointStatus:output_type -> shoal.shuffle.v1.CheckpointStatusResponse
+	53, // 56: shoal.shuffle.v1.Shuffle.GetCheckpoint:output_type -> shoal.shuffle.v1.GetCheckpointChunk
+	25, // 57: shoal.shuffle.v1.Shuffle.PutBinary:output_type -> shoal.shuffle.v1.PutBinaryResponse
+	27, // 58: shoal.shuffle.v1.Shuffle.HasBinary:output_type -> shoal.shuffle.v1.HasBinaryResponse
+	29, // 59: shoal.shuffle.v1.Shuffle.StartWorkers:output_type -> shoal.shuffle.v1.StartWorkersResponse
+	32, // 60: shoal.shuffle.v1.Shuffle.StopWorker:output_type -> shoal.shuffle.v1.StopWorkerResponse
+	34, // 61: shoal.shuffle.v1.Shuffle.Workers:output_type -> shoal.shuffle.v1.WorkersResponse
+	43, // [43:62] is the sub-list for method output_type
+	24, // [24:43] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_shuffle_proto_init() }
@@ -2911,8 +3747,8 @@ func file_shuffle_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shuffle_proto_rawDesc), len(file_shuffle_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   40,
+			NumEnums:      4,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,22 +22,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Shuffle_RegisterApp_FullMethodName     = "/shoal.shuffle.v1.Shuffle/RegisterApp"
-	Shuffle_RegisterWorker_FullMethodName  = "/shoal.shuffle.v1.Shuffle/RegisterWorker"
-	Shuffle_Heartbeat_FullMethodName       = "/shoal.shuffle.v1.Shuffle/Heartbeat"
-	Shuffle_CommitMapOutput_FullMethodName = "/shoal.shuffle.v1.Shuffle/CommitMapOutput"
-	Shuffle_Fetch_FullMethodName           = "/shoal.shuffle.v1.Shuffle/Fetch"
-	Shuffle_RemoveShuffle_FullMethodName   = "/shoal.shuffle.v1.Shuffle/RemoveShuffle"
-	Shuffle_RemoveApp_FullMethodName       = "/shoal.shuffle.v1.Shuffle/RemoveApp"
-	Shuffle_Status_FullMethodName          = "/shoal.shuffle.v1.Shuffle/Status"
-	Shuffle_PutBlock_FullMethodName        = "/shoal.shuffle.v1.Shuffle/PutBlock"
-	Shuffle_GetBlock_FullMethodName        = "/shoal.shuffle.v1.Shuffle/GetBlock"
-	Shuffle_RemoveBlocks_FullMethodName    = "/shoal.shuffle.v1.Shuffle/RemoveBlocks"
-	Shuffle_PutBinary_FullMethodName       = "/shoal.shuffle.v1.Shuffle/PutBinary"
-	Shuffle_HasBinary_FullMethodName       = "/shoal.shuffle.v1.Shuffle/HasBinary"
-	Shuffle_StartWorkers_FullMethodName    = "/shoal.shuffle.v1.Shuffle/StartWorkers"
-	Shuffle_StopWorker_FullMethodName      = "/shoal.shuffle.v1.Shuffle/StopWorker"
-	Shuffle_Workers_FullMethodName         = "/shoal.shuffle.v1.Shuffle/Workers"
+	Shuffle_RegisterApp_FullMethodName      = "/shoal.shuffle.v1.Shuffle/RegisterApp"
+	Shuffle_RegisterWorker_FullMethodName   = "/shoal.shuffle.v1.Shuffle/RegisterWorker"
+	Shuffle_Heartbeat_FullMethodName        = "/shoal.shuffle.v1.Shuffle/Heartbeat"
+	Shuffle_CommitMapOutput_FullMethodName  = "/shoal.shuffle.v1.Shuffle/CommitMapOutput"
+	Shuffle_Fetch_FullMethodName            = "/shoal.shuffle.v1.Shuffle/Fetch"
+	Shuffle_RemoveShuffle_FullMethodName    = "/shoal.shuffle.v1.Shuffle/RemoveShuffle"
+	Shuffle_RemoveApp_FullMethodName        = "/shoal.shuffle.v1.Shuffle/RemoveApp"
+	Shuffle_Status_FullMethodName           = "/shoal.shuffle.v1.Shuffle/Status"
+	Shuffle_PutBlock_FullMethodName         = "/shoal.shuffle.v1.Shuffle/PutBlock"
+	Shuffle_GetBlock_FullMethodName         = "/shoal.shuffle.v1.Shuffle/GetBlock"
+	Shuffle_RemoveBlocks_FullMethodName     = "/shoal.shuffle.v1.Shuffle/RemoveBlocks"
+	Shuffle_PutCheckpoint_FullMethodName    = "/shoal.shuffle.v1.Shuffle/PutCheckpoint"
+	Shuffle_CheckpointStatus_FullMethodName = "/shoal.shuffle.v1.Shuffle/CheckpointStatus"
+	Shuffle_GetCheckpoint_FullMethodName    = "/shoal.shuffle.v1.Shuffle/GetCheckpoint"
+	Shuffle_PutBinary_FullMethodName        = "/shoal.shuffle.v1.Shuffle/PutBinary"
+	Shuffle_HasBinary_FullMethodName        = "/shoal.shuffle.v1.Shuffle/HasBinary"
+	Shuffle_StartWorkers_FullMethodName     = "/shoal.shuffle.v1.Shuffle/StartWorkers"
+	Shuffle_StopWorker_FullMethodName       = "/shoal.shuffle.v1.Shuffle/StopWorker"
+	Shuffle_Workers_FullMethodName          = "/shoal.shuffle.v1.Shuffle/Workers"
 )
 
 // ShuffleClient is the client API for Shuffle service.
@@ -76,6 +79,21 @@ type ShuffleClient interface {
 	// RemoveBlocks removes every block of one RDD of an application
 	// (Unpersist), from memory and disk.
 	RemoveBlocks(ctx context.Context, in *RemoveBlocksRequest, opts ...grpc.CallOption) (*RemoveBlocksResponse, error)
+	// PutCheckpoint hands an encoded checkpoint partition to the node. The
+	// first chunk carries the header, every chunk may carry data; the data's
+	// length must be the header's size and pass the partition's checksums.
+	// The node commits it (file, fsync, catalogue) before it answers and
+	// uploads it later. A node whose upload queue has no room refuses it
+	// with ResourceExhausted (try again later); one that holds that
+	// partition already answers held before any data is sent.
+	PutCheckpoint(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutCheckpointChunk, PutCheckpointResponse], error)
+	// CheckpointStatus says, for each object key asked, whether the node
+	// holds that partition and whether it is durable in the store.
+	CheckpointStatus(ctx context.Context, in *CheckpointStatusRequest, opts ...grpc.CallOption) (*CheckpointStatusResponse, error)
+	// GetCheckpoint streams a checkpoint partition from the node's local
+	// copy or, without one, from the store (read through: the node keeps a
+	// copy). The first chunk carries the header.
+	GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetCheckpointChunk], error)
 	// PutBinary stores an executable, named by its SHA-256, in the node's
 	// binary cache. The first chunk carries the header (sha256, size); every
 	// chunk may carry data. The node verifies size and digest before the
@@ -236,9 +254,51 @@ func (c *shuffleClient) RemoveBlocks(ctx context.Context, in *RemoveBlocksReques
 	return out, nil
 }
 
+func (c *shuffleClient) PutCheckpoint(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutCheckpointChunk, PutCheckpointResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[3], Shuffle_PutCheckpoint_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PutCheckpointChunk, PutCheckpointResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_PutCheckpointClient = grpc.ClientStreamingClient[PutCheckpointChunk, PutCheckpointResponse]
+
+func (c *shuffleClient) CheckpointStatus(ctx context.Context, in *CheckpointStatusRequest, opts ...grpc.CallOption) (*CheckpointStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckpointStatusResponse)
+	err := c.cc.Invoke(ctx, Shuffle_CheckpointStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shuffleClient) GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetCheckpointChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[4], Shuffle_GetCheckpoint_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetCheckpointRequest, GetCheckpointChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_GetCheckpointClient = grpc.ServerStreamingClient[GetCheckpointChunk]
+
 func (c *shuffleClient) PutBinary(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutBinaryChunk, PutBinaryResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[3], Shuffle_PutBinary_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Shuffle_ServiceDesc.Streams[5], Shuffle_PutBinary_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -325,6 +385,21 @@ type ShuffleServer interface {
 	// RemoveBlocks removes every block of one RDD of an application
 	// (Unpersist), from memory and disk.
 	RemoveBlocks(context.Context, *RemoveBlocksRequest) (*RemoveBlocksResponse, error)
+	// PutCheckpoint hands an encoded checkpoint partition to the node. The
+	// first chunk carries the header, every chunk may carry data; the data's
+	// length must be the header's size and pass the partition's checksums.
+	// The node commits it (file, fsync, catalogue) before it answers and
+	// uploads it later. A node whose upload queue has no room refuses it
+	// with ResourceExhausted (try again later); one that holds that
+	// partition already answers held before any data is sent.
+	PutCheckpoint(grpc.ClientStreamingServer[PutCheckpointChunk, PutCheckpointResponse]) error
+	// CheckpointStatus says, for each object key asked, whether the node
+	// holds that partition and whether it is durable in the store.
+	CheckpointStatus(context.Context, *CheckpointStatusRequest) (*CheckpointStatusResponse, error)
+	// GetCheckpoint streams a checkpoint partition from the node's local
+	// copy or, without one, from the store (read through: the node keeps a
+	// copy). The first chunk carries the header.
+	GetCheckpoint(*GetCheckpointRequest, grpc.ServerStreamingServer[GetCheckpointChunk]) error
 	// PutBinary stores an executable, named by its SHA-256, in the node's
 	// binary cache. The first chunk carries the header (sha256, size); every
 	// chunk may carry data. The node verifies size and digest before the
@@ -386,6 +461,15 @@ func (UnimplementedShuffleServer) GetBlock(*GetBlockRequest, grpc.ServerStreamin
 }
 func (UnimplementedShuffleServer) RemoveBlocks(context.Context, *RemoveBlocksRequest) (*RemoveBlocksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveBlocks not implemented")
+}
+func (UnimplementedShuffleServer) PutCheckpoint(grpc.ClientStreamingServer[PutCheckpointChunk, PutCheckpointResponse]) error {
+	return status.Error(codes.Unimplemented, "method PutCheckpoint not implemented")
+}
+func (UnimplementedShuffleServer) CheckpointStatus(context.Context, *CheckpointStatusRequest) (*CheckpointStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckpointStatus not implemented")
+}
+func (UnimplementedShuffleServer) GetCheckpoint(*GetCheckpointRequest, grpc.ServerStreamingServer[GetCheckpointChunk]) error {
+	return status.Error(codes.Unimplemented, "method GetCheckpoint not implemented")
 }
 func (UnimplementedShuffleServer) PutBinary(grpc.ClientStreamingServer[PutBinaryChunk, PutBinaryResponse]) error {
 	return status.Error(codes.Unimplemented, "method PutBinary not implemented")
@@ -596,6 +680,42 @@ func _Shuffle_RemoveBlocks_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shuffle_PutCheckpoint_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ShuffleServer).PutCheckpoint(&grpc.GenericServerStream[PutCheckpointChunk, PutCheckpointResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_PutCheckpointServer = grpc.ClientStreamingServer[PutCheckpointChunk, PutCheckpointResponse]
+
+func _Shuffle_CheckpointStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShuffleServer).CheckpointStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shuffle_CheckpointStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShuffleServer).CheckpointStatus(ctx, req.(*CheckpointStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shuffle_GetCheckpoint_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetCheckpointRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ShuffleServer).GetCheckpoint(m, &grpc.GenericServerStream[GetCheckpointRequest, GetCheckpointChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shuffle_GetCheckpointServer = grpc.ServerStreamingServer[GetCheckpointChunk]
+
 func _Shuffle_PutBinary_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(ShuffleServer).PutBinary(&grpc.GenericServerStream[PutBinaryChunk, PutBinaryResponse]{ServerStream: stream})
 }
@@ -715,6 +835,10 @@ var Shuffle_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Shuffle_RemoveBlocks_Handler,
 		},
 		{
+			MethodName: "CheckpointStatus",
+			Handler:    _Shuffle_CheckpointStatus_Handler,
+		},
+		{
 			MethodName: "HasBinary",
 			Handler:    _Shuffle_HasBinary_Handler,
 		},
@@ -745,6 +869,16 @@ var Shuffle_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "GetBlock",
 			Handler:       _Shuffle_GetBlock_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PutCheckpoint",
+			Handler:       _Shuffle_PutCheckpoint_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "GetCheckpoint",
+			Handler:       _Shuffle_GetCheckpoint_Handler,
 			ServerStreams: true,
 		},
 		{
