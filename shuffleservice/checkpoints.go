@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"shoal/checkpoint"
 	"shoal/shuffleservice/internal/nodewire"
@@ -68,6 +69,11 @@ func (s *Server) putCheckpoint(ctx context.Context, recv func() (*shufflepb.PutC
 	k, err := s.ckptPartFromPB(h.GetApp(), h.GetPart())
 	if err != nil {
 		return nil, err
+	}
+	// An application writes only under its own runs (APP/RUN/...): it may
+	// read another's checkpoints, never overwrite them.
+	if !strings.HasPrefix(k.key, k.app+"/") {
+		return nil, fmt.Errorf("%w: application %q may not write checkpoint partition %s: an application writes only under %s/", shuffle.ErrPermissionDenied, k.app, k.key, k.app)
 	}
 	if _, err := s.app(k.app); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func testPartition(t testing.TB, part, n int) (nodeclient.CheckpointPart, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nodeclient.CheckpointPart{Store: testCkptStore, Key: "a/r/" + info.Key, Size: info.Size, CRC32C: info.CRC32C}, obj
+	return nodeclient.CheckpointPart{Store: testCkptStore, Key: "app/r/" + info.Key, Size: info.Size, CRC32C: info.CRC32C}, obj
 }
 
 func partState(t testing.TB, c *nodeclient.Client, app string, key string) *shufflepb.CheckpointPartState {
@@ -163,8 +164,16 @@ func TestCheckpointRefusals(t *testing.T) {
 	if _, err := c.PutCheckpoint(ctx, "app", bad, obj); !errors.Is(err, shuffle.ErrInvalidArgument) {
 		t.Errorf("bad key: %v, want ErrInvalidArgument", err)
 	}
-	if _, err := c.PutCheckpoint(ctx, "nobody", part, obj); !errors.Is(err, shuffle.ErrUnknownApp) {
+	nobody := part
+	nobody.Key = strings.Replace(part.Key, "app/", "nobody/", 1)
+	if _, err := c.PutCheckpoint(ctx, "nobody", nobody, obj); !errors.Is(err, shuffle.ErrUnknownApp) {
 		t.Errorf("unknown application: %v, want ErrUnknownApp", err)
+	}
+	// Another application's runs: it may read them, not write them.
+	theirs := part
+	theirs.Key = strings.Replace(part.Key, "app/", "other/", 1)
+	if _, err := c.PutCheckpoint(ctx, "app", theirs, obj); !errors.Is(err, shuffle.ErrPermissionDenied) || !strings.Contains(err.Error(), "writes only under app/") {
+		t.Errorf("a partition under another application's runs: %v, want ErrPermissionDenied", err)
 	}
 	if m := s.Metrics().Checkpoints; m.Handoffs != 0 || m.QueuedBytes != 0 {
 		t.Fatalf("after refusals: %+v", m)

@@ -119,7 +119,7 @@ func nodeCallSeeds() []nodeCallSeed {
 	if err != nil {
 		panic(err) // a valid name and partition
 	}
-	ckKey := "a/r/" + ckInfo.Key
+	ckKey := "app/r/" + ckInfo.Key
 	return []nodeCallSeed{
 		{index["RegisterApp"], &shufflepb.RegisterAppRequest{App: "app", TtlMs: 1000}},
 		{index["RegisterWorker"], &shufflepb.RegisterWorkerRequest{App: "app", Worker: "w1", Pid: 1}},
