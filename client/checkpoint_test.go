@@ -236,6 +236,9 @@ func TestCheckpointRecordEncoding(t *testing.T) {
 	if n, err := client.Count(ctx, plain); err != nil || n != 100 {
 		t.Fatalf("count: %d, %v", n, err)
 	}
+	if err := c.WaitCheckpoints(ctx); err != nil {
+		t.Fatal(err)
+	}
 	read := func() (map[int64][]string, error) {
 		r, err := client.ReadCheckpoint[client.KV[int64, []string]](ctx, c, "tags")
 		if err != nil {

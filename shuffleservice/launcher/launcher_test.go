@@ -267,11 +267,15 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, pid := range []int{a[0].Pid, a[1].Pid, b[0].Pid, recB["w-n1-1-child"].Pid} {
+	// Close waited for the workers themselves; the child one of them
+	// spawned got its SIGKILL with their process group, but it is no
+	// one's to wait for here, so its exit is polled for.
+	for _, pid := range []int{a[0].Pid, a[1].Pid, b[0].Pid} {
 		if workertest.Alive(pid) {
 			t.Fatalf("pid %d runs after Close", pid)
 		}
 	}
+	workertest.WaitGone(t, 10*time.Second, "the worker's child to be gone after Close", recB["w-n1-1-child"].Pid)
 	if l.Live() != 0 {
 		t.Fatalf("Live = %d after Close", l.Live())
 	}
