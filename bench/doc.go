@@ -89,7 +89,8 @@
 // directory of small files against the same bytes as one file, and the
 // cost of a task (RunTasks, `shoal bench tasks`: many tasks against
 // fewer). runTree (peersproc.go) runs a side in a process group of its
-// own and samples its process tree from /proc every 100 ms: peak RSS is
+// own and samples its process tree from /proc every 100 ms (10 ms in its
+// first second): peak RSS is
 // the sum of each process's VmHWM (shoal: the driver, its node service
 // and workers). WritePeersReport writes results.json, results.md,
 // machine.md and ratios.svg.

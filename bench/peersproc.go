@@ -34,8 +34,15 @@ type treeUsage struct {
 	Stdout    []byte
 }
 
-// treeSampleInterval is how often runTree reads /proc.
-const treeSampleInterval = 100 * time.Millisecond
+// treeSampleInterval is how often runTree reads /proc; during the first
+// treeStartup, every treeStartupInterval, so that the processes of a run
+// of a fraction of a second (a quick row's node service and workers) are
+// seen too.
+const (
+	treeSampleInterval  = 100 * time.Millisecond
+	treeStartup         = time.Second
+	treeStartupInterval = 10 * time.Millisecond
+)
 
 // runTree runs cmd in a process group of its own, samples its process
 // tree every treeSampleInterval until it exits, and kills what is left of
@@ -55,10 +62,15 @@ func runTree(ctx context.Context, cmd *exec.Cmd) (*treeUsage, error) {
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(treeSampleInterval)
+		t := time.NewTicker(treeStartupInterval)
 		defer t.Stop()
+		fast := true
 		for {
 			s.sample()
+			if fast && time.Since(start) > treeStartup {
+				t.Reset(treeSampleInterval)
+				fast = false
+			}
 			select {
 			case <-stop:
 				return

@@ -87,7 +87,7 @@ func peersMarkdown(res *PeersResults) []byte {
 	fmt.Fprintf(&b, "Written by `%s`, %s to %s (UTC), %d run(s) of each side, alternately (shoal first in odd runs, the peer first in even ones); medians. ",
 		res.Command, res.Started.Format(time.DateTime), res.Finished.Format(time.TimeOnly), res.Runs)
 	fmt.Fprintf(&b, "Times are whole processes, wall clock (inputs generated before, untimed), but for the task rows: the job's time over its tasks. ")
-	fmt.Fprintf(&b, "Peak RSS is the largest of the runs, each the sum of the peaks of every process of the side's tree (shoal: driver, node service, workers), sampled from /proc every 100 ms. ")
+	fmt.Fprintf(&b, "Peak RSS is the largest of the runs, each the sum of the peaks of every process of the side's tree (shoal: driver, node service, workers), sampled from /proc every 100 ms (10 ms in the first second). ")
 	fmt.Fprintf(&b, "The machine was shared with other work: 1-minute load average %.2f at the start, %.2f at the end (machine.md); both sides of a row ran under the same load, so the ratios are fairer than the times.\n\n",
 		res.LoadStart[0], res.LoadEnd[0])
 	for _, m := range res.Merges {
