@@ -197,7 +197,9 @@ type Options struct {
 	// It needs a CheckpointDir.
 	CheckpointKeep int
 	// CheckpointVia chooses who writes a checkpoint's partitions to the
-	// store (docs/DESIGN.md §5): "node" (the default) has each task hand
+	// store (docs/DESIGN.md §5): "node" (the default in local mode; in
+	// cluster mode only when asked for, as the nodes must have been started
+	// with the store) has each task hand
 	// its partition to its node service, which commits it, uploads it in
 	// the background and keeps a copy for readers; the driver writes the
 	// manifest once the nodes report every partition durable, and the
@@ -298,7 +300,13 @@ func (o *Options) EnsureDefaults() {
 		o.S3.Endpoint = o.S3Endpoint
 	}
 	if o.CheckpointVia == "" {
+		// A cluster's nodes hold checkpoints only if their operator gave
+		// them the store (--checkpoint-dir): there the tasks write them,
+		// unless the program asks for the nodes.
 		o.CheckpointVia = CheckpointViaNode
+		if o.Master != "" {
+			o.CheckpointVia = CheckpointViaTask
+		}
 	}
 	if o.CheckpointTimeout == 0 {
 		o.CheckpointTimeout = DefaultCheckpointTimeout

@@ -77,7 +77,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ckptDir, "checkpoint-dir", "", "checkpoint store: s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), file:///path or a path")
 	fs.IntVar(&c.ckptEvery, "checkpoint-every", 0, "pagerank: checkpoint the ranks every `K` iterations (needs --checkpoint-dir)")
 	fs.IntVar(&c.ckptKeep, "checkpoint-keep", 2, "delete this run's checkpoints older than its newest `N` (0 keeps all); other runs' are never touched (shoal checkpoints prune)")
-	fs.StringVar(&c.ckptVia, "checkpoint-via", client.CheckpointViaNode, "who writes checkpoints to the store: node (tasks hand partitions to their node service, which uploads them in the background and keeps a copy) or task (each task uploads its own)")
+	fs.StringVar(&c.ckptVia, "checkpoint-via", "", "who writes checkpoints to the store: node (tasks hand partitions to their node service, which uploads them in the background and keeps a copy; the default locally, and with --master when the nodes were started with the same --checkpoint-dir) or task (each task uploads its own; the default with --master)")
 	fs.DurationVar(&c.ckptTimeout, "checkpoint-timeout", client.DefaultCheckpointTimeout, "fail the job when a checkpoint handed to the nodes is not durable in the store within this long")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "`URL` of the S3-compatible service of s3:// --input, --output and --checkpoint-dir, e.g. http://127.0.0.1:9000 (default $AWS_ENDPOINT_URL; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.resume, "resume", false, "pagerank: start from the newest complete checkpoint of this job and input in --checkpoint-dir, of any run")
