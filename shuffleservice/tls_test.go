@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -280,9 +281,9 @@ func TestNodeMetricsBeyondLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Kill() })
-	_, port, _ := strings.Cut(p.MetricsAddr(), "]:")
-	if port == "" {
-		_, port, _ = strings.Cut(p.MetricsAddr(), ":")
+	_, port, err := net.SplitHostPort(p.MetricsAddr())
+	if err != nil {
+		t.Fatal(err)
 	}
 	scrape := func(scheme string, cfg *tls.Config) (string, error) {
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
